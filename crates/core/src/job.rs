@@ -1,0 +1,315 @@
+//! Jobs and their lifecycle. The status transition table is the single authority on which
+//! changes are legal; stores apply it atomically, so a cancelled job is never resumed.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ErrorCode, StageError};
+use crate::ids::{JobId, ObjectKey};
+
+/// Where a job is in the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Ingesting,
+    Ocr,
+    Extracting,
+    Verifying,
+    Completed,
+    NeedsReview,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 9] = [
+        Self::Queued,
+        Self::Ingesting,
+        Self::Ocr,
+        Self::Extracting,
+        Self::Verifying,
+        Self::Completed,
+        Self::NeedsReview,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Ingesting => "ingesting",
+            Self::Ocr => "ocr",
+            Self::Extracting => "extracting",
+            Self::Verifying => "verifying",
+            Self::Completed => "completed",
+            Self::NeedsReview => "needs_review",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Final statuses never change again.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::NeedsReview | Self::Failed | Self::Cancelled
+        )
+    }
+
+    /// The transition table. Forward through the stages (a blueprint skips `ocr`), to
+    /// `failed` or `cancelled` from any non-final status, and nothing out of a final one.
+    /// Re-entering the current stage status is allowed so a retried stage is idempotent.
+    pub fn can_transition_to(self, to: JobStatus) -> bool {
+        use JobStatus::*;
+        if self.is_final() {
+            return false;
+        }
+        if self == to {
+            return true;
+        }
+        matches!(
+            (self, to),
+            (_, Failed | Cancelled)
+                | (Queued, Ingesting)
+                | (Ingesting, Ocr | Extracting)
+                | (Ocr, Extracting)
+                | (Extracting, Verifying)
+                | (Verifying, Completed | NeedsReview)
+        )
+    }
+
+    /// `Ok` if the table allows `self -> to`, else the error a user sees.
+    pub fn check_transition(self, to: JobStatus) -> Result<(), StageError> {
+        if self.can_transition_to(to) {
+            return Ok(());
+        }
+        let code = match self {
+            Self::Cancelled => ErrorCode::JobCancelled,
+            s if s.is_final() => ErrorCode::JobAlreadyCompleted,
+            _ => ErrorCode::InvalidTransition,
+        };
+        Err(StageError::new(
+            code,
+            format!("job cannot move from {self} to {to}"),
+        ))
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the client says the document is; decides the extract branch of the state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentKind {
+    #[default]
+    Invoice,
+    Blueprint,
+}
+
+impl DocumentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invoice => "invoice",
+            Self::Blueprint => "blueprint",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "invoice" => Some(Self::Invoice),
+            "blueprint" => Some(Self::Blueprint),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for DocumentKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The detected (never the claimed) format of a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MediaType {
+    #[serde(rename = "application/pdf")]
+    Pdf,
+    #[serde(rename = "image/png")]
+    Png,
+    #[serde(rename = "image/jpeg")]
+    Jpeg,
+}
+
+impl MediaType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pdf => "application/pdf",
+            Self::Png => "image/png",
+            Self::Jpeg => "image/jpeg",
+        }
+    }
+}
+
+/// The error a failed job carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl From<StageError> for JobError {
+    fn from(e: StageError) -> Self {
+        Self {
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
+/// One recorded status change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChange {
+    pub status: JobStatus,
+    pub at: DateTime<Utc>,
+}
+
+/// Cost counters: what a job consumed, for `docpipe cost` and billing on AWS.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cost {
+    pub pages: u32,
+    /// Milliseconds spent in each stage, by stage name.
+    pub stage_ms: BTreeMap<String, u64>,
+    pub ocr_pages: u32,
+}
+
+/// Object keys a job accumulates as it moves through the stages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectKeys {
+    /// Where the submitted bytes were put before ingest checked them.
+    pub upload: Option<ObjectKey>,
+    /// The accepted document (`documents/...` or `blueprints/...`).
+    pub document: Option<ObjectKey>,
+    /// The OCR document model (JSON).
+    pub ocr: Option<ObjectKey>,
+    /// The extracted, unverified fields (JSON).
+    pub extraction: Option<ObjectKey>,
+    /// The final result (JSON).
+    pub result: Option<ObjectKey>,
+}
+
+/// One submitted document and everything known about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: JobId,
+    pub status: JobStatus,
+    pub kind: DocumentKind,
+    /// The client's filename, sanitised.
+    pub filename: String,
+    pub media_type: Option<MediaType>,
+    pub size_bytes: Option<u64>,
+    pub content_sha256: Option<String>,
+    pub keys: ObjectKeys,
+    /// The API key name that owns the job; `None` for jobs made by the CLI.
+    pub owner: Option<String>,
+    /// Carried into the execution input and every stage's log line.
+    pub correlation_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub error: Option<JobError>,
+    pub cost: Cost,
+}
+
+impl Job {
+    /// A new job in `queued`.
+    pub fn new(id: JobId, kind: DocumentKind, filename: &str, at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            status: JobStatus::Queued,
+            kind,
+            filename: crate::ids::sanitize_filename(filename),
+            media_type: None,
+            size_bytes: None,
+            content_sha256: None,
+            keys: ObjectKeys::default(),
+            owner: None,
+            correlation_id: None,
+            created_at: at,
+            updated_at: at,
+            error: None,
+            cost: Cost::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use JobStatus::*;
+
+    /// Every pair of statuses, against the table as the guide states it.
+    #[test]
+    fn transition_table_every_pair() {
+        let allowed: &[(JobStatus, JobStatus)] = &[
+            (Queued, Ingesting),
+            (Ingesting, Ocr),
+            (Ingesting, Extracting),
+            (Ocr, Extracting),
+            (Extracting, Verifying),
+            (Verifying, Completed),
+            (Verifying, NeedsReview),
+        ];
+        for from in JobStatus::ALL {
+            for to in JobStatus::ALL {
+                let expected = if from.is_final() {
+                    false
+                } else {
+                    from == to || matches!(to, Failed | Cancelled) || allowed.contains(&(from, to))
+                };
+                assert_eq!(
+                    from.can_transition_to(to),
+                    expected,
+                    "{from} -> {to} should be {expected}"
+                );
+                assert_eq!(from.check_transition(to).is_ok(), expected);
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_leaves_a_final_status() {
+        for from in [Completed, NeedsReview, Failed, Cancelled] {
+            for to in JobStatus::ALL {
+                let err = from.check_transition(to).expect_err("final");
+                let want = if from == Cancelled {
+                    ErrorCode::JobCancelled
+                } else {
+                    ErrorCode::JobAlreadyCompleted
+                };
+                assert_eq!(err.code, want);
+            }
+        }
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in JobStatus::ALL {
+            assert_eq!(JobStatus::parse(s.as_str()), Some(s));
+            assert_eq!(
+                serde_json::to_value(s).expect("serialises"),
+                serde_json::json!(s.as_str())
+            );
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! docpipe-core: the domain (jobs, statuses, documents, results), the ports the pipeline
+//! talks through, and the five stage functions. It knows no cloud SDK and no async runtime:
+//! every adapter lives in another crate.
+
+pub mod clock;
+pub mod detect;
+pub mod document;
+pub mod error;
+pub mod ids;
+pub mod job;
+pub mod ports;
+pub mod result;
+pub mod stages;
+
+pub use clock::{BoxFuture, Clock};
+pub use document::{BBox, Document, Line, Page, TextSource, Word};
+pub use error::{ErrorCode, ErrorName, StageError};
+pub use ids::{JobId, ObjectKey};
+pub use job::{Cost, DocumentKind, Job, JobError, JobStatus, MediaType, StatusChange};
+pub use ports::{Extractor, JobFilter, JobPage, JobPatch, JobStore, ObjectStore, Ocr, Ports};
+pub use result::{Check, Field, InvoiceResult, LineItem, ResultSource, TaxSubtotal};

@@ -1,0 +1,174 @@
+//! The narrow ports every stage talks through. Adapters: `docpipe-local` (SQLite,
+//! filesystem, local engines) and `docpipe-aws` (DynamoDB, S3, Textract, Bedrock).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::document::Document;
+use crate::error::StageError;
+use crate::ids::{JobId, ObjectKey};
+use crate::job::{Cost, DocumentKind, Job, JobError, JobStatus, MediaType};
+use crate::result::InvoiceResult;
+
+pub type Result<T, E = StageError> = std::result::Result<T, E>;
+
+/// Changes to a job's data that ride along with a status change or stand alone. `None`
+/// leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobPatch {
+    pub media_type: Option<MediaType>,
+    pub size_bytes: Option<u64>,
+    pub content_sha256: Option<String>,
+    pub upload_key: Option<ObjectKey>,
+    pub document_key: Option<ObjectKey>,
+    pub ocr_key: Option<ObjectKey>,
+    pub extraction_key: Option<ObjectKey>,
+    pub result_key: Option<ObjectKey>,
+    pub error: Option<JobError>,
+    /// Pages processed (replaces the counter).
+    pub pages: Option<u32>,
+    pub ocr_pages: Option<u32>,
+    /// A stage's duration in milliseconds (added under the stage's name).
+    pub stage_ms: Option<(String, u64)>,
+}
+
+impl JobPatch {
+    /// Applies the patch to a job in memory: the one definition of what a patch means,
+    /// used by every store.
+    pub fn apply(&self, job: &mut Job) {
+        fn set<T: Clone>(slot: &mut Option<T>, v: &Option<T>) {
+            if let Some(v) = v {
+                *slot = Some(v.clone());
+            }
+        }
+        set(&mut job.media_type, &self.media_type);
+        set(&mut job.size_bytes, &self.size_bytes);
+        set(&mut job.content_sha256, &self.content_sha256);
+        set(&mut job.keys.upload, &self.upload_key);
+        set(&mut job.keys.document, &self.document_key);
+        set(&mut job.keys.ocr, &self.ocr_key);
+        set(&mut job.keys.extraction, &self.extraction_key);
+        set(&mut job.keys.result, &self.result_key);
+        set(&mut job.error, &self.error);
+        let Cost {
+            pages,
+            stage_ms,
+            ocr_pages,
+        } = &mut job.cost;
+        if let Some(p) = self.pages {
+            *pages = p;
+        }
+        if let Some(p) = self.ocr_pages {
+            *ocr_pages = p;
+        }
+        if let Some((stage, ms)) = &self.stage_ms {
+            *stage_ms.entry(stage.clone()).or_default() += ms;
+        }
+    }
+}
+
+/// Which jobs to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFilter {
+    pub status: Option<JobStatus>,
+    pub kind: Option<DocumentKind>,
+    /// Only jobs of this owner (an API key name); `None` lists all.
+    pub owner: Option<String>,
+    /// Page size; stores cap it at 100 and default to 20.
+    pub limit: Option<u32>,
+    /// Opaque cursor from a previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of jobs, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobPage {
+    pub jobs: Vec<Job>,
+    pub next_cursor: Option<String>,
+}
+
+/// Durable job records with atomic, table-checked status transitions.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Stores a new job (and its first history entry). Fails if the id exists.
+    async fn create(&self, job: &Job) -> Result<()>;
+    /// `JOB_NOT_FOUND` if absent.
+    async fn get(&self, id: &JobId) -> Result<Job>;
+    /// Atomically: reads the current status, checks `current -> to` against the table
+    /// ([`JobStatus::check_transition`]), applies `patch`, records the change at `at`.
+    /// Returns the updated job.
+    async fn transition(
+        &self,
+        id: &JobId,
+        to: JobStatus,
+        patch: JobPatch,
+        at: DateTime<Utc>,
+    ) -> Result<Job>;
+    /// Applies `patch` without changing the status.
+    async fn update(&self, id: &JobId, patch: JobPatch, at: DateTime<Utc>) -> Result<Job>;
+    /// Every status change, oldest first.
+    async fn history(&self, id: &JobId) -> Result<Vec<crate::job::StatusChange>>;
+    async fn list(&self, filter: &JobFilter) -> Result<JobPage>;
+}
+
+/// Bytes by key.
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    async fn put(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<()>;
+    /// `None` if absent.
+    async fn get(&self, key: &ObjectKey) -> Result<Option<Vec<u8>>>;
+    /// The size of an object without reading it; `None` if absent.
+    async fn size(&self, key: &ObjectKey) -> Result<Option<u64>>;
+    async fn delete(&self, key: &ObjectKey) -> Result<()>;
+}
+
+/// Turns document bytes into the document model.
+#[async_trait]
+pub trait Ocr: Send + Sync {
+    async fn recognize(&self, bytes: Vec<u8>, media_type: MediaType) -> Result<Document>;
+}
+
+/// Finds the fields of a document in its model.
+#[async_trait]
+pub trait Extractor: Send + Sync {
+    /// Invoice fields, lines and tax breakdown; unverified. `original` is the document's
+    /// bytes, for extractors that read embedded data (e-invoice XML).
+    async fn extract_invoice(
+        &self,
+        document: &Document,
+        original: Option<&[u8]>,
+    ) -> Result<InvoiceResult>;
+}
+
+/// Tunables of the stages, loaded once with the rest of the settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageSettings {
+    /// Largest accepted document, in bytes (50 MiB).
+    pub max_document_bytes: u64,
+    /// A field below this confidence puts the job in `needs_review`.
+    pub review_confidence_threshold: f32,
+}
+
+impl Default for StageSettings {
+    fn default() -> Self {
+        Self {
+            max_document_bytes: 50 * 1024 * 1024,
+            review_confidence_threshold: 0.8,
+        }
+    }
+}
+
+/// Everything a stage may touch.
+#[derive(Clone)]
+pub struct Ports {
+    pub jobs: Arc<dyn JobStore>,
+    pub objects: Arc<dyn ObjectStore>,
+    pub ocr: Arc<dyn Ocr>,
+    pub extractor: Arc<dyn Extractor>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: StageSettings,
+}
