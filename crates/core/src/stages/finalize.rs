@@ -1,0 +1,82 @@
+use tracing::{info, warn};
+
+use super::{FinalizeInput, FinalizeOutput, RecordFailureInput, elapsed_ms, read_json, write_json};
+use crate::error::{ErrorCode, StageError};
+use crate::ids::ObjectKey;
+use crate::job::{JobError, JobStatus};
+use crate::ports::{JobPatch, Ports};
+use crate::result::InvoiceResult;
+
+/// Writes the result JSON to `results/{job}/result.json` and sets the final status
+/// (`completed` or `needs_review`) with the cost counters.
+pub async fn finalize(ports: &Ports, input: FinalizeInput) -> Result<FinalizeOutput, StageError> {
+    let start = ports.clock.now();
+    if !matches!(input.outcome, JobStatus::Completed | JobStatus::NeedsReview) {
+        return Err(StageError::new(
+            ErrorCode::ValidationError,
+            format!(
+                "finalize outcome must be completed or needs_review, not {}",
+                input.outcome
+            ),
+        ));
+    }
+    let result: InvoiceResult = read_json(ports, &input.verification.key).await?;
+    let key = ObjectKey::for_job("results", &input.job_id, "result.json");
+    write_json(ports, &key, &result).await?;
+    let job = ports
+        .jobs
+        .transition(
+            &input.job_id,
+            input.outcome,
+            JobPatch {
+                result_key: Some(key.clone()),
+                stage_ms: Some(("finalize".into(), elapsed_ms(ports, start))),
+                ..JobPatch::default()
+            },
+            ports.clock.now(),
+        )
+        .await?;
+    info!(job_id = %job.id, correlation_id = ?input.correlation_id, stage = "finalize",
+          status = %job.status, pages = job.cost.pages, "job finished");
+    Ok(FinalizeOutput {
+        job_id: job.id,
+        status: job.status,
+        result_key: Some(key),
+    })
+}
+
+/// Marks the job failed with the caught error's code and message. A job that is already
+/// final (cancelled meanwhile) keeps its status: recording is idempotent.
+pub async fn record_failure(
+    ports: &Ports,
+    input: RecordFailureInput,
+) -> Result<FinalizeOutput, StageError> {
+    let error = StageError::from_cause(&input.error.error, &input.error.cause);
+    let job = ports.jobs.get(&input.job_id).await?;
+    if job.status.is_final() {
+        return Ok(FinalizeOutput {
+            job_id: job.id,
+            status: job.status,
+            result_key: job.keys.result,
+        });
+    }
+    warn!(job_id = %job.id, correlation_id = ?input.correlation_id, stage = "record_failure",
+          code = %error.code, error = %input.error.error, "job failed");
+    let job = ports
+        .jobs
+        .transition(
+            &job.id,
+            JobStatus::Failed,
+            JobPatch {
+                error: Some(JobError::from(error)),
+                ..JobPatch::default()
+            },
+            ports.clock.now(),
+        )
+        .await?;
+    Ok(FinalizeOutput {
+        job_id: job.id,
+        status: job.status,
+        result_key: None,
+    })
+}

@@ -1,0 +1,104 @@
+use sha2::{Digest, Sha256};
+use tracing::info;
+
+use super::{IngestOutput, JobRef, elapsed_ms, enter};
+use crate::detect::detect_media_type;
+use crate::error::{ErrorCode, StageError};
+use crate::ids::ObjectKey;
+use crate::job::{DocumentKind, JobStatus};
+use crate::ports::{JobPatch, Ports};
+
+/// Checks the submitted bytes (magic bytes, size), hashes them and stores them under
+/// `documents/{job}/{file}` or `blueprints/{job}/{file}`.
+pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageError> {
+    let start = ports.clock.now();
+    enter(ports, &input.job_id, JobStatus::Ingesting).await?;
+    let job = ports.jobs.get(&input.job_id).await?;
+
+    // A retried ingest after the upload was moved: the accepted document stands.
+    if let (Some(key), Some(media_type), Some(size_bytes), Some(sha256)) = (
+        &job.keys.document,
+        job.media_type,
+        job.size_bytes,
+        &job.content_sha256,
+    ) && ports.objects.size(key).await?.is_some()
+    {
+        return Ok(IngestOutput {
+            key: key.clone(),
+            media_type,
+            size_bytes,
+            sha256: sha256.clone(),
+        });
+    }
+
+    let upload = job
+        .keys
+        .upload
+        .clone()
+        .ok_or_else(|| StageError::internal(format!("job {} has no upload", job.id)))?;
+    let max = ports.settings.max_document_bytes;
+    let size = ports
+        .objects
+        .size(&upload)
+        .await?
+        .ok_or_else(|| StageError::internal(format!("upload {upload} is missing")))?;
+    if size > max {
+        return Err(StageError::new(
+            ErrorCode::FileTooLarge,
+            format!(
+                "the document is {} bytes; the limit is {max} bytes ({} MiB)",
+                size,
+                max / (1024 * 1024)
+            ),
+        ));
+    }
+    let bytes = ports
+        .objects
+        .get(&upload)
+        .await?
+        .ok_or_else(|| StageError::internal(format!("upload {upload} is missing")))?;
+    if bytes.is_empty() {
+        return Err(StageError::new(
+            ErrorCode::InvalidFileFormat,
+            "the document is empty",
+        ));
+    }
+    let media_type = detect_media_type(&bytes).ok_or_else(|| {
+        StageError::new(
+            ErrorCode::InvalidFileFormat,
+            "the content is not a PDF, PNG or JPEG (checked by its leading bytes, not its name)",
+        )
+    })?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let prefix = match job.kind {
+        DocumentKind::Invoice => "documents",
+        DocumentKind::Blueprint => "blueprints",
+    };
+    let key = ObjectKey::for_job(prefix, &job.id, &job.filename);
+    let size_bytes = bytes.len() as u64;
+    ports.objects.put(&key, bytes).await?;
+    ports
+        .jobs
+        .update(
+            &job.id,
+            JobPatch {
+                media_type: Some(media_type),
+                size_bytes: Some(size_bytes),
+                content_sha256: Some(sha256.clone()),
+                document_key: Some(key.clone()),
+                stage_ms: Some(("ingest".into(), elapsed_ms(ports, start))),
+                ..JobPatch::default()
+            },
+            ports.clock.now(),
+        )
+        .await?;
+    ports.objects.delete(&upload).await?;
+    info!(job_id = %job.id, correlation_id = ?input.correlation_id, stage = "ingest",
+          media_type = media_type.as_str(), size_bytes, "document accepted");
+    Ok(IngestOutput {
+        key,
+        media_type,
+        size_bytes,
+        sha256,
+    })
+}
