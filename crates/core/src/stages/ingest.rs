@@ -31,26 +31,26 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
         });
     }
 
+    let max = ports.settings.max_document_bytes;
+    // A submitter that saw the size first (a file on disk, a Content-Length) records it
+    // and stores nothing over the limit.
+    if let Some(declared) = job.size_bytes
+        && declared > max
+    {
+        return Err(too_large(declared, max));
+    }
     let upload = job
         .keys
         .upload
         .clone()
         .ok_or_else(|| StageError::internal(format!("job {} has no upload", job.id)))?;
-    let max = ports.settings.max_document_bytes;
     let size = ports
         .objects
         .size(&upload)
         .await?
         .ok_or_else(|| StageError::internal(format!("upload {upload} is missing")))?;
     if size > max {
-        return Err(StageError::new(
-            ErrorCode::FileTooLarge,
-            format!(
-                "the document is {} bytes; the limit is {max} bytes ({} MiB)",
-                size,
-                max / (1024 * 1024)
-            ),
-        ));
+        return Err(too_large(size, max));
     }
     let bytes = ports
         .objects
@@ -101,4 +101,14 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
         size_bytes,
         sha256,
     })
+}
+
+fn too_large(size: u64, max: u64) -> StageError {
+    StageError::new(
+        ErrorCode::FileTooLarge,
+        format!(
+            "the document is {size} bytes; the limit is {max} bytes ({} MiB)",
+            max / (1024 * 1024)
+        ),
+    )
 }

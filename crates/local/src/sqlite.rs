@@ -1,0 +1,441 @@
+//! The SQLite job store: WAL, embedded migrations, and status transitions checked against
+//! the table inside one `BEGIN IMMEDIATE` transaction, so two writers can never both move
+//! a job out of the same status.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use docpipe_core::job::StatusChange;
+use docpipe_core::ports::Result;
+use docpipe_core::{
+    ErrorCode, Job, JobFilter, JobId, JobPage, JobPatch, JobStatus, JobStore, StageError,
+};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_jobs.sql"),
+    include_str!("../migrations/0002_executions.sql"),
+];
+
+/// Page size bounds for [`JobStore::list`].
+const DEFAULT_LIMIT: u32 = 20;
+const MAX_LIMIT: u32 = 100;
+
+/// A job store in one SQLite file.
+#[derive(Clone)]
+pub struct SqliteJobStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteJobStore {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path).map_err(db_error)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database, for tests and one-shot runs.
+    pub fn in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory().map_err(db_error)?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self> {
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(db_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_error)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_error)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(db_error)?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` on the connection on the blocking pool.
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = lock(&conn);
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StageError::internal(format!("job store task: {e}")))?
+    }
+}
+
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic while holding the lock leaves SQLite itself consistent (the transaction
+    // rolls back on drop), so the poisoned guard is safe to reuse.
+    conn.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let done: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map_err(db_error)? as usize;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        tx.execute_batch(sql).map_err(db_error)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+    }
+    Ok(())
+}
+
+fn db_error(e: rusqlite::Error) -> StageError {
+    match e {
+        rusqlite::Error::SqliteFailure(ref f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            StageError::unavailable(format!("job store busy: {e}"))
+        }
+        _ => StageError::internal(format!("job store: {e}")),
+    }
+}
+
+fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn not_found(id: &JobId) -> StageError {
+    StageError::new(ErrorCode::JobNotFound, format!("no job {id}"))
+}
+
+fn load(conn: &Connection, id: &JobId) -> Result<Job> {
+    let data: Option<String> = conn
+        .query_row(
+            "SELECT data FROM jobs WHERE id = ?1",
+            params![id.as_str()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db_error)?;
+    let data = data.ok_or_else(|| not_found(id))?;
+    decode(&data)
+}
+
+fn decode(data: &str) -> Result<Job> {
+    serde_json::from_str(data).map_err(|e| StageError::internal(format!("stored job: {e}")))
+}
+
+fn save(conn: &Connection, job: &Job) -> Result<()> {
+    let data = serde_json::to_string(job).map_err(|e| StageError::internal(format!("job: {e}")))?;
+    conn.execute(
+        "UPDATE jobs SET status = ?2, updated_at = ?3, data = ?4 WHERE id = ?1",
+        params![
+            job.id.as_str(),
+            job.status.as_str(),
+            ts(job.updated_at),
+            data
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+fn record(conn: &Connection, id: &JobId, status: JobStatus, at: DateTime<Utc>) -> Result<()> {
+    conn.execute(
+        "INSERT INTO job_history (job_id, seq, status, at)
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_history WHERE job_id = ?1), ?2, ?3)",
+        params![id.as_str(), status.as_str(), ts(at)],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl JobStore for SqliteJobStore {
+    async fn create(&self, job: &Job) -> Result<()> {
+        let job = job.clone();
+        self.with(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            let data = serde_json::to_string(&job)
+                .map_err(|e| StageError::internal(format!("job: {e}")))?;
+            let inserted = tx
+                .execute(
+                    "INSERT OR IGNORE INTO jobs (id, status, kind, owner, created_at, updated_at, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        job.id.as_str(),
+                        job.status.as_str(),
+                        job.kind.as_str(),
+                        job.owner,
+                        ts(job.created_at),
+                        ts(job.updated_at),
+                        data
+                    ],
+                )
+                .map_err(db_error)?;
+            if inserted == 0 {
+                return Err(StageError::new(
+                    ErrorCode::ValidationError,
+                    format!("job {} already exists", job.id),
+                ));
+            }
+            record(&tx, &job.id, job.status, job.created_at)?;
+            tx.commit().map_err(db_error)
+        })
+        .await
+    }
+
+    async fn get(&self, id: &JobId) -> Result<Job> {
+        let id = id.clone();
+        self.with(move |conn| load(conn, &id)).await
+    }
+
+    async fn transition(
+        &self,
+        id: &JobId,
+        to: JobStatus,
+        patch: JobPatch,
+        at: DateTime<Utc>,
+    ) -> Result<Job> {
+        let id = id.clone();
+        self.with(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            let mut job = load(&tx, &id)?;
+            job.status.check_transition(to)?;
+            let changed = job.status != to;
+            patch.apply(&mut job);
+            job.status = to;
+            job.updated_at = at;
+            save(&tx, &job)?;
+            if changed {
+                record(&tx, &id, to, at)?;
+            }
+            tx.commit().map_err(db_error)?;
+            Ok(job)
+        })
+        .await
+    }
+
+    async fn update(&self, id: &JobId, patch: JobPatch, at: DateTime<Utc>) -> Result<Job> {
+        let id = id.clone();
+        self.with(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            let mut job = load(&tx, &id)?;
+            patch.apply(&mut job);
+            job.updated_at = at;
+            save(&tx, &job)?;
+            tx.commit().map_err(db_error)?;
+            Ok(job)
+        })
+        .await
+    }
+
+    async fn history(&self, id: &JobId) -> Result<Vec<StatusChange>> {
+        let id = id.clone();
+        self.with(move |conn| {
+            load(conn, &id)?;
+            let mut stmt = conn
+                .prepare("SELECT status, at FROM job_history WHERE job_id = ?1 ORDER BY seq")
+                .map_err(db_error)?;
+            let rows = stmt
+                .query_map(params![id.as_str()], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(db_error)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (status, at) = row.map_err(db_error)?;
+                let status = JobStatus::parse(&status)
+                    .ok_or_else(|| StageError::internal(format!("stored status {status:?}")))?;
+                let at = DateTime::parse_from_rfc3339(&at)
+                    .map_err(|e| StageError::internal(format!("stored time {at:?}: {e}")))?
+                    .with_timezone(&Utc);
+                out.push(StatusChange { status, at });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list(&self, filter: &JobFilter) -> Result<JobPage> {
+        let filter = filter.clone();
+        self.with(move |conn| {
+            let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+            let cursor = filter.cursor.as_deref().map(parse_cursor).transpose()?;
+            let mut sql = String::from("SELECT data FROM jobs WHERE 1 = 1");
+            let mut args: Vec<String> = Vec::new();
+            if let Some(s) = filter.status {
+                args.push(s.as_str().to_owned());
+                sql.push_str(&format!(" AND status = ?{}", args.len()));
+            }
+            if let Some(k) = filter.kind {
+                args.push(k.as_str().to_owned());
+                sql.push_str(&format!(" AND kind = ?{}", args.len()));
+            }
+            if let Some(o) = &filter.owner {
+                args.push(o.clone());
+                sql.push_str(&format!(" AND owner = ?{}", args.len()));
+            }
+            if let Some((created, id)) = cursor {
+                args.push(created);
+                args.push(id);
+                sql.push_str(&format!(
+                    " AND (created_at, id) < (?{}, ?{})",
+                    args.len() - 1,
+                    args.len()
+                ));
+            }
+            sql.push_str(&format!(
+                " ORDER BY created_at DESC, id DESC LIMIT {}",
+                limit + 1
+            ));
+            let mut stmt = conn.prepare(&sql).map_err(db_error)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    r.get::<_, String>(0)
+                })
+                .map_err(db_error)?;
+            let mut jobs = Vec::new();
+            for row in rows {
+                jobs.push(decode(&row.map_err(db_error)?)?);
+            }
+            let next_cursor = if jobs.len() > limit as usize {
+                jobs.truncate(limit as usize);
+                jobs.last()
+                    .map(|j| format!("{}|{}", ts(j.created_at), j.id))
+            } else {
+                None
+            };
+            Ok(JobPage { jobs, next_cursor })
+        })
+        .await
+    }
+}
+
+/// One state-machine execution as stored: its status, input, outcome and event history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    pub name: String,
+    pub job_id: Option<JobId>,
+    /// RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED.
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub stopped_at: Option<DateTime<Utc>>,
+    pub input: Value,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    /// `GetExecutionHistory`-shaped events.
+    pub history: Value,
+}
+
+impl SqliteJobStore {
+    /// Inserts or replaces an execution record.
+    pub async fn put_execution(&self, rec: &ExecutionRecord) -> Result<()> {
+        let rec = rec.clone();
+        self.with(move |conn| {
+            let json = |v: &Value| v.to_string();
+            conn.execute(
+                "INSERT OR REPLACE INTO executions
+                 (name, job_id, status, started_at, stopped_at, input, output, error, cause, history)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    rec.name,
+                    rec.job_id.as_ref().map(JobId::as_str),
+                    rec.status,
+                    ts(rec.started_at),
+                    rec.stopped_at.map(ts),
+                    json(&rec.input),
+                    rec.output.as_ref().map(json),
+                    rec.error,
+                    rec.cause,
+                    json(&rec.history),
+                ],
+            )
+            .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The execution of that name, if any.
+    pub async fn execution(&self, name: &str) -> Result<Option<ExecutionRecord>> {
+        let name = name.to_owned();
+        self.with(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT name, job_id, status, started_at, stopped_at, input, output, error, cause, history
+                     FROM executions WHERE name = ?1",
+                    params![name],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, Option<String>>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, String>(5)?,
+                            r.get::<_, Option<String>>(6)?,
+                            r.get::<_, Option<String>>(7)?,
+                            r.get::<_, Option<String>>(8)?,
+                            r.get::<_, String>(9)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(db_error)?;
+            let Some((name, job_id, status, started, stopped, input, output, error, cause, history)) =
+                row
+            else {
+                return Ok(None);
+            };
+            let time = |t: &str| {
+                DateTime::parse_from_rfc3339(t)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| StageError::internal(format!("stored time {t:?}: {e}")))
+            };
+            let json = |t: &str| {
+                serde_json::from_str::<Value>(t)
+                    .map_err(|e| StageError::internal(format!("stored execution: {e}")))
+            };
+            Ok(Some(ExecutionRecord {
+                name,
+                job_id: job_id.as_deref().map(JobId::parse).transpose()?,
+                status,
+                started_at: time(&started)?,
+                stopped_at: stopped.as_deref().map(time).transpose()?,
+                input: json(&input)?,
+                output: output.as_deref().map(json).transpose()?,
+                error,
+                cause,
+                history: json(&history)?,
+            }))
+        })
+        .await
+    }
+}
+
+fn parse_cursor(c: &str) -> Result<(String, String)> {
+    let bad = || StageError::new(ErrorCode::ValidationError, format!("invalid cursor {c:?}"));
+    let (created, id) = c.split_once('|').ok_or_else(bad)?;
+    DateTime::parse_from_rfc3339(created).map_err(|_| bad())?;
+    JobId::parse(id).map_err(|_| bad())?;
+    Ok((created.to_owned(), id.to_owned()))
+}
