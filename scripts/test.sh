@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what the tests need (when missing) and runs every check: formatting, lints,
+# the definition linter and the whole test suite. This is the README's test command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have() { command -v "$1" >/dev/null 2>&1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif have sudo; then sudo "$@"; else "$@"; fi; }
+
+# poppler-utils: the reference text extractor the PDF tests and the benchmark compare with.
+if ! have pdftotext; then
+  echo "== installing poppler-utils"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null
+fi
+
+echo "== cargo fmt"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== core depends on no cloud SDK and no runtime"
+if cargo tree -p docpipe-core --edges normal --prefix none | grep -E '^(aws-|tokio )'; then
+  echo "docpipe-core must not depend on these" >&2
+  exit 1
+fi
+
+if have npx; then
+  echo "== asl-validator on statemachine/pipeline.asl.json"
+  npx --yes asl-validator@4 --no-arn-check --json-path statemachine/pipeline.asl.json
+fi
+
+echo "== tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+  cargo test --workspace --locked --doc
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
