@@ -1,1 +1,84 @@
-fn main() {}
+//! The `docpipe` binary: runs the pipeline on local files, inspects jobs and executions.
+//! With `__worker` as its first argument it is the bounded document-parsing worker that
+//! the pipeline starts for each untrusted document.
+
+mod commands;
+mod settings;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::settings::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "docpipe",
+    version,
+    about = "Document pipeline: verified invoice data from PDFs"
+)]
+struct Cli {
+    /// Data folder (database and objects); overrides DOCPIPE_HOME and docpipe.toml.
+    #[arg(long, global = true)]
+    home: Option<PathBuf>,
+    /// Settings file (default: ./docpipe.toml if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Submit files as jobs and run the pipeline on all of them.
+    Run(commands::run::RunArgs),
+    /// Inspect jobs.
+    #[command(subcommand)]
+    Jobs(commands::jobs::JobsCommand),
+    /// Inspect state-machine executions.
+    #[command(subcommand)]
+    Executions(commands::jobs::ExecutionsCommand),
+}
+
+fn main() -> ExitCode {
+    if let Some(code) = commands::worker_main() {
+        return code;
+    }
+    let cli = Cli::parse();
+    let mut settings = match Settings::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("docpipe: settings: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(home) = cli.home {
+        settings.home = home;
+    }
+    commands::init_logging(&settings.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("docpipe: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Run(args) => commands::run::run(&settings, args).await,
+            Command::Jobs(cmd) => commands::jobs::jobs(&settings, cmd).await,
+            Command::Executions(cmd) => commands::jobs::executions(&settings, cmd).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("docpipe: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -126,6 +126,15 @@ impl DocumentKind {
         }
     }
 
+    /// The formats this kind is processed from: invoices are PDFs (raster OCR for scanned
+    /// invoices is not in this build), blueprints PDFs or images.
+    pub fn accepts(self, media_type: MediaType) -> bool {
+        match self {
+            Self::Invoice => media_type == MediaType::Pdf,
+            Self::Blueprint => true,
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "invoice" => Some(Self::Invoice),

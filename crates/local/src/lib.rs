@@ -1,1 +1,12 @@
-//! placeholder
+//! docpipe-local: the embedded adapters. SQLite job store, filesystem object store, the PDF
+//! text layer (parsed in a bounded worker subprocess) and the rule-based extractors.
+
+pub mod embedded;
+pub mod fs_objects;
+pub mod invoice;
+pub mod pdf;
+pub mod sqlite;
+pub mod worker;
+
+pub use fs_objects::FsObjectStore;
+pub use sqlite::SqliteJobStore;

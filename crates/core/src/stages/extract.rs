@@ -49,7 +49,7 @@ pub async fn extract(ports: &Ports, input: ExtractInput) -> Result<ExtractOutput
         .await?;
     let fields = result.fields.len() as u32;
     let lines = result.lines.len() as u32;
-    info!(job_id = %input.job_id, correlation_id = ?input.correlation_id, stage = "extract",
+    info!(job_id = %input.job_id, correlation_id = input.correlation_id.as_deref().unwrap_or_default(), stage = "extract",
           fields, lines, source = ?result.source, "fields extracted");
     Ok(ExtractOutput { key, fields, lines })
 }

@@ -36,7 +36,7 @@ pub async fn finalize(ports: &Ports, input: FinalizeInput) -> Result<FinalizeOut
             ports.clock.now(),
         )
         .await?;
-    info!(job_id = %job.id, correlation_id = ?input.correlation_id, stage = "finalize",
+    info!(job_id = %job.id, correlation_id = input.correlation_id.as_deref().unwrap_or_default(), stage = "finalize",
           status = %job.status, pages = job.cost.pages, "job finished");
     Ok(FinalizeOutput {
         job_id: job.id,
@@ -60,7 +60,7 @@ pub async fn record_failure(
             result_key: job.keys.result,
         });
     }
-    warn!(job_id = %job.id, correlation_id = ?input.correlation_id, stage = "record_failure",
+    warn!(job_id = %job.id, correlation_id = input.correlation_id.as_deref().unwrap_or_default(), stage = "record_failure",
           code = %error.code, error = %input.error.error, "job failed");
     let job = ports
         .jobs

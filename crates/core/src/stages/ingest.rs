@@ -69,6 +69,16 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
             "the content is not a PDF, PNG or JPEG (checked by its leading bytes, not its name)",
         )
     })?;
+    if !job.kind.accepts(media_type) {
+        return Err(StageError::new(
+            ErrorCode::InvalidFileFormat,
+            format!(
+                "an {} must be a PDF; the content is {} (checked by its leading bytes, not its name)",
+                job.kind,
+                media_type.as_str()
+            ),
+        ));
+    }
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let prefix = match job.kind {
         DocumentKind::Invoice => "documents",
@@ -93,7 +103,7 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
         )
         .await?;
     ports.objects.delete(&upload).await?;
-    info!(job_id = %job.id, correlation_id = ?input.correlation_id, stage = "ingest",
+    info!(job_id = %job.id, correlation_id = input.correlation_id.as_deref().unwrap_or_default(), stage = "ingest",
           media_type = media_type.as_str(), size_bytes, "document accepted");
     Ok(IngestOutput {
         key,

@@ -44,7 +44,7 @@ pub async fn ocr(ports: &Ports, input: OcrInput) -> Result<OcrOutput, StageError
             ports.clock.now(),
         )
         .await?;
-    info!(job_id = %input.job_id, correlation_id = ?input.correlation_id, stage = "ocr",
+    info!(job_id = %input.job_id, correlation_id = input.correlation_id.as_deref().unwrap_or_default(), stage = "ocr",
           pages, words, "document model stored");
     Ok(OcrOutput { key, pages, words })
 }

@@ -44,7 +44,7 @@ pub async fn verify(ports: &Ports, input: VerifyInput) -> Result<VerifyOutput, S
             ports.clock.now(),
         )
         .await?;
-    info!(job_id = %input.job_id, correlation_id = ?input.correlation_id, stage = "verify",
+    info!(job_id = %input.job_id, correlation_id = input.correlation_id.as_deref().unwrap_or_default(), stage = "verify",
           needs_review = result.needs_review, failed_checks = result.checks.iter().filter(|c| !c.passed).count(),
           "checks done");
     Ok(VerifyOutput {

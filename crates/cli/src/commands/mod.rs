@@ -1,0 +1,53 @@
+//! Subcommands and the wiring they share.
+
+pub mod jobs;
+pub mod run;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use docpipe_asl::clock::SystemClock;
+use docpipe_core::ports::StageSettings;
+use docpipe_local::embedded::{Embedded, EmbeddedOptions};
+use docpipe_local::invoice::RuleExtractor;
+use docpipe_local::worker::{PdfTextOcr, WorkerCommand};
+
+use crate::settings::Settings;
+
+/// The worker process, when the arguments select it: parses one document from stdin
+/// under its own resource limits.
+pub fn worker_main() -> Option<ExitCode> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    docpipe_local::worker::dispatch(&args)
+}
+
+pub fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The embedded pipeline over the settings' data folder, with this binary as its
+/// document-parsing worker.
+pub fn open_pipeline(settings: &Settings) -> Result<Embedded> {
+    let worker = WorkerCommand::current_exe()?;
+    let ocr =
+        PdfTextOcr::new(worker).with_timeout(Duration::from_secs(settings.worker_timeout_secs));
+    let pipeline = Embedded::open(EmbeddedOptions {
+        home: settings.home.clone(),
+        settings: StageSettings {
+            max_document_bytes: settings.max_document_mib * 1024 * 1024,
+            review_confidence_threshold: settings.review_confidence_threshold,
+        },
+        ocr: Arc::new(ocr),
+        extractor: Arc::new(RuleExtractor::default()),
+        clock: Arc::new(SystemClock),
+    })?;
+    Ok(pipeline)
+}

@@ -1,0 +1,164 @@
+//! Typed settings, loaded once: defaults, then `docpipe.toml`, then `DOCPIPE_*`
+//! environment variables, then command-line flags. Nothing else reads the environment.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Data folder: the SQLite database and the object store.
+    pub home: PathBuf,
+    /// Largest accepted document.
+    pub max_document_mib: u64,
+    /// A field under this confidence sends the job to review.
+    pub review_confidence_threshold: f32,
+    /// Jobs executed at once by `docpipe run`.
+    pub concurrency: usize,
+    /// Bounds of the document-parsing worker process.
+    pub worker_timeout_secs: u64,
+    pub worker_memory_mib: u64,
+    pub worker_cpu_secs: u64,
+    /// A `tracing` filter, e.g. `info` or `docpipe=debug`.
+    pub log: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            home: PathBuf::from(".docpipe"),
+            max_document_mib: 50,
+            review_confidence_threshold: 0.8,
+            concurrency: std::thread::available_parallelism()
+                .map(|n| n.get() * 2)
+                .unwrap_or(4),
+            worker_timeout_secs: 30,
+            worker_memory_mib: 1024,
+            worker_cpu_secs: 20,
+            log: "error".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the settings. `config` is an explicit file (which must exist); otherwise
+    /// `./docpipe.toml` is read if present. `env` is the process environment.
+    pub fn load(
+        config: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self> {
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("DOCPIPE_"))
+            .collect();
+        let explicit = config.map(Path::to_path_buf).or_else(|| {
+            env.iter()
+                .find(|(k, _)| k == "DOCPIPE_CONFIG")
+                .map(|(_, v)| PathBuf::from(v))
+        });
+        let mut s = match explicit {
+            Some(path) => Self::from_file(&path)?,
+            None if Path::new("docpipe.toml").is_file() => {
+                Self::from_file(Path::new("docpipe.toml"))?
+            }
+            None => Self::default(),
+        };
+        for (key, value) in &env {
+            s.set_from_env(key, value)?;
+        }
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn from_file(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    fn set_from_env(&mut self, key: &str, value: &str) -> Result<()> {
+        fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
+            value
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{key}={value:?} is not a valid number"))
+        }
+        match key {
+            "DOCPIPE_CONFIG" => {}
+            "DOCPIPE_HOME" => self.home = PathBuf::from(value),
+            "DOCPIPE_MAX_DOCUMENT_MIB" => self.max_document_mib = num(key, value)?,
+            "DOCPIPE_REVIEW_CONFIDENCE_THRESHOLD" => {
+                self.review_confidence_threshold = num(key, value)?
+            }
+            "DOCPIPE_CONCURRENCY" => self.concurrency = num(key, value)?,
+            "DOCPIPE_WORKER_TIMEOUT_SECS" => self.worker_timeout_secs = num(key, value)?,
+            "DOCPIPE_WORKER_MEMORY_MIB" => self.worker_memory_mib = num(key, value)?,
+            "DOCPIPE_WORKER_CPU_SECS" => self.worker_cpu_secs = num(key, value)?,
+            "DOCPIPE_LOG" => self.log = value.to_owned(),
+            other => bail!("unknown setting {other} (see README: Settings)"),
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<()> {
+        if !(0.0..=1.0).contains(&self.review_confidence_threshold) {
+            bail!("review_confidence_threshold must be within 0..1");
+        }
+        if self.max_document_mib == 0 || self.max_document_mib > 1024 {
+            bail!("max_document_mib must be within 1..=1024");
+        }
+        if self.concurrency == 0 {
+            bail!("concurrency must be at least 1");
+        }
+        if self.worker_timeout_secs == 0 || self.worker_memory_mib < 64 {
+            bail!("worker_timeout_secs must be positive and worker_memory_mib at least 64");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("docpipe.toml");
+        std::fs::write(
+            &file,
+            "home = \"/data\"\nconcurrency = 3\nmax_document_mib = 10\n",
+        )
+        .expect("write");
+        let s = Settings::load(
+            Some(&file),
+            env(&[("DOCPIPE_CONCURRENCY", "7"), ("PATH", "x")]),
+        )
+        .expect("loads");
+        assert_eq!(s.home, PathBuf::from("/data"));
+        assert_eq!(s.concurrency, 7, "environment beats the file");
+        assert_eq!(s.max_document_mib, 10, "file beats the default");
+        assert_eq!(s.review_confidence_threshold, 0.8, "default kept");
+    }
+
+    #[test]
+    fn mistakes_are_reported_not_ignored() {
+        assert!(Settings::load(None, env(&[("DOCPIPE_CONCURENCY", "2")])).is_err());
+        assert!(Settings::load(None, env(&[("DOCPIPE_CONCURRENCY", "two")])).is_err());
+        assert!(
+            Settings::load(None, env(&[("DOCPIPE_REVIEW_CONFIDENCE_THRESHOLD", "1.5")])).is_err()
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("docpipe.toml");
+        std::fs::write(&file, "hmoe = \"/data\"\n").expect("write");
+        assert!(Settings::load(Some(&file), env(&[])).is_err());
+    }
+}

@@ -1,0 +1,270 @@
+//! The embedded pipeline: the real `statemachine/pipeline.asl.json`, executed by
+//! docpipe-asl in-process, with stage tasks resolved to the core stage functions over the
+//! local adapters. Only the adapters differ from AWS; the definition and stages are the
+//! same.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use docpipe_asl::{Definition, ExecutionOptions, Runner, TaskFailure, TaskInvoker};
+use docpipe_core::ports::{Result, StageSettings};
+use docpipe_core::stages::{self, PipelineInput, Stage};
+use docpipe_core::{
+    Clock, DocumentKind, ErrorCode, Extractor, InvoiceResult, Job, JobId, JobPatch,
+    ObjectKey, ObjectStore, Ocr, Ports, StageError,
+};
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+use tracing::info;
+
+use crate::fs_objects::FsObjectStore;
+use crate::sqlite::{ExecutionRecord, SqliteJobStore};
+
+/// The state machine, compiled into the binary so `docpipe` runs anywhere.
+pub const PIPELINE_DEFINITION: &str = include_str!("../../../statemachine/pipeline.asl.json");
+
+/// The state machine's name in local executions' ARNs and context object.
+pub const STATE_MACHINE_NAME: &str = "docpipe-pipeline";
+
+/// What the embedded pipeline is built from.
+pub struct EmbeddedOptions {
+    /// Data folder: `docpipe.db` and `objects/` live here.
+    pub home: PathBuf,
+    pub settings: StageSettings,
+    pub ocr: Arc<dyn Ocr>,
+    pub extractor: Arc<dyn Extractor>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// What a client submits.
+pub enum Content {
+    /// The document's bytes.
+    Bytes(Vec<u8>),
+    /// A document the submitter measured as over the limit; nothing is stored and ingest
+    /// fails the job with `FILE_TOO_LARGE`.
+    Oversize(u64),
+}
+
+pub struct Submission {
+    pub filename: String,
+    pub kind: DocumentKind,
+    pub content: Content,
+    pub owner: Option<String>,
+    pub correlation_id: Option<String>,
+}
+
+/// The embedded pipeline: job store, object store, stages and interpreter.
+#[derive(Clone)]
+pub struct Embedded {
+    ports: Ports,
+    store: SqliteJobStore,
+    objects: FsObjectStore,
+    definition: Arc<Definition>,
+    runner: Arc<Runner>,
+}
+
+impl Embedded {
+    /// Opens (creating) the data folder and parses the definition.
+    pub fn open(opts: EmbeddedOptions) -> Result<Self> {
+        std::fs::create_dir_all(&opts.home).map_err(|e| {
+            StageError::unavailable(format!("creating {}: {e}", opts.home.display()))
+        })?;
+        let store = SqliteJobStore::open(&opts.home.join("docpipe.db"))?;
+        let objects = FsObjectStore::new(opts.home.join("objects"));
+        let definition = Definition::parse(PIPELINE_DEFINITION)
+            .map_err(|e| StageError::internal(format!("pipeline definition: {e}")))?;
+        let ports = Ports {
+            jobs: Arc::new(store.clone()),
+            objects: Arc::new(objects.clone()),
+            ocr: opts.ocr,
+            extractor: opts.extractor,
+            clock: Arc::clone(&opts.clock),
+            settings: opts.settings,
+        };
+        let invoker = Arc::new(StageInvoker {
+            ports: ports.clone(),
+        });
+        let runner = Runner::new(invoker, opts.clock);
+        Ok(Self {
+            ports,
+            store,
+            objects,
+            definition: Arc::new(definition),
+            runner: Arc::new(runner),
+        })
+    }
+
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    pub fn store(&self) -> &SqliteJobStore {
+        &self.store
+    }
+
+    pub fn objects(&self) -> &FsObjectStore {
+        &self.objects
+    }
+
+    /// Creates a `queued` job and stores the submitted bytes under `uploads/{job}/{file}`.
+    pub async fn submit(&self, sub: Submission) -> Result<Job> {
+        let now = self.ports.clock.now();
+        let mut job = Job::new(JobId::generate(now), sub.kind, &sub.filename, now);
+        job.owner = sub.owner;
+        job.correlation_id = Some(sub.correlation_id.unwrap_or_else(|| job.id.to_string()));
+        match sub.content {
+            Content::Bytes(bytes) => {
+                let key = ObjectKey::for_job("uploads", &job.id, &job.filename);
+                self.objects.put(&key, bytes).await?;
+                job.keys.upload = Some(key);
+            }
+            Content::Oversize(size) => job.size_bytes = Some(size),
+        }
+        self.ports.jobs.create(&job).await?;
+        Ok(job)
+    }
+
+    /// Submits a file from disk, reading at most the size limit: a larger file is
+    /// recorded by its size and fails in ingest without being read.
+    pub async fn submit_file(&self, path: &Path, kind: DocumentKind) -> Result<Job> {
+        let filename = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "document".to_owned());
+        let max = self.ports.settings.max_document_bytes;
+        let cannot_read =
+            |e: std::io::Error| StageError::new(ErrorCode::ValidationError, format!("{}: {e}", path.display()));
+        let file = tokio::fs::File::open(path).await.map_err(cannot_read)?;
+        let size = file.metadata().await.map_err(cannot_read)?.len();
+        let content = if size > max {
+            Content::Oversize(size)
+        } else {
+            let mut bytes = Vec::with_capacity(size as usize);
+            file.take(max + 1)
+                .read_to_end(&mut bytes)
+                .await
+                .map_err(cannot_read)?;
+            if bytes.len() as u64 > max {
+                Content::Oversize(bytes.len() as u64)
+            } else {
+                Content::Bytes(bytes)
+            }
+        };
+        self.submit(Submission {
+            filename,
+            kind,
+            content,
+            owner: None,
+            correlation_id: None,
+        })
+        .await
+    }
+
+    /// Runs the job's execution (name = job id) to its end and stores its record.
+    pub async fn execute(&self, job_id: &JobId) -> Result<ExecutionRecord> {
+        let job = self.ports.jobs.get(job_id).await?;
+        let input = serde_json::to_value(PipelineInput {
+            job_id: job.id.clone(),
+            kind: job.kind,
+            correlation_id: job
+                .correlation_id
+                .clone()
+                .unwrap_or_else(|| job.id.to_string()),
+        })
+        .map_err(|e| StageError::internal(format!("execution input: {e}")))?;
+        let started_at = self.ports.clock.now();
+        let mut record = ExecutionRecord {
+            name: job.id.to_string(),
+            job_id: Some(job.id.clone()),
+            status: "RUNNING".into(),
+            started_at,
+            stopped_at: None,
+            input: input.clone(),
+            output: None,
+            error: None,
+            cause: None,
+            history: Value::Array(Vec::new()),
+        };
+        self.store.put_execution(&record).await?;
+        let options = ExecutionOptions {
+            name: job.id.to_string(),
+            state_machine_name: STATE_MACHINE_NAME.to_owned(),
+            ..ExecutionOptions::default()
+        };
+        let outcome = self.runner.run(&self.definition, input, options).await;
+        record.status = outcome.status.as_str().to_owned();
+        record.stopped_at = Some(self.ports.clock.now());
+        record.output = outcome.output.clone();
+        record.error = outcome.error.clone();
+        record.cause = outcome.cause.clone();
+        record.history = serde_json::to_value(&outcome.history)
+            .map_err(|e| StageError::internal(format!("execution history: {e}")))?;
+        self.store.put_execution(&record).await?;
+        // An execution that ended without reaching a recording state (a runtime error in
+        // the definition, a stage that could not record) must still not leave the job
+        // hanging in a non-final status.
+        let job = self.ports.jobs.get(job_id).await?;
+        if !job.status.is_final() {
+            let error = StageError::from_cause(
+                record.error.as_deref().unwrap_or("States.Runtime"),
+                record.cause.as_deref().unwrap_or("the execution ended early"),
+            );
+            self.ports
+                .jobs
+                .transition(
+                    job_id,
+                    docpipe_core::JobStatus::Failed,
+                    JobPatch {
+                        error: Some(error.into()),
+                        ..JobPatch::default()
+                    },
+                    self.ports.clock.now(),
+                )
+                .await?;
+        }
+        info!(job_id = %job_id, status = %record.status, "execution finished");
+        Ok(record)
+    }
+
+    pub async fn job(&self, id: &JobId) -> Result<Job> {
+        self.ports.jobs.get(id).await
+    }
+
+    /// The job's final result, once it has one.
+    pub async fn result(&self, job: &Job) -> Result<Option<InvoiceResult>> {
+        let Some(key) = &job.keys.result else {
+            return Ok(None);
+        };
+        let Some(bytes) = self.objects.get(key).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StageError::internal(format!("result {key}: {e}")))
+    }
+}
+
+/// Resolves Task resources to stage functions and maps stage errors to the error names
+/// the definition's Retry and Catch match.
+struct StageInvoker {
+    ports: Ports,
+}
+
+#[async_trait]
+impl TaskInvoker for StageInvoker {
+    async fn invoke(&self, resource: &str, input: Value) -> std::result::Result<Value, TaskFailure> {
+        let Some(stage) = Stage::from_resource(resource) else {
+            return Err(TaskFailure {
+                error: "States.TaskFailed".into(),
+                cause: format!("no local stage for resource {resource:?}"),
+            });
+        };
+        stages::invoke(&self.ports, stage, input)
+            .await
+            .map_err(|e| TaskFailure {
+                error: e.name().as_str().to_owned(),
+                cause: e.to_cause(),
+            })
+    }
+}

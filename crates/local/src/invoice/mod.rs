@@ -1,0 +1,938 @@
+//! Rule-based invoice field extraction from the document model: labels in English,
+//! German, French and Dutch, values read by layout (to the right of a label on its row,
+//! or in the aligned cell below), amounts and dates in every common locale format, and
+//! arithmetic (net + tax = gross) as evidence when candidates compete. No per-vendor
+//! templates.
+
+mod amount;
+mod currency;
+mod date;
+mod labels;
+mod layout;
+mod parties;
+mod table;
+mod text;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use docpipe_core::{BBox, Document, Extractor, Field, InvoiceResult, ResultSource, StageError};
+use rust_decimal::Decimal;
+
+pub use amount::{Amount, format_amount, parse_amount, parse_percent};
+pub use currency::{currency_of_name, currency_of_token};
+pub use date::{DateOrder, find_date, find_dates};
+
+use labels::{LABELS, Label};
+use layout::{LabelHit, Layout, Row};
+use text::{fold, is_wordlike};
+
+/// The rule-based extractor: reads the printed invoice only.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RuleExtractor;
+
+#[async_trait]
+impl Extractor for RuleExtractor {
+    async fn extract_invoice(
+        &self,
+        document: &Document,
+        _original: Option<&[u8]>,
+    ) -> Result<InvoiceResult, StageError> {
+        Ok(extract_invoice(document))
+    }
+}
+
+/// Extracts invoice fields, lines and tax breakdown from a document's visible text.
+pub fn extract_invoice(document: &Document) -> InvoiceResult {
+    let layout = Layout::new(document);
+    let hits = label_hits(&layout);
+    let mut result = InvoiceResult::new(ResultSource::Visual);
+
+    let currency = currency_field(&layout, &hits);
+    let order = if currency.as_ref().is_some_and(|f| f.value == "USD") {
+        DateOrder::MonthFirst
+    } else {
+        DateOrder::DayFirst
+    };
+    if let Some(f) = currency {
+        result.set("currency", f);
+    }
+    if let Some(f) = type_code(&layout) {
+        result.set("type_code", f);
+    }
+    if let Some(f) = invoice_number(&layout, &hits) {
+        result.set("invoice_number", f);
+    }
+    for field in ["issue_date", "due_date"] {
+        if let Some(f) = date_field(&layout, &hits, field, order) {
+            result.set(field, f);
+        }
+    }
+    if let (Some(i), Some(d)) = (
+        result.fields.get("issue_date"),
+        result.fields.get("due_date"),
+    ) && d.value < i.value
+    {
+        // A due date before the issue date was misread.
+        result.fields.remove("due_date");
+    }
+    let (seller, buyer) = parties::parties(&layout, &hits);
+    if let Some(f) = seller {
+        result.set("seller_name", f);
+    }
+    if let Some(f) = buyer {
+        result.set("buyer_name", f);
+    }
+    result.tax_breakdown = table::tax_breakdown(&layout);
+    result.lines = table::line_items(&layout);
+    totals(&layout, &hits, &mut result);
+    result
+}
+
+/// The visual rows the extractor sees, cells separated by ` | ` (for debugging rules).
+#[doc(hidden)]
+pub fn layout_rows(document: &Document) -> Vec<String> {
+    let layout = Layout::new(document);
+    layout
+        .rows
+        .iter()
+        .map(|r| {
+            let cells: Vec<String> = r
+                .cells()
+                .into_iter()
+                .map(|(s, e)| r.text_range(s, e))
+                .collect();
+            format!(
+                "p{} y{:.3} x{:.3}: {}",
+                r.page,
+                r.bbox.y0,
+                r.bbox.x0,
+                cells.join(" | ")
+            )
+        })
+        .collect()
+}
+
+/// A label found in the layout, after dropping matches contained in a longer match.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    label: &'static Label,
+    at: LabelHit,
+}
+
+fn label_hits(layout: &Layout) -> Vec<Hit> {
+    let mut all: Vec<Hit> = Vec::new();
+    for label in LABELS {
+        let toks: Vec<&str> = label.text.split(' ').collect();
+        for at in layout.find(&toks) {
+            if label.anywhere || at.at_cell_start {
+                all.push(Hit { label, at });
+            }
+        }
+    }
+    // Leftmost-longest per row, as a tokenizer would: "Factuur datum | Factuur" is a
+    // date label and then a number label, not "datum Factuur".
+    all.sort_by(|a, b| {
+        (a.at.row, a.at.start)
+            .cmp(&(b.at.row, b.at.start))
+            .then(b.at.len.cmp(&a.at.len))
+    });
+    let mut out: Vec<Hit> = Vec::new();
+    let mut last: Option<(usize, usize, usize)> = None;
+    for h in all {
+        let keep = match last {
+            Some((row, start, end)) if row == h.at.row => {
+                h.at.start >= end || (h.at.start == start && h.at.end == end)
+            }
+            _ => true,
+        };
+        if keep {
+            if last.is_none_or(|(row, start, end)| {
+                row != h.at.row || h.at.start != start || h.at.end != end
+            }) {
+                last = Some((h.at.row, h.at.start, h.at.end));
+            }
+            out.push(h);
+        }
+    }
+    out
+}
+
+fn hits_of<'a>(hits: &'a [Hit], field: &'a str) -> impl Iterator<Item = &'a Hit> + 'a {
+    hits.iter().filter(move |h| h.label.field == field)
+}
+
+/// One candidate value for a field.
+#[derive(Debug, Clone)]
+struct Candidate {
+    value: String,
+    score: f32,
+    row: usize,
+    page: u32,
+    bbox: BBox,
+    ocr: f32,
+}
+
+impl Candidate {
+    fn field(&self, confidence: f32) -> Field {
+        Field::new(self.value.clone(), (confidence * self.ocr).clamp(0.0, 1.0))
+            .at(self.page, self.bbox)
+    }
+}
+
+fn conf_of(score: f32) -> f32 {
+    (0.5 + 0.45 * score).min(0.95)
+}
+
+/// Whether any word after `from` on a row holds a digit (a header row has none).
+fn has_number_right(row: &Row, from: usize) -> bool {
+    row.words
+        .iter()
+        .skip(from)
+        .any(|w| w.text.chars().any(|c| c.is_ascii_digit()))
+}
+
+fn is_filler(word: &str) -> bool {
+    let f = fold(word);
+    let f = f.trim_matches(|c: char| !c.is_alphanumeric());
+    matches!(
+        f,
+        "" | "no" | "nr" | "n" | "number" | "nummer" | "num" | "numero" | "id" | "of" | "at"
+    )
+}
+
+// ---------------------------------------------------------------- invoice number
+
+fn invoice_number(layout: &Layout, hits: &[Hit]) -> Option<Field> {
+    let mut cands: Vec<Candidate> = Vec::new();
+    for h in hits_of(hits, "invoice_number") {
+        let Some(row) = layout.rows.get(h.at.row) else {
+            continue;
+        };
+        let mut score = h.label.weight * if h.at.at_cell_start { 1.0 } else { 0.9 };
+        let row_text = fold(&row.text());
+        if h.label.weight < 0.9
+            && ["rechnung", "invoice", "facture", "factuur", "gutschrift"]
+                .iter()
+                .any(|k| row_text.contains(k))
+        {
+            score += 0.2;
+        }
+        let mut found = None;
+        for (i, w) in row.words.iter().enumerate().skip(h.at.end).take(4) {
+            if let Some(v) = id_value(&w.text) {
+                found = Some((h.at.row, i, i + 1, v));
+                break;
+            }
+            if is_filler(&w.text) || w.text == "#" || w.text == ":" {
+                continue;
+            }
+            break;
+        }
+        if found.is_none() && !has_value_right_id(row, h.at.end) {
+            if let Some(span) = row.span_box(h.at.start, h.at.end)
+                && let Some((ri, s, e)) = layout.below(h.at.row, span, 3)
+                && let Some(r) = layout.rows.get(ri)
+            {
+                for (i, w) in r.words.iter().enumerate().take(e).skip(s) {
+                    if let Some(v) = id_value(&w.text) {
+                        found = Some((ri, i, i + 1, v));
+                        score *= 0.85;
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some((ri, s, e, v)) = found
+            && let Some(r) = layout.rows.get(ri)
+            && let Some(bbox) = r.span_box(s, e)
+        {
+            cands.push(Candidate {
+                value: v,
+                score,
+                row: ri,
+                page: r.page,
+                bbox,
+                ocr: r.span_confidence(s, e),
+            });
+        }
+    }
+    best(cands, false).map(|c| c.field(conf_of(c.score)))
+}
+
+fn has_value_right_id(row: &Row, from: usize) -> bool {
+    row.words.iter().skip(from).any(|w| {
+        !is_filler(&w.text) && w.text.chars().any(char::is_alphanumeric) && !is_wordlike(&w.text, 3)
+    })
+}
+
+/// An identifier: has a digit, is not a date or an amount with decimals.
+fn id_value(word: &str) -> Option<String> {
+    let v = word
+        .trim_start_matches('#')
+        .trim_end_matches([',', ';', ':', '.'])
+        .trim_matches(|c| c == '(' || c == ')');
+    if v.chars().count() < 2 || !v.chars().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    if find_date(v, DateOrder::DayFirst).is_some()
+        && v.chars().filter(char::is_ascii_digit).count() < 9
+    {
+        return None;
+    }
+    if parse_amount(v).is_some_and(|a| a.has_decimals || a.currency.is_some()) {
+        return None;
+    }
+    if v.ends_with('%') {
+        return None;
+    }
+    Some(v.to_owned())
+}
+
+/// The best candidate: highest score; ties go to the earliest (or latest) row.
+fn best(mut cands: Vec<Candidate>, prefer_late: bool) -> Option<Candidate> {
+    cands.sort_by(|a, b| {
+        b.score.total_cmp(&a.score).then_with(|| {
+            if prefer_late {
+                b.row.cmp(&a.row)
+            } else {
+                a.row.cmp(&b.row)
+            }
+        })
+    });
+    cands.into_iter().next()
+}
+
+// ---------------------------------------------------------------- dates
+
+fn date_field(layout: &Layout, hits: &[Hit], field: &str, order: DateOrder) -> Option<Field> {
+    let mut cands = Vec::new();
+    for h in hits_of(hits, field) {
+        let Some(row) = layout.rows.get(h.at.row) else {
+            continue;
+        };
+        let mut score = h.label.weight * if h.at.at_cell_start { 1.0 } else { 0.9 };
+        let row_text = fold(&row.text());
+        if h.label.weight < 0.9
+            && ["rechnung", "invoice", "facture", "factuur", "gutschrift"]
+                .iter()
+                .any(|k| row_text.contains(k))
+        {
+            score += 0.2;
+        }
+        let end = (h.at.end + 8).min(row.words.len());
+        let right = row.text_range(h.at.end, end);
+        let mut found = find_date(&right, order).map(|d| (h.at.row, h.at.end, end, d));
+        if found.is_none() && !has_date_like_right(row, h.at.end) {
+            if let Some(span) = row.span_box(h.at.start, h.at.end)
+                && let Some((ri, s, e)) = layout.below(h.at.row, span, 3)
+                && let Some(r) = layout.rows.get(ri)
+                && let Some(d) = find_date(&r.text_range(s, e), order)
+            {
+                found = Some((ri, s, e, d));
+                score *= 0.9;
+            }
+        }
+        if let Some((ri, s, e, d)) = found
+            && let Some(r) = layout.rows.get(ri)
+            && let Some(bbox) = r.span_box(s, e)
+        {
+            cands.push(Candidate {
+                value: d.format("%Y-%m-%d").to_string(),
+                score,
+                row: ri,
+                page: r.page,
+                bbox,
+                ocr: r.span_confidence(s, e),
+            });
+        }
+    }
+    if cands.is_empty() && field == "issue_date" {
+        // Fallback: the first date in the top third of the first page.
+        for (ri, r) in layout.rows.iter().enumerate() {
+            if r.page != layout.rows.first().map_or(1, |f| f.page) || r.bbox.y0 > 0.35 {
+                continue;
+            }
+            if let Some(d) = find_date(&r.text(), order)
+                && let Some(bbox) = r.span_box(0, r.words.len())
+            {
+                cands.push(Candidate {
+                    value: d.format("%Y-%m-%d").to_string(),
+                    score: 0.0,
+                    row: ri,
+                    page: r.page,
+                    bbox,
+                    ocr: r.span_confidence(0, r.words.len()),
+                });
+                break;
+            }
+        }
+        return best(cands, false).map(|c| c.field(0.35));
+    }
+    best(cands, false).map(|c| c.field(conf_of(c.score)))
+}
+
+fn has_date_like_right(row: &Row, from: usize) -> bool {
+    row.words
+        .iter()
+        .skip(from)
+        .take(3)
+        .any(|w| w.text.chars().any(|c| c.is_ascii_digit()))
+}
+
+// ---------------------------------------------------------------- currency
+
+fn currency_field(layout: &Layout, hits: &[Hit]) -> Option<Field> {
+    let mut cands = Vec::new();
+    for h in hits_of(hits, "currency") {
+        let Some(row) = layout.rows.get(h.at.row) else {
+            continue;
+        };
+        let mut found = row
+            .words
+            .iter()
+            .enumerate()
+            .skip(h.at.end)
+            .take(3)
+            .find_map(|(i, w)| currency_of_token(&w.text).map(|c| (h.at.row, i, c)));
+        if found.is_none()
+            && let Some(span) = row.span_box(h.at.start, h.at.end)
+            && let Some((ri, s, e)) = layout.below(h.at.row, span, 3)
+            && let Some(r) = layout.rows.get(ri)
+        {
+            found = r
+                .words
+                .iter()
+                .enumerate()
+                .take(e)
+                .skip(s)
+                .find_map(|(i, w)| currency_of_token(&w.text).map(|c| (ri, i, c)));
+        }
+        if let Some((ri, i, c)) = found
+            && let Some(r) = layout.rows.get(ri)
+            && let Some(bbox) = r.span_box(i, i + 1)
+        {
+            cands.push(Candidate {
+                value: c.to_owned(),
+                score: h.label.weight,
+                row: ri,
+                page: r.page,
+                bbox,
+                ocr: r.span_confidence(i, i + 1),
+            });
+        }
+    }
+    if let Some(c) = best(cands, false) {
+        return Some(c.field(0.95));
+    }
+    // No label: count symbols and codes next to amounts and in prose.
+    let mut tally: BTreeMap<&'static str, (usize, usize, usize)> = BTreeMap::new();
+    for (ri, r) in layout.rows.iter().enumerate() {
+        for (i, w) in r.words.iter().enumerate() {
+            let cur = currency_of_token(&w.text)
+                .or_else(|| parse_amount(&w.text).and_then(|a| a.currency));
+            if let Some(c) = cur {
+                let e = tally.entry(c).or_insert((0, ri, i));
+                e.0 += 1;
+            }
+        }
+        if let Some(c) = currency_of_name(&r.text()) {
+            let e = tally.entry(c).or_insert((0, ri, 0));
+            e.0 += 2;
+        }
+    }
+    let (code, (count, ri, i)) = tally.into_iter().max_by_key(|(_, v)| v.0)?;
+    let r = layout.rows.get(ri)?;
+    let bbox = r.span_box(i, i + 1)?;
+    let conf = if count >= 2 { 0.8 } else { 0.6 };
+    Some(Field::new(code, conf).at(r.page, bbox))
+}
+
+// ---------------------------------------------------------------- type code
+
+fn type_code(layout: &Layout) -> Option<Field> {
+    let first_page = layout.rows.first()?.page;
+    let head: Vec<&Row> = layout
+        .rows
+        .iter()
+        .filter(|r| r.page == first_page && r.bbox.y0 < 0.5)
+        .collect();
+    // An explicit UNTDID 1001 code in a title: "Handelsrechnung (380)".
+    for r in &head {
+        let t = fold(&r.text());
+        if ![
+            "rechnung",
+            "gutschrift",
+            "invoice",
+            "credit",
+            "facture",
+            "avoir",
+            "factuur",
+        ]
+        .iter()
+        .any(|k| t.contains(k))
+        {
+            continue;
+        }
+        for w in &r.words {
+            let code = w.text.trim_matches(|c| c == '(' || c == ')');
+            if w.text.starts_with('(')
+                && code.len() == 3
+                && [
+                    "380", "381", "383", "384", "386", "387", "389", "393", "394", "575", "751",
+                ]
+                .contains(&code)
+                && let Some(bbox) = r.span_box(0, r.words.len())
+            {
+                return Some(Field::new(code, 0.95).at(r.page, bbox));
+            }
+        }
+    }
+    let credit = [
+        "gutschrift",
+        "credit note",
+        "creditnota",
+        "credit memo",
+        "avoir",
+        "note de credit",
+        "rechnungskorrektur",
+        "stornorechnung",
+    ];
+    let invoice = [
+        "rechnung", "invoice", "facture", "factuur", "receipt", "bill",
+    ];
+    for (keys, code, conf) in [(&credit[..], "381", 0.85), (&invoice[..], "380", 0.75)] {
+        for r in &head {
+            let t = fold(&r.text());
+            if keys.iter().any(|k| t.contains(k))
+                && let Some(bbox) = r.span_box(0, r.words.len())
+            {
+                return Some(Field::new(code, conf).at(r.page, bbox));
+            }
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------- totals
+
+const TOTAL_FIELDS: [&str; 8] = [
+    "net_total",
+    "tax_basis_total",
+    "tax_total",
+    "gross_total",
+    "due_total",
+    "prepaid_total",
+    "charge_total",
+    "allowance_total",
+];
+
+/// Amounts to the right of `from` on a row, up to the next word that reads like a label.
+fn amounts_right(row: &Row, from: usize) -> Vec<(Amount, usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = from;
+    while i < row.words.len() {
+        let mut matched = None;
+        for k in (1..=3).rev() {
+            let end = i + k;
+            if end > row.words.len() || row.cell_of.get(i) != row.cell_of.get(end - 1) {
+                continue;
+            }
+            if let Some(a) = parse_amount(&row.text_range(i, end)) {
+                matched = Some((a, end));
+                break;
+            }
+        }
+        if let Some((a, end)) = matched {
+            // "19" followed by "%" is a rate, not an amount.
+            let next_is_percent = row.words.get(end).is_some_and(|w| w.text.starts_with('%'));
+            if !next_is_percent {
+                out.push((a, i, end));
+            }
+            i = end;
+            continue;
+        }
+        let Some(w) = row.words.get(i) else {
+            break;
+        };
+        if w.text.starts_with('(') {
+            // Skip a parenthesised remark: "(excl. USt.)".
+            let close = (i..row.words.len())
+                .find(|&j| row.words.get(j).is_some_and(|x| x.text.ends_with(')')))
+                .unwrap_or(i);
+            i = close + 1;
+            continue;
+        }
+        let t = w.text.trim_matches(|c: char| !c.is_alphanumeric() && !"€$£%".contains(c));
+        if t.is_empty()
+            || parse_percent(t, false).is_some()
+            || currency_of_token(t).is_some()
+            || !is_wordlike(t, 3)
+            || date::is_month(t)
+            || matches!(
+                fold(t).as_str(),
+                "incl" | "inkl" | "excl" | "exkl" | "ttc" | "ht" | "eur" | "on" | "in"
+            )
+        {
+            i += 1;
+            continue;
+        }
+        break;
+    }
+    out
+}
+
+/// Amounts (with decimals) straight below a header label, row after row.
+fn column_amounts(layout: &Layout, row: usize, span: BBox) -> Vec<(usize, usize, usize, Amount)> {
+    let mut out = Vec::new();
+    let mut at = row;
+    while out.len() < 8 {
+        let Some((ri, s, e)) = layout.below(at, span, 2) else {
+            break;
+        };
+        let Some(r) = layout.rows.get(ri) else {
+            break;
+        };
+        let Some((a, s2, e2)) = amounts_right(r, s).into_iter().find(|(_, _, e2)| *e2 <= e) else {
+            break;
+        };
+        if !a.has_decimals {
+            break;
+        }
+        out.push((ri, s2, e2, a));
+        at = ri;
+    }
+    out
+}
+
+fn totals(layout: &Layout, hits: &[Hit], result: &mut InvoiceResult) {
+    let mut cands: BTreeMap<&str, Vec<(Candidate, Decimal)>> = BTreeMap::new();
+    for field in TOTAL_FIELDS {
+        let mut list = Vec::new();
+        for h in hits_of(hits, field) {
+            let Some(row) = layout.rows.get(h.at.row) else {
+                continue;
+            };
+            let mut score = h.label.weight * if h.at.at_cell_start { 1.0 } else { 0.85 };
+            let right = amounts_right(row, h.at.end);
+            let mut found = right.last().map(|(a, s, e)| (h.at.row, *s, *e, *a));
+            if found.is_none()
+                && !has_number_right(row, h.at.end)
+                && table::header(row, h.at.row).is_none()
+                && let Some(span) = row.span_box(h.at.start, h.at.end)
+            {
+                let column = column_amounts(layout, h.at.row, span);
+                // A column of per-rate values closed by their sum: take the sum.
+                if let Some((last, rest)) = column.split_last()
+                    && rest.len() >= 2
+                    && rest.iter().map(|c| c.3.value).sum::<Decimal>() == last.3.value
+                {
+                    found = Some(*last);
+                    score *= 0.95;
+                } else if let Some(first) = column.first() {
+                    found = Some(*first);
+                    score *= 0.8;
+                }
+            }
+            let Some((ri, s, e, a)) = found else {
+                continue;
+            };
+            if !a.has_decimals {
+                score *= 0.8;
+            }
+            let Some(r) = layout.rows.get(ri) else {
+                continue;
+            };
+            let Some(bbox) = r.span_box(s, e) else {
+                continue;
+            };
+            let mut value = a.value;
+            if matches!(field, "prepaid_total" | "allowance_total") {
+                value = value.abs();
+            }
+            list.push((
+                Candidate {
+                    value: format_amount(value),
+                    score,
+                    row: ri,
+                    page: r.page,
+                    bbox,
+                    ocr: r.span_confidence(s, e),
+                },
+                value,
+            ));
+        }
+        // Highest score first; among equals the later (totals sit at the end).
+        list.sort_by(|a, b| b.0.score.total_cmp(&a.0.score).then(b.0.row.cmp(&a.0.row)));
+        cands.insert(field, list);
+    }
+
+    // Choose net/basis, tax and gross together when arithmetic can decide.
+    let top = |f: &str| -> Vec<(Candidate, Decimal)> {
+        cands
+            .get(f)
+            .map(|v| v.iter().take(4).cloned().collect())
+            .unwrap_or_default()
+    };
+    let nets = top("net_total");
+    let bases = top("tax_basis_total");
+    let taxes = top("tax_total");
+    let grosses = top("gross_total");
+    let breakdown_tax: Option<Decimal> = (!result.tax_breakdown.is_empty())
+        .then(|| result.tax_breakdown.iter().map(|t| t.tax).sum());
+    let breakdown_basis: Option<Decimal> = (!result.tax_breakdown.is_empty())
+        .then(|| result.tax_breakdown.iter().map(|t| t.basis).sum());
+
+    let mut chosen: BTreeMap<&str, (Candidate, f32)> = BTreeMap::new();
+    let mut best_combo: Option<(f32, usize, usize, usize, bool)> = None;
+    let base_list = if bases.is_empty() { &nets } else { &bases };
+    for (bi, b) in base_list.iter().enumerate() {
+        for (ti, t) in taxes.iter().enumerate() {
+            for (gi, g) in grosses.iter().enumerate() {
+                if b.1 + t.1 == g.1 {
+                    let s = b.0.score + t.0.score + g.0.score;
+                    if best_combo.is_none_or(|c| s > c.0) {
+                        best_combo = Some((s, bi, ti, gi, !bases.is_empty()));
+                    }
+                }
+            }
+        }
+    }
+    if let Some((_, bi, ti, gi, is_basis)) = best_combo {
+        let field = if is_basis {
+            "tax_basis_total"
+        } else {
+            "net_total"
+        };
+        if let Some(b) = base_list.get(bi) {
+            chosen.insert(field, (b.0.clone(), 0.98));
+        }
+        if let Some(t) = taxes.get(ti) {
+            chosen.insert("tax_total", (t.0.clone(), 0.98));
+        }
+        if let Some(g) = grosses.get(gi) {
+            chosen.insert("gross_total", (g.0.clone(), 0.98));
+        }
+    }
+    for field in TOTAL_FIELDS {
+        if chosen.contains_key(field) {
+            continue;
+        }
+        if let Some((c, _)) = cands.get(field).and_then(|v| v.first()) {
+            chosen.insert(field, (c.clone(), conf_of(c.score)));
+        }
+    }
+    // Tax total from the printed breakdown when no total line says it.
+    if let Some(sum) = breakdown_tax {
+        match chosen.get("tax_total") {
+            None => {
+                let first = layout.rows.first().map_or(1, |r| r.page);
+                chosen.insert(
+                    "tax_total",
+                    (
+                        Candidate {
+                            value: format_amount(sum),
+                            score: 0.7,
+                            row: 0,
+                            page: first,
+                            bbox: BBox::default(),
+                            ocr: 1.0,
+                        },
+                        0.7,
+                    ),
+                );
+            }
+            Some((c, conf)) => {
+                if c.value.parse::<Decimal>().ok() == Some(sum) {
+                    let boosted = (c.clone(), conf.max(0.95));
+                    chosen.insert("tax_total", boosted);
+                } else if let Some(alt) = cands
+                    .get("tax_total")
+                    .and_then(|v| v.iter().find(|(_, d)| *d == sum))
+                {
+                    chosen.insert("tax_total", (alt.0.clone(), 0.9));
+                } else if *conf < 0.9 {
+                    // A weak label match loses against the printed breakdown's sum.
+                    let first = layout.rows.first().map_or(1, |r| r.page);
+                    let c = Candidate {
+                        value: format_amount(sum),
+                        score: 0.7,
+                        row: 0,
+                        page: first,
+                        bbox: BBox::default(),
+                        ocr: 1.0,
+                    };
+                    chosen.insert("tax_total", (c, 0.7));
+                }
+            }
+        }
+    }
+    if let (Some(sum), Some((c, conf))) = (breakdown_basis, chosen.get("tax_basis_total"))
+        && c.value.parse::<Decimal>().ok() == Some(sum)
+    {
+        let boosted = (c.clone(), conf.max(0.95));
+        chosen.insert("tax_basis_total", boosted);
+    }
+    // The breakdown's bases adding up to the net total: that is the tax basis too.
+    if !chosen.contains_key("tax_basis_total")
+        && !chosen.contains_key("charge_total")
+        && !chosen.contains_key("allowance_total")
+        && let (Some(sum), Some((c, _))) = (breakdown_basis, chosen.get("net_total"))
+        && c.value.parse::<Decimal>().ok() == Some(sum)
+    {
+        let c = c.clone();
+        chosen.insert("tax_basis_total", (c, 0.85));
+    }
+    let val = |chosen: &BTreeMap<&str, (Candidate, f32)>, f: &str| {
+        chosen
+            .get(f)
+            .and_then(|(c, _)| c.value.parse::<Decimal>().ok())
+    };
+    // No net or basis line, but the breakdown's bases and taxes add up to the gross: the
+    // bases are the net total (single-rate receipts print only the breakdown).
+    if !chosen.contains_key("net_total")
+        && !chosen.contains_key("tax_basis_total")
+        && let (Some(b), Some(t), Some(g)) = (breakdown_basis, breakdown_tax, val(&chosen, "gross_total"))
+        && b + t == g
+    {
+        let first = layout.rows.first().map_or(1, |r| r.page);
+        let c = Candidate {
+            value: format_amount(b),
+            score: 0.7,
+            row: 0,
+            page: first,
+            bbox: BBox::default(),
+            ocr: 1.0,
+        };
+        chosen.insert("net_total", (c.clone(), 0.75));
+        chosen.insert("tax_basis_total", (c, 0.75));
+    }
+    // No gross line, but net + tax equals the printed amount due: that amount is the
+    // gross as well.
+    if !chosen.contains_key("gross_total")
+        && let Some(d) = val(&chosen, "due_total")
+        && let Some(t) = val(&chosen, "tax_total")
+        && let Some(n) = val(&chosen, "tax_basis_total").or(val(&chosen, "net_total"))
+        && n + t == d
+        && let Some((c, _)) = chosen.get("due_total")
+    {
+        let c = c.clone();
+        chosen.insert("gross_total", (c, 0.85));
+    }
+    // Due = gross - prepaid is evidence for all three.
+    if let (Some(g), Some(d)) = (val(&chosen, "gross_total"), val(&chosen, "due_total")) {
+        let p = val(&chosen, "prepaid_total").unwrap_or(Decimal::ZERO);
+        if g - p == d {
+            for f in ["gross_total", "due_total"] {
+                if let Some(e) = chosen.get_mut(f) {
+                    e.1 = e.1.max(0.95);
+                }
+            }
+        }
+    }
+    for (field, (c, conf)) in chosen {
+        let f = if c.bbox == BBox::default() {
+            Field::new(c.value.clone(), conf)
+        } else {
+            c.field(conf)
+        };
+        result.set(field, f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::layout::testdoc::doc;
+    use super::*;
+
+    #[test]
+    fn label_right_layout() {
+        let d = doc(&[
+            (50.0, 50.0, "RECHNUNG"),
+            (50.0, 80.0, "Rechnungsnummer:"),
+            (300.0, 80.0, "RE-2026-17"),
+            (50.0, 95.0, "Rechnungsdatum:"),
+            (300.0, 95.0, "31.01.2026"),
+            (50.0, 110.0, "Zahlbar"),
+            (100.0, 110.0, "bis:"),
+            (300.0, 110.0, "28.02.2026"),
+            (300.0, 400.0, "Nettobetrag"),
+            (480.0, 400.0, "1.000,00"),
+            (500.0, 400.0, "€"),
+            (300.0, 415.0, "MwSt."),
+            (340.0, 415.0, "19%"),
+            (480.0, 415.0, "190,00"),
+            (500.0, 415.0, "€"),
+            (300.0, 430.0, "Gesamtbetrag"),
+            (480.0, 430.0, "1.190,00"),
+            (500.0, 430.0, "€"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("invoice_number"), Some("RE-2026-17"));
+        assert_eq!(r.value("issue_date"), Some("2026-01-31"));
+        assert_eq!(r.value("due_date"), Some("2026-02-28"));
+        assert_eq!(r.value("net_total"), Some("1000.00"));
+        assert_eq!(r.value("tax_total"), Some("190.00"));
+        assert_eq!(r.value("gross_total"), Some("1190.00"));
+        assert_eq!(r.value("currency"), Some("EUR"));
+        assert_eq!(r.value("type_code"), Some("380"));
+        let gross = r.fields.get("gross_total").map_or(0.0, |f| f.confidence);
+        assert!(gross > 0.9, "arithmetic raises confidence: {gross}");
+        assert!(r.checks.is_empty() && !r.needs_review);
+    }
+
+    #[test]
+    fn label_below_layout() {
+        let d = doc(&[
+            (50.0, 50.0, "Invoice"),
+            (50.0, 80.0, "Invoice"),
+            (95.0, 80.0, "Date:"),
+            (250.0, 80.0, "Due"),
+            (275.0, 80.0, "Date:"),
+            (400.0, 80.0, "Invoice"),
+            (450.0, 80.0, "No"),
+            (50.0, 94.0, "03/20/2023"),
+            (250.0, 94.0, "04/04/2023"),
+            (400.0, 94.0, "INV-0008"),
+            (300.0, 300.0, "Subtotal"),
+            (450.0, 300.0, "$"),
+            (460.0, 300.0, "262.90"),
+            (300.0, 315.0, "Tax"),
+            (450.0, 315.0, "$"),
+            (460.0, 315.0, "16.94"),
+            (300.0, 330.0, "Total"),
+            (450.0, 330.0, "$"),
+            (460.0, 330.0, "279.84"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("issue_date"), Some("2023-03-20"));
+        assert_eq!(r.value("due_date"), Some("2023-04-04"));
+        assert_eq!(r.value("invoice_number"), Some("INV-0008"));
+        assert_eq!(r.value("currency"), Some("USD"));
+        assert_eq!(r.value("gross_total"), Some("279.84"));
+        assert_eq!(r.value("net_total"), Some("262.90"));
+        assert_eq!(r.value("tax_total"), Some("16.94"));
+    }
+
+    #[test]
+    fn credit_note_and_currency_label() {
+        let d = doc(&[
+            (50.0, 50.0, "Gutschrift"),
+            (150.0, 50.0, "Nr."),
+            (175.0, 50.0, "G-17"),
+            (50.0, 80.0, "Währung:"),
+            (300.0, 80.0, "CHF"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("type_code"), Some("381"));
+        assert_eq!(r.value("currency"), Some("CHF"));
+        assert_eq!(r.value("invoice_number"), Some("G-17"));
+    }
+
+    #[test]
+    fn missing_fields_are_omitted() {
+        let d = doc(&[(50.0, 50.0, "Hello"), (100.0, 50.0, "world")]);
+        let r = extract_invoice(&d);
+        assert!(r.fields.is_empty(), "{:?}", r.fields);
+    }
+}

@@ -1,0 +1,253 @@
+//! `docpipe` as a user runs it: real binary, real state machine, SQLite in a temp dir.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{docpipe, fixture, same_amount, shared, truth_gross};
+use serde_json::Value;
+
+fn run_json(home: &Path, files: &[PathBuf]) -> (Option<i32>, Vec<Value>) {
+    let out = docpipe(home)
+        .arg("run")
+        .arg("--json")
+        .args(files)
+        .output()
+        .expect("docpipe runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "a panic: {stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    let arr = v.as_array().cloned().expect("a JSON array");
+    assert_eq!(arr.len(), files.len(), "one object per file");
+    (out.status.code(), arr)
+}
+
+fn invoices() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(fixture("invoices"))
+        .expect("fixtures")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pdf"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn shipped_invoices_come_out_verified_with_their_totals() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let files = invoices();
+    assert!(files.len() >= 3);
+    let (code, out) = run_json(home.path(), &files);
+    assert_eq!(code, Some(0), "{out:#?}");
+    for (file, o) in files.iter().zip(&out) {
+        let status = o["status"].as_str().expect("status");
+        assert!(
+            status == "completed" || status == "needs_review",
+            "{}: {o:#}",
+            file.display()
+        );
+        assert!(o["error"].is_null());
+        let result = &o["result"];
+        assert_eq!(result["kind"], "invoice");
+        assert_eq!(result["source"], "visual");
+        let gross = result["fields"]["gross_total"]["value"]
+            .as_str()
+            .expect("gross total extracted");
+        let want = truth_gross(file).expect("truth");
+        assert!(
+            same_amount(gross, &want),
+            "{}: {gross} != {want}",
+            file.display()
+        );
+        assert!(result["checks"].as_array().is_some_and(|c| !c.is_empty()));
+        // The result file is written too.
+        let id = o["job_id"].as_str().expect("job id");
+        assert!(
+            home.path()
+                .join("results")
+                .join(format!("{id}.json"))
+                .is_file()
+        );
+    }
+}
+
+#[test]
+fn the_table_shows_totals_and_jobs_and_history_are_inspectable() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = fixture("invoices/EN16931_Einfach.pdf");
+    let out = docpipe(home.path())
+        .arg("run")
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("FILE") && table.contains("GROSS"), "{table}");
+    assert!(table.contains("EN16931_Einfach.pdf"), "{table}");
+    assert!(table.contains("529.87"), "{table}");
+
+    let list = docpipe(home.path())
+        .args(["jobs", "list", "--json"])
+        .output()
+        .expect("runs");
+    assert!(list.status.success());
+    let page: Value = serde_json::from_slice(&list.stdout).expect("json");
+    let id = page["jobs"][0]["id"].as_str().expect("a job").to_owned();
+
+    let show = docpipe(home.path())
+        .args(["jobs", "show", &id])
+        .output()
+        .expect("runs");
+    assert!(show.status.success());
+    let shown: Value = serde_json::from_slice(&show.stdout).expect("json");
+    let statuses: Vec<&str> = shown["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|h| h["status"].as_str())
+        .collect();
+    assert_eq!(
+        &statuses[..5],
+        ["queued", "ingesting", "ocr", "extracting", "verifying"]
+    );
+    assert!(
+        shown["job"]["content_sha256"]
+            .as_str()
+            .is_some_and(|h| h.len() == 64)
+    );
+    assert!(shown["job"]["cost"]["stage_ms"]["ocr"].is_u64());
+
+    let hist = docpipe(home.path())
+        .args(["executions", "history", &id])
+        .output()
+        .expect("runs");
+    assert!(hist.status.success());
+    let rec: Value = serde_json::from_slice(&hist.stdout).expect("json");
+    assert_eq!(rec["status"], "SUCCEEDED");
+    let types: Vec<&str> = rec["history"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(types.first(), Some(&"ExecutionStarted"));
+    assert_eq!(types.last(), Some(&"ExecutionSucceeded"));
+    assert!(types.contains(&"LambdaFunctionScheduled") && types.contains(&"LambdaFunctionSucceeded"));
+}
+
+#[test]
+fn bad_inputs_fail_their_jobs_with_the_right_code() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let big = home.path().join("big.pdf");
+    {
+        // 51 MiB, sparse: the pipeline must refuse it by size without reading it.
+        let f = std::fs::File::create(&big).expect("create");
+        f.set_len(51 * 1024 * 1024).expect("size");
+    }
+    let cases = [
+        (fixture("bad/image-renamed.pdf"), "INVALID_FILE_FORMAT"),
+        (fixture("bad/empty.pdf"), "INVALID_FILE_FORMAT"),
+        (fixture("bad/truncated.pdf"), "DOCUMENT_UNREADABLE"),
+        (big, "FILE_TOO_LARGE"),
+    ];
+    let files: Vec<PathBuf> = cases.iter().map(|(f, _)| f.clone()).collect();
+    let (code, out) = run_json(home.path(), &files);
+    assert_eq!(code, Some(1), "a failed job makes the exit code non-zero");
+    for ((file, want), o) in cases.iter().zip(&out) {
+        assert_eq!(o["status"], "failed", "{}: {o:#}", file.display());
+        assert_eq!(o["error"]["code"], *want, "{}: {o:#}", file.display());
+        assert!(
+            o["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+        assert!(o["result"].is_null());
+    }
+}
+
+#[test]
+fn a_blueprint_fails_clearly_until_room_detection_exists() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = docpipe(home.path())
+        .args(["run", "--json", "--kind", "blueprint"])
+        .arg(fixture("bad/image-renamed.pdf"))
+        .output()
+        .expect("runs");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v[0]["status"], "failed");
+    assert_eq!(v[0]["error"]["code"], "UNSUPPORTED_DOCUMENT");
+}
+
+/// Every damaged or malicious PDF from qpdf's test suite through the whole pipeline:
+/// each job ends (failed or done), the process never panics, hangs or runs away.
+#[test]
+fn hostile_pdfs_fail_cleanly() {
+    let Some(shared) = shared() else { return };
+    let dir = shared.join("data/robustness/qpdf/qtest");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("qtest")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pdf"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let home = tempfile::tempdir().expect("tempdir");
+    let (_, out) = run_json(home.path(), &files);
+    let mut failed = 0;
+    for (file, o) in files.iter().zip(&out) {
+        let status = o["status"].as_str().expect("status");
+        assert!(
+            ["failed", "completed", "needs_review"].contains(&status),
+            "{}: {o:#}",
+            file.display()
+        );
+        if status == "failed" {
+            failed += 1;
+            let code = o["error"]["code"].as_str().expect("code");
+            assert!(
+                ["DOCUMENT_UNREADABLE", "INVALID_FILE_FORMAT"].contains(&code),
+                "{}: {o:#}",
+                file.display()
+            );
+        }
+    }
+    eprintln!(
+        "{} hostile files: {failed} failed cleanly, {} processed",
+        files.len(),
+        files.len() - failed
+    );
+}
+
+#[test]
+fn factur_x_set_completes_and_most_gross_totals_match() {
+    let Some(shared) = shared() else { return };
+    let dir = shared.join("data/invoices/zugferd/fx");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("fx")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pdf"))
+        .collect();
+    files.sort();
+    let home = tempfile::tempdir().expect("tempdir");
+    let (code, out) = run_json(home.path(), &files);
+    assert_eq!(code, Some(0), "no job failed");
+    let mut matched = 0;
+    for (file, o) in files.iter().zip(&out) {
+        let got = o["result"]["fields"]["gross_total"]["value"].as_str();
+        let want = truth_gross(file);
+        let ok = matches!((got, &want), (Some(g), Some(w)) if same_amount(g, w));
+        eprintln!(
+            "{}: gross {got:?} truth {want:?} {}",
+            file.display(),
+            if ok { "ok" } else { "MISMATCH" }
+        );
+        matched += usize::from(ok);
+    }
+    eprintln!("gross totals matched: {matched}/{}", files.len());
+    assert!(matched * 10 >= files.len() * 7, "{matched}/{}", files.len());
+}

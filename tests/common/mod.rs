@@ -1,0 +1,95 @@
+//! The one end-to-end harness: the embedded pipeline over a temp dir, running the real
+//! `statemachine/pipeline.asl.json` with the real SQLite store, filesystem object store,
+//! PDF worker process (this build's `docpipe` binary) and rule extractor.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use docpipe_core::ports::StageSettings;
+use docpipe_core::{Clock, Extractor, Ocr};
+use docpipe_local::embedded::{Embedded, EmbeddedOptions};
+use docpipe_local::invoice::RuleExtractor;
+use docpipe_local::worker::{PdfTextOcr, WORKER_ARGS, WorkerCommand};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    repo_root().join("fixtures").join(rel)
+}
+
+/// `../shared` beside the clone, where the team's data lives; `None` (and the caller
+/// skips) when it is absent.
+pub fn shared() -> Option<PathBuf> {
+    let p = repo_root().join("../shared");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} is absent", p.display());
+        None
+    }
+}
+
+/// The `docpipe` binary of this build.
+pub fn docpipe(home: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_docpipe"));
+    c.arg("--home").arg(home);
+    c.env_remove("DOCPIPE_HOME");
+    c
+}
+
+/// The parsing worker: this build's binary re-executed with `__worker`.
+pub fn pdf_ocr() -> Arc<dyn Ocr> {
+    let worker = WorkerCommand {
+        program: PathBuf::from(env!("CARGO_BIN_EXE_docpipe")),
+        args: WORKER_ARGS.iter().map(Into::into).collect(),
+    };
+    Arc::new(PdfTextOcr::new(worker).with_timeout(Duration::from_secs(20)))
+}
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub pipeline: Embedded,
+}
+
+impl Harness {
+    pub fn new(ocr: Arc<dyn Ocr>, clock: Arc<dyn Clock>) -> Self {
+        Self::with(ocr, Arc::new(RuleExtractor::default()), clock)
+    }
+
+    pub fn with(ocr: Arc<dyn Ocr>, extractor: Arc<dyn Extractor>, clock: Arc<dyn Clock>) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pipeline = Embedded::open(EmbeddedOptions {
+            home: dir.path().join("home"),
+            settings: StageSettings::default(),
+            ocr,
+            extractor,
+            clock,
+        })
+        .expect("pipeline opens");
+        Self { dir, pipeline }
+    }
+}
+
+/// Reads a `*.truth.json` gross total.
+pub fn truth_gross(pdf: &Path) -> Option<String> {
+    let truth = PathBuf::from(format!("{}.truth.json", pdf.display()));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(truth).ok()?).ok()?;
+    v["totals"]["GrandTotalAmount"].as_str().map(str::to_owned)
+}
+
+/// Decimal equality of two amount strings ("529.87" == "529.870").
+pub fn same_amount(a: &str, b: &str) -> bool {
+    match (
+        a.parse::<rust_decimal::Decimal>(),
+        b.parse::<rust_decimal::Decimal>(),
+    ) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}

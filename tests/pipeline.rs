@@ -1,0 +1,256 @@
+//! The embedded pipeline through the real state machine, with faults injected at the OCR
+//! port: retries and timeouts on virtual time, cancellation, and the definition in use.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{TimeZone, Utc};
+use common::{Harness, fixture, pdf_ocr};
+use docpipe_asl::clock::VirtualClock;
+use docpipe_core::ports::Result;
+use docpipe_core::{
+    Clock, Document, ErrorCode, JobId, JobPatch, JobStatus, JobStore, MediaType, Ocr, StageError,
+};
+use docpipe_local::embedded::{Content, PIPELINE_DEFINITION, Submission};
+use docpipe_local::pdf::{PdfLimits, extract_document};
+use serde_json::Value;
+
+fn virtual_clock() -> Arc<VirtualClock> {
+    Arc::new(VirtualClock::new(
+        Utc.with_ymd_and_hms(2026, 1, 31, 9, 0, 0)
+            .single()
+            .expect("valid"),
+    ))
+}
+
+/// The PDF text layer in-process (trusted fixtures only), so no child process I/O lets
+/// the paused runtime jump its timers.
+fn parse(bytes: &[u8]) -> Result<Document> {
+    extract_document(bytes, &PdfLimits::default())
+        .map_err(|e| StageError::new(ErrorCode::DocumentUnreadable, e.to_string()))
+}
+
+/// Fails with a transient error `failures` times, then reads the text layer.
+struct FlakyOcr {
+    failures: u32,
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl Ocr for FlakyOcr {
+    async fn recognize(&self, bytes: Vec<u8>, _: MediaType) -> Result<Document> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if n < self.failures {
+            return Err(StageError::unavailable("OCR engine busy"));
+        }
+        parse(&bytes)
+    }
+}
+
+/// Takes `delay` of clock time before answering.
+struct SlowOcr {
+    clock: Arc<dyn Clock>,
+    delay: Duration,
+}
+
+#[async_trait]
+impl Ocr for SlowOcr {
+    async fn recognize(&self, bytes: Vec<u8>, _: MediaType) -> Result<Document> {
+        self.clock.sleep(self.delay).await;
+        parse(&bytes)
+    }
+}
+
+/// Cancels the job (as a client's DELETE would) while its OCR runs.
+struct CancellingOcr {
+    jobs: std::sync::Mutex<Option<(Arc<dyn JobStore>, JobId)>>,
+}
+
+#[async_trait]
+impl Ocr for CancellingOcr {
+    async fn recognize(&self, bytes: Vec<u8>, _: MediaType) -> Result<Document> {
+        let target = self.jobs.lock().expect("lock").clone();
+        if let Some((store, id)) = target {
+            store
+                .transition(&id, JobStatus::Cancelled, JobPatch::default(), Utc::now())
+                .await?;
+        }
+        parse(&bytes)
+    }
+}
+
+async fn submit_fixture(h: &Harness, rel: &str) -> JobId {
+    h.pipeline
+        .submit_file(&fixture(rel), docpipe_core::DocumentKind::Invoice)
+        .await
+        .expect("submitted")
+        .id
+}
+
+fn event_types(history: &Value) -> Vec<String> {
+    history
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["type"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn the_embedded_definition_is_the_shipped_file() {
+    let file = std::fs::read_to_string(common::repo_root().join("statemachine/pipeline.asl.json"))
+        .expect("definition");
+    assert_eq!(PIPELINE_DEFINITION, file);
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_ocr_errors_are_retried_with_backoff_on_virtual_time() {
+    let clock = virtual_clock();
+    let ocr = Arc::new(FlakyOcr {
+        failures: 3,
+        calls: AtomicU32::new(0),
+    });
+    let h = Harness::new(ocr.clone(), clock.clone());
+    let id = submit_fixture(&h, "invoices/EN16931_Einfach.pdf").await;
+    let started = clock.now();
+    let wall = std::time::Instant::now();
+    let rec = h.pipeline.execute(&id).await.expect("executes");
+    assert_eq!(rec.status, "SUCCEEDED", "{rec:#?}");
+    assert_eq!(ocr.calls.load(Ordering::SeqCst), 4);
+    // 1 + 2 + 4 seconds of backoff, on the virtual clock.
+    let waited = clock.now() - started;
+    assert!(waited >= chrono::Duration::seconds(7), "{waited}");
+    assert!(wall.elapsed() < Duration::from_secs(5));
+    let types = event_types(&rec.history);
+    assert_eq!(types.iter().filter(|t| *t == "LambdaFunctionFailed").count(), 3);
+    let job = h.pipeline.job(&id).await.expect("job");
+    assert!(job.status == JobStatus::Completed || job.status == JobStatus::NeedsReview);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dependency_that_stays_down_fails_the_job_after_four_retries() {
+    let clock = virtual_clock();
+    let ocr = Arc::new(FlakyOcr {
+        failures: u32::MAX,
+        calls: AtomicU32::new(0),
+    });
+    let h = Harness::new(ocr.clone(), clock.clone());
+    let id = submit_fixture(&h, "invoices/EN16931_Einfach.pdf").await;
+    let started = clock.now();
+    let rec = h.pipeline.execute(&id).await.expect("executes");
+    assert_eq!(rec.status, "FAILED");
+    assert_eq!(rec.error.as_deref(), Some("DocPipe.Transient"));
+    assert_eq!(ocr.calls.load(Ordering::SeqCst), 5, "1 try + 4 retries");
+    assert!(clock.now() - started >= chrono::Duration::seconds(15));
+    let job = h.pipeline.job(&id).await.expect("job");
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(
+        job.error.expect("error").code,
+        ErrorCode::ServiceUnavailable
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stage_past_its_timeout_fails_the_job() {
+    let clock = virtual_clock();
+    let ocr = Arc::new(SlowOcr {
+        clock: clock.clone(),
+        delay: Duration::from_secs(3600),
+    });
+    let h = Harness::new(ocr, clock.clone());
+    let id = submit_fixture(&h, "invoices/EN16931_Einfach.pdf").await;
+    let rec = h.pipeline.execute(&id).await.expect("executes");
+    assert_eq!(rec.status, "FAILED");
+    assert_eq!(rec.error.as_deref(), Some("States.Timeout"));
+    assert!(event_types(&rec.history).contains(&"LambdaFunctionTimedOut".to_owned()));
+    let job = h.pipeline.job(&id).await.expect("job");
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.error.expect("error").code, ErrorCode::StageTimeout);
+}
+
+#[tokio::test]
+async fn a_job_cancelled_mid_pipeline_stops_and_is_never_resumed() {
+    let ocr = Arc::new(CancellingOcr {
+        jobs: std::sync::Mutex::new(None),
+    });
+    let h = Harness::new(ocr.clone(), Arc::new(docpipe_asl::clock::SystemClock));
+    let id = submit_fixture(&h, "invoices/EN16931_Einfach.pdf").await;
+    *ocr.jobs.lock().expect("lock") = Some((h.pipeline.ports().jobs.clone(), id.clone()));
+    let rec = h.pipeline.execute(&id).await.expect("executes");
+    assert_eq!(rec.status, "FAILED");
+    assert_eq!(rec.error.as_deref(), Some("DocPipe.Cancelled"));
+    let job = h.pipeline.job(&id).await.expect("job");
+    assert_eq!(job.status, JobStatus::Cancelled);
+    assert!(
+        job.error.is_none(),
+        "a cancellation is not recorded as a failure"
+    );
+    assert!(job.keys.result.is_none());
+    // Running it again does not resume it.
+    let again = h.pipeline.execute(&id).await.expect("executes");
+    assert_eq!(again.error.as_deref(), Some("DocPipe.Cancelled"));
+    assert_eq!(
+        h.pipeline.job(&id).await.expect("job").status,
+        JobStatus::Cancelled
+    );
+}
+
+#[tokio::test]
+async fn a_job_runs_through_every_stage_with_the_real_worker() {
+    let h = Harness::new(pdf_ocr(), Arc::new(docpipe_asl::clock::SystemClock));
+    let id = submit_fixture(&h, "invoices/EN16931_Einfach.pdf").await;
+    let rec = h.pipeline.execute(&id).await.expect("executes");
+    assert_eq!(rec.status, "SUCCEEDED");
+    let job = h.pipeline.job(&id).await.expect("job");
+    let keys = &job.keys;
+    let upload = keys.upload.as_ref().expect("upload key");
+    assert!(
+        !h.pipeline.objects().path_of(upload).exists(),
+        "the upload moved into documents/"
+    );
+    let doc = keys.document.as_ref().expect("document key");
+    assert!(doc.as_str().starts_with(&format!("documents/{id}/")));
+    assert!(keys.ocr.is_some() && keys.extraction.is_some() && keys.result.is_some());
+    assert_eq!(job.media_type, Some(MediaType::Pdf));
+    assert!(job.cost.pages >= 1);
+    for stage in ["ingest", "ocr", "extract", "verify", "finalize"] {
+        assert!(job.cost.stage_ms.contains_key(stage), "{stage} timed");
+    }
+    let result = h
+        .pipeline
+        .result(&job)
+        .await
+        .expect("read")
+        .expect("result");
+    assert_eq!(result.value("invoice_number"), Some("471102"));
+    // The execution's output is finalize's: small, pointers only.
+    let output = rec.output.expect("output");
+    assert_eq!(output["job_id"], id.as_str());
+    assert!(output.to_string().len() < 1024);
+}
+
+#[tokio::test]
+async fn an_oversized_submission_is_never_stored() {
+    let h = Harness::new(pdf_ocr(), Arc::new(docpipe_asl::clock::SystemClock));
+    let job = h
+        .pipeline
+        .submit(Submission {
+            filename: "../../huge.pdf".into(),
+            kind: docpipe_core::DocumentKind::Invoice,
+            content: Content::Oversize(60 * 1024 * 1024),
+            owner: None,
+            correlation_id: Some("req-1".into()),
+        })
+        .await
+        .expect("submitted");
+    assert_eq!(job.filename, "huge.pdf", "no path traversal in names");
+    assert!(job.keys.upload.is_none());
+    h.pipeline.execute(&job.id).await.expect("executes");
+    let job = h.pipeline.job(&job.id).await.expect("job");
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.error.expect("error").code, ErrorCode::FileTooLarge);
+}
