@@ -69,6 +69,7 @@ impl Harness {
             settings: StageSettings::default(),
             ocr,
             extractor,
+            fetcher: Arc::new(docpipe_local::fetch::HttpFetcher::default()),
             clock,
         })
         .expect("pipeline opens");

@@ -31,12 +31,21 @@ pub enum ErrorCode {
     ValidationError,
     Unauthorized,
     RateLimited,
+    /// A document URL that is not http(s) or resolves to a private, loopback, link-local,
+    /// unique-local or multicast address.
+    UrlNotAllowed,
+    /// A document URL that answered with an error, too much data, or too late.
+    UrlFetchFailed,
+    /// The same `Idempotency-Key` was used with a different request.
+    IdempotencyConflict,
+    /// No such resource (route, upload).
+    NotFound,
     /// A bug or an unexpected condition; details are logged, not shown.
     InternalError,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 18] = [
         Self::InvalidFileFormat,
         Self::FileTooLarge,
         Self::DocumentUnreadable,
@@ -50,6 +59,10 @@ impl ErrorCode {
         Self::ValidationError,
         Self::Unauthorized,
         Self::RateLimited,
+        Self::UrlNotAllowed,
+        Self::UrlFetchFailed,
+        Self::IdempotencyConflict,
+        Self::NotFound,
         Self::InternalError,
     ];
 
@@ -68,6 +81,10 @@ impl ErrorCode {
             Self::ValidationError => "VALIDATION_ERROR",
             Self::Unauthorized => "UNAUTHORIZED",
             Self::RateLimited => "RATE_LIMITED",
+            Self::UrlNotAllowed => "URL_NOT_ALLOWED",
+            Self::UrlFetchFailed => "URL_FETCH_FAILED",
+            Self::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
+            Self::NotFound => "NOT_FOUND",
             Self::InternalError => "INTERNAL_ERROR",
         }
     }
@@ -80,9 +97,11 @@ impl ErrorCode {
     /// `ErrorEquals` names.
     pub fn error_name(self) -> ErrorName {
         match self {
-            Self::InvalidFileFormat | Self::FileTooLarge | Self::DocumentUnreadable => {
-                ErrorName::InvalidDocument
-            }
+            Self::InvalidFileFormat
+            | Self::FileTooLarge
+            | Self::DocumentUnreadable
+            | Self::UrlNotAllowed
+            | Self::UrlFetchFailed => ErrorName::InvalidDocument,
             Self::UnsupportedDocument => ErrorName::Unsupported,
             Self::JobCancelled | Self::JobAlreadyCompleted | Self::InvalidTransition => {
                 ErrorName::Cancelled
@@ -92,6 +111,8 @@ impl ErrorCode {
             | Self::StageTimeout
             | Self::ValidationError
             | Self::Unauthorized
+            | Self::IdempotencyConflict
+            | Self::NotFound
             | Self::InternalError => ErrorName::Internal,
         }
     }

@@ -230,6 +230,9 @@ pub struct Job {
     pub size_bytes: Option<u64>,
     pub content_sha256: Option<String>,
     pub keys: ObjectKeys,
+    /// Where ingest fetches the document from, for jobs created from a URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
     /// The API key name that owns the job; `None` for jobs made by the CLI.
     pub owner: Option<String>,
     /// Carried into the execution input and every stage's log line.
@@ -252,6 +255,7 @@ impl Job {
             size_bytes: None,
             content_sha256: None,
             keys: ObjectKeys::default(),
+            source_url: None,
             owner: None,
             correlation_id: None,
             created_at: at,

@@ -8,6 +8,7 @@ pub mod document;
 pub mod error;
 pub mod ids;
 pub mod job;
+pub mod keys;
 pub mod ports;
 pub mod result;
 pub mod stages;
@@ -17,5 +18,9 @@ pub use document::{BBox, Document, Line, Page, TextSource, Word};
 pub use error::{ErrorCode, ErrorName, StageError};
 pub use ids::{JobId, ObjectKey};
 pub use job::{Cost, DocumentKind, Job, JobError, JobStatus, MediaType, StatusChange};
-pub use ports::{Extractor, JobFilter, JobPage, JobPatch, JobStore, ObjectStore, Ocr, Ports};
+pub use keys::{ApiKey, IdempotencyRecord, IdempotencyStore, KeyStore};
+pub use ports::{
+    Extractor, Fetched, Fetcher, JobFilter, JobPage, JobPatch, JobStore, ObjectStore, Ocr,
+    Orchestrator, Ports,
+};
 pub use result::{Check, Field, InvoiceResult, LineItem, ResultSource, TaxSubtotal};

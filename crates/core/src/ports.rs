@@ -144,6 +144,35 @@ pub trait Extractor: Send + Sync {
     ) -> Result<InvoiceResult>;
 }
 
+/// A document fetched from a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    /// The last path segment of the final URL, if any.
+    pub filename: Option<String>,
+}
+
+/// Fetches documents from client-given URLs. Implementations refuse private, loopback,
+/// link-local, unique-local and multicast destinations on every hop (`URL_NOT_ALLOWED`)
+/// and cap size and time (`URL_FETCH_FAILED`, `FILE_TOO_LARGE`).
+#[async_trait]
+pub trait Fetcher: Send + Sync {
+    async fn fetch(&self, url: &str, max_bytes: u64) -> Result<Fetched>;
+}
+
+/// Starts and stops executions of the pipeline: the embedded worker pool locally, Step
+/// Functions on AWS. Execution name = job id.
+#[async_trait]
+pub trait Orchestrator: Send + Sync {
+    /// Starts (or queues) the job's execution. `SERVICE_UNAVAILABLE` when the queue is full.
+    async fn start(&self, job: &Job) -> Result<()>;
+    /// Stops the job's execution if it is running (StopExecution); the job's status is the
+    /// caller's business.
+    async fn stop(&self, job_id: &JobId, cause: &str) -> Result<()>;
+    /// `Ok` when executions can be started.
+    async fn health(&self) -> Result<()>;
+}
+
 /// Tunables of the stages, loaded once with the rest of the settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageSettings {
@@ -169,6 +198,7 @@ pub struct Ports {
     pub objects: Arc<dyn ObjectStore>,
     pub ocr: Arc<dyn Ocr>,
     pub extractor: Arc<dyn Extractor>,
+    pub fetcher: Arc<dyn Fetcher>,
     pub clock: Arc<dyn Clock>,
     pub settings: StageSettings,
 }

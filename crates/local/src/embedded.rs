@@ -11,7 +11,7 @@ use docpipe_asl::{Definition, ExecutionOptions, Runner, TaskFailure, TaskInvoker
 use docpipe_core::ports::{Result, StageSettings};
 use docpipe_core::stages::{self, PipelineInput, Stage};
 use docpipe_core::{
-    Clock, DocumentKind, ErrorCode, Extractor, InvoiceResult, Job, JobId, JobPatch,
+    Clock, DocumentKind, ErrorCode, Extractor, Fetcher, InvoiceResult, Job, JobId, JobPatch,
     ObjectKey, ObjectStore, Ocr, Ports, StageError,
 };
 use serde_json::Value;
@@ -34,6 +34,7 @@ pub struct EmbeddedOptions {
     pub settings: StageSettings,
     pub ocr: Arc<dyn Ocr>,
     pub extractor: Arc<dyn Extractor>,
+    pub fetcher: Arc<dyn Fetcher>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -79,6 +80,7 @@ impl Embedded {
             objects: Arc::new(objects.clone()),
             ocr: opts.ocr,
             extractor: opts.extractor,
+            fetcher: opts.fetcher,
             clock: Arc::clone(&opts.clock),
             settings: opts.settings,
         };
@@ -133,8 +135,12 @@ impl Embedded {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "document".to_owned());
         let max = self.ports.settings.max_document_bytes;
-        let cannot_read =
-            |e: std::io::Error| StageError::new(ErrorCode::ValidationError, format!("{}: {e}", path.display()));
+        let cannot_read = |e: std::io::Error| {
+            StageError::new(
+                ErrorCode::ValidationError,
+                format!("{}: {e}", path.display()),
+            )
+        };
         let file = tokio::fs::File::open(path).await.map_err(cannot_read)?;
         let size = file.metadata().await.map_err(cannot_read)?.len();
         let content = if size > max {
@@ -208,7 +214,10 @@ impl Embedded {
         if !job.status.is_final() {
             let error = StageError::from_cause(
                 record.error.as_deref().unwrap_or("States.Runtime"),
-                record.cause.as_deref().unwrap_or("the execution ended early"),
+                record
+                    .cause
+                    .as_deref()
+                    .unwrap_or("the execution ended early"),
             );
             self.ports
                 .jobs
@@ -253,7 +262,11 @@ struct StageInvoker {
 
 #[async_trait]
 impl TaskInvoker for StageInvoker {
-    async fn invoke(&self, resource: &str, input: Value) -> std::result::Result<Value, TaskFailure> {
+    async fn invoke(
+        &self,
+        resource: &str,
+        input: Value,
+    ) -> std::result::Result<Value, TaskFailure> {
         let Some(stage) = Stage::from_resource(resource) else {
             return Err(TaskFailure {
                 error: "States.TaskFailed".into(),

@@ -11,6 +11,7 @@ use anyhow::Result;
 use docpipe_asl::clock::SystemClock;
 use docpipe_core::ports::StageSettings;
 use docpipe_local::embedded::{Embedded, EmbeddedOptions};
+use docpipe_local::fetch::HttpFetcher;
 use docpipe_local::invoice::RuleExtractor;
 use docpipe_local::worker::{PdfTextOcr, WorkerCommand};
 
@@ -47,6 +48,7 @@ pub fn open_pipeline(settings: &Settings) -> Result<Embedded> {
         },
         ocr: Arc::new(ocr),
         extractor: Arc::new(RuleExtractor::default()),
+        fetcher: Arc::new(HttpFetcher::default()),
         clock: Arc::new(SystemClock),
     })?;
     Ok(pipeline)

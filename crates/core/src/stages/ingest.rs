@@ -39,24 +39,30 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
     {
         return Err(too_large(declared, max));
     }
-    let upload = job
-        .keys
-        .upload
-        .clone()
-        .ok_or_else(|| StageError::internal(format!("job {} has no upload", job.id)))?;
-    let size = ports
-        .objects
-        .size(&upload)
-        .await?
-        .ok_or_else(|| StageError::internal(format!("upload {upload} is missing")))?;
-    if size > max {
-        return Err(too_large(size, max));
-    }
-    let bytes = ports
-        .objects
-        .get(&upload)
-        .await?
-        .ok_or_else(|| StageError::internal(format!("upload {upload} is missing")))?;
+    let (bytes, upload) =
+        match (&job.keys.upload, &job.source_url) {
+            (Some(upload), _) => {
+                let size =
+                    ports.objects.size(upload).await?.ok_or_else(|| {
+                        StageError::internal(format!("upload {upload} is missing"))
+                    })?;
+                if size > max {
+                    return Err(too_large(size, max));
+                }
+                let bytes =
+                    ports.objects.get(upload).await?.ok_or_else(|| {
+                        StageError::internal(format!("upload {upload} is missing"))
+                    })?;
+                (bytes, Some(upload.clone()))
+            }
+            (None, Some(url)) => (ports.fetcher.fetch(url, max).await?.bytes, None),
+            (None, None) => {
+                return Err(StageError::internal(format!(
+                    "job {} has neither an upload nor a URL",
+                    job.id
+                )));
+            }
+        };
     if bytes.is_empty() {
         return Err(StageError::new(
             ErrorCode::InvalidFileFormat,
@@ -102,7 +108,9 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
             ports.clock.now(),
         )
         .await?;
-    ports.objects.delete(&upload).await?;
+    if let Some(upload) = upload {
+        ports.objects.delete(&upload).await?;
+    }
     info!(job_id = %job.id, correlation_id = input.correlation_id.as_deref().unwrap_or_default(), stage = "ingest",
           media_type = media_type.as_str(), size_bytes, "document accepted");
     Ok(IngestOutput {
