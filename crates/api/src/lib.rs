@@ -1,1 +1,64 @@
-//! placeholder
+//! docpipe-api: the HTTP API as one axum [`Router`], hosted by `docpipe serve` (axum on a
+//! local port), by Lambda (`lambda_http::run`) and by tests (`tower::ServiceExt::oneshot`).
+//! Every response is a JSON envelope; every error has a stable code.
+
+mod auth;
+mod envelope;
+mod error;
+mod health;
+mod jobs;
+pub mod openapi;
+mod rate;
+mod state;
+mod uploads;
+mod views;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use error::ApiError;
+pub use state::{ApiSettings, AppState, Presigner, UploadLink};
+pub use uploads::{LocalPresigner, verify_local_signature};
+pub use views::JobView;
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.settings.max_request_bytes();
+    let api = Router::new()
+        .route("/jobs", post(jobs::create).get(jobs::list))
+        .route("/jobs/{job_id}", get(jobs::show).delete(jobs::cancel))
+        .route("/jobs/{job_id}/result", get(jobs::result))
+        .route("/uploads", post(uploads::create))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ))
+        // The presigned PUT carries its own signature instead of an API key.
+        .route("/uploads/{upload_id}", put(uploads::receive));
+    let cors = cors_layer(&state.settings.cors_origins);
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/health", get(health::health))
+        .route("/openapi.json", get(openapi::serve))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(cors)
+        .layer(axum::middleware::from_fn(envelope::request_id))
+        .with_state(state)
+}
+
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let parsed: Vec<axum::http::HeaderValue> =
+        origins.iter().filter_map(|o| o.parse().ok()).collect();
+    if origins.iter().any(|o| o == "*") {
+        CorsLayer::permissive()
+    } else {
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(parsed))
+            .allow_methods(tower_http::cors::Any)
+            .allow_headers(tower_http::cors::Any)
+    }
+}

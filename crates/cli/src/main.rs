@@ -39,6 +39,11 @@ enum Command {
     /// Inspect state-machine executions.
     #[command(subcommand)]
     Executions(commands::jobs::ExecutionsCommand),
+    /// Serve the HTTP API with the embedded pipeline behind it.
+    Serve(commands::serve::ServeArgs),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(commands::keys::KeysCommand),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +77,8 @@ fn main() -> ExitCode {
             Command::Run(args) => commands::run::run(&settings, args).await,
             Command::Jobs(cmd) => commands::jobs::jobs(&settings, cmd).await,
             Command::Executions(cmd) => commands::jobs::executions(&settings, cmd).await,
+            Command::Serve(args) => commands::serve::serve(&settings, args).await,
+            Command::Keys(cmd) => commands::keys::keys(&settings, cmd).await,
         }
     });
     match result {

@@ -23,6 +23,22 @@ pub struct Settings {
     pub worker_cpu_secs: u64,
     /// A `tracing` filter, e.g. `info` or `docpipe=debug`.
     pub log: String,
+    /// `docpipe serve`: where to listen.
+    pub bind: String,
+    /// How clients reach the server (for presigned upload URLs); default `http://{bind}`.
+    pub public_url: Option<String>,
+    /// Origins allowed by CORS (`*` for any).
+    pub cors_origins: Vec<String>,
+    /// Executions at once in `docpipe serve`.
+    pub workers: usize,
+    /// Jobs waiting for a worker before new ones are refused with 503.
+    pub queue_capacity: usize,
+    /// How long a shutdown waits for running executions.
+    pub drain_secs: u64,
+    /// Requests per minute for keys created without their own limit.
+    pub default_rate_limit_per_minute: u32,
+    /// `host:port` pairs that URL ingest may fetch although they are not public addresses.
+    pub url_allowed_hosts: Vec<String>,
 }
 
 impl Default for Settings {
@@ -38,6 +54,16 @@ impl Default for Settings {
             worker_memory_mib: 1024,
             worker_cpu_secs: 20,
             log: "error".into(),
+            bind: "127.0.0.1:8080".into(),
+            public_url: None,
+            cors_origins: Vec::new(),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            queue_capacity: 256,
+            drain_secs: 30,
+            default_rate_limit_per_minute: 60,
+            url_allowed_hosts: Vec::new(),
         }
     }
 }
@@ -96,12 +122,28 @@ impl Settings {
             "DOCPIPE_WORKER_MEMORY_MIB" => self.worker_memory_mib = num(key, value)?,
             "DOCPIPE_WORKER_CPU_SECS" => self.worker_cpu_secs = num(key, value)?,
             "DOCPIPE_LOG" => self.log = value.to_owned(),
+            "DOCPIPE_BIND" => self.bind = value.to_owned(),
+            "DOCPIPE_PUBLIC_URL" => self.public_url = Some(value.to_owned()),
+            "DOCPIPE_CORS_ORIGINS" => self.cors_origins = list(value),
+            "DOCPIPE_WORKERS" => self.workers = num(key, value)?,
+            "DOCPIPE_QUEUE_CAPACITY" => self.queue_capacity = num(key, value)?,
+            "DOCPIPE_DRAIN_SECS" => self.drain_secs = num(key, value)?,
+            "DOCPIPE_DEFAULT_RATE_LIMIT_PER_MINUTE" => {
+                self.default_rate_limit_per_minute = num(key, value)?
+            }
+            "DOCPIPE_URL_ALLOWED_HOSTS" => self.url_allowed_hosts = list(value),
             other => bail!("unknown setting {other} (see README: Settings)"),
         }
         Ok(())
     }
 
     fn validate(&self) -> Result<()> {
+        if self.workers == 0 || self.queue_capacity == 0 {
+            bail!("workers and queue_capacity must be at least 1");
+        }
+        if self.default_rate_limit_per_minute == 0 {
+            bail!("default_rate_limit_per_minute must be at least 1");
+        }
         if !(0.0..=1.0).contains(&self.review_confidence_threshold) {
             bail!("review_confidence_threshold must be within 0..1");
         }
@@ -116,6 +158,16 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// A comma-separated list.
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]

@@ -157,6 +157,9 @@ pub struct Fetched {
 /// and cap size and time (`URL_FETCH_FAILED`, `FILE_TOO_LARGE`).
 #[async_trait]
 pub trait Fetcher: Send + Sync {
+    /// Checks a URL (scheme, every resolved address) without fetching it, so an API can
+    /// refuse it before creating a job.
+    async fn check(&self, url: &str) -> Result<()>;
     async fn fetch(&self, url: &str, max_bytes: u64) -> Result<Fetched>;
 }
 

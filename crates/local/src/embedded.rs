@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use docpipe_asl::{Definition, ExecutionOptions, Runner, TaskFailure, TaskInvoker};
+use docpipe_asl::{Definition, ExecutionOptions, Runner, StopHandle, TaskFailure, TaskInvoker};
 use docpipe_core::ports::{Result, StageSettings};
 use docpipe_core::stages::{self, PipelineInput, Stage};
 use docpipe_core::{
@@ -169,6 +169,15 @@ impl Embedded {
 
     /// Runs the job's execution (name = job id) to its end and stores its record.
     pub async fn execute(&self, job_id: &JobId) -> Result<ExecutionRecord> {
+        self.execute_with_stop(job_id, None).await
+    }
+
+    /// As [`Embedded::execute`], abortable through `stop` (StopExecution).
+    pub async fn execute_with_stop(
+        &self,
+        job_id: &JobId,
+        stop: Option<StopHandle>,
+    ) -> Result<ExecutionRecord> {
         let job = self.ports.jobs.get(job_id).await?;
         let input = serde_json::to_value(PipelineInput {
             job_id: job.id.clone(),
@@ -196,6 +205,7 @@ impl Embedded {
         let options = ExecutionOptions {
             name: job.id.to_string(),
             state_machine_name: STATE_MACHINE_NAME.to_owned(),
+            stop,
             ..ExecutionOptions::default()
         };
         let outcome = self.runner.run(&self.definition, input, options).await;

@@ -238,6 +238,10 @@ impl HttpFetcher {
 
 #[async_trait]
 impl Fetcher for HttpFetcher {
+    async fn check(&self, url: &str) -> Result<()> {
+        HttpFetcher::check(self, url).await.map(|_| ())
+    }
+
     async fn fetch(&self, url: &str, max_bytes: u64) -> Result<Fetched> {
         tokio::time::timeout(self.policy.timeout, self.fetch_inner(url, max_bytes))
             .await

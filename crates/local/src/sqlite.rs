@@ -21,6 +21,7 @@ use serde_json::Value;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_jobs.sql"),
     include_str!("../migrations/0002_executions.sql"),
+    include_str!("../migrations/0004_api.sql"),
 ];
 
 /// Page size bounds for [`JobStore::list`].
@@ -61,7 +62,7 @@ impl SqliteJobStore {
     }
 
     /// Runs `f` on the connection on the blocking pool.
-    async fn with<T: Send + 'static>(
+    pub(crate) async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -97,7 +98,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-fn db_error(e: rusqlite::Error) -> StageError {
+pub(crate) fn db_error(e: rusqlite::Error) -> StageError {
     match e {
         rusqlite::Error::SqliteFailure(ref f, _)
             if matches!(
@@ -111,7 +112,7 @@ fn db_error(e: rusqlite::Error) -> StageError {
     }
 }
 
-fn ts(at: DateTime<Utc>) -> String {
+pub(crate) fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 

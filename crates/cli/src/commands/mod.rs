@@ -1,7 +1,9 @@
 //! Subcommands and the wiring they share.
 
 pub mod jobs;
+pub mod keys;
 pub mod run;
+pub mod serve;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use anyhow::Result;
 use docpipe_asl::clock::SystemClock;
 use docpipe_core::ports::StageSettings;
 use docpipe_local::embedded::{Embedded, EmbeddedOptions};
-use docpipe_local::fetch::HttpFetcher;
+use docpipe_local::fetch::{FetchPolicy, HttpFetcher};
 use docpipe_local::invoice::RuleExtractor;
 use docpipe_local::worker::{PdfTextOcr, WorkerCommand};
 
@@ -48,7 +50,10 @@ pub fn open_pipeline(settings: &Settings) -> Result<Embedded> {
         },
         ocr: Arc::new(ocr),
         extractor: Arc::new(RuleExtractor::default()),
-        fetcher: Arc::new(HttpFetcher::default()),
+        fetcher: Arc::new(HttpFetcher::new(FetchPolicy {
+            allowed_hosts: settings.url_allowed_hosts.clone(),
+            ..FetchPolicy::default()
+        })),
         clock: Arc::new(SystemClock),
     })?;
     Ok(pipeline)

@@ -1,0 +1,70 @@
+//! `GET /health`: each dependency's status; 503 when one is down. No auth.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use docpipe_core::{JobFilter, ObjectKey};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::envelope::success;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// ok or degraded
+    pub status: String,
+    /// Each dependency: ok, or the error.
+    pub checks: std::collections::BTreeMap<String, String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    responses(
+        (status = 200, description = "All dependencies up", body = Health),
+        (status = 503, description = "A dependency is down", body = Health)
+    )
+)]
+pub async fn health(State(state): State<AppState>) -> Response {
+    let mut checks = std::collections::BTreeMap::new();
+    let store = state
+        .jobs
+        .list(&JobFilter {
+            limit: Some(1),
+            ..JobFilter::default()
+        })
+        .await
+        .map(|_| ());
+    let objects = match ObjectKey::parse("health/probe") {
+        Ok(k) => state.objects.size(&k).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    let orchestrator = state.orchestrator.health().await;
+    let mut ok = true;
+    for (name, r) in [
+        ("store", store),
+        ("object_store", objects),
+        ("orchestrator", orchestrator),
+    ] {
+        ok &= r.is_ok();
+        checks.insert(
+            name.to_owned(),
+            r.map(|_| "ok".to_owned())
+                .unwrap_or_else(|e| e.code.as_str().to_owned()),
+        );
+    }
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    success(
+        Health {
+            status: if ok { "ok" } else { "degraded" }.into(),
+            checks,
+        },
+        status,
+    )
+}

@@ -1,0 +1,601 @@
+//! `/api/v1/jobs`: create (JSON base64, multipart, URL, presigned upload), read, result,
+//! cancel, list.
+
+use axum::Extension;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use base64::Engine;
+use docpipe_core::detect::detect_media_type;
+use docpipe_core::ids::sanitize_filename;
+use docpipe_core::{
+    DocumentKind, ErrorCode, IdempotencyRecord, Job, JobFilter, JobId, JobPatch, JobStatus,
+    ObjectKey, StageError,
+};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Caller;
+use crate::envelope::{RequestId, success};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::uploads::{UploadMeta, upload_document_key, upload_meta_key};
+use crate::views::{JobListView, JobView};
+
+/// `POST /api/v1/jobs` with a JSON body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJobRequest {
+    /// The document, inline or by URL. Absent when `upload_id` is given.
+    pub document: Option<DocumentInput>,
+    /// A presigned upload's id (`POST /api/v1/uploads`).
+    pub upload_id: Option<String>,
+    /// invoice (default) or blueprint, when `document` does not say.
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentInput {
+    /// The document's bytes, base64 (standard alphabet).
+    pub content_base64: Option<String>,
+    /// An http(s) URL that ingest fetches.
+    pub url: Option<String>,
+    pub filename: Option<String>,
+    /// invoice (default) or blueprint.
+    pub kind: Option<String>,
+}
+
+/// The document of a creation, once parsed and checked.
+enum Source {
+    Bytes(Vec<u8>),
+    Url(String),
+    Upload(String),
+}
+
+struct NewJob {
+    source: Source,
+    filename: String,
+    kind: DocumentKind,
+}
+
+fn parse_kind(kind: Option<&str>, field: &str) -> Result<DocumentKind, ApiError> {
+    match kind {
+        None => Ok(DocumentKind::Invoice),
+        Some(k) => DocumentKind::parse(k).ok_or_else(|| {
+            ApiError::validation(
+                format!("unknown kind {k:?}: expected invoice or blueprint"),
+                Some(field),
+            )
+        }),
+    }
+}
+
+fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let field = (path != ".").then_some(path.as_str());
+    ApiError::validation(format!("invalid JSON body: {inner}"), field)
+}
+
+fn check_bytes(bytes: &[u8], kind: DocumentKind, max: u64) -> Result<(), ApiError> {
+    if bytes.len() as u64 > max {
+        return Err(StageError::new(
+            ErrorCode::FileTooLarge,
+            format!("the document is {} bytes; the limit is {max}", bytes.len()),
+        )
+        .into());
+    }
+    if bytes.is_empty() {
+        return Err(StageError::new(ErrorCode::InvalidFileFormat, "the document is empty").into());
+    }
+    let Some(media) = detect_media_type(bytes) else {
+        return Err(StageError::new(
+            ErrorCode::InvalidFileFormat,
+            "the content is not a PDF, PNG or JPEG (checked by its leading bytes)",
+        )
+        .into());
+    };
+    if !kind.accepts(media) {
+        return Err(StageError::new(
+            ErrorCode::InvalidFileFormat,
+            format!("an {kind} must be a PDF; the content is {}", media.as_str()),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+async fn parse_json(body: &[u8], max: u64) -> Result<NewJob, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let req: CreateJobRequest = serde_path_to_error::deserialize(de).map_err(json_error)?;
+    match (req.document, req.upload_id) {
+        (Some(_), Some(_)) => Err(ApiError::validation(
+            "give either document or upload_id, not both",
+            Some("upload_id"),
+        )),
+        (None, None) => Err(ApiError::validation(
+            "a document or an upload_id is required",
+            Some("document"),
+        )),
+        (None, Some(upload_id)) => Ok(NewJob {
+            source: Source::Upload(upload_id),
+            filename: "document".into(),
+            kind: parse_kind(req.kind.as_deref(), "kind")?,
+        }),
+        (Some(doc), None) => {
+            let kind = parse_kind(doc.kind.as_deref().or(req.kind.as_deref()), "document.kind")?;
+            match (doc.content_base64, doc.url) {
+                (Some(_), Some(_)) => Err(ApiError::validation(
+                    "give either document.content_base64 or document.url, not both",
+                    Some("document.url"),
+                )),
+                (None, None) => Err(ApiError::validation(
+                    "document needs content_base64 or url",
+                    Some("document.content_base64"),
+                )),
+                (Some(b64), None) => {
+                    // Base64 is a third larger than the bytes: refuse before decoding.
+                    if (b64.len() as u64 / 4) * 3 > max + 3 {
+                        return Err(StageError::new(
+                            ErrorCode::FileTooLarge,
+                            format!("the document is over the {max}-byte limit"),
+                        )
+                        .into());
+                    }
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(b64.trim())
+                        .map_err(|e| {
+                            ApiError::validation(
+                                format!("content_base64 is not valid base64: {e}"),
+                                Some("document.content_base64"),
+                            )
+                        })?;
+                    check_bytes(&bytes, kind, max)?;
+                    Ok(NewJob {
+                        source: Source::Bytes(bytes),
+                        filename: sanitize_filename(doc.filename.as_deref().unwrap_or("document")),
+                        kind,
+                    })
+                }
+                (None, Some(url)) => Ok(NewJob {
+                    filename: sanitize_filename(
+                        doc.filename
+                            .as_deref()
+                            .or_else(|| url.rsplit('/').next().filter(|s| !s.is_empty()))
+                            .unwrap_or("document"),
+                    ),
+                    source: Source::Url(url),
+                    kind,
+                }),
+            }
+        }
+    }
+}
+
+async fn parse_multipart(mut mp: Multipart, max: u64) -> Result<NewJob, ApiError> {
+    let mut file: Option<(Vec<u8>, String)> = None;
+    let mut kind: Option<String> = None;
+    while let Some(field) = mp
+        .next_field()
+        .await
+        .map_err(|e| ApiError::validation(format!("invalid multipart body: {e}"), None))?
+    {
+        match field.name() {
+            Some("file") | Some("document") => {
+                let name = field.file_name().unwrap_or("document").to_owned();
+                let bytes = field.bytes().await.map_err(|e| {
+                    ApiError::validation(format!("reading the file part: {e}"), Some("file"))
+                })?;
+                file = Some((bytes.to_vec(), name));
+            }
+            Some("kind") => {
+                kind = Some(field.text().await.map_err(|e| {
+                    ApiError::validation(format!("reading kind: {e}"), Some("kind"))
+                })?);
+            }
+            other => {
+                return Err(ApiError::validation(
+                    format!("unexpected multipart field {:?}", other.unwrap_or("")),
+                    other,
+                ));
+            }
+        }
+    }
+    let kind = parse_kind(kind.as_deref().map(str::trim), "kind")?;
+    let (bytes, name) =
+        file.ok_or_else(|| ApiError::validation("a `file` part is required", Some("file")))?;
+    check_bytes(&bytes, kind, max)?;
+    Ok(NewJob {
+        source: Source::Bytes(bytes),
+        filename: sanitize_filename(&name),
+        kind,
+    })
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs",
+    tag = "jobs",
+    request_body(content = CreateJobRequest, description = "JSON (base64 content, URL or upload_id) or multipart/form-data with a `file` part and an optional `kind` part"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body returns the same job; same key, other body is 409")),
+    responses(
+        (status = 202, description = "Job created and its execution started", body = JobView),
+        (status = 400, description = "Malformed request (VALIDATION_ERROR)"),
+        (status = 401, description = "Missing or invalid API key (UNAUTHORIZED)"),
+        (status = 409, description = "Idempotency-Key reused with another body (IDEMPOTENCY_CONFLICT)"),
+        (status = 413, description = "Over 50 MiB (FILE_TOO_LARGE)"),
+        (status = 415, description = "Not a PDF, PNG or JPEG (INVALID_FILE_FORMAT)"),
+        (status = 422, description = "URL not allowed (URL_NOT_ALLOWED)"),
+        (status = 429, description = "Rate limited (RATE_LIMITED)"),
+        (status = 503, description = "Queue full (SERVICE_UNAVAILABLE)")
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(request_id): Extension<RequestId>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let max = state.settings.max_document_bytes;
+    let idem_key = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(k) = &idem_key
+        && (k.is_empty() || k.len() > 255)
+    {
+        return Err(ApiError::validation(
+            "Idempotency-Key must be 1..=255 characters",
+            Some("Idempotency-Key"),
+        ));
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let body_limit = state.settings.max_request_bytes();
+    let (new_job, request_hash) = if content_type.starts_with("multipart/form-data") {
+        let headers = req.headers().clone();
+        let bytes = read_body(req.into_body(), body_limit).await?;
+        let hash = hex::encode(Sha256::digest(&bytes));
+        let rebuilt = rebuild(headers, bytes);
+        let mp = Multipart::from_request(rebuilt, &state)
+            .await
+            .map_err(|e| ApiError::validation(format!("invalid multipart body: {e}"), None))?;
+        (parse_multipart(mp, max).await?, hash)
+    } else if content_type.starts_with("application/json") || content_type.is_empty() {
+        let bytes = read_body(req.into_body(), body_limit).await?;
+        let hash = hex::encode(Sha256::digest(&bytes));
+        (parse_json(&bytes, max).await?, hash)
+    } else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::ValidationError,
+            "send application/json or multipart/form-data",
+        ));
+    };
+
+    if let Some(key) = &idem_key
+        && let Some(prev) = state.idempotency.get(&caller.key_name, key).await?
+    {
+        return replay(&state, &prev, &request_hash).await;
+    }
+
+    let now = state.clock.now();
+    let mut job = Job::new(JobId::generate(now), new_job.kind, &new_job.filename, now);
+    job.owner = Some(caller.key_name.clone());
+    job.correlation_id = Some(request_id.0.clone());
+    let mut inline = None;
+    match new_job.source {
+        Source::Bytes(bytes) => {
+            job.size_bytes = Some(bytes.len() as u64);
+            inline = Some(bytes);
+        }
+        Source::Url(url) => {
+            state.fetcher.check(&url).await?;
+            job.source_url = Some(url);
+        }
+        Source::Upload(upload_id) => {
+            let (key, meta, size) = claim_upload(&state, &caller, &upload_id).await?;
+            job.size_bytes = Some(size);
+            if let Some(name) = meta.filename {
+                job.filename = sanitize_filename(&name);
+            }
+            job.keys.upload = Some(key);
+        }
+    }
+    // The idempotency record goes in before the job exists anywhere else, so two racing
+    // requests with the same key cannot both create a job.
+    if let Some(key) = &idem_key {
+        let record = IdempotencyRecord {
+            owner: caller.key_name.clone(),
+            key: key.clone(),
+            request_hash: request_hash.clone(),
+            job_id: job.id.clone(),
+            created_at: now,
+        };
+        if let Some(prev) = state.idempotency.put_if_absent(&record).await? {
+            return replay(&state, &prev, &request_hash).await;
+        }
+    }
+    if let Some(bytes) = inline {
+        let key = ObjectKey::for_job("uploads", &job.id, &job.filename);
+        state.objects.put(&key, bytes).await?;
+        job.keys.upload = Some(key);
+    }
+    state.jobs.create(&job).await?;
+    if let Err(e) = state.orchestrator.start(&job).await {
+        // Nothing runs this job: record why, and tell the client to come back.
+        let _ = state
+            .jobs
+            .transition(
+                &job.id,
+                JobStatus::Failed,
+                JobPatch {
+                    error: Some(e.clone().into()),
+                    ..JobPatch::default()
+                },
+                state.clock.now(),
+            )
+            .await;
+        return Err(ApiError::from(e).retry_after(5));
+    }
+    tracing::info!(job_id = %job.id, correlation_id = %request_id.0, owner = %caller.key_name,
+                   kind = %job.kind, "job created");
+    Ok(success(JobView::new(&job, None), StatusCode::ACCEPTED))
+}
+
+async fn replay(
+    state: &AppState,
+    prev: &IdempotencyRecord,
+    request_hash: &str,
+) -> Result<Response, ApiError> {
+    if prev.request_hash != request_hash {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::IdempotencyConflict,
+            "this Idempotency-Key was used with a different request",
+        ));
+    }
+    let job = state.jobs.get(&prev.job_id).await?;
+    Ok(success(JobView::new(&job, None), StatusCode::ACCEPTED))
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::FileTooLarge,
+            format!("the request body is over {limit} bytes"),
+        )
+    })
+}
+
+fn rebuild(headers: HeaderMap, bytes: Bytes) -> Request {
+    let mut req = Request::new(Body::from(bytes));
+    *req.headers_mut() = headers;
+    req
+}
+
+async fn claim_upload(
+    state: &AppState,
+    caller: &Caller,
+    upload_id: &str,
+) -> Result<(ObjectKey, UploadMeta, u64), ApiError> {
+    let gone = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            format!("no upload {upload_id:?}"),
+        )
+        .with_details(serde_json::json!({ "field": "upload_id" }))
+    };
+    let meta_key = upload_meta_key(upload_id).map_err(|_| gone())?;
+    let bytes = state.objects.get(&meta_key).await?.ok_or_else(gone)?;
+    let meta: UploadMeta = serde_json::from_slice(&bytes).map_err(|_| gone())?;
+    if meta.owner != caller.key_name {
+        return Err(gone());
+    }
+    let key = upload_document_key(upload_id).map_err(|_| gone())?;
+    let size = state.objects.size(&key).await?.ok_or_else(|| {
+        ApiError::validation(
+            "nothing was uploaded to this upload URL yet",
+            Some("upload_id"),
+        )
+    })?;
+    Ok((key, meta, size))
+}
+
+async fn owned_job(state: &AppState, caller: &Caller, id: &str) -> Result<Job, ApiError> {
+    let id = JobId::parse(id).map_err(|_| ApiError::not_found_job())?;
+    let job = match state.jobs.get(&id).await {
+        Ok(j) => j,
+        Err(e) if e.code == ErrorCode::JobNotFound => return Err(ApiError::not_found_job()),
+        Err(e) => return Err(e.into()),
+    };
+    // Another key's job does not exist for this caller.
+    if job.owner.as_deref() != Some(caller.key_name.as_str()) {
+        return Err(ApiError::not_found_job());
+    }
+    Ok(job)
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{job_id}",
+    tag = "jobs",
+    params(("job_id" = String, Path, description = "job_<yyyymmddHHMMSS>_<random>")),
+    responses(
+        (status = 200, description = "The job with its status history and stage timings", body = JobView),
+        (status = 404, description = "No such job for this key (JOB_NOT_FOUND)")
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(job_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = owned_job(&state, &caller, &job_id).await?;
+    let history = state.jobs.history(&job.id).await?;
+    Ok(success(JobView::new(&job, Some(&history)), StatusCode::OK))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{job_id}/result",
+    tag = "jobs",
+    params(("job_id" = String, Path, description = "job id")),
+    responses(
+        (status = 200, description = "The extracted, verified result (see the result model)", body = Object),
+        (status = 404, description = "No such job, or no result yet (JOB_NOT_FOUND, NOT_FOUND)")
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn result(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(job_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = owned_job(&state, &caller, &job_id).await?;
+    let not_ready = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            format!("job {} has no result (status {})", job.id, job.status),
+        )
+    };
+    if !matches!(job.status, JobStatus::Completed | JobStatus::NeedsReview) {
+        return Err(not_ready());
+    }
+    let key = job.keys.result.as_ref().ok_or_else(not_ready)?;
+    let bytes = state.objects.get(key).await?.ok_or_else(not_ready)?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| StageError::internal(format!("result {key}: {e}")))?;
+    Ok(success(value, StatusCode::OK))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/v1/jobs/{job_id}",
+    tag = "jobs",
+    params(("job_id" = String, Path, description = "job id")),
+    responses(
+        (status = 200, description = "Cancelled (or already cancelled); the execution is stopped", body = JobView),
+        (status = 404, description = "No such job (JOB_NOT_FOUND)"),
+        (status = 409, description = "Already completed, failed or in review (JOB_ALREADY_COMPLETED)")
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(job_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = owned_job(&state, &caller, &job_id).await?;
+    if job.status == JobStatus::Cancelled {
+        return Ok(success(JobView::new(&job, None), StatusCode::OK));
+    }
+    if job.status.is_final() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::JobAlreadyCompleted,
+            format!("job {} is already {}", job.id, job.status),
+        ));
+    }
+    let job = match state
+        .jobs
+        .transition(
+            &job.id,
+            JobStatus::Cancelled,
+            JobPatch::default(),
+            state.clock.now(),
+        )
+        .await
+    {
+        Ok(j) => j,
+        // It finished while we looked.
+        Err(e) if e.code == ErrorCode::JobAlreadyCompleted => {
+            return Err(ApiError::new(StatusCode::CONFLICT, e.code, e.message));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    state
+        .orchestrator
+        .stop(&job.id, "cancelled through the API")
+        .await?;
+    Ok(success(JobView::new(&job, None), StatusCode::OK))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Filter by status.
+    pub status: Option<String>,
+    /// Filter by kind.
+    pub kind: Option<String>,
+    /// Page size, 1..=100 (default 20).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs",
+    tag = "jobs",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The caller's jobs, newest first", body = JobListView),
+        (status = 400, description = "Bad filter or cursor (VALIDATION_ERROR)")
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::validation(e.body_text(), None))?;
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
+            ApiError::validation(format!("unknown status {s:?}"), Some("status"))
+        })?),
+    };
+    let kind = match q.kind.as_deref() {
+        None => None,
+        Some(k) => Some(parse_kind(Some(k), "kind")?),
+    };
+    if let Some(l) = q.limit
+        && !(1..=100).contains(&l)
+    {
+        return Err(ApiError::validation("limit must be 1..=100", Some("limit")));
+    }
+    let page = state
+        .jobs
+        .list(&JobFilter {
+            status,
+            kind,
+            owner: Some(caller.key_name.clone()),
+            limit: q.limit,
+            cursor: q.cursor,
+        })
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::ValidationError => ApiError::validation(e.message, Some("cursor")),
+            _ => e.into(),
+        })?;
+    let view = JobListView {
+        jobs: page.jobs.iter().map(|j| JobView::new(j, None)).collect(),
+        next_cursor: page.next_cursor,
+    };
+    Ok(success(view, StatusCode::OK))
+}

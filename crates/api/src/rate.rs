@@ -1,0 +1,41 @@
+//! Per-key rate limits, in memory (GCRA via governor). On Lambda each instance holds its
+//! own limiter; the deployment adds API Gateway throttling in front (see infra).
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+#[derive(Default)]
+pub struct RateLimiters {
+    by_key: Mutex<HashMap<String, (u32, Arc<DefaultDirectRateLimiter>)>>,
+}
+
+impl RateLimiters {
+    /// `Ok` if the key may make a request now, else how long to wait.
+    pub fn check(&self, key: &str, per_minute: u32) -> Result<(), Duration> {
+        let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+        let limiter = {
+            let mut map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = map.entry(key.to_owned()).or_insert_with(|| {
+                (
+                    per_minute.get(),
+                    Arc::new(RateLimiter::direct(Quota::per_minute(per_minute))),
+                )
+            });
+            if entry.0 != per_minute.get() {
+                *entry = (
+                    per_minute.get(),
+                    Arc::new(RateLimiter::direct(Quota::per_minute(per_minute))),
+                );
+            }
+            Arc::clone(&entry.1)
+        };
+        limiter
+            .check()
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}

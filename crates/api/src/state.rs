@@ -1,0 +1,115 @@
+//! What the router needs: the ports, the presigner and the settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use docpipe_core::ports::Result;
+use docpipe_core::{
+    Clock, Fetcher, IdempotencyStore, JobStore, KeyStore, ObjectKey, ObjectStore, Orchestrator,
+};
+use serde::Serialize;
+
+use crate::rate::RateLimiters;
+
+/// Settings of the API (part of the host's settings).
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Largest document, in bytes (50 MiB).
+    pub max_document_bytes: u64,
+    /// Requests per minute for keys that do not set their own.
+    pub default_rate_limit_per_minute: u32,
+    /// Origins allowed by CORS; `*` for any; empty for none.
+    pub cors_origins: Vec<String>,
+    /// Lifetime of a presigned upload URL.
+    pub upload_ttl: Duration,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            max_document_bytes: 50 * 1024 * 1024,
+            default_rate_limit_per_minute: 60,
+            cors_origins: Vec::new(),
+            upload_ttl: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl ApiSettings {
+    /// The largest request body: a document in base64 inside JSON, with room for the rest.
+    pub fn max_request_bytes(&self) -> usize {
+        (self.max_document_bytes as usize / 3 + 1) * 4 + 64 * 1024
+    }
+}
+
+/// A presigned upload: where to PUT the document and until when.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UploadLink {
+    pub upload_id: String,
+    pub url: String,
+    pub method: String,
+    pub expires_at: DateTime<Utc>,
+    pub max_bytes: u64,
+}
+
+/// Makes upload URLs: S3 presigned PUTs on AWS, signed expiring URLs to this server
+/// locally.
+#[async_trait]
+pub trait Presigner: Send + Sync {
+    async fn presign_put(
+        &self,
+        upload_id: &str,
+        key: &ObjectKey,
+        expires_at: DateTime<Utc>,
+        max_bytes: u64,
+    ) -> Result<String>;
+}
+
+/// Everything the handlers use.
+#[derive(Clone)]
+pub struct AppState {
+    pub jobs: Arc<dyn JobStore>,
+    pub objects: Arc<dyn ObjectStore>,
+    pub keys: Arc<dyn KeyStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub orchestrator: Arc<dyn Orchestrator>,
+    pub fetcher: Arc<dyn Fetcher>,
+    pub presigner: Arc<dyn Presigner>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: ApiSettings,
+    /// The secret that signs local upload URLs (`docpipe serve`); `None` on AWS.
+    pub upload_secret: Option<Arc<[u8]>>,
+    pub(crate) limiters: Arc<RateLimiters>,
+}
+
+impl AppState {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        jobs: Arc<dyn JobStore>,
+        objects: Arc<dyn ObjectStore>,
+        keys: Arc<dyn KeyStore>,
+        idempotency: Arc<dyn IdempotencyStore>,
+        orchestrator: Arc<dyn Orchestrator>,
+        fetcher: Arc<dyn Fetcher>,
+        presigner: Arc<dyn Presigner>,
+        clock: Arc<dyn Clock>,
+        settings: ApiSettings,
+        upload_secret: Option<Arc<[u8]>>,
+    ) -> Self {
+        Self {
+            jobs,
+            objects,
+            keys,
+            idempotency,
+            orchestrator,
+            fetcher,
+            presigner,
+            clock,
+            settings,
+            upload_secret,
+            limiters: Arc::new(RateLimiters::default()),
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! What the API shows of a job.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use docpipe_core::job::StatusChange;
+use docpipe_core::{Job, JobStatus};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JobErrorView {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatusChangeView {
+    pub status: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JobView {
+    pub job_id: String,
+    /// queued, ingesting, ocr, extracting, verifying, completed, needs_review, failed, cancelled
+    pub status: String,
+    /// invoice or blueprint
+    pub kind: String,
+    pub filename: String,
+    pub media_type: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub content_sha256: Option<String>,
+    pub source_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub error: Option<JobErrorView>,
+    /// Milliseconds per stage.
+    pub stage_timings: BTreeMap<String, u64>,
+    pub pages: u32,
+    /// Present when the job has history loaded (single-job reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_history: Option<Vec<StatusChangeView>>,
+    /// Where the result is, once the job has one.
+    pub result_url: Option<String>,
+}
+
+impl JobView {
+    pub fn new(job: &Job, history: Option<&[StatusChange]>) -> Self {
+        let has_result = matches!(job.status, JobStatus::Completed | JobStatus::NeedsReview)
+            && job.keys.result.is_some();
+        Self {
+            job_id: job.id.to_string(),
+            status: job.status.as_str().to_owned(),
+            kind: job.kind.as_str().to_owned(),
+            filename: job.filename.clone(),
+            media_type: job.media_type.map(|m| m.as_str().to_owned()),
+            size_bytes: job.size_bytes,
+            content_sha256: job.content_sha256.clone(),
+            source_url: job.source_url.clone(),
+            created_at: job.created_at,
+            updated_at: job.updated_at,
+            error: job.error.as_ref().map(|e| JobErrorView {
+                code: e.code.as_str().to_owned(),
+                message: e.message.clone(),
+            }),
+            stage_timings: job.cost.stage_ms.clone(),
+            pages: job.cost.pages,
+            status_history: history.map(|h| {
+                h.iter()
+                    .map(|c| StatusChangeView {
+                        status: c.status.as_str().to_owned(),
+                        at: c.at,
+                    })
+                    .collect()
+            }),
+            result_url: has_result.then(|| format!("/api/v1/jobs/{}/result", job.id)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JobListView {
+    pub jobs: Vec<JobView>,
+    pub next_cursor: Option<String>,
+}

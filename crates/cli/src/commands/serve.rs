@@ -1,0 +1,173 @@
+//! `docpipe serve`: the HTTP API on a local port with the embedded pipeline behind it.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use docpipe_api::{ApiSettings, AppState, LocalPresigner};
+use docpipe_core::{JobFilter, JobPatch, JobStatus, JobStore, StageError};
+use docpipe_local::embedded::Embedded;
+use docpipe_local::orchestrator::{EmbeddedOrchestrator, PoolOptions};
+
+use crate::settings::Settings;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port); overrides the `bind` setting.
+    #[arg(long)]
+    pub bind: Option<String>,
+}
+
+pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
+    let pipeline = super::open_pipeline(settings)?;
+    let orchestrator = EmbeddedOrchestrator::start(
+        pipeline.clone(),
+        PoolOptions {
+            workers: settings.workers,
+            queue: settings.queue_capacity,
+        },
+    );
+    let bind = args.bind.unwrap_or_else(|| settings.bind.clone());
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
+    let addr = listener.local_addr()?;
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let secret = upload_secret(&settings.home)?;
+    let ports = pipeline.ports().clone();
+    let store = pipeline.store().clone();
+    let state = AppState::new(
+        ports.jobs.clone(),
+        ports.objects.clone(),
+        Arc::new(store.clone()),
+        Arc::new(store),
+        Arc::new(orchestrator.clone()),
+        ports.fetcher.clone(),
+        Arc::new(LocalPresigner::new(public_url, Arc::clone(&secret))),
+        ports.clock.clone(),
+        ApiSettings {
+            max_document_bytes: settings.max_document_mib * 1024 * 1024,
+            default_rate_limit_per_minute: settings.default_rate_limit_per_minute,
+            cors_origins: settings.cors_origins.clone(),
+            ..ApiSettings::default()
+        },
+        Some(secret),
+    );
+    let recovered = recover(&pipeline, &orchestrator).await?;
+    // The line a supervisor (or a test) waits for; the port is real even for `:0`.
+    println!("docpipe listening on http://{addr}");
+    tracing::info!(%addr, recovered, "listening");
+    axum::serve(listener, docpipe_api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("shutting down: draining executions");
+    orchestrator
+        .drain(Duration::from_secs(settings.drain_secs))
+        .await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Jobs a previous run left behind: queued ones are queued again; ones that were running
+/// when the process died are marked failed with the reason (they cannot be resumed yet).
+async fn recover(pipeline: &Embedded, pool: &EmbeddedOrchestrator) -> Result<usize> {
+    let store = pipeline.store();
+    let mut count = 0;
+    for status in [
+        JobStatus::Queued,
+        JobStatus::Ingesting,
+        JobStatus::Ocr,
+        JobStatus::Extracting,
+        JobStatus::Verifying,
+    ] {
+        let mut cursor = None;
+        loop {
+            let page = store
+                .list(&JobFilter {
+                    status: Some(status),
+                    limit: Some(100),
+                    cursor: cursor.clone(),
+                    ..JobFilter::default()
+                })
+                .await?;
+            for job in &page.jobs {
+                count += 1;
+                if status == JobStatus::Queued {
+                    let pool = pool.clone();
+                    let id = job.id.clone();
+                    tokio::spawn(async move {
+                        let _ = pool.enqueue_waiting(id).await;
+                    });
+                } else {
+                    let err = StageError::new(
+                        docpipe_core::ErrorCode::ServiceUnavailable,
+                        "the server stopped while this job was running; submit it again",
+                    );
+                    store
+                        .transition(
+                            &job.id,
+                            JobStatus::Failed,
+                            JobPatch {
+                                error: Some(err.into()),
+                                ..JobPatch::default()
+                            },
+                            pipeline.ports().clock.now(),
+                        )
+                        .await?;
+                }
+            }
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(count)
+}
+
+/// The secret that signs upload URLs, kept in the data folder so URLs survive a restart.
+fn upload_secret(home: &Path) -> Result<Arc<[u8]>> {
+    let path = home.join("upload-signing.key");
+    if let Ok(bytes) = std::fs::read(&path)
+        && bytes.len() >= 32
+    {
+        return Ok(Arc::from(bytes));
+    }
+    let mut key = vec![0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness for a key: {e}"))?;
+    std::fs::create_dir_all(home)?;
+    std::fs::write(&path, &key).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(Arc::from(key))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
