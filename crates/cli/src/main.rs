@@ -44,6 +44,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(commands::keys::KeysCommand),
+    /// The Amazon States Language interpreter: conformance corpus, single executions.
+    #[command(subcommand)]
+    Asl(commands::asl::AslCommand),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
             Command::Executions(cmd) => commands::jobs::executions(&settings, cmd).await,
             Command::Serve(args) => commands::serve::serve(&settings, args).await,
             Command::Keys(cmd) => commands::keys::keys(&settings, cmd).await,
+            Command::Asl(cmd) => commands::asl::asl(cmd).await,
         }
     });
     match result {

@@ -1,5 +1,6 @@
 //! Subcommands and the wiring they share.
 
+pub mod asl;
 pub mod jobs;
 pub mod keys;
 pub mod run;

@@ -1,0 +1,809 @@
+//! The HTTP API end to end: a real `docpipe serve` on 127.0.0.1 (port 0) over a temp dir,
+//! driven with a real HTTP client. Each test starts its own server and stops it.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode as AxumStatus;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use base64::Engine;
+use common::fixture;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+const BIN: &str = env!("CARGO_BIN_EXE_docpipe");
+
+struct Server {
+    child: Child,
+    url: String,
+    home: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(env: &[(&str, String)]) -> Self {
+        let home = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--home")
+            .arg(home.path())
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env_remove("DOCPIPE_HOME")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("docpipe serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the listening line");
+        let url = line
+            .trim()
+            .strip_prefix("docpipe listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self {
+            child,
+            url,
+            home,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn key(&self, name: &str, extra: &[&str]) -> String {
+        let out = Command::new(BIN)
+            .arg("--home")
+            .arg(self.home.path())
+            .args(["keys", "create", name])
+            .args(extra)
+            .output()
+            .expect("keys create");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim()
+            .to_owned()
+    }
+
+    fn u(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    async fn create_json(&self, key: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.u("/api/v1/jobs"))
+            .header("x-api-key", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status();
+        (status, r.json().await.expect("json body"))
+    }
+
+    async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(self.u(path))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status();
+        (status, r.json().await.expect("json body"))
+    }
+
+    /// Polls the job until it reaches a final status (bounded).
+    async fn wait_final(&self, key: &str, id: &str) -> Value {
+        for _ in 0..600 {
+            let (s, v) = self.get(key, &format!("/api/v1/jobs/{id}")).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            let status = v["data"]["status"].as_str().unwrap_or_default().to_owned();
+            if ["completed", "needs_review", "failed", "cancelled"].contains(&status.as_str()) {
+                return v["data"].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("job {id} did not finish");
+    }
+}
+
+fn invoice_b64() -> String {
+    let bytes = std::fs::read(fixture("invoices/EN16931_Einfach.pdf")).expect("fixture");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn job_id(v: &Value) -> String {
+    v["data"]["job_id"].as_str().expect("job id").to_owned()
+}
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or_default()
+}
+
+/// A document server for URL ingest on 127.0.0.1: `/invoice.pdf`, `/slow.pdf` (answers only
+/// after `release`), `/redirect?to=URL`; counts every request.
+struct DocServer {
+    addr: SocketAddr,
+    hits: Arc<AtomicUsize>,
+    release: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for DocServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn doc_server() -> DocServer {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let release = Arc::new(Notify::new());
+    let pdf = std::fs::read(fixture("invoices/EN16931_Einfach.pdf")).expect("fixture");
+    let app = {
+        let (h1, h2, h3) = (hits.clone(), hits.clone(), hits.clone());
+        let rel = release.clone();
+        let pdf2 = pdf.clone();
+        Router::new()
+            .route(
+                "/invoice.pdf",
+                get(move || {
+                    h1.fetch_add(1, Ordering::SeqCst);
+                    let pdf = pdf.clone();
+                    async move { pdf }
+                }),
+            )
+            .route(
+                "/slow.pdf",
+                get(move || {
+                    h2.fetch_add(1, Ordering::SeqCst);
+                    let rel = rel.clone();
+                    let pdf = pdf2.clone();
+                    async move {
+                        rel.notified().await;
+                        pdf
+                    }
+                }),
+            )
+            .route(
+                "/redirect",
+                get(
+                    move |axum::extract::Query(q): axum::extract::Query<
+                        std::collections::HashMap<String, String>,
+                    >| {
+                        h3.fetch_add(1, Ordering::SeqCst);
+                        async move {
+                            (
+                                AxumStatus::FOUND,
+                                [("location", q.get("to").cloned().unwrap_or_default())],
+                            )
+                                .into_response()
+                        }
+                    },
+                ),
+            )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    DocServer {
+        addr,
+        hits,
+        release,
+        task,
+    }
+}
+
+#[tokio::test]
+async fn jobs_created_four_ways_complete_with_results() {
+    let docs = doc_server().await;
+    let s = Server::start(&[("DOCPIPE_URL_ALLOWED_HOSTS", docs.addr.to_string())]);
+    let key = s.key("alice", &[]);
+
+    // (a) JSON with base64 content.
+    let (st, v) = s
+        .create_json(
+            &key,
+            json!({"document": {"content_base64": invoice_b64(), "filename": "a.pdf"}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["status"], "success");
+    assert!(v["meta"]["request_id"].is_string());
+    let a = job_id(&v);
+
+    // (b) multipart/form-data.
+    let bytes = std::fs::read(fixture("invoices/EN16931_Einfach.pdf")).expect("fixture");
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes.clone()).file_name("b.pdf"),
+        )
+        .text("kind", "invoice");
+    let r = s
+        .http
+        .post(s.u("/api/v1/jobs"))
+        .header("authorization", format!("Bearer {key}"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("multipart");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let b = job_id(&r.json().await.expect("json"));
+
+    // (c) a URL that ingest fetches.
+    let (st, v) = s
+        .create_json(
+            &key,
+            json!({"document": {"url": format!("http://{}/invoice.pdf", docs.addr)}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let c = job_id(&v);
+
+    // (d) a presigned upload.
+    let r = s
+        .http
+        .post(s.u("/api/v1/uploads"))
+        .header("x-api-key", &key)
+        .json(&json!({"filename": "d.pdf"}))
+        .send()
+        .await
+        .expect("upload link");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let link: Value = r.json().await.expect("json");
+    let put_url = link["data"]["url"].as_str().expect("url").to_owned();
+    let upload_id = link["data"]["upload_id"].as_str().expect("id").to_owned();
+    let put = s
+        .http
+        .put(&put_url)
+        .body(bytes.clone())
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.status(), StatusCode::OK);
+    // A tampered signature is refused.
+    let bad = s
+        .http
+        .put(put_url.replace("signature=", "signature=0"))
+        .body(bytes)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(bad.status(), StatusCode::FORBIDDEN);
+    let (st, v) = s.create_json(&key, json!({"upload_id": upload_id})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let d = job_id(&v);
+
+    for id in [&a, &b, &c, &d] {
+        let job = s.wait_final(&key, id).await;
+        assert!(
+            ["completed", "needs_review"].contains(&job["status"].as_str().unwrap_or_default()),
+            "{job:#}"
+        );
+        assert!(
+            job["status_history"]
+                .as_array()
+                .is_some_and(|h| h.len() >= 6)
+        );
+        assert!(job["stage_timings"]["ocr"].is_u64());
+        let (st, r) = s.get(&key, &format!("/api/v1/jobs/{id}/result")).await;
+        assert_eq!(st, StatusCode::OK, "{r}");
+        assert_eq!(r["data"]["fields"]["gross_total"]["value"], "529.87");
+    }
+    assert_eq!(docs.hits.load(Ordering::SeqCst), 1, "URL fetched once");
+}
+
+#[tokio::test]
+async fn a_running_job_can_be_cancelled_and_stays_cancelled() {
+    let docs = doc_server().await;
+    let s = Server::start(&[("DOCPIPE_URL_ALLOWED_HOSTS", docs.addr.to_string())]);
+    let key = s.key("alice", &[]);
+    let (st, v) = s
+        .create_json(
+            &key,
+            json!({"document": {"url": format!("http://{}/slow.pdf", docs.addr)}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    let id = job_id(&v);
+    // Wait until ingest is fetching (the slow server has been hit).
+    for _ in 0..400 {
+        if docs.hits.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(docs.hits.load(Ordering::SeqCst), 1);
+    let r = s
+        .http
+        .delete(s.u(&format!("/api/v1/jobs/{id}")))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["data"]["status"], "cancelled");
+    docs.release.notify_waiters();
+    let job = s.wait_final(&key, &id).await;
+    assert_eq!(job["status"], "cancelled");
+    let (st, r) = s.get(&key, &format!("/api/v1/jobs/{id}/result")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{r}");
+    // Cancelling again is harmless; a finished job cannot be cancelled.
+    let again = s
+        .http
+        .delete(s.u(&format!("/api/v1/jobs/{id}")))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(again.status(), StatusCode::OK);
+    let (_, v) = s
+        .create_json(&key, json!({"document": {"content_base64": invoice_b64()}}))
+        .await;
+    let done = job_id(&v);
+    s.wait_final(&key, &done).await;
+    let r = s
+        .http
+        .delete(s.u(&format!("/api/v1/jobs/{done}")))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(code(&v), "JOB_ALREADY_COMPLETED");
+}
+
+#[tokio::test]
+async fn listing_idempotency_auth_and_isolation() {
+    let s = Server::start(&[]);
+    let alice = s.key("alice", &[]);
+    let bob = s.key("bob", &[]);
+    let body = json!({"document": {"content_base64": invoice_b64(), "filename": "x.pdf"}});
+
+    // Idempotent retry: same key and body, same job; same key, other body, 409.
+    let send = |key: &str, idem: &str, body: &Value| {
+        s.http
+            .post(s.u("/api/v1/jobs"))
+            .header("x-api-key", key.to_owned())
+            .header("idempotency-key", idem.to_owned())
+            .json(body)
+            .send()
+    };
+    let first: Value = send(&alice, "k1", &body)
+        .await
+        .expect("req")
+        .json()
+        .await
+        .expect("json");
+    let second: Value = send(&alice, "k1", &body)
+        .await
+        .expect("req")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(job_id(&first), job_id(&second));
+    let other = json!({"document": {"content_base64": invoice_b64(), "filename": "y.pdf"}});
+    let r = send(&alice, "k1", &other).await.expect("req");
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        code(&r.json::<Value>().await.expect("json")),
+        "IDEMPOTENCY_CONFLICT"
+    );
+    // Keys are per caller: bob may use the same idempotency key.
+    let bobs: Value = send(&bob, "k1", &body)
+        .await
+        .expect("req")
+        .json()
+        .await
+        .expect("json");
+    assert_ne!(job_id(&bobs), job_id(&first));
+
+    let (_, v) = s.create_json(&alice, body.clone()).await;
+    let newest = job_id(&v);
+
+    // Newest first, paginated, only the caller's jobs.
+    let (st, p1) = s.get(&alice, "/api/v1/jobs?limit=1").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(p1["data"]["jobs"][0]["job_id"], newest.as_str());
+    let cursor = p1["data"]["next_cursor"].as_str().expect("more").to_owned();
+    let (_, p2) = s
+        .get(&alice, &format!("/api/v1/jobs?limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(p2["data"]["jobs"][0]["job_id"], job_id(&first).as_str());
+    let (_, all) = s.get(&alice, "/api/v1/jobs").await;
+    assert_eq!(all["data"]["jobs"].as_array().expect("jobs").len(), 2);
+    let (st, bad) = s.get(&alice, "/api/v1/jobs?status=bogus").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(bad["error"]["details"]["field"], "status");
+
+    // Another key's job does not exist for you.
+    let (st, v) = s.get(&bob, &format!("/api/v1/jobs/{newest}")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_eq!(code(&v), "JOB_NOT_FOUND");
+    let r = s
+        .http
+        .delete(s.u(&format!("/api/v1/jobs/{newest}")))
+        .header("x-api-key", &bob)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Authentication.
+    let r = s.http.get(s.u("/api/v1/jobs")).send().await.expect("req");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        code(&r.json::<Value>().await.expect("json")),
+        "UNAUTHORIZED"
+    );
+    let (st, _) = s.get("dp_not_a_key", "/api/v1/jobs").await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let revoke = Command::new(BIN)
+        .arg("--home")
+        .arg(s.home.path())
+        .args(["keys", "revoke", "bob"])
+        .output()
+        .expect("revoke");
+    assert!(revoke.status.success());
+    let (st, _) = s.get(&bob, "/api/v1/jobs").await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // The key list shows usage, never secrets.
+    let list = Command::new(BIN)
+        .arg("--home")
+        .arg(s.home.path())
+        .args(["keys", "list"])
+        .output()
+        .expect("list");
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(text.contains("alice") && text.contains("revoked"), "{text}");
+    assert!(!text.contains(&alice));
+
+    // The health check needs no key.
+    let h = s.http.get(s.u("/health")).send().await.expect("health");
+    assert_eq!(h.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn each_key_is_rate_limited() {
+    let s = Server::start(&[]);
+    let key = s.key("tight", &["--rate-limit", "5"]);
+    let other = s.key("other", &["--rate-limit", "5"]);
+    for _ in 0..5 {
+        let (st, _) = s.get(&key, "/api/v1/jobs").await;
+        assert_eq!(st, StatusCode::OK);
+    }
+    let r = s
+        .http
+        .get(s.u("/api/v1/jobs"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&retry));
+    assert_eq!(
+        code(&r.json::<Value>().await.expect("json")),
+        "RATE_LIMITED"
+    );
+    // Another key is not affected.
+    let (st, _) = s.get(&other, "/api/v1/jobs").await;
+    assert_eq!(st, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn ssrf_targets_are_refused_and_never_reached() {
+    let forbidden = doc_server().await;
+    let allowed = doc_server().await;
+    let s = Server::start(&[("DOCPIPE_URL_ALLOWED_HOSTS", allowed.addr.to_string())]);
+    let key = s.key("alice", &[]);
+    let port = forbidden.addr.port();
+    // Refused when the job is created: never contacted.
+    for url in [
+        format!("http://127.0.0.1:{port}/invoice.pdf"),
+        format!("http://localhost:{port}/invoice.pdf"),
+        format!("http://[::1]:{port}/invoice.pdf"),
+        format!("http://0.0.0.0:{port}/invoice.pdf"),
+        format!("http://[::ffff:127.0.0.1]:{port}/invoice.pdf"),
+        format!("http://2130706433:{port}/invoice.pdf"),
+        format!("http://0x7f.1:{port}/invoice.pdf"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.0.0.1/a.pdf".to_owned(),
+        "http://192.168.0.1/a.pdf".to_owned(),
+        "http://[fd00::1]/a.pdf".to_owned(),
+        "http://[fe80::1]/a.pdf".to_owned(),
+        "http://224.0.0.1/a.pdf".to_owned(),
+        format!("ftp://127.0.0.1:{port}/a.pdf"),
+        "file:///etc/passwd".to_owned(),
+        format!("http://user:pw@127.0.0.1:{port}/a.pdf"),
+    ] {
+        let (st, v) = s.create_json(&key, json!({"document": {"url": url}})).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {v}");
+        assert_eq!(code(&v), "URL_NOT_ALLOWED", "{url}: {v}");
+    }
+    // A redirect from an allowed host to a forbidden one: refused at that hop.
+    let target = format!("http://127.0.0.1:{port}/invoice.pdf");
+    let (st, v) = s
+        .create_json(
+            &key,
+            json!({"document": {"url": format!("http://{}/redirect?to={target}", allowed.addr)}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let job = s.wait_final(&key, &job_id(&v)).await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["error"]["code"], "URL_NOT_ALLOWED", "{job:#}");
+    assert_eq!(allowed.hits.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        forbidden.hits.load(Ordering::SeqCst),
+        0,
+        "the forbidden server was reached"
+    );
+    // Nothing was created for the refused ones.
+    let (_, list) = s.get(&key, "/api/v1/jobs").await;
+    assert_eq!(list["data"]["jobs"].as_array().expect("jobs").len(), 1);
+}
+
+#[tokio::test]
+async fn bad_requests_get_codes_and_create_nothing() {
+    let s = Server::start(&[("DOCPIPE_MAX_DOCUMENT_MIB", "1".to_owned())]);
+    let key = s.key("alice", &[]);
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let cases: Vec<(Value, StatusCode, &str, Option<&str>)> = vec![
+        (
+            json!({"document": {"content_base64": "%%%"}}),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            Some("document.content_base64"),
+        ),
+        (
+            json!({"document": {"content_base64": invoice_b64(), "kind": "poem"}}),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            Some("document.kind"),
+        ),
+        (
+            json!({"document": {"content_base64": invoice_b64(), "colour": "red"}}),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        (
+            json!({"document": {"content_base64": 12}}),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            Some("document.content_base64"),
+        ),
+        (
+            json!({}),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            Some("document"),
+        ),
+        (
+            json!({"document": {"content_base64": b64(b"PK\x03\x04 a zip")}}),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "INVALID_FILE_FORMAT",
+            None,
+        ),
+        (
+            json!({"document": {"content_base64": ""}}),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "INVALID_FILE_FORMAT",
+            None,
+        ),
+        (
+            json!({"document": {"content_base64": b64(&vec![b'%'; 1024 * 1024 + 10])}}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "FILE_TOO_LARGE",
+            None,
+        ),
+        (
+            json!({"upload_id": "upl_00000000000000000000000000000000"}),
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            Some("upload_id"),
+        ),
+    ];
+    for (body, status, want, field) in cases {
+        let (st, v) = s.create_json(&key, body.clone()).await;
+        assert_eq!(st, status, "{v}");
+        assert_eq!(code(&v), want, "{v}");
+        assert_eq!(v["status"], "error");
+        if let Some(f) = field {
+            assert_eq!(v["error"]["details"]["field"], f, "{v}");
+        }
+    }
+    // Not JSON at all, and a body far over any limit.
+    let r = s
+        .http
+        .post(s.u("/api/v1/jobs"))
+        .header("x-api-key", &key)
+        .header("content-type", "application/json")
+        .body("{\"document\": ")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = s
+        .http
+        .post(s.u("/api/v1/jobs"))
+        .header("x-api-key", &key)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 3 * 1024 * 1024])
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        code(&r.json::<Value>().await.expect("json")),
+        "FILE_TOO_LARGE"
+    );
+    let r = s
+        .http
+        .post(s.u("/api/v1/jobs"))
+        .header("x-api-key", &key)
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (_, list) = s.get(&key, "/api/v1/jobs").await;
+    assert_eq!(
+        list["data"]["jobs"].as_array().expect("jobs").len(),
+        0,
+        "nothing half-created"
+    );
+
+    // A hostile filename is reduced to one safe segment.
+    let (st, v) = s
+        .create_json(
+            &key,
+            json!({"document": {"content_base64": invoice_b64(), "filename": "../../etc/passwd.pdf"}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    assert_eq!(v["data"]["filename"], "passwd.pdf");
+    // The request id is honoured.
+    let r = s
+        .http
+        .get(s.u("/health"))
+        .header("x-request-id", "trace-123")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.headers()["x-request-id"], "trace-123");
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["meta"]["request_id"], "trace-123");
+}
+
+#[tokio::test]
+async fn a_full_queue_refuses_with_503_instead_of_growing() {
+    let docs = doc_server().await;
+    let s = Server::start(&[
+        ("DOCPIPE_URL_ALLOWED_HOSTS", docs.addr.to_string()),
+        ("DOCPIPE_WORKERS", "1".to_owned()),
+        ("DOCPIPE_QUEUE_CAPACITY", "1".to_owned()),
+    ]);
+    let key = s.key("alice", &[]);
+    let slow = json!({"document": {"url": format!("http://{}/slow.pdf", docs.addr)}});
+    let (st, _) = s.create_json(&key, slow.clone()).await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    for _ in 0..400 {
+        if docs.hits.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (st, _) = s.create_json(&key, slow.clone()).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "one waits in the queue");
+    let r = s
+        .http
+        .post(s.u("/api/v1/jobs"))
+        .header("x-api-key", &key)
+        .json(&slow)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(
+        code(&r.json::<Value>().await.expect("json")),
+        "SERVICE_UNAVAILABLE"
+    );
+    docs.release.notify_waiters();
+}
+
+#[tokio::test]
+async fn the_openapi_document_matches_the_live_router() {
+    let s = Server::start(&[]);
+    let key = s.key("alice", &[]);
+    let r = s.http.get(s.u("/openapi.json")).send().await.expect("req");
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.expect("json");
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1"))
+    );
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut seen = Vec::new();
+    for (path, ops) in paths {
+        for method in ops.as_object().expect("ops").keys() {
+            let concrete = path
+                .replace("{job_id}", "job_20260101000000_abc")
+                .replace("{upload_id}", "upl_00000000000000000000000000000000");
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let r = s
+                .http
+                .request(m, s.u(&concrete))
+                .header("x-api-key", &key)
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .expect("req");
+            let status = r.status();
+            let v: Value = r.json().await.expect("json");
+            // The route exists: no "no such route" 404 and no 405.
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert_ne!(code(&v), "NOT_FOUND_ROUTE");
+            assert!(
+                !(status == StatusCode::NOT_FOUND && v["error"]["message"] == "no such route"),
+                "{method} {path} is documented but not routed"
+            );
+            seen.push(format!("{method} {path}"));
+        }
+    }
+    for want in [
+        "post /api/v1/jobs",
+        "get /api/v1/jobs",
+        "get /api/v1/jobs/{job_id}",
+        "delete /api/v1/jobs/{job_id}",
+        "get /api/v1/jobs/{job_id}/result",
+        "post /api/v1/uploads",
+        "get /health",
+    ] {
+        assert!(
+            seen.contains(&want.to_owned()),
+            "{want} is not documented: {seen:?}"
+        );
+    }
+}
