@@ -137,7 +137,9 @@ fn the_table_shows_totals_and_jobs_and_history_are_inspectable() {
         .collect();
     assert_eq!(types.first(), Some(&"ExecutionStarted"));
     assert_eq!(types.last(), Some(&"ExecutionSucceeded"));
-    assert!(types.contains(&"LambdaFunctionScheduled") && types.contains(&"LambdaFunctionSucceeded"));
+    assert!(
+        types.contains(&"LambdaFunctionScheduled") && types.contains(&"LambdaFunctionSucceeded")
+    );
 }
 
 #[test]

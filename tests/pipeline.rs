@@ -126,7 +126,13 @@ async fn transient_ocr_errors_are_retried_with_backoff_on_virtual_time() {
     assert!(waited >= chrono::Duration::seconds(7), "{waited}");
     assert!(wall.elapsed() < Duration::from_secs(5));
     let types = event_types(&rec.history);
-    assert_eq!(types.iter().filter(|t| *t == "LambdaFunctionFailed").count(), 3);
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| *t == "LambdaFunctionFailed")
+            .count(),
+        3
+    );
     let job = h.pipeline.job(&id).await.expect("job");
     assert!(job.status == JobStatus::Completed || job.status == JobStatus::NeedsReview);
 }
