@@ -9,6 +9,10 @@ fn dump() {
     let Ok(path) = std::env::var("INVOICE_DEBUG") else {
         return;
     };
+    if !poppler::available() {
+        println!("skipped: pdftotext not available");
+        return;
+    }
     let Some(doc) = poppler::document(std::path::Path::new(&path)) else {
         println!("pdftotext failed");
         return;

@@ -26,11 +26,21 @@ fn invoice2data_accuracy() {
     };
     let docs = invoice_eval::invoice2data_docs(&shared.join("invoice2data"));
     assert!(!docs.is_empty());
-    let scores = invoice_eval::evaluate("invoice2data", invoice_eval::Engine::Poppler, &docs, &FIELDS);
+    let scores = invoice_eval::evaluate(
+        "invoice2data",
+        invoice_eval::Engine::Poppler,
+        &docs,
+        &FIELDS,
+    );
     let right = |f: &str| scores.get(f).map_or(0, |s| s.right);
     assert!(right("gross_total") >= 9, "gross_total");
     assert!(right("invoice_number") >= 9, "invoice_number");
     assert!(right("issue_date") >= 9, "issue_date");
     assert!(right("currency") >= 9, "currency");
-    invoice_eval::evaluate("invoice2data", invoice_eval::Engine::Docpipe, &docs, &FIELDS);
+    invoice_eval::evaluate(
+        "invoice2data",
+        invoice_eval::Engine::Docpipe,
+        &docs,
+        &FIELDS,
+    );
 }

@@ -31,15 +31,15 @@ fn zugferd1_and_2_accuracy() {
     let mut docs = invoice_eval::zugferd_docs(&shared.join("zugferd/zugferd1"));
     docs.extend(invoice_eval::zugferd_docs(&shared.join("zugferd/zugferd2")));
     assert!(!docs.is_empty());
-    let scores = invoice_eval::evaluate(
-        "zugferd1+2",
-        invoice_eval::Engine::Poppler,
-        &docs,
-        &FIELDS,
-    );
+    let scores =
+        invoice_eval::evaluate("zugferd1+2", invoice_eval::Engine::Poppler, &docs, &FIELDS);
     let right = |f: &str| scores.get(f).map_or(0, |s| s.right);
     let n = docs.len();
-    assert!(right("gross_total") >= n, "gross_total {} of {n}", right("gross_total"));
+    assert!(
+        right("gross_total") >= n,
+        "gross_total {} of {n}",
+        right("gross_total")
+    );
     assert!(right("invoice_number") >= n, "invoice_number");
     assert!(right("issue_date") >= n, "issue_date");
     assert!(right("tax_total") >= n, "tax_total");

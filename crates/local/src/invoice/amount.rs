@@ -205,6 +205,12 @@ fn normalise_number(s: &str) -> Option<(String, bool)> {
     } else {
         int_digits
     };
+    // No invoice amount has more than 15 integer or 6 fraction digits; refusing longer
+    // numbers keeps every later sum and product far from `Decimal`'s overflow.
+    let int_len = int_digits.trim_start_matches('0').len();
+    if int_len > 15 || frac.as_ref().is_some_and(|f| f.len() > 6) {
+        return None;
+    }
     match frac {
         Some(f) if !f.is_empty() && f.chars().all(|c| c.is_ascii_digit()) => {
             Some((format!("{int_digits}.{f}"), true))
@@ -304,6 +310,14 @@ mod tests {
         for s in ["", "abc", "12a", "05.03.2018", "DE123", "1.2.3", "-", "€"] {
             assert_eq!(val(s), None, "{s}");
         }
+    }
+
+    #[test]
+    fn absurd_lengths_are_refused() {
+        assert_eq!(val("1234567890123456"), None);
+        assert_eq!(val("99999999999999999999999999999999"), None);
+        assert_eq!(val("1,1234567"), None);
+        assert_eq!(val("123456789012345"), Some(d("123456789012345")));
     }
 
     #[test]

@@ -104,15 +104,11 @@ fn candidates(text: &str, order: DateOrder) -> Vec<(usize, NaiveDate)> {
         ) else {
             continue;
         };
-        let (d, mo) = if a > 12 {
-            (a, b)
-        } else if b > 12 {
-            (b, a)
-        } else if order == DateOrder::MonthFirst && s1.as_str() == "/" {
-            (b, a)
-        } else {
-            (a, b)
-        };
+        // Day first unless the numbers say otherwise (second > 12) or the document is
+        // American and writes `/`.
+        let month_first =
+            a <= 12 && (b > 12 || (order == DateOrder::MonthFirst && s1.as_str() == "/"));
+        let (d, mo) = if month_first { (b, a) } else { (a, b) };
         if let Some(date) = NaiveDate::from_ymd_opt(y, mo, d) {
             out.push((m.start(), date));
         }

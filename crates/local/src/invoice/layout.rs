@@ -26,6 +26,8 @@ pub struct Row {
     pub bbox: BBox,
     /// Index of the cell of each word.
     pub cell_of: Vec<usize>,
+    /// Every token of the row: (token, word index, first of its word, last of its word).
+    flat: Vec<(String, usize, bool, bool)>,
 }
 
 impl Row {
@@ -155,11 +157,23 @@ impl Layout {
                     }
                     cell_of.push(cell);
                 }
+                let flat = ws
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(wi, w)| {
+                        let n = w.norm.len();
+                        w.norm
+                            .iter()
+                            .enumerate()
+                            .map(move |(ti, t)| (t.clone(), wi, ti == 0, ti + 1 == n))
+                    })
+                    .collect();
                 rows.push(Row {
                     page: page.number,
                     words: ws,
                     bbox,
                     cell_of,
+                    flat,
                 });
             }
         }
@@ -206,19 +220,18 @@ impl Layout {
 
 /// Word spans of `row` whose tokens spell `label`, starting and ending on word boundaries.
 fn find_in_row(row: &Row, label: &[&str]) -> Vec<(usize, usize)> {
-    // Flatten: (token, word index, first-of-word, last-of-word)
-    let mut flat: Vec<(&str, usize, bool, bool)> = Vec::new();
-    for (wi, w) in row.words.iter().enumerate() {
-        let n = w.norm.len();
-        for (ti, t) in w.norm.iter().enumerate() {
-            flat.push((t.as_str(), wi, ti == 0, ti + 1 == n));
-        }
-    }
+    let flat = &row.flat;
     let mut out = Vec::new();
-    if label.is_empty() || flat.len() < label.len() {
+    let Some(head) = label.first() else {
+        return out;
+    };
+    if flat.len() < label.len() {
         return out;
     }
     for i in 0..=(flat.len() - label.len()) {
+        if flat.get(i).is_none_or(|f| f.0 != *head) {
+            continue;
+        }
         let Some(window) = flat.get(i..i + label.len()) else {
             continue;
         };

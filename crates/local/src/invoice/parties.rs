@@ -4,9 +4,9 @@
 
 use docpipe_core::Field;
 
+use super::labels::LABELS;
 use super::layout::{Layout, Row};
 use super::text::fold;
-use super::labels::LABELS;
 use super::{Hit, hits_of};
 
 const LEGAL_FORMS: [&str; 22] = [
@@ -15,8 +15,8 @@ const LEGAL_FORMS: [&str; 22] = [
 ];
 
 pub(super) fn parties(layout: &Layout, hits: &[Hit]) -> (Option<Field>, Option<Field>) {
-    let buyer = by_heading(layout, hits, "buyer_name")
-        .or_else(|| sender_line(layout).and_then(|(_, b)| b));
+    let buyer =
+        by_heading(layout, hits, "buyer_name").or_else(|| sender_line(layout).and_then(|(_, b)| b));
     let seller = by_heading(layout, hits, "seller_name")
         .or_else(|| sender_line(layout).map(|(f, _)| f))
         .or_else(|| {
@@ -111,8 +111,24 @@ fn by_heading(layout: &Layout, hits: &[Hit], field: &str) -> Option<Field> {
 fn is_id_label(first: &str) -> bool {
     let t = first.trim_end_matches([':', '.']);
     const EXACT: [&str; 18] = [
-        "nummer", "globale", "gln", "ust", "tel", "telefon", "fax", "kundennr", "lief",
-        "steuernummer", "id", "vat", "email", "e", "nr", "customer", "account", "attn",
+        "nummer",
+        "globale",
+        "gln",
+        "ust",
+        "tel",
+        "telefon",
+        "fax",
+        "kundennr",
+        "lief",
+        "steuernummer",
+        "id",
+        "vat",
+        "email",
+        "e",
+        "nr",
+        "customer",
+        "account",
+        "attn",
     ];
     EXACT.contains(&t)
         || ["kunden-", "lief-", "ust-", "kd-", "e-mail"]
@@ -210,5 +226,18 @@ fn letterhead(layout: &Layout) -> Option<Field> {
             }
         }
     }
-    None
+    // Last resort: the first cell of the page that reads like a name (the sender's
+    // letterhead usually comes first). A guess, and marked as one.
+    let r = layout.rows.iter().find(|r| r.page == first_page)?;
+    let (s, e) = r.cells().into_iter().next()?;
+    let text = fold(&r.text_range(s, e));
+    const NOT_A_NAME: [&str; 12] = [
+        "invoice", "rechnung", "facture", "factuur", "receipt", "quittung", "page", "seite",
+        "beispiel", "copy", "kopie", "bill",
+    ];
+    if NOT_A_NAME.iter().any(|k| text.contains(k)) || r.words.len() > 8 {
+        return None;
+    }
+    let name = name_from(r, s, e)?;
+    Some(Field::new(name, 0.3).at(r.page, r.span_box(s, e)?))
 }

@@ -1,12 +1,15 @@
 //! Tables: the VAT breakdown (rows where basis x rate = tax) and line items (rows under a
 //! header with description and amount columns, matched by column alignment).
 
+use std::sync::LazyLock;
+
 use docpipe_core::{LineItem, TaxSubtotal};
+use regex::Regex;
 use rust_decimal::Decimal;
 
 use super::amount::{parse_amount, parse_percent};
 use super::layout::{Layout, Row};
-use super::text::{fold, is_wordlike};
+use super::text::fold;
 
 const TAX_WORDS: [&str; 10] = [
     "steuer",
@@ -50,18 +53,33 @@ fn numbers(row: &Row) -> Vec<(Decimal, bool, bool, usize)> {
     out
 }
 
+/// Every percentage in a text: `19 %`, `(19%)`, `7,5 %`.
+pub(super) fn percents(text: &str) -> Vec<Decimal> {
+    static PCT: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?:^|[^\d.,])(\d{1,2}(?:[.,]\d{1,2})?)\s*%").expect("valid regex")
+    });
+    PCT.captures_iter(text)
+        .filter_map(|c| c.get(1))
+        .filter_map(|m| parse_percent(m.as_str(), true))
+        .collect()
+}
+
 /// VAT subtotals: rows holding a rate and two amounts with basis x rate / 100 = tax.
 pub(super) fn tax_breakdown(layout: &Layout) -> Vec<TaxSubtotal> {
     let mut out: Vec<TaxSubtotal> = Vec::new();
     let tol = Decimal::new(11, 3);
+    let taxy: Vec<bool> = layout.rows.iter().map(has_tax_word).collect();
     for (ri, row) in layout.rows.iter().enumerate() {
-        let context = (ri.saturating_sub(4)..=ri)
-            .filter_map(|i| layout.rows.get(i))
-            .any(|r| r.page == row.page && has_tax_word(r));
+        let context = (ri.saturating_sub(4)..=ri).any(|i| {
+            layout.rows.get(i).is_some_and(|r| r.page == row.page)
+                && taxy.get(i).copied().unwrap_or(false)
+        });
         if !context {
             continue;
         }
-        let nums = numbers(row);
+        let mut nums = numbers(row);
+        // A breakdown row has a handful of numbers; bound the pair search on odd rows.
+        nums.truncate(16);
         let rates: Vec<Decimal> = nums
             .iter()
             .filter(|(v, pct, dec, _)| {
@@ -83,7 +101,8 @@ pub(super) fn tax_breakdown(layout: &Layout) -> Vec<TaxSubtotal> {
                     }
                     let expect = *b * *rate / Decimal::ONE_HUNDRED;
                     let ok = if rate.is_zero() {
-                        t.is_zero() && has_tax_word(row) || t.is_zero() && row.words.len() <= 6
+                        t.is_zero()
+                            && (taxy.get(ri).copied().unwrap_or(false) || row.words.len() <= 6)
                     } else {
                         (expect - *t).abs() <= tol && *b > *t
                     };
@@ -141,7 +160,9 @@ fn role(word: &str) -> Option<Col> {
         "preis" | "einzelpreis" | "nettopreis" | "price" | "rate" | "prijs" | "prix"
         | "stuckpreis" | "vk-preis" | "p.u." | "unit" => Col::Price,
         "betrag" | "nettobetrag" | "gesamt" | "gesamtpreis" | "amount" | "total" | "bedrag"
-        | "montant" | "zeilenbetrag" | "nettowert" | "summe" | "positionsbetrag" | "netto" => Col::Amount,
+        | "montant" | "zeilenbetrag" | "nettowert" | "summe" | "positionsbetrag" | "netto" => {
+            Col::Amount
+        }
         "ust" | "mwst" | "steuersatz" | "vat" | "tax" | "taxes" | "btw" | "tva" | "mwst-%" => {
             Col::Tax
         }
@@ -168,25 +189,67 @@ pub(super) fn header(row: &Row, ri: usize) -> Option<Header> {
 
 fn is_totals_row(row: &Row) -> bool {
     let t = fold(&row.text());
-    const STARTS: [&str; 24] = [
-        "positionssumme", "subtotal", "sub total", "summe", "total", "totaal", "nettobetrag",
-        "netto", "brutto", "rechnungssumme", "steueraufschlusselung",
-        "umsatzsteueraufschlusselung", "zwischensumme", "exclusief", "net total", "subtotaal",
-        "total ht", "gesamtbetrag", "warenwert", "ust", "mwst", "vat", "tax", "zahlungsbedingungen",
+    // Section headings end a table by themselves.
+    const SECTIONS: [&str; 4] = [
+        "steueraufschlusselung",
+        "umsatzsteueraufschlusselung",
+        "zahlungsbedingungen",
+        "payment terms",
     ];
-    STARTS.iter().any(|k| {
+    if SECTIONS.iter().any(|k| t.starts_with(k)) {
+        return true;
+    }
+    // Totals labels end it when they carry a number (a header continuation such as
+    // "Ohne MwSt." does not).
+    if !t.chars().any(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    const STARTS: [&str; 20] = [
+        "positionssumme",
+        "subtotal",
+        "sub total",
+        "summe",
+        "total",
+        "totaal",
+        "nettobetrag",
+        "netto",
+        "brutto",
+        "rechnungssumme",
+        "zwischensumme",
+        "exclusief",
+        "net total",
+        "subtotaal",
+        "total ht",
+        "gesamtbetrag",
+        "warenwert",
+        "ust",
+        "mwst",
+        "vat",
+    ];
+    STARTS.iter().chain(&["tax"]).any(|k| {
         t.starts_with(k) && t[k.len()..].starts_with(|c: char| !c.is_alphabetic())
-            || t == *k
-            || t.contains(&format!(" {k}")) && row.words.len() <= 6 && !t.contains("pos")
+            || k.len() >= 6
+                && t.contains(&format!(" {k}"))
+                && row.words.len() <= 6
+                && !t.contains("pos")
     })
 }
 
 /// Allowances and charges printed inside a table are not invoice lines.
 fn is_allowance_row(desc: &str) -> bool {
     let t = fold(desc);
-    ["rabatt", "abschlag", "zuschlag", "skonto", "discount", "allowance", "remise", "korting"]
-        .iter()
-        .any(|k| t.contains(k))
+    [
+        "rabatt",
+        "abschlag",
+        "zuschlag",
+        "skonto",
+        "discount",
+        "allowance",
+        "remise",
+        "korting",
+    ]
+    .iter()
+    .any(|k| t.contains(k))
 }
 
 /// A sub-header inside a table: words only (and `%`), one of them naming an amount.
@@ -201,15 +264,29 @@ fn is_subheader(row: &Row) -> bool {
 
 /// The number on `row` in the column `(x0, x1)`: the word overlapping it most (for the
 /// right-aligned amount column, the one whose right edge is nearest).
-fn in_col(row: &Row, x0: f32, x1: f32, want_pct: bool, right_aligned: bool) -> Option<(Decimal, usize)> {
+fn in_col(
+    row: &Row,
+    x0: f32,
+    x1: f32,
+    want_pct: bool,
+    right_aligned: bool,
+) -> Option<(Decimal, usize)> {
     let mut best: Option<(f32, Decimal, usize)> = None;
     for (i, w) in row.words.iter().enumerate() {
         let b = w.bbox;
         if b.x1 < x0 - 0.04 || b.x0 > x1 + 0.02 {
             continue;
         }
-        let text = if row.words.get(i + 1).is_some_and(|n| n.text == "%" || n.text == "€") {
-            format!("{}{}", w.text, row.words.get(i + 1).map_or("", |n| n.text.as_str()))
+        let text = if row
+            .words
+            .get(i + 1)
+            .is_some_and(|n| n.text == "%" || n.text == "€")
+        {
+            format!(
+                "{}{}",
+                w.text,
+                row.words.get(i + 1).map_or("", |n| n.text.as_str())
+            )
         } else {
             w.text.clone()
         };
@@ -233,9 +310,11 @@ fn in_col(row: &Row, x0: f32, x1: f32, want_pct: bool, right_aligned: bool) -> O
     best.map(|(_, v, i)| (v, i))
 }
 
-/// Line items under each table header.
-pub(super) fn line_items(layout: &Layout) -> Vec<LineItem> {
+/// Line items under each table header, and the row ranges (header to last body row) the
+/// tables cover.
+pub(super) fn line_items(layout: &Layout) -> (Vec<LineItem>, Vec<(usize, usize)>) {
     let mut out = Vec::new();
+    let mut regions = Vec::new();
     let mut ri = 0;
     while ri < layout.rows.len() {
         let Some(h) = layout.rows.get(ri).and_then(|r| header(r, ri)) else {
@@ -257,10 +336,12 @@ pub(super) fn line_items(layout: &Layout) -> Vec<LineItem> {
             if is_totals_row(row) || header(row, r).is_some() || is_subheader(row) {
                 break;
             }
-            let amount = in_col(row, ax0, ax1, false, true).filter(|(_, i)| {
-                row.words
-                    .get(*i)
-                    .is_some_and(|w| w.text.contains([',', '.']))
+            let amount = in_col(row, ax0, ax1, false, true).filter(|(v, i)| {
+                v.scale() == 2
+                    && row
+                        .words
+                        .get(*i)
+                        .is_some_and(|w| w.text.contains([',', '.']))
             });
             // Description: words in or right of the description column, left of numbers.
             let desc_words: Vec<&str> = row
@@ -316,7 +397,8 @@ pub(super) fn line_items(layout: &Layout) -> Vec<LineItem> {
         {
             out.push(p);
         }
+        regions.push((h.row, r));
         ri = r.max(ri + 1);
     }
-    out
+    (out, regions)
 }

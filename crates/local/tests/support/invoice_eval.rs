@@ -26,6 +26,8 @@ pub struct Score {
     pub right: usize,
     pub wrong: usize,
     pub missing: usize,
+    /// A value where the truth has none (not counted in the total).
+    pub extra: usize,
 }
 
 impl Score {
@@ -103,7 +105,13 @@ pub fn evaluate(
         let name = pdf.file_name().and_then(|n| n.to_str()).unwrap_or("?");
         let mut misses = Vec::new();
         for f in fields {
-            let Some(want) = truth.get(f) else { continue };
+            let Some(want) = truth.get(f) else {
+                if let Some(got) = result.value(f) {
+                    scores.entry((*f).to_owned()).or_default().extra += 1;
+                    misses.push(format!("{f}: extra {got:?} (truth has none)"));
+                }
+                continue;
+            };
             let s = scores.entry((*f).to_owned()).or_default();
             match result.value(f) {
                 Some(got) if matches(f, got, want) => s.right += 1,
@@ -168,14 +176,15 @@ pub fn evaluate(
             }
         }
     }
-    println!("  field              right / total   (wrong, missing)");
+    println!("  field              right / total   (wrong, missing; extra)");
     for (f, s) in &scores {
         println!(
-            "  {f:<18} {:>5} / {:<5}   ({}, {})",
+            "  {f:<18} {:>5} / {:<5}   ({}, {}; {})",
             s.right,
             s.total(),
             s.wrong,
-            s.missing
+            s.missing,
+            s.extra
         );
     }
     scores
