@@ -240,9 +240,14 @@ impl PdfTextOcr {
                 let _ = stdin.shutdown().await;
                 drop(stdin);
             };
+            let child = &mut child;
             let read_out = async move {
                 let mut out = Vec::new();
                 let r = stdout.take(max_out as u64 + 1).read_to_end(&mut out).await;
+                if out.len() > max_out {
+                    // It would block on a full pipe; stop it now rather than at the timeout.
+                    let _ = child.start_kill();
+                }
                 (out, r)
             };
             let read_err = async move {

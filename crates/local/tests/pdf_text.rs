@@ -276,3 +276,37 @@ fn garbage_is_an_error_not_a_panic() {
     assert!(extract_document(b"", &limits).is_err());
     assert!(extract_document(b"%PDF-1.4\n1 0 obj << >> endobj\n%%EOF", &limits).is_err());
 }
+
+#[test]
+fn filled_form_fields_without_appearances_are_read() {
+    let Some(shared) = shared() else { return };
+    let path = shared.join("data/robustness/valid-pdfs/012-libreoffice-form/libreoffice-form.pdf");
+    let bytes = std::fs::read(path).expect("read");
+    let text = extract_document(&bytes, &PdfLimits::default())
+        .expect("extract")
+        .text();
+    assert!(text.contains("First Name Alice"), "{text}");
+    assert!(text.contains("Bob"), "{text}");
+}
+
+#[test]
+fn two_column_text_reads_column_by_column() {
+    let Some(shared) = shared() else { return };
+    let path = shared.join("data/robustness/valid-pdfs/026-latex-multicolumn/multicolumn.pdf");
+    let bytes = std::fs::read(path).expect("read");
+    let text = extract_document(&bytes, &PdfLimits::default())
+        .expect("extract")
+        .text();
+    // The left column's first paragraph continues on the next line, not with the right column.
+    assert!(
+        text.contains("This is a sample document with two columns filled\nwith Lorem Ipsum text."),
+        "{text}"
+    );
+    let left_end = text
+        .find("nissim rutrum.")
+        .expect("end of a left paragraph");
+    let right = text
+        .find("pellentesque ante. Phasellus")
+        .expect("right column");
+    assert!(left_end < right, "{text}");
+}

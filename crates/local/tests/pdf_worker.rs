@@ -179,6 +179,20 @@ async fn failures_map_to_error_codes() {
         .await
         .expect_err("malformed");
     assert_eq!(err.code, ErrorCode::DocumentUnreadable);
+    // A worker that floods stdout is stopped at the output cap, not at the timeout.
+    let flood = PdfTextOcr::new(WorkerCommand {
+        program: PathBuf::from("/usr/bin/yes"),
+        args: Vec::new(),
+    })
+    .with_max_output_bytes(1024 * 1024);
+    let start = Instant::now();
+    let err = flood
+        .recognize(b"%PDF-1.4".to_vec(), MediaType::Pdf)
+        .await
+        .expect_err("flood");
+    assert_eq!(err.code, ErrorCode::DocumentUnreadable);
+    assert!(err.message.contains("larger than"), "{}", err.message);
+    assert!(start.elapsed() < Duration::from_secs(5));
     // A worker killed by a signal.
     let killed = PdfTextOcr::new(WorkerCommand {
         program: PathBuf::from("/bin/sh"),

@@ -8,11 +8,47 @@ use super::font::glyph_char;
 
 const MAX_ENTRIES: usize = 131_072;
 
+/// What a code maps to: a string, or a range target plus the code's offset in the range
+/// (added to the last UTF-16 unit).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Mapped<'a> {
+    Str(&'a str),
+    Units { base: &'a [u16], delta: u16 },
+}
+
+impl Mapped<'_> {
+    pub(crate) fn for_each_char(self, mut f: impl FnMut(char)) {
+        match self {
+            Mapped::Str(s) => s.chars().for_each(f),
+            Mapped::Units { base, delta } => {
+                let n = base.len();
+                let units = base
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &u)| if i + 1 == n { u.wrapping_add(delta) } else { u });
+                for c in char::decode_utf16(units).flatten() {
+                    f(c);
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn text(self) -> String {
+        let mut s = String::new();
+        self.for_each_char(|c| s.push(c));
+        s
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct CMap {
     /// (byte length, low, high).
     code_space: Vec<(usize, u32, u32)>,
     unicode: HashMap<u32, String>,
+    /// `bfrange` with one target, kept as ranges (a CMap may cover all 65536 codes):
+    /// (low, high, UTF-16 of the first target), sorted by low after parsing.
+    unicode_ranges: Vec<(u32, u32, Vec<u16>)>,
     /// (low, high, first CID).
     cid_ranges: Vec<(u32, u32, u32)>,
 }
@@ -131,8 +167,11 @@ fn utf16(bytes: &[u8]) -> Vec<u16> {
         .collect()
 }
 
+/// At most this many UTF-16 units per mapped code (real ligatures need 3 or 4).
+const MAX_TARGET_UNITS: usize = 32;
+
 fn units_to_string(units: &[u16]) -> String {
-    char::decode_utf16(units.iter().copied())
+    char::decode_utf16(units.iter().take(MAX_TARGET_UNITS).copied())
         .filter_map(Result::ok)
         .collect()
 }
@@ -199,16 +238,10 @@ impl CMap {
                     i += 2;
                     match toks.get(i) {
                         Some(Token::Hex(dst)) => {
-                            let base = utf16(dst);
-                            if hi >= lo && !full {
-                                let n = (hi - lo).min(MAX_ENTRIES as u32);
-                                for k in 0..=n {
-                                    let mut units = base.clone();
-                                    if let Some(last) = units.last_mut() {
-                                        *last = last.wrapping_add(k as u16);
-                                    }
-                                    map.unicode.insert(lo + k, units_to_string(&units));
-                                }
+                            if hi >= lo && map.unicode_ranges.len() < MAX_ENTRIES {
+                                let mut base = utf16(dst);
+                                base.truncate(MAX_TARGET_UNITS);
+                                map.unicode_ranges.push((lo, hi, base));
                             }
                             i += 1;
                         }
@@ -261,12 +294,21 @@ impl CMap {
                 _ => i += 1,
             }
         }
+        map.unicode_ranges.sort_by_key(|r| r.0);
         map
     }
 
     /// The Unicode text of a code, if mapped.
-    pub(crate) fn lookup(&self, code: u32) -> Option<&str> {
-        self.unicode.get(&code).map(String::as_str)
+    pub(crate) fn lookup(&self, code: u32) -> Option<Mapped<'_>> {
+        if let Some(s) = self.unicode.get(&code) {
+            return Some(Mapped::Str(s));
+        }
+        let i = self.unicode_ranges.partition_point(|r| r.0 <= code);
+        let (lo, hi, base) = self.unicode_ranges.get(i.checked_sub(1)?)?;
+        (code <= *hi).then(|| Mapped::Units {
+            base,
+            delta: (code - lo) as u16,
+        })
     }
 
     /// The CID of a code (encoding CMaps); codes outside every range map to CID 0.
@@ -317,18 +359,25 @@ mod tests {
               2 beginbfrange <0010> <0012> <0041> <0020> <0021> [<00E4> <00DF>] endbfrange\n\
               endcmap CMapName currentdict /CMap defineresource pop end end",
         );
-        assert_eq!(cmap.lookup(3), Some(" "));
-        assert_eq!(cmap.lookup(0x24), Some("fi"));
-        assert_eq!(cmap.lookup(0x11), Some("B"));
-        assert_eq!(cmap.lookup(0x12), Some("C"));
-        assert_eq!(cmap.lookup(0x21), Some("ß"));
+        let text = |c| cmap.lookup(c).map(Mapped::text);
+        assert_eq!(text(3).as_deref(), Some(" "));
+        assert_eq!(text(0x24).as_deref(), Some("fi"));
+        assert_eq!(text(0x10).as_deref(), Some("A"));
+        assert_eq!(text(0x12).as_deref(), Some("C"));
+        assert_eq!(text(0x13), None);
+        assert_eq!(text(0x21).as_deref(), Some("ß"));
         assert_eq!(cmap.code_length(&[0, 3]), Some(2));
         assert_eq!(cmap.lookup(0x99), None);
     }
 
     #[test]
     fn hostile_range_is_bounded() {
-        let cmap = CMap::parse(b"beginbfrange <00000000> <FFFFFFFF> <0041> endbfrange");
+        let mut big = b"beginbfrange <00000000> <FFFFFFFF> <0041> ".to_vec();
+        big.extend(b"<0000> <FFFF> [<0041> <0042>] ".repeat(10));
+        big.extend(b"endbfrange");
+        let cmap = CMap::parse(&big);
         assert!(cmap.unicode.len() <= MAX_ENTRIES + 1);
+        assert_eq!(cmap.unicode_ranges.len(), 1);
+        assert!(cmap.lookup(0xFFFF_FFFF).is_some());
     }
 }

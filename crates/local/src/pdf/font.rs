@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use lopdf::{Dictionary, Document as PdfDoc, Object};
 
-use super::cmap::CMap;
+use super::cmap::{CMap, Mapped};
 use super::tables;
 
 /// Everything we need from a font dictionary, resolved once.
@@ -47,7 +47,7 @@ pub(crate) struct Glyph<'a> {
 pub(crate) enum GlyphText<'a> {
     None,
     Char(char),
-    Str(&'a str),
+    Mapped(Mapped<'a>),
 }
 
 const MAX_WIDTH_ENTRIES: usize = 65_536;
@@ -294,6 +294,19 @@ impl Font {
                 };
             }
         }
+        // Type 3 widths are in glyph space, scaled to text space by the FontMatrix.
+        if subtype == Some(b"Type3") {
+            let scale = get(doc, dict, b"FontMatrix")
+                .and_then(|o| o.as_array().ok())
+                .and_then(|m| m.first())
+                .and_then(num)
+                .map(|a| a * 1000.0)
+                .filter(|a| *a != 0.0 && a.abs() < 1e6)
+                .unwrap_or(1.0);
+            for w in widths.iter_mut() {
+                *w *= scale;
+            }
+        }
         let (ascent, descent) = descriptor_metrics(doc, dict);
         Font {
             kind: Kind::Simple { widths, text },
@@ -310,7 +323,7 @@ impl Font {
                 for &b in bytes {
                     let code = u32::from(b);
                     let t = match self.to_unicode.as_ref().and_then(|m| m.lookup(code)) {
-                        Some(s) => GlyphText::Str(s),
+                        Some(m) => GlyphText::Mapped(m),
                         None => text[usize::from(b)].map_or(GlyphText::None, GlyphText::Char),
                     };
                     f(Glyph {
@@ -345,7 +358,7 @@ impl Font {
                         .and_then(|c| widths.get(&c).copied())
                         .unwrap_or(*default_width);
                     let t = match self.to_unicode.as_ref().and_then(|m| m.lookup(code)) {
-                        Some(s) => GlyphText::Str(s),
+                        Some(m) => GlyphText::Mapped(m),
                         None if *unicode_codes => {
                             char::from_u32(code).map_or(GlyphText::None, GlyphText::Char)
                         }

@@ -11,6 +11,10 @@ use lopdf::{Dictionary, Document as PdfDoc, Object, ObjectId, Stream};
 use super::PdfLimits;
 use super::font::{Font, GlyphText};
 
+/// Text bytes per page; past it the page is cut (a hostile ToUnicode can map each code
+/// to a long string).
+const MAX_PAGE_TEXT_BYTES: usize = 16 * 1024 * 1024;
+
 /// A row-vector affine matrix `[a b c d e f]`, as PDF writes them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Matrix([f32; 6]);
@@ -99,6 +103,8 @@ pub(crate) struct Interpreter<'a> {
     fonts: &'a mut FontCache,
     out: PageText,
     ops: usize,
+    /// Operations this page may run: the per-page cap or what is left of the document's.
+    max_ops: usize,
     /// Form XObjects being drawn (cycle guard).
     forms: Vec<ObjectId>,
 }
@@ -121,19 +127,27 @@ fn f(ops: &[Object], i: usize) -> Option<f32> {
 }
 
 impl<'a> Interpreter<'a> {
-    pub(crate) fn new(doc: &'a PdfDoc, limits: &'a PdfLimits, fonts: &'a mut FontCache) -> Self {
+    /// `ops_left`: what remains of the document's operation budget.
+    pub(crate) fn new(
+        doc: &'a PdfDoc,
+        limits: &'a PdfLimits,
+        fonts: &'a mut FontCache,
+        ops_left: usize,
+    ) -> Self {
         Self {
             doc,
             limits,
             fonts,
             out: PageText::default(),
             ops: 0,
+            max_ops: limits.max_operations_per_page.min(ops_left),
             forms: Vec::new(),
         }
     }
 
-    pub(crate) fn finish(self) -> PageText {
-        self.out
+    /// The page's glyphs and the operations spent on them.
+    pub(crate) fn finish(self) -> (PageText, usize) {
+        (self.out, self.ops)
     }
 
     /// Runs one content stream with its resources under `ctm`.
@@ -156,8 +170,9 @@ impl<'a> Interpreter<'a> {
         for op in Content::decode_iter(content) {
             let Ok(op) = op else { break };
             self.ops += 1;
-            if self.ops > self.limits.max_operations_per_page
+            if self.ops > self.max_ops
                 || self.out.glyphs.len() >= self.limits.max_glyphs_per_page
+                || self.out.text.len() >= MAX_PAGE_TEXT_BYTES
             {
                 self.out.truncated = true;
                 return;
@@ -377,76 +392,155 @@ impl<'a> Interpreter<'a> {
             if matches!(subtype, b"Link" | b"Popup") || flags & 2 != 0 {
                 continue;
             }
-            let Some(normal) = a
-                .get(b"AP")
-                .ok()
-                .map(|ap| deref(self.doc, ap))
-                .and_then(|ap| ap.as_dict().ok())
-                .and_then(|ap| ap.get(b"N").ok())
-            else {
-                continue;
-            };
-            let (mut id, mut n) = match self.doc.dereference(normal) {
-                Ok(v) => v,
-                Err(_) => continue,
-            };
-            if let Ok(states) = n.as_dict() {
-                let Some(state) = a.get(b"AS").and_then(Object::as_name).ok() else {
-                    continue;
-                };
-                match states.get(state).map(|s| self.doc.dereference(s)) {
-                    Ok(Ok(v)) => (id, n) = v,
-                    _ => continue,
-                }
-            }
-            let (Some(id), Ok(stream)) = (id, n.as_stream()) else {
-                continue;
-            };
-            let rect = a
+            let Some(rect) = a
                 .get(b"Rect")
                 .ok()
                 .map(|r| deref(self.doc, r))
                 .and_then(|r| r.as_array().ok())
-                .and_then(|r| rect4(r));
-            let bbox = stream
-                .dict
-                .get(b"BBox")
-                .ok()
-                .map(|r| deref(self.doc, r))
-                .and_then(|r| r.as_array().ok())
-                .and_then(|r| rect4(r));
-            let (Some(rect), Some(bbox)) = (rect, bbox) else {
+                .and_then(|r| rect4(r))
+            else {
                 continue;
             };
-            // PDF 12.5.5: map the form's transformed bounding box onto the annotation's rectangle.
-            let matrix = self.form_matrix(stream);
-            let corners = [
-                matrix.apply(bbox[0], bbox[1]),
-                matrix.apply(bbox[2], bbox[1]),
-                matrix.apply(bbox[0], bbox[3]),
-                matrix.apply(bbox[2], bbox[3]),
-            ];
-            let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-            for (x, y) in corners {
-                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+            let before = self.out.glyphs.len();
+            self.appearance(a, rect, acroform_dr.or(resources));
+            if self.out.glyphs.len() == before && subtype == b"Widget" {
+                // Forms saved with /NeedAppearances often carry the value without an
+                // appearance; viewers draw it, so it is part of the page's text.
+                self.field_value(a, rect);
             }
-            if x1 - x0 <= 1e-3 || y1 - y0 <= 1e-3 {
-                continue;
+        }
+    }
+
+    /// Draws an annotation's normal appearance stream, if it has one.
+    fn appearance(&mut self, a: &'a Dictionary, rect: [f32; 4], fallback: Option<&'a Dictionary>) {
+        let Some(normal) = a
+            .get(b"AP")
+            .ok()
+            .map(|ap| deref(self.doc, ap))
+            .and_then(|ap| ap.as_dict().ok())
+            .and_then(|ap| ap.get(b"N").ok())
+        else {
+            return;
+        };
+        let Ok((mut id, mut n)) = self.doc.dereference(normal) else {
+            return;
+        };
+        if let Ok(states) = n.as_dict() {
+            let Some(state) = a.get(b"AS").and_then(Object::as_name).ok() else {
+                return;
+            };
+            match states.get(state).map(|s| self.doc.dereference(s)) {
+                Ok(Ok(v)) => (id, n) = v,
+                _ => return,
             }
-            let (sx, sy) = (
-                (rect[2] - rect[0]) / (x1 - x0),
-                (rect[3] - rect[1]) / (y1 - y0),
-            );
-            let fit = Matrix([sx, 0.0, 0.0, sy, rect[0] - x0 * sx, rect[1] - y0 * sy]);
-            // Field appearances often name fonts of the form's default resources.
-            let dr = a
-                .get(b"DR")
+        }
+        let (Some(id), Ok(stream)) = (id, n.as_stream()) else {
+            return;
+        };
+        let Some(bbox) = stream
+            .dict
+            .get(b"BBox")
+            .ok()
+            .map(|r| deref(self.doc, r))
+            .and_then(|r| r.as_array().ok())
+            .and_then(|r| rect4(r))
+        else {
+            return;
+        };
+        // PDF 12.5.5: map the form's transformed bounding box onto the annotation's rectangle.
+        let matrix = self.form_matrix(stream);
+        let corners = [
+            matrix.apply(bbox[0], bbox[1]),
+            matrix.apply(bbox[2], bbox[1]),
+            matrix.apply(bbox[0], bbox[3]),
+            matrix.apply(bbox[2], bbox[3]),
+        ];
+        let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+        for (x, y) in corners {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+        if x1 - x0 <= 1e-3 || y1 - y0 <= 1e-3 {
+            return;
+        }
+        let (sx, sy) = (
+            (rect[2] - rect[0]) / (x1 - x0),
+            (rect[3] - rect[1]) / (y1 - y0),
+        );
+        let fit = Matrix([sx, 0.0, 0.0, sy, rect[0] - x0 * sx, rect[1] - y0 * sy]);
+        // Field appearances often name fonts of the form's default resources.
+        let dr = a
+            .get(b"DR")
+            .ok()
+            .map(|r| deref(self.doc, r))
+            .and_then(|r| r.as_dict().ok())
+            .or(fallback);
+        self.run_form(id, stream, dr, matrix.then(fit));
+    }
+
+    /// A text field's value (`/V`, inherited from parent fields) laid out in its rectangle
+    /// as a viewer would: left-aligned, vertically centred, at the `/DA` size.
+    fn field_value(&mut self, a: &Dictionary, rect: [f32; 4]) {
+        let mut node = a;
+        let (mut ft, mut value, mut da) = (None, None, None);
+        for _ in 0..16 {
+            ft = ft.or_else(|| node.get(b"FT").and_then(Object::as_name).ok());
+            value = value.or_else(|| node.get(b"V").ok().map(|v| deref(self.doc, v)));
+            da = da.or_else(|| node.get(b"DA").and_then(Object::as_str).ok());
+            match node
+                .get(b"Parent")
                 .ok()
-                .map(|r| deref(self.doc, r))
-                .and_then(|r| r.as_dict().ok())
-                .or(acroform_dr)
-                .or(resources);
-            self.run_form(id, stream, dr, matrix.then(fit));
+                .map(|p| deref(self.doc, p))
+                .and_then(|p| p.as_dict().ok())
+            {
+                Some(parent) => node = parent,
+                None => break,
+            }
+        }
+        if ft != Some(b"Tx".as_slice()) {
+            return;
+        }
+        let Some(text) = value.and_then(|v| lopdf::decode_text_string(v).ok()) else {
+            return;
+        };
+        let height = rect[3] - rect[1];
+        // `/DA (... /F1 11 Tf ...)`: the number before Tf; 0 means auto-size.
+        let size = da
+            .and_then(|da| {
+                let da = String::from_utf8_lossy(da);
+                let words: Vec<&str> = da.split_whitespace().collect();
+                let tf = words.iter().position(|w| *w == "Tf")?;
+                words.get(tf.checked_sub(1)?)?.parse::<f32>().ok()
+            })
+            .filter(|s| *s > 0.0 && s.is_finite())
+            .unwrap_or(height * 0.7)
+            .min(height.max(1.0));
+        let advance = 0.5 * size;
+        let lines: Vec<&str> = text.lines().take(1000).collect();
+        for (i, line) in lines.iter().enumerate() {
+            // One line is centred vertically; several start at the top.
+            let base = if lines.len() == 1 {
+                rect[1] + (height - size) / 2.0 + 0.2 * size
+            } else {
+                rect[3] - 2.0 - 0.8 * size - i as f32 * 1.15 * size
+            };
+            let mut x = rect[0] + 2.0;
+            for c in line.chars().take(10_000) {
+                if self.out.glyphs.len() >= self.limits.max_glyphs_per_page {
+                    return;
+                }
+                let start = self.out.text.len() as u32;
+                push_char(&mut self.out.text, c);
+                let end = self.out.text.len() as u32;
+                self.out.glyphs.push(RawGlyph {
+                    origin: (x, base),
+                    end: (x + advance, base),
+                    bbox: [x, base - 0.2 * size, x + advance, base + 0.8 * size],
+                    size,
+                    text: (start, end),
+                    space: c.is_whitespace(),
+                });
+                x += advance;
+            }
         }
     }
 
@@ -464,11 +558,7 @@ impl<'a> Interpreter<'a> {
                 match g.text {
                     GlyphText::None => {}
                     GlyphText::Char(c) => push_char(&mut self.out.text, c),
-                    GlyphText::Str(s) => {
-                        for c in s.chars() {
-                            push_char(&mut self.out.text, c);
-                        }
-                    }
+                    GlyphText::Mapped(m) => m.for_each_char(|c| push_char(&mut self.out.text, c)),
                 }
                 let end = self.out.text.len() as u32;
                 let text = self.out.text.get(start as usize..).unwrap_or("");

@@ -25,6 +25,8 @@ pub struct PdfLimits {
     pub max_pages: usize,
     /// Content-stream operations per page (Form XObjects included); past it the page is cut.
     pub max_operations_per_page: usize,
+    /// Content-stream operations in the whole document; past it the remaining pages are cut.
+    pub max_operations: usize,
     /// Glyphs per page; past it the page is cut.
     pub max_glyphs_per_page: usize,
     /// Words in the whole document; more is an error.
@@ -40,6 +42,7 @@ impl Default for PdfLimits {
         Self {
             max_pages: 500,
             max_operations_per_page: 2_000_000,
+            max_operations: 20_000_000,
             max_glyphs_per_page: 500_000,
             max_words: 2_000_000,
             max_stream_bytes: 64 * 1024 * 1024,
@@ -65,6 +68,12 @@ pub enum PdfError {
 
 pub type Result<T, E = PdfError> = std::result::Result<T, E>;
 
+impl From<PdfError> for docpipe_core::StageError {
+    fn from(e: PdfError) -> Self {
+        docpipe_core::StageError::new(docpipe_core::ErrorCode::DocumentUnreadable, e.to_string())
+    }
+}
+
 /// Extracts every page's words with boxes (normalised, origin top-left) in reading order.
 pub fn extract_document(bytes: &[u8], limits: &PdfLimits) -> Result<Document> {
     let options = LoadOptions {
@@ -82,7 +91,7 @@ pub fn extract_document(bytes: &[u8], limits: &PdfLimits) -> Result<Document> {
         .collect();
     if page_ids.len() > limits.max_pages {
         return Err(PdfError::TooManyPages {
-            pages: doc.get_pages().len(),
+            pages: doc.page_iter().take(1_000_000).count(),
             max: limits.max_pages,
         });
     }
@@ -92,8 +101,10 @@ pub fn extract_document(bytes: &[u8], limits: &PdfLimits) -> Result<Document> {
     let mut fonts = FontCache::new();
     let mut pages = Vec::with_capacity(page_ids.len());
     let mut words = 0usize;
+    let mut ops_left = limits.max_operations;
     for (i, id) in page_ids.into_iter().enumerate() {
-        let page = extract_page(&doc, id, (i + 1) as u32, limits, &mut fonts);
+        let (page, ops) = extract_page(&doc, id, (i + 1) as u32, limits, &mut fonts, ops_left);
+        ops_left = ops_left.saturating_sub(ops);
         words += page.lines.iter().map(|l| l.words.len()).sum::<usize>();
         if words > limits.max_words {
             return Err(PdfError::TooManyWords {
@@ -184,7 +195,8 @@ fn extract_page(
     number: u32,
     limits: &PdfLimits,
     fonts: &mut FontCache,
-) -> Page {
+    ops_left: usize,
+) -> (Page, usize) {
     let empty = Dictionary::new();
     let dict = doc.get_dictionary(id).unwrap_or(&empty);
     let media = rect(doc, inherited(doc, dict, b"MediaBox")).unwrap_or([0.0, 0.0, 612.0, 792.0]);
@@ -211,16 +223,20 @@ fn extract_page(
     let content = doc
         .get_page_content_with_limit(id, limits.max_stream_bytes)
         .unwrap_or_default();
-    let mut interp = Interpreter::new(doc, limits, fonts);
+    let mut interp = Interpreter::new(doc, limits, fonts, ops_left);
     interp.run(&content, resources, Matrix::IDENTITY);
     interp.annotations(dict, resources);
-    let text = interp.finish();
+    let (text, ops) = interp.finish();
+    if text.truncated {
+        tracing::warn!(page = number, ops, "PDF page cut short at the work limit");
+    }
     let words = layout::words(&text, frame);
     let lines = layout::lines(words);
-    Page {
+    let page = Page {
         number,
         width,
         height,
         lines,
-    }
+    };
+    (page, ops)
 }
