@@ -14,6 +14,14 @@ if ! have pdftotext; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null
 fi
 
+# Tesseract 5: the raster OCR engine for scanned invoices (the scan tests skip without it).
+if ! have tesseract; then
+  echo "== installing tesseract-ocr"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu >/dev/null
+fi
+
 echo "== cargo fmt"
 cargo fmt --all -- --check
 

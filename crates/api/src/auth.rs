@@ -69,8 +69,15 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
         .retry_after(secs)
         .into_response();
     }
-    if let Err(e) = state.keys.record_use(&key.name, state.clock.now()).await {
-        tracing::warn!(error = %e, "recording key usage");
+    if let Some(batch) = state.usage.note(&key.name, state.clock.now()) {
+        let keys = state.keys.clone();
+        tokio::spawn(async move {
+            for (name, count, at) in batch {
+                if let Err(e) = keys.record_use(&name, count, at).await {
+                    tracing::warn!(error = %e, "recording key usage");
+                }
+            }
+        });
     }
     req.extensions_mut().insert(Caller { key_name: key.name });
     next.run(req).await

@@ -39,3 +39,44 @@ impl RateLimiters {
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 }
+
+/// Request counts per key, written to the key store in batches (at most once a second)
+/// instead of once per request.
+#[derive(Default)]
+pub struct UsageCounter {
+    inner: Mutex<UsageInner>,
+}
+
+#[derive(Default)]
+struct UsageInner {
+    pending: HashMap<String, (u64, chrono::DateTime<chrono::Utc>)>,
+    last_flush: Option<std::time::Instant>,
+}
+
+/// A batch to write: key name, requests, last request time.
+pub type UsageBatch = Vec<(String, u64, chrono::DateTime<chrono::Utc>)>;
+
+impl UsageCounter {
+    /// Counts a request; returns a batch when one is due.
+    pub fn note(&self, key: &str, at: chrono::DateTime<chrono::Utc>) -> Option<UsageBatch> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let e = inner.pending.entry(key.to_owned()).or_insert((0, at));
+        e.0 += 1;
+        e.1 = at;
+        let now = std::time::Instant::now();
+        let due = inner
+            .last_flush
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
+        if !due {
+            return None;
+        }
+        inner.last_flush = Some(now);
+        Some(
+            inner
+                .pending
+                .drain()
+                .map(|(k, (n, at))| (k, n, at))
+                .collect(),
+        )
+    }
+}

@@ -11,7 +11,7 @@ use docpipe_core::{
 };
 use serde::Serialize;
 
-use crate::rate::RateLimiters;
+use crate::rate::{RateLimiters, UsageCounter};
 
 /// Settings of the API (part of the host's settings).
 #[derive(Debug, Clone)]
@@ -82,6 +82,7 @@ pub struct AppState {
     /// The secret that signs local upload URLs (`docpipe serve`); `None` on AWS.
     pub upload_secret: Option<Arc<[u8]>>,
     pub(crate) limiters: Arc<RateLimiters>,
+    pub(crate) usage: Arc<UsageCounter>,
 }
 
 impl AppState {
@@ -110,6 +111,7 @@ impl AppState {
             settings,
             upload_secret,
             limiters: Arc::new(RateLimiters::default()),
+            usage: Arc::new(UsageCounter::default()),
         }
     }
 }

@@ -81,6 +81,10 @@ pub enum Condition {
     Or(Vec<Condition>),
     Not(Box<Condition>),
     Compare(Box<Comparison>),
+    /// A JSONata `Condition` (evaluated by the execution, which has the bindings).
+    Jsonata(crate::jsonata::Expr),
+    /// A JSONata `Condition` given as a literal boolean.
+    Constant(bool),
 }
 
 /// `Variable` compared with an operand.
@@ -97,7 +101,9 @@ pub struct ChoiceRule {
     pub condition: Condition,
     pub next: String,
     /// The rule's own `Assign`, used instead of the state's when the rule matches.
-    pub assign: Option<crate::template::Template>,
+    pub assign: Option<crate::model::Assign>,
+    /// The rule's own JSONata `Output`.
+    pub output: Option<crate::jsonata::JTemplate>,
 }
 
 impl Condition {
@@ -171,6 +177,11 @@ impl Condition {
     /// (except for `IsPresent`).
     pub fn eval(&self, scope: Scope<'_>) -> Result<bool, StatesError> {
         match self {
+            Condition::Constant(b) => Ok(*b),
+            Condition::Jsonata(e) => Err(StatesError::runtime(format!(
+                "internal: the JSONata condition '{}' needs JSONata bindings",
+                e.text()
+            ))),
             Condition::And(cs) => {
                 for c in cs {
                     if !c.eval(scope)? {

@@ -150,7 +150,6 @@ fn run_case_inner(dir: &Path, name: &str) -> Result<(Value, Value), String> {
         Ok(d) => d,
         Err(e) => return Err(format!("definition rejected: {e}")),
     };
-    let stop = StopHandle::new();
     let options = ExecutionOptions {
         name: format!("{:08x}-exec", name.len()),
         state_machine_name: format!("sm-{}", short_name(name)),
@@ -158,13 +157,26 @@ fn run_case_inner(dir: &Path, name: &str) -> Result<(Value, Value), String> {
         account_id: ACCOUNT.into(),
         role_arn: Some(format!("arn:aws:iam::{ACCOUNT}:role/conformance-role")),
         seed: Some(0x5EED),
-        stop: Some(stop.clone()),
+        stop: None,
     };
+    let outcome = run_virtual(definition, input, stubs, options, CASE_WALL_CAP)?;
+    Ok((outcome_view(&outcome), expected))
+}
+
+/// Runs one execution with Lambda stubs on virtual time (a paused runtime on its own
+/// thread, so it can be called from inside another runtime), starting at
+/// 2024-01-01T12:00:00Z. Gives up after `wall_cap` of real time.
+pub fn run_virtual(
+    definition: Definition,
+    input: Value,
+    stubs: Map<String, Value>,
+    mut options: ExecutionOptions,
+    wall_cap: Duration,
+) -> Result<ExecutionOutcome, String> {
+    let stop = options.stop.get_or_insert_with(StopHandle::new).clone();
     let (tx, rx) = mpsc::channel::<ExecutionOutcome>();
-    // Each case gets its own thread and paused runtime: virtual time, and callable from
-    // inside another runtime (the CLI).
     let spawned = std::thread::Builder::new()
-        .name(format!("asl-case-{name}"))
+        .name("asl-virtual-time".into())
         .spawn(move || {
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_time()
@@ -190,14 +202,13 @@ fn run_case_inner(dir: &Path, name: &str) -> Result<(Value, Value), String> {
     if let Err(e) = spawned {
         return Err(format!("cannot start a thread: {e}"));
     }
-    let outcome = match rx.recv_timeout(CASE_WALL_CAP) {
-        Ok(o) => o,
+    match rx.recv_timeout(wall_cap) {
+        Ok(o) => Ok(o),
         Err(_) => {
             stop.stop(Some("Harness.WallTimeCap".into()), None);
-            return Err(format!("exceeded the wall-time cap of {CASE_WALL_CAP:?}"));
+            Err(format!("exceeded the wall-time cap of {wall_cap:?}"))
         }
-    };
-    Ok((outcome_view(&outcome), expected))
+    }
 }
 
 fn short_name(name: &str) -> String {

@@ -74,5 +74,6 @@ pub mod names {
     pub const BRANCH_FAILED: &str = "States.BranchFailed";
     pub const ITEM_READER_FAILED: &str = "States.ItemReaderFailed";
     pub const EXCEED_TOLERATED_FAILURE: &str = "States.ExceedToleratedFailureThreshold";
+    pub const QUERY_EVALUATION_ERROR: &str = "States.QueryEvaluationError";
     pub const HEARTBEAT_TIMEOUT: &str = "States.HeartbeatTimeout";
 }

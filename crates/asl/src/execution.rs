@@ -12,9 +12,11 @@ use crate::error::{StatesError, names};
 use crate::history::{
     ErrorDetails, EventDetails, EventType, HistoryEvent, IterationDetails, PayloadDetails,
 };
+use crate::jsonata::{Env, JTemplate, type_name};
 use crate::model::{
-    Catcher, Definition, ErrorHandling, FailField, Jitter, Machine, ResultHandling, Seconds, State,
-    StateKind, Transition, WaitState, error_matches,
+    Assign, BatchInput, Catcher, Definition, ErrorHandling, FailField, Jitter, Machine, Percentage,
+    QueryLanguage, ResultHandling, Seconds, Selector, State, StateKind, Transition, WaitState,
+    error_matches,
 };
 use crate::path::Scope;
 
@@ -24,7 +26,7 @@ pub const MAX_HISTORY_EVENTS: u64 = 25_000;
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
 /// Who is running the execution: the values of the context object and of ARNs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ExecutionContext {
     pub execution_arn: String,
     pub execution_name: String,
@@ -61,7 +63,7 @@ impl ExecutionContext {
 }
 
 /// Final status of an execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ExecutionStatus {
     Succeeded,
@@ -113,7 +115,8 @@ pub enum Action {
 }
 
 /// What happened outside the core.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type")]
 pub enum Event {
     TaskSucceeded {
         id: OpId,
@@ -149,6 +152,10 @@ struct Children {
     /// (machine, input) of each child still to run or run.
     inputs: Vec<(Arc<Machine>, Value)>,
     results: Vec<Value>,
+    /// Map: how many iterations may fail (count, percentage) before the state fails.
+    tolerated_count: Option<u64>,
+    tolerated_percentage: Option<f64>,
+    failures: u64,
 }
 
 #[derive(Debug)]
@@ -536,6 +543,48 @@ impl Execution {
                 }
                 self.next_child(state, now)
             }
+            Err(e)
+                if kind == ChildKind::Map
+                    && (children.tolerated_count.is_some()
+                        || children.tolerated_percentage.is_some()) =>
+            {
+                children.failures += 1;
+                let total = children.inputs.len().max(1) as f64;
+                let failures = children.failures;
+                // Either threshold, when given, fails the Map once exceeded.
+                let exceeded = children.tolerated_count.is_some_and(|c| failures > c)
+                    || children
+                        .tolerated_percentage
+                        .is_some_and(|p| failures as f64 * 100.0 / total > p);
+                self.record(
+                    now,
+                    EventType::MapIterationFailed,
+                    Some(EventDetails::MapIterationFailedEventDetails(
+                        IterationDetails {
+                            name: name.clone(),
+                            index,
+                        },
+                    )),
+                );
+                if exceeded {
+                    self.record(now, EventType::MapStateFailed, None);
+                    if let Some(f) = self.stack.last_mut() {
+                        f.waiting = Waiting::Nothing;
+                    }
+                    return Flow::Failed(StatesError::new(
+                        names::EXCEED_TOLERATED_FAILURE,
+                        "The specified tolerance threshold was exceeded",
+                    ));
+                }
+                if let Some(f) = self.stack.last_mut()
+                    && let Waiting::Children(children) = &mut f.waiting
+                {
+                    children
+                        .results
+                        .push(json!({"Error": e.error, "Cause": e.cause}));
+                }
+                self.next_child(state, now)
+            }
             Err(e) => {
                 let (event, details) = match kind {
                     ChildKind::Map => {
@@ -629,6 +678,25 @@ impl Execution {
         handling: &ResultHandling,
         result: Value,
     ) -> Flow {
+        if state.query_language == QueryLanguage::Jsonata {
+            let next = match &state.transition {
+                Transition::Next(n) => Some(n.clone()),
+                _ => None,
+            };
+            let default = match state.kind {
+                StateKind::Pass(_) => None,
+                _ => Some(&result),
+            };
+            return self.jsonata_complete(
+                state,
+                state.assign.as_ref(),
+                state.output.as_ref(),
+                default,
+                None,
+                result.clone(),
+                next,
+            );
+        }
         let (ctx, vars) = self.scope_parts(state);
         let raw_input = self
             .stack
@@ -669,18 +737,79 @@ impl Execution {
         self.output(state, combined, &ctx)
     }
 
+    /// The JSONata bindings of the top frame: `$states.input` is the raw state input.
+    fn jsonata_parts(&mut self, state: &State) -> (Value, Value, Map<String, Value>, u64) {
+        let ctx = self.context_object(state, None);
+        let (input, vars) = self
+            .stack
+            .last()
+            .map(|f| (f.raw_input.clone(), f.variables.clone()))
+            .unwrap_or_default();
+        let seed = self.random();
+        (input, ctx, vars, seed)
+    }
+
+    /// Ends a JSONata state: `Assign` and `Output` both see the variables as they were
+    /// when the state was entered; the assignments take effect afterwards.
+    #[allow(clippy::too_many_arguments)]
+    fn jsonata_complete(
+        &mut self,
+        state: &State,
+        assign: Option<&Assign>,
+        output: Option<&JTemplate>,
+        result: Option<&Value>,
+        error_output: Option<&Value>,
+        default_output: Value,
+        next: Option<String>,
+    ) -> Flow {
+        let (input, ctx, vars, seed) = self.jsonata_parts(state);
+        let env = Env {
+            input: &input,
+            context: &ctx,
+            result,
+            error_output,
+            variables: &vars,
+            seed,
+        };
+        let assigned = match assign {
+            Some(Assign::Jsonata(t)) => match t.eval(&env, "Assign") {
+                Ok(v) => Some(v),
+                Err(e) => return Flow::Failed(e),
+            },
+            _ => None,
+        };
+        let output = match output {
+            Some(t) => match t.eval(&env, "Output") {
+                Ok(v) => v,
+                Err(e) => return Flow::Failed(e),
+            },
+            None => default_output,
+        };
+        if let (Some(Value::Object(o)), Some(f)) = (assigned, self.stack.last_mut()) {
+            for (k, v) in o {
+                f.variables.insert(k, v);
+            }
+        }
+        Flow::Done { output, next }
+    }
+
     fn assign(&mut self, state: &State, value: &Value, ctx: &Value) -> Result<(), StatesError> {
         self.assign_with(state.assign.as_ref(), value, ctx)
     }
 
     fn assign_with(
         &mut self,
-        template: Option<&crate::template::Template>,
+        assign: Option<&Assign>,
         value: &Value,
         ctx: &Value,
     ) -> Result<(), StatesError> {
-        let Some(t) = template else {
-            return Ok(());
+        let t = match assign {
+            None => return Ok(()),
+            Some(Assign::Path(t)) => t,
+            Some(Assign::Jsonata(_)) => {
+                // JSONata states assign through `jsonata_complete`.
+                return Ok(());
+            }
         };
         let vars = self
             .stack
@@ -775,8 +904,103 @@ impl Execution {
         self.run_state(state, now)
     }
 
+    /// Records the scheduling events and asks the runner to invoke the task.
+    fn schedule_task(
+        &mut self,
+        t: &crate::model::TaskState,
+        input: Value,
+        timeout: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Flow {
+        let lambda = !t.resource.starts_with("arn:aws:states:::");
+        let (resource_type, resource) = resource_parts(&t.resource);
+        if lambda {
+            self.record(
+                now,
+                EventType::LambdaFunctionScheduled,
+                Some(EventDetails::LambdaFunctionScheduledEventDetails {
+                    resource: t.resource.clone(),
+                    input: text(&input),
+                    input_details: PayloadDetails::default(),
+                    timeout_in_seconds: timeout,
+                }),
+            );
+            self.record(now, EventType::LambdaFunctionStarted, None);
+        } else {
+            self.record(
+                now,
+                EventType::TaskScheduled,
+                Some(EventDetails::TaskScheduledEventDetails {
+                    resource_type: resource_type.clone(),
+                    resource: resource.clone(),
+                    region: self.ctx.region.clone(),
+                    parameters: text(&input),
+                    timeout_in_seconds: timeout,
+                }),
+            );
+            self.record(
+                now,
+                EventType::TaskStarted,
+                Some(EventDetails::TaskStartedEventDetails {
+                    resource_type,
+                    resource,
+                }),
+            );
+        }
+        let op = self.op();
+        if let Some(f) = self.stack.last_mut() {
+            f.waiting = Waiting::Task {
+                op,
+                resource: t.resource.clone(),
+                lambda,
+            };
+        }
+        self.actions.push(Action::InvokeTask {
+            id: op,
+            resource: t.resource.clone(),
+            input,
+            timeout: timeout.map(Duration::from_secs),
+        });
+        Flow::Waiting
+    }
+
+    /// Starts the children of a Map or Parallel state.
+    fn start_children(
+        &mut self,
+        state: &State,
+        kind: ChildKind,
+        inputs: Vec<(Arc<Machine>, Value)>,
+        tolerated: (Option<u64>, Option<f64>),
+        now: DateTime<Utc>,
+    ) -> Flow {
+        match kind {
+            ChildKind::Parallel => self.record(now, EventType::ParallelStateStarted, None),
+            ChildKind::Map => self.record(
+                now,
+                EventType::MapStateStarted,
+                Some(EventDetails::MapStateStartedEventDetails {
+                    length: inputs.len(),
+                }),
+            ),
+        };
+        if let Some(f) = self.stack.last_mut() {
+            f.waiting = Waiting::Children(Children {
+                kind,
+                inputs,
+                results: Vec::new(),
+                tolerated_count: tolerated.0,
+                tolerated_percentage: tolerated.1,
+                failures: 0,
+            });
+        }
+        self.next_child(state, now)
+    }
+
     /// Runs a state's body (again, on a retry).
     fn run_state(&mut self, state: &State, now: DateTime<Utc>) -> Flow {
+        if state.query_language == QueryLanguage::Jsonata {
+            return self.run_state_jsonata(state, now);
+        }
         let ctx = self.context_object(state, None);
         let effective = match self.effective_input(state, &ctx) {
             Ok(v) => v,
@@ -885,6 +1109,7 @@ impl Execution {
                             Value::String(s) => s,
                             other => other.to_string(),
                         },
+                        Some(FailField::Expr(_)) => String::new(),
                     })
                 };
                 let error = match field(&f.error, &mut random) {
@@ -910,56 +1135,7 @@ impl Execution {
                     Ok(t) => t,
                     Err(e) => return Flow::Failed(e),
                 };
-                let lambda = !t.resource.starts_with("arn:aws:states:::");
-                let (resource_type, resource) = resource_parts(&t.resource);
-                if lambda {
-                    self.record(
-                        now,
-                        EventType::LambdaFunctionScheduled,
-                        Some(EventDetails::LambdaFunctionScheduledEventDetails {
-                            resource: t.resource.clone(),
-                            input: text(&input),
-                            input_details: PayloadDetails::default(),
-                            timeout_in_seconds: timeout,
-                        }),
-                    );
-                    self.record(now, EventType::LambdaFunctionStarted, None);
-                } else {
-                    self.record(
-                        now,
-                        EventType::TaskScheduled,
-                        Some(EventDetails::TaskScheduledEventDetails {
-                            resource_type: resource_type.clone(),
-                            resource: resource.clone(),
-                            region: self.ctx.region.clone(),
-                            parameters: text(&input),
-                            timeout_in_seconds: timeout,
-                        }),
-                    );
-                    self.record(
-                        now,
-                        EventType::TaskStarted,
-                        Some(EventDetails::TaskStartedEventDetails {
-                            resource_type,
-                            resource,
-                        }),
-                    );
-                }
-                let op = self.op();
-                if let Some(f) = self.stack.last_mut() {
-                    f.waiting = Waiting::Task {
-                        op,
-                        resource: t.resource.clone(),
-                        lambda,
-                    };
-                }
-                self.actions.push(Action::InvokeTask {
-                    id: op,
-                    resource: t.resource.clone(),
-                    input,
-                    timeout: timeout.map(Duration::from_secs),
-                });
-                Flow::Waiting
+                self.schedule_task(t, input, timeout, now)
             }
             StateKind::Parallel(p) => {
                 let input = match &p.parameters {
@@ -969,25 +1145,18 @@ impl Execution {
                     },
                     None => effective.clone(),
                 };
-                self.record(now, EventType::ParallelStateStarted, None);
                 let inputs = p
                     .branches
                     .iter()
                     .map(|b| (b.clone(), input.clone()))
                     .collect();
-                if let Some(f) = self.stack.last_mut() {
-                    f.waiting = Waiting::Children(Children {
-                        kind: ChildKind::Parallel,
-                        inputs,
-                        results: Vec::new(),
-                    });
-                }
-                self.next_child(state, now)
+                self.start_children(state, ChildKind::Parallel, inputs, (None, None), now)
             }
             StateKind::Map(m) => {
-                if let Err(e) = map_numbers(m, scope) {
-                    return Flow::Failed(e);
-                }
+                let tolerated = match map_numbers(m, scope) {
+                    Ok(t) => t,
+                    Err(e) => return Flow::Failed(e),
+                };
                 let items = match m.items_path.select_required(scope) {
                     Ok(Value::Array(items)) => items,
                     Ok(other) => {
@@ -1000,7 +1169,7 @@ impl Execution {
                 let mut inputs = Vec::with_capacity(items.len());
                 for (index, item) in items.iter().enumerate() {
                     let input = match &m.item_selector {
-                        Some(t) => {
+                        Some(Selector::Path(t)) => {
                             let item_ctx = self.context_object(state, Some((index, item)));
                             let scope = Scope {
                                 input: &effective,
@@ -1012,25 +1181,347 @@ impl Execution {
                                 Err(e) => return Flow::Failed(e),
                             }
                         }
-                        None => item.clone(),
+                        _ => item.clone(),
                     };
-                    inputs.push((m.processor.clone(), input));
+                    inputs.push(input);
                 }
-                self.record(
-                    now,
-                    EventType::MapStateStarted,
-                    Some(EventDetails::MapStateStartedEventDetails {
-                        length: items.len(),
-                    }),
-                );
+                let inputs = match self.batch(m, inputs, scope, None) {
+                    Ok(i) => i,
+                    Err(e) => return Flow::Failed(e),
+                };
+                let inputs = inputs
+                    .into_iter()
+                    .map(|i| (m.processor.clone(), i))
+                    .collect();
+                self.start_children(state, ChildKind::Map, inputs, tolerated, now)
+            }
+        }
+    }
+
+    /// Groups Map items into batches when the state has an `ItemBatcher`.
+    fn batch(
+        &mut self,
+        m: &crate::model::MapState,
+        items: Vec<Value>,
+        scope: Scope<'_>,
+        env: Option<&Env<'_>>,
+    ) -> Result<Vec<Value>, StatesError> {
+        let Some(b) = &m.item_batcher else {
+            return Ok(items);
+        };
+        let number = |s: &Option<Seconds>, field: &str| -> Result<Option<u64>, StatesError> {
+            match (s, env) {
+                (Some(Seconds::Expr(e)), Some(env)) => {
+                    let v = e.eval_required(env, field)?;
+                    v.as_u64().filter(|n| *n > 0).map(Some).ok_or_else(|| {
+                        StatesError::new(
+                            names::QUERY_EVALUATION_ERROR,
+                            format!("The JSONata expression '{}' specified for the field '{field}' returned an unexpected result type. Expected 'positive integer', but was '{}' for value: {v}", e.text(), type_name(&v)),
+                        )
+                    })
+                }
+                _ => resolve_seconds(s, scope, &format!("{field}Path")),
+            }
+        };
+        let max_items = number(&b.max_items, "MaxItemsPerBatch")?.unwrap_or(u64::MAX);
+        let max_bytes =
+            number(&b.max_bytes, "MaxInputBytesPerBatch")?.unwrap_or(MAX_PAYLOAD_BYTES as u64);
+        let batch_input = match (&b.batch_input, env) {
+            (Some(BatchInput::Path(t)), _) => {
+                let mut rng = self.random();
+                Some(t.eval(scope, &mut || {
+                    rng = rng.rotate_left(7) ^ 0x9E37_79B9;
+                    rng
+                })?)
+            }
+            (Some(BatchInput::Jsonata(t)), Some(env)) => {
+                Some(t.eval(env, "ItemBatcher/BatchInput")?)
+            }
+            _ => None,
+        };
+        let mut batches = Vec::new();
+        let mut current: Vec<Value> = Vec::new();
+        let mut bytes = 0u64;
+        for item in items {
+            let size = item.to_string().len() as u64;
+            if !current.is_empty()
+                && (current.len() as u64 >= max_items || bytes + size > max_bytes)
+            {
+                batches.push(std::mem::take(&mut current));
+                bytes = 0;
+            }
+            bytes += size;
+            current.push(item);
+        }
+        if !current.is_empty() {
+            batches.push(current);
+        }
+        Ok(batches
+            .into_iter()
+            .map(|items| {
+                let mut o = Map::new();
+                if let Some(bi) = &batch_input {
+                    o.insert("BatchInput".into(), bi.clone());
+                }
+                o.insert("Items".into(), Value::Array(items));
+                Value::Object(o)
+            })
+            .collect())
+    }
+
+    /// Runs a JSONata state's body (again, on a retry).
+    fn run_state_jsonata(&mut self, state: &State, now: DateTime<Utc>) -> Flow {
+        let (input, ctx, vars, seed) = self.jsonata_parts(state);
+        let env = Env {
+            input: &input,
+            context: &ctx,
+            result: None,
+            error_output: None,
+            variables: &vars,
+            seed,
+        };
+        let next = match &state.transition {
+            Transition::Next(n) => Some(n.clone()),
+            _ => None,
+        };
+        let qerr = |cause: String| StatesError::new(names::QUERY_EVALUATION_ERROR, cause);
+        match &state.kind {
+            StateKind::Pass(_) | StateKind::Succeed => self.jsonata_complete(
+                state,
+                state.assign.as_ref(),
+                state.output.as_ref(),
+                None,
+                None,
+                input.clone(),
+                next,
+            ),
+            StateKind::Choice(c) => {
+                for rule in &c.choices {
+                    let matched = match &rule.condition {
+                        crate::choice::Condition::Constant(b) => *b,
+                        crate::choice::Condition::Jsonata(e) => {
+                            match e.eval_required(&env, "Condition") {
+                                Ok(Value::Bool(b)) => b,
+                                Ok(other) => {
+                                    return Flow::Failed(qerr(format!(
+                                        "The JSONata expression '{}' specified for the field 'Condition' returned an unexpected result type. Expected 'boolean', but was '{}' for value: {other}",
+                                        e.text(),
+                                        type_name(&other)
+                                    )));
+                                }
+                                Err(e) => return Flow::Failed(e),
+                            }
+                        }
+                        other => match other.eval(Scope {
+                            input: &input,
+                            context: &ctx,
+                            variables: &vars,
+                        }) {
+                            Ok(b) => b,
+                            Err(e) => return Flow::Failed(e),
+                        },
+                    };
+                    if matched {
+                        return self.jsonata_complete(
+                            state,
+                            rule.assign.as_ref().or(state.assign.as_ref()),
+                            rule.output.as_ref().or(state.output.as_ref()),
+                            None,
+                            None,
+                            input.clone(),
+                            Some(rule.next.clone()),
+                        );
+                    }
+                }
+                match &c.default {
+                    Some(d) => self.jsonata_complete(
+                        state,
+                        state.assign.as_ref(),
+                        state.output.as_ref(),
+                        None,
+                        None,
+                        input.clone(),
+                        Some(d.clone()),
+                    ),
+                    None => Flow::Failed(StatesError::new(names::NO_CHOICE_MATCHED, "No Matches!")),
+                }
+            }
+            StateKind::Wait(w) => {
+                let seconds = match w {
+                    WaitState::SecondsExpr(e) => match e.eval_required(&env, "Seconds") {
+                        Ok(v) => match v.as_f64() {
+                            Some(n) if n >= 0.0 && n.fract() == 0.0 => n,
+                            _ => {
+                                return Flow::Failed(qerr(format!(
+                                    "The JSONata expression '{}' specified for the field 'Seconds' returned an unexpected result type. Expected 'integer', but was '{}' for value: {v}",
+                                    e.text(),
+                                    type_name(&v)
+                                )));
+                            }
+                        },
+                        Err(e) => return Flow::Failed(e),
+                    },
+                    WaitState::TimestampExpr(e) => match e.eval_required(&env, "Timestamp") {
+                        Ok(Value::String(ts)) => match crate::choice::timestamp(&ts) {
+                            Some(t) => {
+                                (t.with_timezone(&Utc) - now).num_milliseconds() as f64 / 1000.0
+                            }
+                            None => {
+                                return Flow::Failed(qerr(format!(
+                                    "The JSONata expression '{}' specified for the field 'Timestamp' returned an invalid timestamp: {ts}",
+                                    e.text()
+                                )));
+                            }
+                        },
+                        Ok(v) => {
+                            return Flow::Failed(qerr(format!(
+                                "The JSONata expression '{}' specified for the field 'Timestamp' returned an unexpected result type. Expected 'string', but was '{}' for value: {v}",
+                                e.text(),
+                                type_name(&v)
+                            )));
+                        }
+                        Err(e) => return Flow::Failed(e),
+                    },
+                    other => {
+                        let scope = Scope {
+                            input: &input,
+                            context: &ctx,
+                            variables: &vars,
+                        };
+                        match wait_seconds(other, scope, now) {
+                            Ok(s) => s,
+                            Err(e) => return Flow::Failed(e),
+                        }
+                    }
+                };
+                let op = self.op();
                 if let Some(f) = self.stack.last_mut() {
-                    f.waiting = Waiting::Children(Children {
-                        kind: ChildKind::Map,
-                        inputs,
-                        results: Vec::new(),
-                    });
+                    f.waiting = Waiting::Timer { op };
                 }
-                self.next_child(state, now)
+                self.actions.push(Action::StartTimer {
+                    id: op,
+                    duration: seconds_to_duration(seconds),
+                });
+                Flow::Waiting
+            }
+            StateKind::Fail(f) => {
+                let field = |v: &Option<FailField>, name: &str| -> Result<String, StatesError> {
+                    Ok(match v {
+                        None => String::new(),
+                        Some(FailField::Literal(s)) => s.clone(),
+                        Some(FailField::Expr(e)) => match e.eval_required(&env, name)? {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        },
+                        Some(_) => String::new(),
+                    })
+                };
+                let error = match field(&f.error, "Error") {
+                    Ok(e) => e,
+                    Err(e) => return Flow::Failed(e),
+                };
+                let cause = match field(&f.cause, "Cause") {
+                    Ok(c) => c,
+                    Err(e) => return Flow::Failed(e),
+                };
+                self.end_frame(Err(StatesError::new(error, cause)), now)
+            }
+            StateKind::Task(t) => {
+                let args = match &t.arguments {
+                    Some(a) => match a.eval(&env, "Arguments") {
+                        Ok(v) => v,
+                        Err(e) => return Flow::Failed(e),
+                    },
+                    None => input.clone(),
+                };
+                let timeout = match jsonata_seconds(&t.timeout, &env, "TimeoutSeconds") {
+                    Ok(t) => t,
+                    Err(e) => return Flow::Failed(e),
+                };
+                if let Err(e) = jsonata_seconds(&t.heartbeat, &env, "HeartbeatSeconds") {
+                    return Flow::Failed(e);
+                }
+                self.schedule_task(t, args, timeout, now)
+            }
+            StateKind::Parallel(p) => {
+                let args = match &p.arguments {
+                    Some(a) => match a.eval(&env, "Arguments") {
+                        Ok(v) => v,
+                        Err(e) => return Flow::Failed(e),
+                    },
+                    None => input.clone(),
+                };
+                let inputs = p
+                    .branches
+                    .iter()
+                    .map(|b| (b.clone(), args.clone()))
+                    .collect();
+                self.start_children(state, ChildKind::Parallel, inputs, (None, None), now)
+            }
+            StateKind::Map(m) => {
+                let items = match &m.items {
+                    Some(t) => match t.eval(&env, "Items") {
+                        Ok(Value::Array(a)) => a,
+                        Ok(other) => {
+                            let text = t
+                                .as_expr()
+                                .map_or_else(String::new, |e| e.text().to_owned());
+                            return Flow::Failed(qerr(format!(
+                                "The JSONata expression '{text}' specified for the field 'Items' returned an unexpected result type. Expected 'array', but was '{}' for value: {other}",
+                                type_name(&other)
+                            )));
+                        }
+                        Err(e) => return Flow::Failed(e),
+                    },
+                    None => match &input {
+                        Value::Array(a) => a.clone(),
+                        other => {
+                            return Flow::Failed(qerr(format!(
+                                "Map state input must be an array but was: {other}"
+                            )));
+                        }
+                    },
+                };
+                let tolerated = match map_numbers_jsonata(m, &env) {
+                    Ok(t) => t,
+                    Err(e) => return Flow::Failed(e),
+                };
+                let mut inputs = Vec::with_capacity(items.len());
+                for (index, item) in items.iter().enumerate() {
+                    let value = match &m.item_selector {
+                        Some(Selector::Jsonata(t)) => {
+                            let item_ctx = self.context_object(state, Some((index, item)));
+                            let item_env = Env {
+                                input: &input,
+                                context: &item_ctx,
+                                result: None,
+                                error_output: None,
+                                variables: &vars,
+                                seed: seed.wrapping_add(index as u64),
+                            };
+                            match t.eval(&item_env, "ItemSelector") {
+                                Ok(v) => v,
+                                Err(e) => return Flow::Failed(e),
+                            }
+                        }
+                        _ => item.clone(),
+                    };
+                    inputs.push(value);
+                }
+                let scope = Scope {
+                    input: &input,
+                    context: &ctx,
+                    variables: &vars,
+                };
+                let inputs = match self.batch(m, inputs, scope, Some(&env)) {
+                    Ok(i) => i,
+                    Err(e) => return Flow::Failed(e),
+                };
+                let inputs = inputs
+                    .into_iter()
+                    .map(|i| (m.processor.clone(), i))
+                    .collect();
+                self.start_children(state, ChildKind::Map, inputs, tolerated, now)
             }
         }
     }
@@ -1048,6 +1539,28 @@ impl Execution {
         };
         let waiting = std::mem::replace(&mut frame.waiting, Waiting::Nothing);
         match (waiting, event) {
+            (Waiting::Timer { op }, Event::TimerFired { id })
+                if op == id && state.query_language == QueryLanguage::Jsonata =>
+            {
+                let input = self
+                    .stack
+                    .last()
+                    .map(|f| f.raw_input.clone())
+                    .unwrap_or(Value::Null);
+                let next = match &state.transition {
+                    Transition::Next(n) => Some(n.clone()),
+                    _ => None,
+                };
+                self.jsonata_complete(
+                    state,
+                    state.assign.as_ref(),
+                    state.output.as_ref(),
+                    None,
+                    None,
+                    input,
+                    next,
+                )
+            }
             (Waiting::Timer { op }, Event::TimerFired { id }) if op == id => {
                 let ctx = self.context_object(state, None);
                 let effective = match self.effective_input(state, &ctx) {
@@ -1216,7 +1729,7 @@ impl Execution {
         };
         let mut err = err;
         let entered = self.stack.last().map_or(0, |f| f.entered_event_id);
-        if err.error == names::RUNTIME
+        if (err.error == names::RUNTIME || err.error == names::QUERY_EVALUATION_ERROR)
             && !err.cause.starts_with("An error occurred while executing")
         {
             err.cause = format!(
@@ -1264,7 +1777,7 @@ impl Execution {
                 .iter()
                 .find(|c| error_matches(&c.error_equals, &err.error))
             {
-                return self.caught(c, &err);
+                return self.caught(state, c, &err);
             }
         }
         self.end_frame(Err(err), now)
@@ -1272,13 +1785,30 @@ impl Execution {
 
     /// The catcher's transition: `{"Error", "Cause"}` written at its ResultPath. A failure
     /// to apply that ResultPath is not caught again.
-    fn caught(&mut self, c: &Catcher, err: &StatesError) -> Flow {
+    fn caught(&mut self, state: &State, c: &Catcher, err: &StatesError) -> Flow {
         let raw_input = self
             .stack
             .last()
             .map(|f| f.raw_input.clone())
             .unwrap_or(Value::Null);
         let error_output = json!({"Error": err.error, "Cause": err.cause});
+        if state.query_language == QueryLanguage::Jsonata {
+            return self.jsonata_complete(
+                state,
+                c.assign.as_ref(),
+                c.output.as_ref(),
+                None,
+                Some(&error_output),
+                error_output.clone(),
+                Some(c.next.clone()),
+            );
+        }
+        if c.assign.is_some() {
+            let ctx = self.context_object(state, None);
+            if let Err(e) = self.assign_with(c.assign.as_ref(), &error_output, &ctx) {
+                return Flow::Failed(e);
+            }
+        }
         let output = match &c.result_path {
             Some(rp) => match rp.write(raw_input, error_output) {
                 Ok(v) => v,
@@ -1334,6 +1864,10 @@ fn resolve_seconds(
     match s {
         None => Ok(None),
         Some(Seconds::Fixed(n)) => Ok(Some(*n)),
+        Some(Seconds::Expr(e)) => Err(StatesError::runtime(format!(
+            "internal: the JSONata expression '{}' needs JSONata bindings",
+            e.text()
+        ))),
         Some(Seconds::Path(p)) => {
             let v = p.select_required(scope)?;
             match v.as_u64() {
@@ -1348,34 +1882,115 @@ fn resolve_seconds(
     }
 }
 
-fn map_numbers(m: &crate::model::MapState, scope: Scope<'_>) -> Result<(), StatesError> {
+type Tolerated = (Option<u64>, Option<f64>);
+
+fn map_numbers(m: &crate::model::MapState, scope: Scope<'_>) -> Result<Tolerated, StatesError> {
+    let mut count = None;
     for (s, field) in [
         (&m.max_concurrency, "MaxConcurrencyPath"),
         (&m.tolerated_failure_count, "ToleratedFailureCountPath"),
     ] {
-        if let Some(Seconds::Path(p)) = s {
-            let v = p.select_required(scope)?;
-            let n = v
-                .as_i64()
-                .or_else(|| v.as_str().and_then(|s| s.trim().parse::<i64>().ok()));
-            match n {
-                Some(n) if n < 0 && field == "ToleratedFailureCountPath" => {
-                    return Err(StatesError::runtime(
-                        "ToleratedFailureCount cannot be negative.",
-                    ));
+        let n = match s {
+            Some(Seconds::Path(p)) => {
+                let v = p.select_required(scope)?;
+                let n = v
+                    .as_i64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse::<i64>().ok()));
+                match n {
+                    Some(n) if n < 0 && field == "ToleratedFailureCountPath" => {
+                        return Err(StatesError::runtime(
+                            "ToleratedFailureCount cannot be negative.",
+                        ));
+                    }
+                    Some(n) => Some(n),
+                    None => {
+                        return Err(StatesError::runtime(format!(
+                            "The {field} field refers to value \"{}\" which is not a valid integer: {}",
+                            v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                            p.text()
+                        )));
+                    }
                 }
-                Some(_) => {}
-                None => {
+            }
+            Some(Seconds::Fixed(n)) => i64::try_from(*n).ok(),
+            _ => None,
+        };
+        if field == "ToleratedFailureCountPath" {
+            count = n.and_then(|n| u64::try_from(n).ok());
+        }
+    }
+    let pct = match &m.tolerated_failure_percentage {
+        Some(Percentage::Fixed(p)) => Some(*p),
+        Some(Percentage::Path(p)) => {
+            let v = p.select_required(scope)?;
+            match v.as_f64() {
+                Some(x) if (0.0..=100.0).contains(&x) => Some(x),
+                _ => {
                     return Err(StatesError::runtime(format!(
-                        "The {field} field refers to value \"{}\" which is not a valid integer: {}",
-                        v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                        "The ToleratedFailurePercentagePath field refers to value \"{v}\" which is not a valid percentage: {}",
                         p.text()
                     )));
                 }
             }
         }
+        _ => None,
+    };
+    Ok((count, pct))
+}
+
+/// A JSONata number field that must be a non-negative integer.
+fn jsonata_seconds(
+    s: &Option<Seconds>,
+    env: &Env<'_>,
+    field: &str,
+) -> Result<Option<u64>, StatesError> {
+    match s {
+        None | Some(Seconds::Path(_)) => Ok(None),
+        Some(Seconds::Fixed(n)) => Ok(Some(*n)),
+        Some(Seconds::Expr(e)) => {
+            let v = e.eval_required(env, field)?;
+            match v.as_f64() {
+                Some(n) if n >= 0.0 && n.fract() == 0.0 => Ok(Some(n as u64)),
+                _ => Err(StatesError::new(
+                    names::QUERY_EVALUATION_ERROR,
+                    format!(
+                        "The JSONata expression '{}' specified for the field '{field}' returned an unexpected result type. Expected 'integer', but was '{}' for value: {v}",
+                        e.text(),
+                        type_name(&v)
+                    ),
+                )),
+            }
+        }
     }
-    Ok(())
+}
+
+fn map_numbers_jsonata(
+    m: &crate::model::MapState,
+    env: &Env<'_>,
+) -> Result<Tolerated, StatesError> {
+    jsonata_seconds(&m.max_concurrency, env, "MaxConcurrency")?;
+    let count = jsonata_seconds(&m.tolerated_failure_count, env, "ToleratedFailureCount")?;
+    let pct = match &m.tolerated_failure_percentage {
+        Some(Percentage::Fixed(p)) => Some(*p),
+        Some(Percentage::Expr(e)) => {
+            let v = e.eval_required(env, "ToleratedFailurePercentage")?;
+            match v.as_f64() {
+                Some(x) if (0.0..=100.0).contains(&x) => Some(x),
+                _ => {
+                    return Err(StatesError::new(
+                        names::QUERY_EVALUATION_ERROR,
+                        format!(
+                            "The JSONata expression '{}' specified for the field 'ToleratedFailurePercentage' returned an unexpected result type. Expected 'number between 0 and 100', but was '{}' for value: {v}",
+                            e.text(),
+                            type_name(&v)
+                        ),
+                    ));
+                }
+            }
+        }
+        _ => None,
+    };
+    Ok((count, pct))
 }
 
 fn wait_seconds(w: &WaitState, scope: Scope<'_>, now: DateTime<Utc>) -> Result<f64, StatesError> {
@@ -1404,6 +2019,12 @@ fn wait_seconds(w: &WaitState, scope: Scope<'_>, now: DateTime<Utc>) -> Result<f
                     p.text()
                 ))),
             }
+        }
+        WaitState::SecondsExpr(e) | WaitState::TimestampExpr(e) => {
+            Err(StatesError::runtime(format!(
+                "internal: the JSONata expression '{}' needs JSONata bindings",
+                e.text()
+            )))
         }
         WaitState::TimestampPath(p) => {
             let v = p.select_required(scope)?;

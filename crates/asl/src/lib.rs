@@ -15,19 +15,24 @@
 pub mod choice;
 pub mod clock;
 pub mod conformance;
+pub mod durable;
 mod error;
 pub mod execution;
 mod hash;
 pub mod history;
 pub mod intrinsics;
+pub mod journal;
+pub mod jsonata;
 pub mod model;
 pub mod path;
 pub mod runner;
 pub mod template;
 
+pub use durable::DurableRunner;
 pub use error::{Error, Result, StatesError, names};
 pub use execution::{Action, Completion, Event, Execution, ExecutionContext, ExecutionStatus};
 pub use history::{EventDetails, EventType, HistoryEvent};
+pub use journal::{Journal, JournalError, JournalRecord};
 pub use model::{Definition, QueryLanguage};
 pub use runner::{
     ExecutionOptions, ExecutionOutcome, Runner, StopHandle, TaskFailure, TaskInvoker,

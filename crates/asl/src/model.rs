@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::choice::{ChoiceRule, Condition};
 use crate::error::{Error, Result, names};
 use crate::intrinsics::{Intrinsic, looks_like_call};
+use crate::jsonata::{Expr, JTemplate, expression_text};
 use crate::path::{Path, ReferencePath};
 use crate::template::Template;
 
@@ -27,6 +28,8 @@ pub struct Definition {
     pub timeout_seconds: Option<u64>,
     /// The top-level states.
     pub machine: Arc<Machine>,
+    /// The definition as given (what a durable journal stores to replay an execution).
+    pub source: Arc<Value>,
 }
 
 /// A set of states with a start state: the top level, a Parallel branch or a Map processor.
@@ -57,13 +60,26 @@ pub struct State {
     pub input_path: Option<Path>,
     /// `None` when the definition sets `null` (the state outputs `{}`).
     pub output_path: Option<Path>,
-    /// JSONPath-mode `Assign`.
-    pub assign: Option<Template>,
+    /// `Assign` (JSONPath or JSONata, after the state's query language).
+    pub assign: Option<Assign>,
+    /// The state's query language (its own `QueryLanguage` or the definition's).
+    pub query_language: QueryLanguage,
+    /// JSONata `Output` (`None`: the default output).
+    pub output: Option<JTemplate>,
     pub kind: StateKind,
+}
+
+/// An `Assign` block in either query language.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Assign {
+    Path(Template),
+    Jsonata(JTemplate),
 }
 
 /// The type-specific part of a state.
 #[derive(Debug, Clone)]
+// States are parsed once and shared behind an `Arc<Machine>`: variant size is no cost.
+#[allow(clippy::large_enum_variant)]
 pub enum StateKind {
     Pass(PassState),
     Task(TaskState),
@@ -72,7 +88,7 @@ pub enum StateKind {
     Succeed,
     Fail(FailState),
     Parallel(ParallelState),
-    Map(MapState),
+    Map(Box<MapState>),
 }
 
 impl StateKind {
@@ -136,6 +152,9 @@ pub struct Catcher {
     pub next: String,
     /// `None` when `ResultPath` is `null`.
     pub result_path: Option<ReferencePath>,
+    /// JSONata `Output` (default: the error output).
+    pub output: Option<JTemplate>,
+    pub assign: Option<Assign>,
 }
 
 /// Whether an `ErrorEquals` list matches an error name.
@@ -171,12 +190,16 @@ pub struct PassState {
 pub enum Seconds {
     Fixed(u64),
     Path(Path),
+    /// A JSONata expression (JSONata mode).
+    Expr(Expr),
 }
 
 #[derive(Debug, Clone)]
 pub struct TaskState {
     pub resource: String,
     pub parameters: Option<Template>,
+    /// JSONata `Arguments`.
+    pub arguments: Option<JTemplate>,
     pub timeout: Option<Seconds>,
     pub heartbeat: Option<Seconds>,
     pub result: ResultHandling,
@@ -195,6 +218,10 @@ pub enum WaitState {
     Timestamp(String),
     SecondsPath(Path),
     TimestampPath(Path),
+    /// JSONata `Seconds`.
+    SecondsExpr(Expr),
+    /// JSONata `Timestamp`.
+    TimestampExpr(Expr),
 }
 
 /// `Error`/`Cause` of a Fail state: a literal, a path or an intrinsic call.
@@ -203,6 +230,8 @@ pub enum FailField {
     Literal(String),
     Path(Path),
     Intrinsic(Intrinsic),
+    /// A JSONata expression (JSONata mode).
+    Expr(Expr),
 }
 
 #[derive(Debug, Clone)]
@@ -215,6 +244,8 @@ pub struct FailState {
 pub struct ParallelState {
     pub branches: Vec<Arc<Machine>>,
     pub parameters: Option<Template>,
+    /// JSONata `Arguments`.
+    pub arguments: Option<JTemplate>,
     pub result: ResultHandling,
     pub errors: ErrorHandling,
 }
@@ -223,12 +254,45 @@ pub struct ParallelState {
 pub struct MapState {
     pub processor: Arc<Machine>,
     pub items_path: Path,
-    pub item_selector: Option<Template>,
+    /// JSONata `Items` (`None`: the state input).
+    pub items: Option<JTemplate>,
+    pub item_selector: Option<Selector>,
     pub max_concurrency: Option<Seconds>,
     pub tolerated_failure_count: Option<Seconds>,
-    pub tolerated_failure_percentage: Option<Value>,
+    pub tolerated_failure_percentage: Option<Percentage>,
+    pub item_batcher: Option<ItemBatcher>,
     pub result: ResultHandling,
     pub errors: ErrorHandling,
+}
+
+/// `ItemSelector` in either query language.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selector {
+    Path(Template),
+    Jsonata(JTemplate),
+}
+
+/// `ToleratedFailurePercentage` given literally, by a path or by an expression.
+#[derive(Debug, Clone)]
+pub enum Percentage {
+    Fixed(f64),
+    Path(Path),
+    Expr(Expr),
+}
+
+/// `ItemBatcher`: items are grouped into `{"Items": [...], "BatchInput": ...}` batches.
+#[derive(Debug, Clone)]
+pub struct ItemBatcher {
+    pub max_items: Option<Seconds>,
+    pub max_bytes: Option<Seconds>,
+    pub batch_input: Option<BatchInput>,
+}
+
+/// `BatchInput` of an item batcher.
+#[derive(Debug, Clone)]
+pub enum BatchInput {
+    Path(Template),
+    Jsonata(JTemplate),
 }
 
 // ---------------------------------------------------------------------------------------
@@ -237,6 +301,7 @@ pub struct MapState {
 struct Fields<'a> {
     state: &'a str,
     obj: &'a Map<String, Value>,
+    jsonata: bool,
 }
 
 impl<'a> Fields<'a> {
@@ -310,13 +375,64 @@ impl<'a> Fields<'a> {
     }
 
     fn seconds(&self, key: &str) -> Result<Option<Seconds>> {
+        if self.jsonata
+            && let Some(e) = self.expr(key)?
+        {
+            return Ok(Some(Seconds::Expr(e)));
+        }
         if let Some(n) = self.uint(key)? {
             return Ok(Some(Seconds::Fixed(n)));
         }
         Ok(self.path(&format!("{key}Path"))?.map(Seconds::Path))
     }
 
+    /// A JSONata `{% %}` string field.
+    fn expr(&self, key: &str) -> Result<Option<Expr>> {
+        match self.obj.get(key) {
+            Some(Value::String(s)) => match expression_text(s) {
+                Some(text) => Expr::parse(text)
+                    .map(Some)
+                    .map_err(|e| self.err(format!("{key}: invalid JSONata expression: {e}"))),
+                None => Ok(None),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    /// A JSONata value template field.
+    fn jtemplate(&self, key: &str) -> Result<Option<JTemplate>> {
+        match self.obj.get(key) {
+            None => Ok(None),
+            Some(v) => JTemplate::parse(v)
+                .map(Some)
+                .map_err(|e| self.err(format!("{key}: invalid JSONata expression: {e}"))),
+        }
+    }
+
+    fn assign(&self, obj: &Map<String, Value>) -> Result<Option<Assign>> {
+        let Some(v) = obj.get("Assign") else {
+            return Ok(None);
+        };
+        if !v.is_object() {
+            return Err(self.err("Assign must be an object"));
+        }
+        if self.jsonata {
+            JTemplate::parse(v)
+                .map(|t| Some(Assign::Jsonata(t)))
+                .map_err(|e| self.err(format!("Assign: invalid JSONata expression: {e}")))
+        } else {
+            Template::parse(v, "Assign")
+                .map(|t| Some(Assign::Path(t)))
+                .map_err(|e| self.err(format!("Assign: {e}")))
+        }
+    }
+
     fn fail_field(&self, key: &str) -> Result<Option<FailField>> {
+        if self.jsonata
+            && let Some(e) = self.expr(key)?
+        {
+            return Ok(Some(FailField::Expr(e)));
+        }
         if let Some(s) = self.string(key)? {
             return Ok(Some(FailField::Literal(s)));
         }
@@ -369,6 +485,7 @@ impl<'a> Fields<'a> {
                 let f = Fields {
                     state: self.state,
                     obj: o,
+                    jsonata: self.jsonata,
                 };
                 let error_equals = self.error_equals(o, &what)?;
                 if error_equals.iter().any(|e| e == names::ALL) && i + 1 != list.len() {
@@ -414,6 +531,7 @@ impl<'a> Fields<'a> {
                 let f = Fields {
                     state: self.state,
                     obj: o,
+                    jsonata: self.jsonata,
                 };
                 let error_equals = self.error_equals(o, &what)?;
                 if error_equals.iter().any(|e| e == names::ALL) && i + 1 != list.len() {
@@ -422,10 +540,17 @@ impl<'a> Fields<'a> {
                 let Some(next) = f.string("Next")? else {
                     return Err(self.err(format!("{what}: Next is required")));
                 };
+                let output = if self.jsonata {
+                    f.jtemplate("Output")?
+                } else {
+                    None
+                };
                 out.catch.push(Catcher {
                     error_equals,
                     next,
                     result_path: self.result_path(o)?,
+                    output,
+                    assign: f.assign(o)?,
                 });
             }
         }
@@ -440,14 +565,48 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn check_jsonpath(obj: &Map<String, Value>, what: &str) -> Result<()> {
-    if obj.get("QueryLanguage").and_then(Value::as_str) == Some("JSONata") {
-        return Err(Error::Definition(format!(
-            "{what}: QueryLanguage JSONata is not supported yet"
-        )));
+/// The `QueryLanguage` field of `obj`, or `default`.
+fn query_language(
+    obj: &Map<String, Value>,
+    default: QueryLanguage,
+    what: &str,
+) -> Result<QueryLanguage> {
+    match obj.get("QueryLanguage") {
+        None => Ok(default),
+        Some(Value::String(s)) if s == "JSONata" => Ok(QueryLanguage::Jsonata),
+        Some(Value::String(s)) if s == "JSONPath" => {
+            if default == QueryLanguage::Jsonata {
+                return Err(Error::Definition(format!(
+                    "{what}: QueryLanguage JSONPath cannot be used inside a JSONata definition"
+                )));
+            }
+            Ok(QueryLanguage::JsonPath)
+        }
+        Some(other) => Err(Error::Definition(format!(
+            "{what}: QueryLanguage must be JSONata or JSONPath, not {other}"
+        ))),
     }
-    Ok(())
 }
+
+/// Fields that only one query language allows.
+const JSONPATH_ONLY: &[&str] = &[
+    "InputPath",
+    "OutputPath",
+    "Parameters",
+    "ResultPath",
+    "ResultSelector",
+    "ItemsPath",
+    "SecondsPath",
+    "TimestampPath",
+    "TimeoutSecondsPath",
+    "HeartbeatSecondsPath",
+    "ErrorPath",
+    "CausePath",
+    "MaxConcurrencyPath",
+    "ToleratedFailureCountPath",
+    "ToleratedFailurePercentagePath",
+];
+const JSONATA_ONLY: &[&str] = &["Arguments", "Output", "Items"];
 
 impl Definition {
     /// Parses and validates a definition.
@@ -463,8 +622,7 @@ impl Definition {
                 "a definition must be a JSON object".into(),
             ));
         };
-        check_jsonpath(obj, "definition")?;
-        let query_language = QueryLanguage::JsonPath;
+        let query_language = query_language(obj, QueryLanguage::JsonPath, "definition")?;
         let timeout_seconds = match obj.get("TimeoutSeconds") {
             None => None,
             Some(v) => Some(v.as_u64().ok_or_else(|| {
@@ -478,13 +636,14 @@ impl Definition {
                 .map(str::to_owned),
             query_language,
             timeout_seconds,
-            machine: Arc::new(Machine::parse(obj, "definition")?),
+            machine: Arc::new(Machine::parse(obj, "definition", query_language)?),
+            source: Arc::new(value.clone()),
         })
     }
 }
 
 impl Machine {
-    fn parse(obj: &Map<String, Value>, what: &str) -> Result<Machine> {
+    fn parse(obj: &Map<String, Value>, what: &str, ql: QueryLanguage) -> Result<Machine> {
         let Some(start_at) = obj.get("StartAt").and_then(Value::as_str) else {
             return Err(Error::Definition(format!("{what}: StartAt is required")));
         };
@@ -499,7 +658,7 @@ impl Machine {
             let Some(o) = v.as_object() else {
                 return Err(Error::state(name, "a state must be an object"));
             };
-            states.insert(name.clone(), State::parse(name, o)?);
+            states.insert(name.clone(), State::parse(name, o, ql)?);
             order.push(name.clone());
         }
         if !states.contains_key(start_at) {
@@ -544,9 +703,13 @@ impl Machine {
                     }
                 }
                 StateKind::Task(TaskState { errors, .. })
-                | StateKind::Parallel(ParallelState { errors, .. })
-                | StateKind::Map(MapState { errors, .. }) => {
+                | StateKind::Parallel(ParallelState { errors, .. }) => {
                     for c in &errors.catch {
+                        check("Catch Next", &c.next)?;
+                    }
+                }
+                StateKind::Map(m) => {
+                    for c in &m.errors.catch {
                         check("Catch Next", &c.next)?;
                     }
                 }
@@ -558,9 +721,21 @@ impl Machine {
 }
 
 impl State {
-    fn parse(name: &str, obj: &Map<String, Value>) -> Result<State> {
-        let f = Fields { state: name, obj };
-        check_jsonpath(obj, &format!("state \"{name}\""))?;
+    fn parse(name: &str, obj: &Map<String, Value>, default_ql: QueryLanguage) -> Result<State> {
+        let ql = query_language(obj, default_ql, &format!("state \"{name}\""))?;
+        let jsonata = ql == QueryLanguage::Jsonata;
+        let f = Fields {
+            state: name,
+            obj,
+            jsonata,
+        };
+        let forbidden = if jsonata { JSONPATH_ONLY } else { JSONATA_ONLY };
+        if let Some(field) = forbidden.iter().find(|k| obj.contains_key(**k)) {
+            return Err(f.err(format!(
+                "the field {field} is not supported with QueryLanguage {}",
+                if jsonata { "JSONata" } else { "JSONPath" }
+            )));
+        }
         let Some(type_name) = f.string("Type")? else {
             return Err(f.err("Type is required"));
         };
@@ -577,6 +752,7 @@ impl State {
                 StateKind::Task(TaskState {
                     resource,
                     parameters: f.template("Parameters")?,
+                    arguments: f.jtemplate("Arguments")?,
                     timeout: f.seconds("TimeoutSeconds")?,
                     heartbeat: f.seconds("HeartbeatSeconds")?,
                     result: f.result_handling()?,
@@ -596,17 +772,38 @@ impl State {
                         .get("Next")
                         .and_then(Value::as_str)
                         .ok_or_else(|| f.err("every choice rule needs Next"))?;
-                    let assign = match rule.get("Assign") {
-                        Some(a) => Some(
-                            Template::parse(a, "Assign")
-                                .map_err(|e| f.err(format!("Assign: {e}")))?,
-                        ),
-                        None => None,
+                    let Some(rule_obj) = rule.as_object() else {
+                        return Err(f.err("a choice rule must be an object"));
+                    };
+                    let rf = Fields {
+                        state: name,
+                        obj: rule_obj,
+                        jsonata,
+                    };
+                    let condition = if jsonata {
+                        match rf.expr("Condition")? {
+                            Some(e) => Condition::Jsonata(e),
+                            None => match rule_obj.get("Condition") {
+                                Some(Value::Bool(b)) => Condition::Constant(*b),
+                                _ => {
+                                    return Err(f.err(
+                                        "a JSONata choice rule needs a Condition expression",
+                                    ));
+                                }
+                            },
+                        }
+                    } else {
+                        Condition::parse(rule, name)?
                     };
                     choices.push(ChoiceRule {
-                        condition: Condition::parse(rule, name)?,
+                        condition,
                         next: next.to_owned(),
-                        assign,
+                        assign: rf.assign(rule_obj)?,
+                        output: if jsonata {
+                            rf.jtemplate("Output")?
+                        } else {
+                            None
+                        },
                     });
                 }
                 StateKind::Choice(ChoiceState {
@@ -615,7 +812,11 @@ impl State {
                 })
             }
             "Wait" => {
-                let wait = if let Some(n) = f.uint("Seconds")? {
+                let wait = if let Some(e) = f.expr("Seconds")?.filter(|_| jsonata) {
+                    WaitState::SecondsExpr(e)
+                } else if let Some(e) = f.expr("Timestamp")?.filter(|_| jsonata) {
+                    WaitState::TimestampExpr(e)
+                } else if let Some(n) = f.uint("Seconds")? {
                     WaitState::Seconds(n)
                 } else if let Some(t) = f.string("Timestamp")? {
                     if crate::choice::timestamp(&t).is_none() {
@@ -647,43 +848,97 @@ impl State {
                     let Some(o) = b.as_object() else {
                         return Err(f.err(format!("Branches[{i}] must be an object")));
                     };
-                    branches.push(Arc::new(Machine::parse(
-                        o,
-                        &format!("state \"{name}\" Branches[{i}]"),
-                    )?));
+                    let what = format!("state \"{name}\" Branches[{i}]");
+                    let bql = query_language(o, default_ql, &what)?;
+                    branches.push(Arc::new(Machine::parse(o, &what, bql)?));
                 }
                 StateKind::Parallel(ParallelState {
                     branches,
                     parameters: f.template("Parameters")?,
+                    arguments: f.jtemplate("Arguments")?,
                     result: f.result_handling()?,
                     errors: f.errors()?,
                 })
             }
             "Map" => {
                 let processor = match f.get("ItemProcessor").or_else(|| f.get("Iterator")) {
-                    Some(Value::Object(o)) => Arc::new(Machine::parse(
-                        o,
-                        &format!("state \"{name}\" ItemProcessor"),
-                    )?),
+                    Some(Value::Object(o)) => {
+                        let what = format!("state \"{name}\" ItemProcessor");
+                        let pql = query_language(o, default_ql, &what)?;
+                        Arc::new(Machine::parse(o, &what, pql)?)
+                    }
                     _ => return Err(f.err("ItemProcessor must be an object")),
                 };
                 if f.get("ItemReader").is_some() || f.get("ResultWriter").is_some() {
-                    return Err(f.err("ItemReader and ResultWriter are not supported yet"));
+                    return Err(f.err(
+                        "ItemReader and ResultWriter need S3, which docpipe does not run locally: give the items inline",
+                    ));
                 }
-                let item_selector = match f.template("ItemSelector")? {
-                    Some(t) => Some(t),
-                    None => f.template("Parameters")?,
+                let item_selector = if jsonata {
+                    f.jtemplate("ItemSelector")?.map(Selector::Jsonata)
+                } else {
+                    match f.template("ItemSelector")? {
+                        Some(t) => Some(t),
+                        None => f.template("Parameters")?,
+                    }
+                    .map(Selector::Path)
                 };
-                StateKind::Map(MapState {
+                let tolerated_failure_percentage =
+                    if let Some(e) = f.expr("ToleratedFailurePercentage")?.filter(|_| jsonata) {
+                        Some(Percentage::Expr(e))
+                    } else if let Some(v) = f.get("ToleratedFailurePercentage") {
+                        match v.as_f64() {
+                            Some(p) if (0.0..=100.0).contains(&p) => Some(Percentage::Fixed(p)),
+                            _ => {
+                                return Err(f.err(
+                                    "ToleratedFailurePercentage must be a number between 0 and 100",
+                                ));
+                            }
+                        }
+                    } else {
+                        f.path("ToleratedFailurePercentagePath")?
+                            .map(Percentage::Path)
+                    };
+                let item_batcher = match f.get("ItemBatcher") {
+                    None => None,
+                    Some(Value::Object(o)) => {
+                        let bf = Fields {
+                            state: name,
+                            obj: o,
+                            jsonata,
+                        };
+                        let batch_input = match o.get("BatchInput") {
+                            None => None,
+                            Some(v) if jsonata => {
+                                Some(BatchInput::Jsonata(JTemplate::parse(v).map_err(|e| {
+                                    f.err(format!("ItemBatcher.BatchInput: {e}"))
+                                })?))
+                            }
+                            Some(v) => Some(BatchInput::Path(
+                                Template::parse(v, "BatchInput")
+                                    .map_err(|e| f.err(format!("ItemBatcher.BatchInput: {e}")))?,
+                            )),
+                        };
+                        Some(ItemBatcher {
+                            max_items: bf.seconds("MaxItemsPerBatch")?,
+                            max_bytes: bf.seconds("MaxInputBytesPerBatch")?,
+                            batch_input,
+                        })
+                    }
+                    Some(_) => return Err(f.err("ItemBatcher must be an object")),
+                };
+                StateKind::Map(Box::new(MapState {
                     processor,
                     items_path: f.path("ItemsPath")?.map_or_else(|| Path::parse("$"), Ok)?,
+                    items: f.jtemplate("Items")?,
                     item_selector,
                     max_concurrency: f.seconds("MaxConcurrency")?,
                     tolerated_failure_count: f.seconds("ToleratedFailureCount")?,
-                    tolerated_failure_percentage: f.get("ToleratedFailurePercentage").cloned(),
+                    tolerated_failure_percentage,
+                    item_batcher,
                     result: f.result_handling()?,
                     errors: f.errors()?,
-                })
+                }))
             }
             other => return Err(f.err(format!("unknown state type {other:?}"))),
         };
@@ -703,7 +958,9 @@ impl State {
             (false, None, true) => Transition::End,
             (false, None, false) => return Err(f.err("either Next or End is required")),
         };
-        let (input_path, output_path) = if matches!(kind, StateKind::Fail(_)) {
+        let (input_path, output_path) = if jsonata {
+            (Some(Path::parse("$")?), Some(Path::parse("$")?))
+        } else if matches!(kind, StateKind::Fail(_)) {
             // A Fail state has neither field; its paths read the raw input.
             (Some(Path::parse("$")?), None)
         } else {
@@ -715,7 +972,13 @@ impl State {
             transition,
             input_path,
             output_path,
-            assign: f.template("Assign")?,
+            assign: f.assign(obj)?,
+            query_language: ql,
+            output: if jsonata && !matches!(kind, StateKind::Fail(_)) {
+                f.jtemplate("Output")?
+            } else {
+                None
+            },
             kind,
         })
     }

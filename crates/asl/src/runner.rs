@@ -39,7 +39,7 @@ pub trait TaskInvoker: Send + Sync {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct StopRequest {
+pub(crate) struct StopRequest {
     error: Option<String>,
     cause: Option<String>,
 }
@@ -60,6 +60,18 @@ impl StopHandle {
     pub fn new() -> Self {
         let (tx, _rx) = watch::channel(None);
         Self { tx: Arc::new(tx) }
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Option<StopRequest>> {
+        self.tx.subscribe()
+    }
+
+    /// Waits for a stop request: `(error, cause)`.
+    pub(crate) async fn stopped(
+        rx: &mut Option<watch::Receiver<Option<StopRequest>>>,
+    ) -> (Option<String>, Option<String>) {
+        let r = stopped(rx).await;
+        (r.error, r.cause)
     }
 
     /// Asks the execution to abort; it ends with status ABORTED.
@@ -98,7 +110,7 @@ impl Default for ExecutionOptions {
 }
 
 impl ExecutionOptions {
-    fn context(&self) -> ExecutionContext {
+    pub(crate) fn context(&self) -> ExecutionContext {
         let mut ctx = ExecutionContext::new(
             &self.region,
             &self.account_id,

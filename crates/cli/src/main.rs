@@ -33,6 +33,8 @@ struct Cli {
 enum Command {
     /// Submit files as jobs and run the pipeline on all of them.
     Run(commands::run::RunArgs),
+    /// Run the pipeline over a folder of documents with answers and score each field.
+    Eval(commands::eval::EvalArgs),
     /// Inspect jobs.
     #[command(subcommand)]
     Jobs(commands::jobs::JobsCommand),
@@ -47,6 +49,9 @@ enum Command {
     /// The Amazon States Language interpreter: conformance corpus, single executions.
     #[command(subcommand)]
     Asl(commands::asl::AslCommand),
+    /// Floor plans: render r2v annotations, score room detection, detect rooms in a plan.
+    #[command(subcommand)]
+    Floorplan(commands::floorplan::FloorplanCommand),
 }
 
 fn main() -> ExitCode {
@@ -78,11 +83,13 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => commands::run::run(&settings, args).await,
+            Command::Eval(args) => commands::eval::eval(&settings, args).await,
             Command::Jobs(cmd) => commands::jobs::jobs(&settings, cmd).await,
             Command::Executions(cmd) => commands::jobs::executions(&settings, cmd).await,
             Command::Serve(args) => commands::serve::serve(&settings, args).await,
             Command::Keys(cmd) => commands::keys::keys(&settings, cmd).await,
             Command::Asl(cmd) => commands::asl::asl(cmd).await,
+            Command::Floorplan(cmd) => commands::floorplan::floorplan(cmd).await,
         }
     });
     match result {

@@ -39,6 +39,8 @@ pub struct Settings {
     pub default_rate_limit_per_minute: u32,
     /// `host:port` pairs that URL ingest may fetch although they are not public addresses.
     pub url_allowed_hosts: Vec<String>,
+    /// Read embedded e-invoice XML (Factur-X, ZUGFeRD, XRechnung) before the printed text.
+    pub embedded_xml: bool,
 }
 
 impl Default for Settings {
@@ -64,6 +66,7 @@ impl Default for Settings {
             drain_secs: 30,
             default_rate_limit_per_minute: 60,
             url_allowed_hosts: Vec::new(),
+            embedded_xml: true,
         }
     }
 }
@@ -132,6 +135,13 @@ impl Settings {
                 self.default_rate_limit_per_minute = num(key, value)?
             }
             "DOCPIPE_URL_ALLOWED_HOSTS" => self.url_allowed_hosts = list(value),
+            "DOCPIPE_EMBEDDED_XML" => {
+                self.embedded_xml = match value.trim().to_ascii_lowercase().as_str() {
+                    "1" | "true" | "yes" | "on" => true,
+                    "0" | "false" | "no" | "off" => false,
+                    _ => bail!("{key}={value:?} is not true or false"),
+                }
+            }
             other => bail!("unknown setting {other} (see README: Settings)"),
         }
         Ok(())
@@ -212,5 +222,23 @@ mod tests {
         let file = dir.path().join("docpipe.toml");
         std::fs::write(&file, "hmoe = \"/data\"\n").expect("write");
         assert!(Settings::load(Some(&file), env(&[])).is_err());
+    }
+
+    #[test]
+    fn embedded_xml_is_on_unless_switched_off() {
+        assert!(Settings::load(None, env(&[])).expect("loads").embedded_xml);
+        let off = Settings::load(None, env(&[("DOCPIPE_EMBEDDED_XML", "false")]));
+        assert!(!off.expect("loads").embedded_xml);
+        let on = Settings::load(None, env(&[("DOCPIPE_EMBEDDED_XML", "1")]));
+        assert!(on.expect("loads").embedded_xml);
+        assert!(Settings::load(None, env(&[("DOCPIPE_EMBEDDED_XML", "maybe")])).is_err());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("docpipe.toml");
+        std::fs::write(&file, "embedded_xml = false\n").expect("write");
+        assert!(
+            !Settings::load(Some(&file), env(&[]))
+                .expect("loads")
+                .embedded_xml
+        );
     }
 }

@@ -126,12 +126,15 @@ impl DocumentKind {
         }
     }
 
-    /// The formats this kind is processed from: invoices are PDFs (raster OCR for scanned
-    /// invoices is not in this build), blueprints PDFs or images.
+    /// The formats this kind is processed from. Every kind takes PDFs, PNGs and JPEGs: a
+    /// scanned invoice goes through raster OCR (an OCR port without an engine fails such a
+    /// job with `UNSUPPORTED_DOCUMENT`, naming what to install).
     pub fn accepts(self, media_type: MediaType) -> bool {
         match self {
-            Self::Invoice => media_type == MediaType::Pdf,
-            Self::Blueprint => true,
+            Self::Invoice | Self::Blueprint => matches!(
+                media_type,
+                MediaType::Pdf | MediaType::Png | MediaType::Jpeg
+            ),
         }
     }
 

@@ -58,8 +58,8 @@ pub trait KeyStore: Send + Sync {
     async fn list(&self) -> Result<Vec<ApiKey>>;
     /// Deactivates the key; `NOT_FOUND` if there is none of that name.
     async fn revoke(&self, name: &str) -> Result<()>;
-    /// Counts one request.
-    async fn record_use(&self, name: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Counts `count` requests, the last at `at` (callers batch their counts).
+    async fn record_use(&self, name: &str, count: u64, at: DateTime<Utc>) -> Result<()>;
 }
 
 /// What an `Idempotency-Key` produced.

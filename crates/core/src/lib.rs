@@ -23,4 +23,6 @@ pub use ports::{
     Extractor, Fetched, Fetcher, JobFilter, JobPage, JobPatch, JobStore, ObjectStore, Ocr,
     Orchestrator, Ports,
 };
-pub use result::{Check, Field, InvoiceResult, LineItem, ResultSource, TaxSubtotal};
+pub use result::{
+    Check, Field, ImageSize, InvoiceResult, LineItem, ResultSource, Room, RoomsResult, TaxSubtotal,
+};

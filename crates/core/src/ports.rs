@@ -12,7 +12,7 @@ use crate::document::Document;
 use crate::error::StageError;
 use crate::ids::{JobId, ObjectKey};
 use crate::job::{Cost, DocumentKind, Job, JobError, JobStatus, MediaType};
-use crate::result::InvoiceResult;
+use crate::result::{InvoiceResult, RoomsResult};
 
 pub type Result<T, E = StageError> = std::result::Result<T, E>;
 
@@ -142,6 +142,19 @@ pub trait Extractor: Send + Sync {
         document: &Document,
         original: Option<&[u8]>,
     ) -> Result<InvoiceResult>;
+
+    /// Rooms on a floor plan (PNG, JPEG, or a PDF whose page is a scan); unverified.
+    /// Extractors without room detection refuse with `UNSUPPORTED_DOCUMENT`.
+    async fn extract_rooms(&self, bytes: &[u8], media_type: MediaType) -> Result<RoomsResult> {
+        let _ = bytes;
+        Err(StageError::new(
+            crate::error::ErrorCode::UnsupportedDocument,
+            format!(
+                "this extractor does not detect rooms ({} blueprint)",
+                media_type.as_str()
+            ),
+        ))
+    }
 }
 
 /// A document fetched from a URL.

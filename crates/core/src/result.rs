@@ -164,3 +164,67 @@ impl InvoiceResult {
         self.fields.insert(name.to_owned(), field);
     }
 }
+
+/// The width and height of the image rooms were detected on, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageSize {
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One detected room: the free space enclosed by walls (door gaps bridged).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Room {
+    /// `room_1`, `room_2`, ... in reading order (top to bottom, left to right).
+    pub id: String,
+    /// Text found inside the room (e.g. "Kitchen"), when the plan carries text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Outline in image pixels, origin top left, clockwise or counter-clockwise, not closed
+    /// (the last point does not repeat the first).
+    pub polygon: Vec<[f64; 2]>,
+    /// The same outline divided by the image's width and height (0..1).
+    pub polygon_normalised: Vec<[f64; 2]>,
+    /// Floor area in image pixels (free pixels, not the polygon's area).
+    pub area_px: f64,
+    /// Floor area in square metres, when the plan's scale is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area_m2: Option<f64>,
+    pub confidence: f32,
+}
+
+/// Rooms detected on a floor plan (a blueprint job's result).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomsResult {
+    /// Always `"blueprint"`.
+    pub kind: String,
+    pub source: ResultSource,
+    /// The image the coordinates refer to (for a PDF, the page's embedded scan).
+    pub image: ImageSize,
+    /// The PDF page the scan came from (1-based); absent for PNG and JPEG.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
+    /// Image pixels per metre of the building, when the plan's scale is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixels_per_metre: Option<f64>,
+    pub rooms: Vec<Room>,
+    pub checks: Vec<Check>,
+    pub needs_review: bool,
+    pub review_reasons: Vec<String>,
+}
+
+impl RoomsResult {
+    pub fn new(image: ImageSize) -> Self {
+        Self {
+            kind: "blueprint".to_owned(),
+            source: ResultSource::Visual,
+            image,
+            page: None,
+            pixels_per_metre: None,
+            rooms: Vec::new(),
+            checks: Vec::new(),
+            needs_review: false,
+            review_reasons: Vec::new(),
+        }
+    }
+}

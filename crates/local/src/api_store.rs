@@ -80,7 +80,7 @@ impl KeyStore for SqliteJobStore {
 
     async fn find_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>> {
         let key_hash = key_hash.to_owned();
-        self.with(move |conn| {
+        self.with_read(move |conn| {
             conn.query_row(
                 &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1"),
                 params![key_hash],
@@ -95,7 +95,7 @@ impl KeyStore for SqliteJobStore {
     }
 
     async fn list(&self) -> Result<Vec<ApiKey>> {
-        self.with(|conn| {
+        self.with_read(|conn| {
             let mut stmt = conn
                 .prepare(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY name"))
                 .map_err(db_error)?;
@@ -129,12 +129,12 @@ impl KeyStore for SqliteJobStore {
         .await
     }
 
-    async fn record_use(&self, name: &str, at: DateTime<Utc>) -> Result<()> {
+    async fn record_use(&self, name: &str, count: u64, at: DateTime<Utc>) -> Result<()> {
         let name = name.to_owned();
         self.with(move |conn| {
             conn.execute(
-                "UPDATE api_keys SET request_count = request_count + 1, last_used_at = ?2 WHERE name = ?1",
-                params![name, ts(at)],
+                "UPDATE api_keys SET request_count = request_count + ?3, last_used_at = ?2 WHERE name = ?1",
+                params![name, ts(at), count as i64],
             )
             .map_err(db_error)?;
             Ok(())
@@ -147,7 +147,7 @@ impl KeyStore for SqliteJobStore {
 impl IdempotencyStore for SqliteJobStore {
     async fn get(&self, owner: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
         let (owner, key) = (owner.to_owned(), key.to_owned());
-        self.with(move |conn| {
+        self.with_read(move |conn| {
             let row: Option<(String, String, String)> = conn
                 .query_row(
                     "SELECT request_hash, job_id, created_at FROM idempotency WHERE owner = ?1 AND key = ?2",

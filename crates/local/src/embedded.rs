@@ -250,6 +250,19 @@ impl Embedded {
         self.ports.jobs.get(id).await
     }
 
+    /// The job's final result as JSON (an invoice or a blueprint's rooms), once it has one.
+    pub async fn result_json(&self, job: &Job) -> Result<Option<Value>> {
+        let Some(key) = &job.keys.result else {
+            return Ok(None);
+        };
+        let Some(bytes) = self.objects.get(key).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StageError::internal(format!("result {key}: {e}")))
+    }
+
     /// The job's final result, once it has one.
     pub async fn result(&self, job: &Job) -> Result<Option<InvoiceResult>> {
         let Some(key) = &job.keys.result else {

@@ -1,10 +1,17 @@
 //! docpipe-local: the embedded adapters. SQLite job store, filesystem object store, the PDF
 //! text layer (parsed in a bounded worker subprocess) and the rule-based extractors.
 
+pub mod api_store;
+pub mod einvoice;
 pub mod embedded;
+pub mod fetch;
 pub mod fs_objects;
 pub mod invoice;
+pub mod journal;
+pub mod ocr;
+pub mod orchestrator;
 pub mod pdf;
+pub mod rooms;
 pub mod sqlite;
 pub mod worker;
 

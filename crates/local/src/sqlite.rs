@@ -22,7 +22,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_jobs.sql"),
     include_str!("../migrations/0002_executions.sql"),
     include_str!("../migrations/0004_api.sql"),
+    include_str!("../migrations/0003_journal.sql"),
 ];
+
+/// Read-only connections per file database.
+const READERS: usize = 4;
 
 /// Page size bounds for [`JobStore::list`].
 const DEFAULT_LIMIT: u32 = 20;
@@ -32,13 +36,30 @@ const MAX_LIMIT: u32 = 100;
 #[derive(Clone)]
 pub struct SqliteJobStore {
     conn: Arc<Mutex<Connection>>,
+    /// Read-only connections, so reads run in parallel with each other and with the
+    /// writer (WAL). Empty for an in-memory database, which reads through `conn`.
+    readers: Arc<Vec<Mutex<Connection>>>,
+    next_reader: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SqliteJobStore {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path).map_err(db_error)?;
-        Self::init(conn)
+        let mut store = Self::init(conn)?;
+        let mut readers = Vec::new();
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(db_error)?;
+            r.busy_timeout(Duration::from_secs(5)).map_err(db_error)?;
+            readers.push(Mutex::new(r));
+        }
+        store.readers = Arc::new(readers);
+        Ok(store)
     }
 
     /// A private in-memory database, for tests and one-shot runs.
@@ -58,7 +79,37 @@ impl SqliteJobStore {
         migrate(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(Vec::new()),
+            next_reader: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         })
+    }
+
+    /// Runs a read-only `f` on a reader connection (or the writer for in-memory stores).
+    pub(crate) async fn with_read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        if self.readers.is_empty() {
+            return self.with(f).await;
+        }
+        let readers = Arc::clone(&self.readers);
+        let start = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokio::task::spawn_blocking(move || {
+            let n = readers.len();
+            // Take the first free reader, starting at a rotating index; wait on one if all
+            // are busy.
+            for i in 0..n {
+                if let Ok(mut guard) = readers[(start + i) % n].try_lock() {
+                    return f(&mut guard);
+                }
+            }
+            let mut guard = lock(&readers[start % n]);
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StageError::internal(format!("job store task: {e}")))?
     }
 
     /// Runs `f` on the connection on the blocking pool.
@@ -201,7 +252,7 @@ impl JobStore for SqliteJobStore {
 
     async fn get(&self, id: &JobId) -> Result<Job> {
         let id = id.clone();
-        self.with(move |conn| load(conn, &id)).await
+        self.with_read(move |conn| load(conn, &id)).await
     }
 
     async fn transition(
@@ -250,7 +301,7 @@ impl JobStore for SqliteJobStore {
 
     async fn history(&self, id: &JobId) -> Result<Vec<StatusChange>> {
         let id = id.clone();
-        self.with(move |conn| {
+        self.with_read(move |conn| {
             load(conn, &id)?;
             let mut stmt = conn
                 .prepare("SELECT status, at FROM job_history WHERE job_id = ?1 ORDER BY seq")
@@ -277,7 +328,7 @@ impl JobStore for SqliteJobStore {
 
     async fn list(&self, filter: &JobFilter) -> Result<JobPage> {
         let filter = filter.clone();
-        self.with(move |conn| {
+        self.with_read(move |conn| {
             let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
             let cursor = filter.cursor.as_deref().map(parse_cursor).transpose()?;
             let mut sql = String::from("SELECT data FROM jobs WHERE 1 = 1");
@@ -379,7 +430,7 @@ impl SqliteJobStore {
     /// The execution of that name, if any.
     pub async fn execution(&self, name: &str) -> Result<Option<ExecutionRecord>> {
         let name = name.to_owned();
-        self.with(move |conn| {
+        self.with_read(move |conn| {
             let row = conn
                 .query_row(
                     "SELECT name, job_id, status, started_at, stopped_at, input, output, error, cause, history

@@ -94,7 +94,7 @@ pub async fn jobs(settings: &Settings, cmd: JobsCommand) -> Result<ExitCode> {
             let id = JobId::parse(&id)?;
             let job = pipeline.store().get(&id).await?;
             let history = pipeline.store().history(&id).await?;
-            let result = pipeline.result(&job).await?;
+            let result = pipeline.result_json(&job).await?;
             let out = json!({ "job": job, "history": history, "result": result });
             println!("{}", serde_json::to_string_pretty(&out)?);
         }

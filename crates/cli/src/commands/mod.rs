@@ -1,6 +1,8 @@
 //! Subcommands and the wiring they share.
 
 pub mod asl;
+pub mod eval;
+pub mod floorplan;
 pub mod jobs;
 pub mod keys;
 pub mod run;
@@ -16,6 +18,8 @@ use docpipe_core::ports::StageSettings;
 use docpipe_local::embedded::{Embedded, EmbeddedOptions};
 use docpipe_local::fetch::{FetchPolicy, HttpFetcher};
 use docpipe_local::invoice::RuleExtractor;
+use docpipe_local::ocr::LayeredOcr;
+use docpipe_local::rooms::WithRooms;
 use docpipe_local::worker::{PdfTextOcr, WorkerCommand};
 
 use crate::settings::Settings;
@@ -41,8 +45,11 @@ pub fn init_logging(filter: &str) {
 /// document-parsing worker.
 pub fn open_pipeline(settings: &Settings) -> Result<Embedded> {
     let worker = WorkerCommand::current_exe()?;
-    let ocr =
+    let text =
         PdfTextOcr::new(worker).with_timeout(Duration::from_secs(settings.worker_timeout_secs));
+    // Scans (images, PDF pages without text) go to Tesseract when it is installed; without
+    // it they fail their job with UNSUPPORTED_DOCUMENT naming what to install.
+    let ocr = LayeredOcr::with_tesseract(text);
     let pipeline = Embedded::open(EmbeddedOptions {
         home: settings.home.clone(),
         settings: StageSettings {
@@ -50,7 +57,9 @@ pub fn open_pipeline(settings: &Settings) -> Result<Embedded> {
             review_confidence_threshold: settings.review_confidence_threshold,
         },
         ocr: Arc::new(ocr),
-        extractor: Arc::new(RuleExtractor::default()),
+        extractor: Arc::new(WithRooms::new(RuleExtractor {
+            embedded_xml: settings.embedded_xml,
+        })),
         fetcher: Arc::new(HttpFetcher::new(FetchPolicy {
             allowed_hosts: settings.url_allowed_hosts.clone(),
             ..FetchPolicy::default()

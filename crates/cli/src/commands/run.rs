@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use docpipe_core::{DocumentKind, InvoiceResult, Job, JobStatus};
+use docpipe_core::{DocumentKind, Job, JobStatus};
 use docpipe_local::embedded::Embedded;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -29,6 +29,9 @@ pub struct RunArgs {
     /// Folder for the `<job_id>.json` results (default: HOME/results).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Ignore embedded e-invoice XML: read the printed text only.
+    #[arg(long)]
+    pub no_embedded: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -53,7 +56,8 @@ pub struct FileOutcome {
     pub job_id: Option<String>,
     pub status: String,
     pub error: Option<ErrorOut>,
-    pub result: Option<InvoiceResult>,
+    /// The invoice, or a blueprint's rooms.
+    pub result: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,6 +67,9 @@ pub struct ErrorOut {
 }
 
 pub async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
+    let mut settings = settings.clone();
+    settings.embedded_xml &= !args.no_embedded;
+    let settings = &settings;
     let pipeline = super::open_pipeline(settings)?;
     let out_dir = args
         .out
@@ -162,7 +169,7 @@ async fn process(pipeline: &Embedded, file: &Path, kind: DocumentKind) -> FileOu
 }
 
 async fn outcome_of(pipeline: &Embedded, file: String, job: Job) -> FileOutcome {
-    let result = pipeline.result(&job).await.ok().flatten();
+    let result = pipeline.result_json(&job).await.ok().flatten();
     FileOutcome {
         file,
         job_id: Some(job.id.to_string()),
@@ -182,14 +189,20 @@ fn print_table(outcomes: &[FileOutcome]) {
         .map(|o| {
             let r = o.result.as_ref();
             let field = |n: &str| {
-                r.and_then(|r| r.value(n))
+                if n == "invoice_number"
+                    && let Some(rooms) = r.and_then(|r| r["rooms"].as_array())
+                {
+                    return format!("{} rooms", rooms.len());
+                }
+                r.and_then(|r| r["fields"][n]["value"].as_str())
                     .map(str::to_owned)
                     .unwrap_or_else(|| "-".into())
             };
             let checks = match (r, &o.error) {
                 (Some(r), _) => {
-                    let passed = r.checks.iter().filter(|c| c.passed).count();
-                    format!("{passed}/{} passed", r.checks.len())
+                    let checks = r["checks"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+                    let passed = checks.iter().filter(|c| c["passed"] == true).count();
+                    format!("{passed}/{} passed", checks.len())
                 }
                 (None, Some(e)) => e.code.clone(),
                 (None, None) => "-".into(),

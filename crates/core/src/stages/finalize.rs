@@ -5,7 +5,7 @@ use crate::error::{ErrorCode, StageError};
 use crate::ids::ObjectKey;
 use crate::job::{JobError, JobStatus};
 use crate::ports::{JobPatch, Ports};
-use crate::result::InvoiceResult;
+use crate::result::{InvoiceResult, RoomsResult};
 
 /// Writes the result JSON to `results/{job}/result.json` and sets the final status
 /// (`completed` or `needs_review`) with the cost counters.
@@ -20,9 +20,9 @@ pub async fn finalize(ports: &Ports, input: FinalizeInput) -> Result<FinalizeOut
             ),
         ));
     }
-    let result: InvoiceResult = read_json(ports, &input.verification.key).await?;
+    let verified: serde_json::Value = read_json(ports, &input.verification.key).await?;
     let key = ObjectKey::for_job("results", &input.job_id, "result.json");
-    write_json(ports, &key, &result).await?;
+    write_result(ports, &key, &input.verification.key, verified).await?;
     let job = ports
         .jobs
         .transition(
@@ -43,6 +43,26 @@ pub async fn finalize(ports: &Ports, input: FinalizeInput) -> Result<FinalizeOut
         status: job.status,
         result_key: Some(key),
     })
+}
+
+/// Writes the verified result, checked against its model: rooms for a blueprint
+/// (`kind: "blueprint"`), else an invoice.
+async fn write_result(
+    ports: &Ports,
+    key: &ObjectKey,
+    verified_key: &ObjectKey,
+    verified: serde_json::Value,
+) -> Result<(), StageError> {
+    let invalid = |e: serde_json::Error| {
+        StageError::internal(format!("object {verified_key} is not valid: {e}"))
+    };
+    if verified.get("kind").and_then(|k| k.as_str()) == Some("blueprint") {
+        let result: RoomsResult = serde_json::from_value(verified).map_err(invalid)?;
+        write_json(ports, key, &result).await
+    } else {
+        let result: InvoiceResult = serde_json::from_value(verified).map_err(invalid)?;
+        write_json(ports, key, &result).await
+    }
 }
 
 /// Marks the job failed with the caught error's code and message. A job that is already

@@ -13,6 +13,10 @@ use crate::job::JobStatus;
 use crate::ports::{JobPatch, Ports};
 use crate::result::{Check, DATE_FIELDS, InvoiceResult};
 
+mod rooms;
+
+pub use rooms::{apply_room_checks, run_room_checks};
+
 /// Fields an invoice must have to be usable.
 pub const REQUIRED_FIELDS: [&str; 4] = ["invoice_number", "issue_date", "currency", "gross_total"];
 
@@ -29,7 +33,13 @@ VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG";
 pub async fn verify(ports: &Ports, input: VerifyInput) -> Result<VerifyOutput, StageError> {
     let start = ports.clock.now();
     enter(ports, &input.job_id, JobStatus::Verifying).await?;
-    let mut result: InvoiceResult = read_json(ports, &input.extraction.key).await?;
+    let extraction: serde_json::Value = read_json(ports, &input.extraction.key).await?;
+    if rooms::is_rooms_result(&extraction) {
+        return rooms::verify_rooms(ports, input, extraction, start).await;
+    }
+    let mut result: InvoiceResult = serde_json::from_value(extraction).map_err(|e| {
+        StageError::internal(format!("object {} is not valid: {e}", input.extraction.key))
+    })?;
     apply_checks(&mut result, ports.settings.review_confidence_threshold);
     let key = ObjectKey::for_job("results", &input.job_id, "verified.json");
     write_json(ports, &key, &result).await?;
@@ -54,9 +64,32 @@ pub async fn verify(ports: &Ports, input: VerifyInput) -> Result<VerifyOutput, S
     })
 }
 
-/// Runs every check, replacing `checks`, `needs_review` and `review_reasons`.
+/// The names of the checks this stage runs. Checks with other names come from the
+/// extractor (e.g. `embedded_xml`: why an embedded e-invoice was or was not used) and are
+/// kept ahead of these, so running verify twice gives the same result.
+pub const VERIFY_CHECKS: [&str; 10] = [
+    "required_fields",
+    "amounts_valid",
+    "lines_sum_to_net",
+    "net_to_tax_basis",
+    "net_plus_tax_equals_gross",
+    "gross_minus_prepaid_equals_due",
+    "tax_rates_applied",
+    "tax_breakdown_sums_to_tax",
+    "dates_valid",
+    "currency_valid",
+];
+
+/// Runs every check, replacing this stage's checks, `needs_review` and `review_reasons`;
+/// the extractor's own checks are kept, and a failed one sends the job to review too.
 pub fn apply_checks(result: &mut InvoiceResult, confidence_threshold: f32) {
-    let checks = run_checks(result);
+    let mut checks: Vec<Check> = result
+        .checks
+        .iter()
+        .filter(|c| !VERIFY_CHECKS.contains(&c.name.as_str()))
+        .cloned()
+        .collect();
+    checks.extend(run_checks(result));
     let mut reasons: Vec<String> = checks
         .iter()
         .filter(|c| !c.passed)
@@ -487,5 +520,142 @@ mod tests {
         r.tax_breakdown.clear();
         apply_checks(&mut r, 0.8);
         assert!(!r.needs_review, "{:?}", r.review_reasons);
+    }
+
+    /// A credit note (type 381) as printed with minus signs everywhere: lines, breakdown
+    /// and totals all negative, every rule still applies.
+    fn negative_credit_note() -> InvoiceResult {
+        let mut r = consistent();
+        r.set("type_code", Field::new("381", 0.95));
+        for (k, v) in [
+            ("net_total", "-473.00"),
+            ("tax_basis_total", "-473.00"),
+            ("tax_total", "-56.87"),
+            ("gross_total", "-529.87"),
+            ("due_total", "-529.87"),
+        ] {
+            r.set(k, Field::new(v, 0.95));
+        }
+        for l in &mut r.lines {
+            l.net_amount = -l.net_amount;
+        }
+        for t in &mut r.tax_breakdown {
+            t.basis = -t.basis;
+            t.tax = -t.tax;
+        }
+        r
+    }
+
+    #[test]
+    fn credit_notes_carry_their_sign_through_every_rule() {
+        let mut r = negative_credit_note();
+        apply_checks(&mut r, 0.8);
+        assert!(!r.needs_review, "{:?}", r.review_reasons);
+        assert_eq!(r.checks.len(), 9, "every check ran: {:?}", r.checks);
+        // A credit note printed with positive amounts (as EN 16931 XML has them) is as
+        // consistent: the sign is the document's, not the type code's.
+        let mut r = consistent();
+        r.set("type_code", Field::new("381", 0.95));
+        apply_checks(&mut r, 0.8);
+        assert!(!r.needs_review, "{:?}", r.review_reasons);
+        // Rounding half away from zero: -0.5 cents rounds to -1 cent like 0.5 to 1.
+        let mut r = negative_credit_note();
+        r.tax_breakdown = vec![TaxSubtotal {
+            rate: d("19"),
+            basis: d("-0.50"),
+            tax: d("-0.10"),
+        }];
+        r.tax_breakdown[0].tax = d("-0.10");
+        let checks = run_checks(&r);
+        let rates = checks.iter().find(|c| c.name == "tax_rates_applied");
+        assert!(rates.is_some_and(|c| c.passed), "{rates:?}");
+    }
+
+    #[test]
+    fn a_credit_note_with_a_lost_sign_is_caught() {
+        broken_from(
+            negative_credit_note(),
+            |r| r.set("tax_total", Field::new("56.87", 0.95)),
+            &["net_plus_tax_equals_gross", "tax_breakdown_sums_to_tax"],
+        );
+        broken_from(
+            negative_credit_note(),
+            |r| r.lines[0].net_amount = d("198.00"),
+            &["lines_sum_to_net"],
+        );
+        broken_from(
+            negative_credit_note(),
+            |r| r.tax_breakdown[1].tax = d("37.62"),
+            &["tax_rates_applied", "tax_breakdown_sums_to_tax"],
+        );
+        broken_from(
+            negative_credit_note(),
+            |r| r.set("due_total", Field::new("529.87", 0.95)),
+            &["gross_minus_prepaid_equals_due"],
+        );
+    }
+
+    fn broken_from(mut r: InvoiceResult, edit: impl FnOnce(&mut InvoiceResult), checks: &[&str]) {
+        edit(&mut r);
+        apply_checks(&mut r, 0.8);
+        assert!(r.needs_review);
+        assert_eq!(failed(&r), checks, "{:?}", r.review_reasons);
+    }
+
+    #[test]
+    fn unparsable_amounts_are_a_failed_check() {
+        broken(
+            |r| r.set("charge_total", Field::new("12,50", 0.95)),
+            "amounts_valid",
+        );
+    }
+
+    #[test]
+    fn each_rule_tolerates_one_cent_of_rounding() {
+        let mut r = consistent();
+        // Each rule's inputs off by exactly one cent: within tolerance.
+        r.lines[0].net_amount = d("198.01");
+        r.set("tax_basis_total", Field::new("473.01", 0.95));
+        r.set("gross_total", Field::new("529.89", 0.95));
+        r.set("due_total", Field::new("529.88", 0.95));
+        r.tax_breakdown[1].tax = d("37.63");
+        apply_checks(&mut r, 0.8);
+        assert!(!r.needs_review, "{:?}", r.review_reasons);
+        // Two cents is not rounding.
+        let mut r = consistent();
+        r.tax_breakdown[1].tax = d("37.64");
+        r.set("tax_total", Field::new("56.89", 0.95));
+        r.set("gross_total", Field::new("529.89", 0.95));
+        r.set("due_total", Field::new("529.89", 0.95));
+        apply_checks(&mut r, 0.8);
+        assert_eq!(failed(&r), ["tax_rates_applied"], "{:?}", r.review_reasons);
+    }
+
+    #[test]
+    fn extractor_checks_are_kept_and_count() {
+        let mut r = consistent();
+        r.checks.push(Check {
+            name: "embedded_xml".into(),
+            passed: false,
+            detail: "factur-x.xml is not well-formed".into(),
+        });
+        apply_checks(&mut r, 0.8);
+        assert!(r.needs_review);
+        assert_eq!(failed(&r), ["embedded_xml"]);
+        assert!(r.review_reasons[0].starts_with("embedded_xml: "));
+        // Verify twice: the same checks, not duplicates.
+        let first = r.checks.clone();
+        apply_checks(&mut r, 0.8);
+        assert_eq!(r.checks, first);
+        // A passed extractor check is kept and changes nothing.
+        let mut r = consistent();
+        r.checks.push(Check {
+            name: "embedded_xml".into(),
+            passed: true,
+            detail: "read from the embedded factur-x.xml (CII)".into(),
+        });
+        apply_checks(&mut r, 0.8);
+        assert!(!r.needs_review, "{:?}", r.review_reasons);
+        assert_eq!(r.checks[0].name, "embedded_xml");
     }
 }

@@ -27,6 +27,8 @@ pub const LABELS: &[Label] = &[
     l("invoice_number", "rechnungs nr", 1.0, true),
     l("invoice_number", "rechnung nr", 0.95, true),
     l("invoice_number", "rechnung nummer", 0.95, true),
+    l("invoice_number", "rechnung #", 1.0, true),
+    l("invoice_number", "rechnung", 0.55, true),
     l("invoice_number", "belegnummer", 0.9, true),
     l("invoice_number", "beleg nr", 0.9, true),
     l("invoice_number", "belegnr", 0.9, true),

@@ -27,18 +27,72 @@ use labels::{LABELS, Label};
 use layout::{LabelHit, Layout, Row};
 use text::{fold, is_wordlike};
 
-/// The rule-based extractor: reads the printed invoice only.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RuleExtractor;
+/// The local extractor: the embedded e-invoice XML when the document carries one (and
+/// `embedded_xml` is on), else the rules over the printed invoice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleExtractor {
+    /// Read Factur-X / ZUGFeRD / XRechnung XML attachments first. Off, only the printed
+    /// text counts (what an accuracy figure for the visual rules needs).
+    pub embedded_xml: bool,
+}
+
+impl Default for RuleExtractor {
+    fn default() -> Self {
+        Self { embedded_xml: true }
+    }
+}
+
+impl RuleExtractor {
+    /// Embedded e-invoice XML first, then the printed text.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The printed text only.
+    pub fn visual_only() -> Self {
+        Self {
+            embedded_xml: false,
+        }
+    }
+}
 
 #[async_trait]
 impl Extractor for RuleExtractor {
     async fn extract_invoice(
         &self,
         document: &Document,
-        _original: Option<&[u8]>,
+        original: Option<&[u8]>,
     ) -> Result<InvoiceResult, StageError> {
-        Ok(extract_invoice(document))
+        let mut note = None;
+        if self.embedded_xml
+            && let Some(bytes) = original
+            && crate::einvoice::looks_like_pdf(bytes)
+        {
+            let read = crate::einvoice::read_embedded_bounded(
+                bytes.to_vec(),
+                crate::einvoice::EinvoiceLimits::default(),
+            )
+            .await;
+            match read {
+                Ok(Some(result)) => return Ok(result),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "embedded e-invoice unusable; reading the printed text");
+                    note = Some(e);
+                }
+            }
+        }
+        let mut result = extract_invoice(document);
+        if let Some(e) = note {
+            // Kept by verify: the document claims to be an e-invoice and is not a sound
+            // one, which a person should know even when the printed text reads well.
+            result.checks.push(docpipe_core::Check {
+                name: crate::einvoice::EMBEDDED_XML_CHECK.to_owned(),
+                passed: false,
+                detail: format!("{e}; read the printed text instead"),
+            });
+        }
+        Ok(result)
     }
 }
 
@@ -728,6 +782,30 @@ fn totals(layout: &Layout, hits: &[Hit], tables: &[(usize, usize)], result: &mut
             chosen.insert(field, (c.clone(), conf_of(c.score)));
         }
     }
+    // "Warenwert 457,20 ... Nettobetrag 448,99": with allowances or charges between
+    // them, the net amount that adds up with the tax is the tax basis, and the net total
+    // is the other net amount in the same totals block, the one the lines sum to. (Not a
+    // subtotal of some lines further up: the block is a few rows, the difference small.)
+    let line_sum: Option<Decimal> =
+        (!result.lines.is_empty()).then(|| result.lines.iter().map(|l| l.net_amount).sum());
+    if !chosen.contains_key("tax_basis_total")
+        && let Some(sum) = line_sum
+        && let Some((net_c, net_conf)) = chosen.get("net_total").cloned()
+        && let Ok(base) = net_c.value.parse::<Decimal>()
+        && base != sum
+        && (sum - base).abs() * Decimal::from(4) <= sum.abs()
+        && let Some((c, _)) = cands.get("net_total").and_then(|v| {
+            v.iter().find(|(c, v)| {
+                *v == sum
+                    && c.bbox != net_c.bbox
+                    && c.page == net_c.page
+                    && c.row.abs_diff(net_c.row) <= 4
+            })
+        })
+    {
+        chosen.insert("net_total", (c.clone(), 0.9));
+        chosen.insert("tax_basis_total", (net_c, net_conf));
+    }
     // Tax total from the printed breakdown when no total line says it.
     if let Some(sum) = breakdown_tax {
         match chosen.get("tax_total") {
@@ -1125,6 +1203,107 @@ mod tests {
                 .get("tax_total")
                 .is_some_and(|f| f.confidence < 0.8)
         );
+    }
+
+    #[test]
+    fn rechnung_hash_number() {
+        let d = doc(&[
+            (50.0, 300.0, "Rechnung"),
+            (100.0, 300.0, "#"),
+            (115.0, 300.0, "RE-20171118/506"),
+            (200.0, 300.0, "von"),
+            (225.0, 300.0, "18.11.2017"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("invoice_number"), Some("RE-20171118/506"));
+    }
+
+    /// ZUGFeRD 1's "Warenrechnung": the lines sum to the goods value, allowances and a
+    /// charge lead to the "Nettobetrag", which is the tax basis.
+    #[test]
+    fn net_before_allowances_is_the_line_sum() {
+        let d = doc(&[
+            (50.0, 200.0, "Artikel"),
+            (250.0, 200.0, "Menge"),
+            (330.0, 200.0, "Preis"),
+            (480.0, 200.0, "Betrag"),
+            (50.0, 215.0, "Zitronensäure"),
+            (250.0, 215.0, "100"),
+            (330.0, 215.0, "1,00"),
+            (480.0, 215.0, "100,00"),
+            (50.0, 230.0, "Gelierzucker"),
+            (250.0, 230.0, "50"),
+            (330.0, 230.0, "1,00"),
+            (480.0, 230.0, "50,00"),
+            (300.0, 300.0, "Warenwert"),
+            (480.0, 300.0, "150,00"),
+            (300.0, 315.0, "Rabatt"),
+            (480.0, 315.0, "-10,00"),
+            (300.0, 330.0, "Nettobetrag"),
+            (480.0, 330.0, "140,00"),
+            (300.0, 345.0, "MwSt"),
+            (340.0, 345.0, "19%"),
+            (480.0, 345.0, "26,60"),
+            (300.0, 360.0, "Endbetrag"),
+            (480.0, 360.0, "166,60"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.lines.len(), 2, "{:?}", r.lines);
+        assert_eq!(r.value("net_total"), Some("150.00"));
+        assert_eq!(r.value("tax_basis_total"), Some("140.00"));
+        assert_eq!(r.value("tax_total"), Some("26.60"));
+        assert_eq!(r.value("gross_total"), Some("166.60"));
+    }
+
+    /// A credit note printed with minus signs keeps them; one printed positive stays
+    /// positive (the type code says what it is, the amounts are as printed).
+    #[test]
+    fn credit_note_amounts_keep_the_printed_sign() {
+        let words = |sign: &'static str| {
+            let amount = move |v: &'static str| -> &'static str {
+                match (sign, v) {
+                    ("-", "100,00") => "-100,00",
+                    ("-", "19,00") => "-19,00",
+                    ("-", "119,00") => "-119,00",
+                    _ => v,
+                }
+            };
+            doc(&[
+                (50.0, 50.0, "Gutschrift"),
+                (150.0, 50.0, "Nr."),
+                (175.0, 50.0, "G-17"),
+                (50.0, 65.0, "Datum:"),
+                (150.0, 65.0, "31.01.2026"),
+                (50.0, 300.0, "Steuersatz"),
+                (200.0, 300.0, "Basis"),
+                (350.0, 300.0, "Steuer"),
+                (50.0, 315.0, "19"),
+                (65.0, 315.0, "%"),
+                (200.0, 315.0, amount("100,00")),
+                (350.0, 315.0, amount("19,00")),
+                (300.0, 400.0, "Nettobetrag"),
+                (480.0, 400.0, amount("100,00")),
+                (300.0, 415.0, "MwSt."),
+                (480.0, 415.0, amount("19,00")),
+                (300.0, 430.0, "Gesamtbetrag"),
+                (480.0, 430.0, amount("119,00")),
+            ])
+        };
+        let r = extract_invoice(&words("-"));
+        assert_eq!(r.value("type_code"), Some("381"));
+        assert_eq!(r.value("net_total"), Some("-100.00"));
+        assert_eq!(r.value("tax_total"), Some("-19.00"));
+        assert_eq!(r.value("gross_total"), Some("-119.00"));
+        let got: Vec<(String, String)> = r
+            .tax_breakdown
+            .iter()
+            .map(|t| (t.basis.to_string(), t.tax.to_string()))
+            .collect();
+        assert_eq!(got, vec![("-100.00".to_owned(), "-19.00".to_owned())]);
+        let r = extract_invoice(&words("+"));
+        assert_eq!(r.value("type_code"), Some("381"));
+        assert_eq!(r.value("gross_total"), Some("119.00"));
+        assert_eq!(r.value("tax_total"), Some("19.00"));
     }
 
     #[test]

@@ -96,7 +96,13 @@ pub(super) fn tax_breakdown(layout: &Layout) -> Vec<TaxSubtotal> {
         'search: for rate in &rates {
             for (bi, (b, _)) in amounts.iter().enumerate() {
                 for (t, _) in amounts.iter().skip(bi + 1) {
-                    if *b <= Decimal::ZERO || t.is_sign_negative() {
+                    // A credit note may print its breakdown negative: basis and tax
+                    // then share the sign.
+                    let negative = *b < Decimal::ZERO;
+                    if b.is_zero()
+                        || (!negative && t.is_sign_negative())
+                        || (negative && *t > Decimal::ZERO)
+                    {
                         continue;
                     }
                     let expect = *b * *rate / Decimal::ONE_HUNDRED;
@@ -104,7 +110,7 @@ pub(super) fn tax_breakdown(layout: &Layout) -> Vec<TaxSubtotal> {
                         t.is_zero()
                             && (taxy.get(ri).copied().unwrap_or(false) || row.words.len() <= 6)
                     } else {
-                        (expect - *t).abs() <= tol && *b > *t
+                        (expect - *t).abs() <= tol && b.abs() > t.abs()
                     };
                     if ok {
                         found = Some(TaxSubtotal {

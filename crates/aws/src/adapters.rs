@@ -1,0 +1,136 @@
+//! Every AWS adapter, built once from one [`SdkConfig`]: what a Lambda's `main` makes at
+//! cold start and keeps for every invocation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use docpipe_core::{Fetcher, Ports};
+use docpipe_core::ports::Result;
+use docpipe_core::{ErrorCode, StageError};
+
+use crate::bedrock::BedrockExtractor;
+use crate::clock::SystemClock;
+use crate::config::AwsSettings;
+use crate::api_keys::DynamoKeyStore;
+use crate::idempotency::DynamoIdempotencyStore;
+use crate::jobs::DynamoJobStore;
+use crate::params::{ParameterStore, SecretCache};
+use crate::s3::S3ObjectStore;
+use crate::sfn::SfnOrchestrator;
+use crate::textract::{Staging, TextractOcr};
+
+/// How long Parameter Store values are reused by a warm function.
+pub const PARAMETER_TTL: Duration = Duration::from_secs(300);
+
+/// The adapters of one deployment.
+#[derive(Clone)]
+pub struct AwsAdapters {
+    pub settings: AwsSettings,
+    pub sdk: SdkConfig,
+    pub jobs: DynamoJobStore,
+    pub keys: DynamoKeyStore,
+    pub idempotency: DynamoIdempotencyStore,
+    pub objects: S3ObjectStore,
+    pub ocr: TextractOcr,
+    pub extractor: BedrockExtractor,
+    /// `None` unless the settings name a state machine (only the API starts executions).
+    pub orchestrator: Option<SfnOrchestrator>,
+    pub secrets: Arc<SecretCache>,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+}
+
+impl AwsAdapters {
+    /// Loads the settings the deployed way: environment, then Parameter Store under the
+    /// prefix, then the environment again (variables take precedence), then builds every
+    /// client from one shared SDK configuration.
+    pub async fn load() -> Result<Self> {
+        let from_env = || {
+            AwsSettings::from_env()
+                .map_err(|e| StageError::new(ErrorCode::ValidationError, e.to_string()))
+        };
+        let first = from_env()?;
+        let sdk = first.sdk_config().await;
+        let params = ParameterStore::new(
+            aws_sdk_ssm::Client::new(&sdk),
+            first.parameter_prefix.clone(),
+            PARAMETER_TTL,
+        );
+        let mut settings = AwsSettings::for_env(&first.env);
+        params.apply(&mut settings).await?;
+        for (name, value) in std::env::vars() {
+            if let Some(name) = name.strip_prefix("DOCPIPE_") {
+                settings
+                    .set(&name.to_ascii_lowercase(), &value)
+                    .map_err(|e| StageError::new(ErrorCode::ValidationError, e.to_string()))?;
+            }
+        }
+        Ok(Self::new(settings, sdk))
+    }
+
+    /// Builds every adapter over `sdk` (an emulator's in tests).
+    pub fn new(settings: AwsSettings, sdk: SdkConfig) -> Self {
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        // Emulators serve every bucket on one host: path-style addressing.
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(settings.endpoint_url.is_some() || sdk.endpoint_url().is_some())
+                .build(),
+        );
+        // Derived JSON is far smaller than the document it came from; twice the document
+        // limit is a generous cap for every object the stages read.
+        let objects = S3ObjectStore::new(
+            s3.clone(),
+            &settings.documents_bucket,
+            &settings.results_bucket,
+            settings.stage.max_document_bytes.saturating_mul(2),
+        );
+        let ocr = TextractOcr::new(
+            aws_sdk_textract::Client::new(&sdk),
+            Some(Staging {
+                s3: s3.clone(),
+                bucket: settings.documents_bucket.clone(),
+            }),
+            Arc::new(SystemClock),
+            settings.textract_poll,
+        );
+        let extractor = BedrockExtractor::new(
+            aws_sdk_bedrockruntime::Client::new(&sdk),
+            &settings.bedrock_model_id,
+            settings.bedrock_max_tokens,
+        );
+        let orchestrator = settings
+            .state_machine_arn
+            .as_ref()
+            .map(|arn| SfnOrchestrator::new(aws_sdk_sfn::Client::new(&sdk), arn));
+        Self {
+            jobs: DynamoJobStore::new(dynamodb.clone(), &settings.jobs_table),
+            keys: DynamoKeyStore::new(dynamodb.clone(), &settings.api_keys_table),
+            idempotency: DynamoIdempotencyStore::new(dynamodb.clone(), &settings.idempotency_table),
+            objects,
+            ocr,
+            extractor,
+            orchestrator,
+            secrets: Arc::new(SecretCache::new(aws_sdk_secretsmanager::Client::new(&sdk))),
+            dynamodb,
+            s3,
+            settings,
+            sdk,
+        }
+    }
+
+    /// The core's ports over these adapters; `fetcher` reads documents from URLs (the
+    /// SSRF-safe one of docpipe-local in the functions).
+    pub fn ports(&self, fetcher: Arc<dyn Fetcher>) -> Ports {
+        Ports {
+            jobs: Arc::new(self.jobs.clone()),
+            objects: Arc::new(self.objects.clone()),
+            ocr: Arc::new(self.ocr.clone()),
+            extractor: Arc::new(self.extractor.clone()),
+            fetcher,
+            clock: Arc::new(SystemClock),
+            settings: self.settings.stage.clone(),
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! docpipe-aws: the AWS adapters of docpipe's ports (DynamoDB job store, S3 object store,
+//! Textract OCR, Bedrock extractor), the Step Functions orchestrator, settings from
+//! Parameter Store and secrets from Secrets Manager, all over one shared `SdkConfig`.
+
+pub mod adapters;
+pub mod api_keys;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod idempotency;
+pub mod jobs;
+pub mod preview_cache;
+pub mod schema;
+
+pub use adapters::AwsAdapters;
+pub use api_keys::DynamoKeyStore;
+pub use idempotency::DynamoIdempotencyStore;
+pub use clock::SystemClock;
+pub use config::{AwsSettings, SettingsError};
+pub use jobs::DynamoJobStore;
+pub use preview_cache::PreviewCache;
+pub mod bedrock;
+pub mod params;
+pub mod s3;
+pub mod sfn;
+pub mod textract;
+
+pub use bedrock::{BedrockExtractor, TokenUsage};
+pub use params::{ParameterStore, SecretCache};
+pub use s3::{PresignedRequest, Presigner, S3ObjectStore};
+pub use sfn::{ExecutionInfo, SfnOrchestrator, Started};
+pub use textract::TextractOcr;

@@ -1,0 +1,203 @@
+//! Scores the room detector on r2v annotations: each plan is rendered, detected, and its
+//! detected rooms matched to the ground-truth rooms greedily by IoU (pixel masks).
+//! A plan counts as correct when the room counts agree; mean IoU is over ground-truth
+//! rooms, an unmatched one scoring 0.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::detect::{DetectParams, detect};
+use super::r2v::{RenderOptions, parse, render};
+
+/// One plan's score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanScore {
+    pub file: String,
+    pub truth_rooms: usize,
+    pub detected_rooms: usize,
+    pub matched: usize,
+    /// Mean over the plan's ground-truth rooms.
+    pub mean_iou: f64,
+    pub detect_ms: u64,
+}
+
+/// The room-detection figures `docpipe eval` reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoomsReport {
+    pub plans: usize,
+    /// Plans whose detected room count equals the ground truth's.
+    pub count_correct: usize,
+    /// Mean IoU over all ground-truth rooms of all plans.
+    pub mean_iou: f64,
+    #[serde(skip)]
+    pub details: Vec<PlanScore>,
+}
+
+/// Evaluates every `*.txt` annotation in `dir` (sorted by name).
+pub fn evaluate_r2v_dir(dir: &Path) -> std::io::Result<RoomsReport> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    let mut details = Vec::new();
+    let (mut iou_sum, mut truth_total) = (0.0, 0usize);
+    for path in files {
+        let text = std::fs::read_to_string(&path)?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let score = score_plan(&name, &text).map_err(std::io::Error::other)?;
+        iou_sum += score.mean_iou * score.truth_rooms as f64;
+        truth_total += score.truth_rooms;
+        details.push(score);
+    }
+    Ok(RoomsReport {
+        plans: details.len(),
+        count_correct: details
+            .iter()
+            .filter(|d| d.truth_rooms == d.detected_rooms)
+            .count(),
+        mean_iou: if truth_total == 0 {
+            0.0
+        } else {
+            iou_sum / truth_total as f64
+        },
+        details,
+    })
+}
+
+/// Renders, detects and scores one annotation.
+pub fn score_plan(file: &str, annotation: &str) -> Result<PlanScore, String> {
+    let plan = parse(annotation).map_err(|e| format!("{file}: {e}"))?;
+    let rendered = render(&plan, &RenderOptions::default()).map_err(|e| format!("{file}: {e}"))?;
+    let start = Instant::now();
+    let detection = detect(&rendered.image, &DetectParams::default());
+    let detect_ms = start.elapsed().as_millis() as u64;
+    let truth = rendered.room_labels.len();
+    let found = detection.rooms.len();
+    let ious = iou_matrix(&rendered.room_map, &detection.room_map, truth, found);
+    let matches = greedy_match(&ious, truth, found);
+    let iou_sum: f64 = matches.iter().map(|&(_, _, iou)| iou).sum();
+    Ok(PlanScore {
+        file: file.to_owned(),
+        truth_rooms: truth,
+        detected_rooms: found,
+        matched: matches.len(),
+        mean_iou: if truth == 0 {
+            if found == 0 { 1.0 } else { 0.0 }
+        } else {
+            iou_sum / truth as f64
+        },
+        detect_ms,
+    })
+}
+
+/// A picture of one plan's score, for looking at failures: the drawing in gray, each
+/// detected room in its own colour, ground-truth room pixels that no detected room covers
+/// in red.
+pub fn overlay_png(annotation: &str) -> Result<Vec<u8>, String> {
+    let plan = parse(annotation)?;
+    let rendered = render(&plan, &RenderOptions::default())?;
+    let detection = detect(&rendered.image, &DetectParams::default());
+    let (w, h) = rendered.image.dimensions();
+    let mut out = image::RgbImage::new(w, h);
+    for (i, (x, y, p)) in rendered.image.enumerate_pixels().enumerate() {
+        let g = p.0[0];
+        let found = detection.room_map.get(i).copied().unwrap_or(0);
+        let truth = rendered.room_map.get(i).copied().unwrap_or(0);
+        let c = if found > 0 {
+            let k = found as usize * 97;
+            [
+                (80 + (k * 37) % 160) as u8,
+                (80 + (k * 71) % 160) as u8,
+                (80 + (k * 13) % 160) as u8,
+            ]
+        } else if truth > 0 {
+            [255, 0, 0]
+        } else {
+            [g, g, g]
+        };
+        out.put_pixel(x, y, image::Rgb(if g < 128 { [0, 0, 0] } else { c }));
+    }
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(out)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(bytes)
+}
+
+/// IoU of every (truth, detected) pair, row-major `truth x found`, from two label maps
+/// of the same size (0 = no room, `i + 1` = room `i`).
+pub fn iou_matrix(truth_map: &[u32], found_map: &[u32], truth: usize, found: usize) -> Vec<f64> {
+    let mut inter = vec![0u64; truth * found];
+    let mut truth_area = vec![0u64; truth];
+    let mut found_area = vec![0u64; found];
+    for (&t, &f) in truth_map.iter().zip(found_map) {
+        let (t, f) = (t as usize, f as usize);
+        if t > 0 && t <= truth {
+            truth_area[t - 1] += 1;
+        }
+        if f > 0 && f <= found {
+            found_area[f - 1] += 1;
+        }
+        if t > 0 && f > 0 && t <= truth && f <= found {
+            inter[(t - 1) * found + (f - 1)] += 1;
+        }
+    }
+    let mut out = vec![0.0; truth * found];
+    for i in 0..truth {
+        for j in 0..found {
+            let n = inter[i * found + j];
+            let union = truth_area[i] + found_area[j] - n;
+            if union > 0 {
+                out[i * found + j] = n as f64 / union as f64;
+            }
+        }
+    }
+    out
+}
+
+/// Greedy one-to-one matching by descending IoU (pairs with IoU 0 never match).
+pub fn greedy_match(ious: &[f64], truth: usize, found: usize) -> Vec<(usize, usize, f64)> {
+    let mut pairs: Vec<(usize, usize, f64)> = (0..truth)
+        .flat_map(|i| (0..found).map(move |j| (i, j)))
+        .map(|(i, j)| (i, j, ious[i * found + j]))
+        .filter(|p| p.2 > 0.0)
+        .collect();
+    pairs.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let (mut used_t, mut used_f) = (vec![false; truth], vec![false; found]);
+    let mut out = Vec::new();
+    for (i, j, iou) in pairs {
+        if !used_t[i] && !used_f[j] {
+            used_t[i] = true;
+            used_f[j] = true;
+            out.push((i, j, iou));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_matching_is_one_to_one() {
+        // truth 0 overlaps found 0 (0.9) and found 1 (0.5); truth 1 overlaps found 0 (0.6).
+        let ious = [0.9, 0.5, 0.6, 0.0];
+        let m = greedy_match(&ious, 2, 2);
+        assert_eq!(m, vec![(0, 0, 0.9)]);
+        let truth = [1, 1, 2, 0];
+        let found = [1, 1, 1, 0];
+        let ious = iou_matrix(&truth, &found, 2, 1);
+        assert!((ious[0] - 2.0 / 3.0).abs() < 1e-9);
+        assert!((ious[1] - 1.0 / 3.0).abs() < 1e-9);
+    }
+}

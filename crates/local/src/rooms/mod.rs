@@ -1,0 +1,166 @@
+//! Room detection on floor plans (blueprint jobs): PNG and JPEG images, and PDFs whose page
+//! is a JPEG scan. Work is bounded by image size: decoding refuses oversized and
+//! decompression-bomb images, and big sheets are box-averaged down to at most
+//! [`RoomOptions::max_working_pixels`] before detection; coordinates come back in the
+//! original image's pixels and normalised to 0..1.
+//!
+//! - [`decode`]: bytes to a bounded grayscale image.
+//! - [`detect`]: walls, door gaps, enclosed regions, outlines.
+//! - [`r2v`]: r2v annotations rendered to images with their ground-truth rooms.
+//! - [`eval`]: detected vs ground-truth rooms (count, IoU).
+
+pub mod decode;
+pub mod detect;
+pub mod eval;
+pub mod r2v;
+
+use docpipe_core::{
+    Document, Extractor, ImageSize, InvoiceResult, MediaType, Room, RoomsResult, StageError,
+};
+use image::GrayImage;
+
+pub use decode::DecodeLimits;
+pub use detect::DetectParams;
+
+/// Bounds and tunables of room detection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomOptions {
+    pub decode: DecodeLimits,
+    /// Sheets with more pixels are downscaled by an integer factor to fit (4 MP: a
+    /// 9600x6784 sheet is worked on at 1/4 scale, where a 15 cm wall is still 6 px).
+    pub max_working_pixels: u64,
+    pub params: DetectParams,
+    /// Image pixels per metre of the building, when the plan's scale is known.
+    pub pixels_per_metre: Option<f64>,
+}
+
+impl Default for RoomOptions {
+    fn default() -> Self {
+        Self {
+            decode: DecodeLimits::default(),
+            max_working_pixels: 4_000_000,
+            params: DetectParams::default(),
+            pixels_per_metre: None,
+        }
+    }
+}
+
+/// Decodes a blueprint and detects its rooms. Blocking and CPU-bound (up to a few
+/// seconds on a 65 MP sheet): async callers use [`extract_rooms`].
+pub fn detect_rooms(
+    bytes: &[u8],
+    media_type: MediaType,
+    opts: &RoomOptions,
+) -> Result<RoomsResult, StageError> {
+    let decoded = decode::decode_plan(bytes, media_type, &opts.decode)?;
+    let mut result = rooms_in_image(decoded.gray, opts);
+    result.page = decoded.page;
+    Ok(result)
+}
+
+/// Detects rooms on the blocking thread pool, so the pipeline's runtime keeps serving.
+pub async fn extract_rooms(
+    bytes: &[u8],
+    media_type: MediaType,
+    opts: RoomOptions,
+) -> Result<RoomsResult, StageError> {
+    let bytes = bytes.to_vec();
+    tokio::task::spawn_blocking(move || detect_rooms(&bytes, media_type, &opts))
+        .await
+        .map_err(|e| StageError::internal(format!("room detection task: {e}")))?
+}
+
+/// Detects rooms on a decoded grayscale image (unverified: no checks yet).
+pub fn rooms_in_image(gray: GrayImage, opts: &RoomOptions) -> RoomsResult {
+    let (width, height) = gray.dimensions();
+    let (work, factor) = decode::downscale(gray, opts.max_working_pixels);
+    let detection = detect::detect(&work, &opts.params);
+    drop(work);
+    let f = f64::from(factor);
+    let (wf, hf) = (f64::from(width), f64::from(height));
+    let ppm = opts.pixels_per_metre.filter(|p| p.is_finite() && *p > 0.0);
+    let mut result = RoomsResult::new(ImageSize { width, height });
+    result.pixels_per_metre = ppm;
+    result.rooms = detection
+        .rooms
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            // A working pixel covers `factor` original pixels per side; outline points are
+            // working-pixel centres.
+            let polygon: Vec<[f64; 2]> = r
+                .polygon
+                .iter()
+                .map(|p| {
+                    [
+                        round2(((p[0] + 0.5) * f).clamp(0.0, wf)),
+                        round2(((p[1] + 0.5) * f).clamp(0.0, hf)),
+                    ]
+                })
+                .collect();
+            let polygon_normalised = polygon
+                .iter()
+                .map(|p| [round6(p[0] / wf), round6(p[1] / hf)])
+                .collect();
+            let area_px = r.area as f64 * f * f;
+            Room {
+                id: format!("room_{}", i + 1),
+                label: None,
+                polygon,
+                polygon_normalised,
+                area_px,
+                area_m2: ppm.map(|p| round2(area_px / (p * p))),
+                confidence: r.confidence,
+            }
+        })
+        .collect();
+    result
+}
+
+/// Adds local room detection to any extractor: invoices go to the wrapped extractor,
+/// blueprints to the detector (on the blocking pool). The CLI wires
+/// `WithRooms::new(RuleExtractor)`.
+#[derive(Debug, Clone, Default)]
+pub struct WithRooms<E> {
+    pub invoices: E,
+    pub options: RoomOptions,
+}
+
+impl<E> WithRooms<E> {
+    pub fn new(invoices: E) -> Self {
+        Self {
+            invoices,
+            options: RoomOptions::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<E: Extractor> Extractor for WithRooms<E> {
+    async fn extract_invoice(
+        &self,
+        document: &Document,
+        original: Option<&[u8]>,
+    ) -> Result<InvoiceResult, StageError> {
+        self.invoices.extract_invoice(document, original).await
+    }
+
+    async fn extract_rooms(
+        &self,
+        bytes: &[u8],
+        media_type: MediaType,
+    ) -> Result<RoomsResult, StageError> {
+        extract_rooms(bytes, media_type, self.options.clone()).await
+    }
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn round6(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests;

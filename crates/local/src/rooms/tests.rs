@@ -1,0 +1,165 @@
+//! The detector on rendered plans: a synthetic two-room plan and a real r2v annotation.
+
+use super::eval::{greedy_match, iou_matrix, score_plan};
+use super::r2v::{RenderOptions, parse, render};
+use super::*;
+
+const R2V_PLAN: &str = include_str!("../../../../fixtures/floorplans/r2v-00_02.txt");
+
+const TWO_ROOMS: &str = "0\t0\t200\t0\twall\n\
+    200\t0\t200\t100\twall\n\
+    200\t100\t0\t100\twall\n\
+    0\t100\t0\t0\twall\n\
+    100\t0\t100\t100\twall\n\
+    100\t30\t100\t70\tdoor\n\
+    0\t40\t0\t70\tdoor\n\
+    40\t45\t60\t55\tbedroom\n\
+    140\t45\t160\t55\tkitchen\n\
+    150\t20\t170\t30\ttoilet\n";
+
+fn png(image: &GrayImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::DynamicImage::ImageLuma8(image.clone())
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .expect("encodes");
+    out
+}
+
+#[test]
+fn two_rooms_with_door_gaps_are_found_with_their_outlines() {
+    let rendered = render(
+        &parse(TWO_ROOMS).expect("parses"),
+        &RenderOptions::default(),
+    )
+    .expect("renders");
+    let opts = RoomOptions {
+        pixels_per_metre: Some(40.0),
+        ..RoomOptions::default()
+    };
+    let result = detect_rooms(&png(&rendered.image), MediaType::Png, &opts).expect("detects");
+    assert_eq!(result.kind, "blueprint");
+    assert_eq!(result.image.width, rendered.image.width());
+    assert_eq!(result.rooms.len(), 2, "{result:#?}");
+    let (w, h) = (
+        f64::from(result.image.width),
+        f64::from(result.image.height),
+    );
+    for (room, id) in result.rooms.iter().zip(["room_1", "room_2"]) {
+        assert_eq!(room.id, id);
+        assert!(room.polygon.len() >= 4, "{room:?}");
+        assert!(room.confidence > 0.9, "{room:?}");
+        for (p, n) in room.polygon.iter().zip(&room.polygon_normalised) {
+            assert!((p[0] / w - n[0]).abs() < 1e-5 && (p[1] / h - n[1]).abs() < 1e-5);
+        }
+        // Each room is 100x100 units at 2 px/unit, less a 14 px wall: about 186 px square.
+        assert!(
+            (room.area_px - 186.0 * 186.0).abs() < 186.0 * 8.0,
+            "{}",
+            room.area_px
+        );
+        let m2 = room.area_m2.expect("scale given");
+        assert!((m2 - room.area_px / 1600.0).abs() < 0.01);
+    }
+    // Left room first (reading order), and its outline lies in the left half.
+    assert!(result.rooms[0].polygon.iter().all(|p| p[0] < w / 2.0));
+}
+
+#[test]
+fn a_real_r2v_plan_matches_its_ground_truth() {
+    let score = score_plan("r2v-00_02", R2V_PLAN).expect("scores");
+    assert_eq!(score.truth_rooms, score.detected_rooms, "{score:?}");
+    assert!(score.mean_iou > 0.9, "{score:?}");
+}
+
+#[test]
+fn outlines_are_in_original_pixels_when_the_sheet_is_downscaled() {
+    let plan = parse(R2V_PLAN).expect("parses");
+    let rendered = render(&plan, &RenderOptions::default()).expect("renders");
+    let full = rooms_in_image(rendered.image.clone(), &RoomOptions::default());
+    let small = rooms_in_image(
+        rendered.image.clone(),
+        &RoomOptions {
+            max_working_pixels: 200_000,
+            ..RoomOptions::default()
+        },
+    );
+    assert_eq!(full.rooms.len(), small.rooms.len());
+    assert_eq!(small.image, full.image);
+    for (a, b) in full.rooms.iter().zip(&small.rooms) {
+        let ratio = b.area_px / a.area_px;
+        assert!(
+            (0.85..1.2).contains(&ratio),
+            "{} vs {}",
+            a.area_px,
+            b.area_px
+        );
+    }
+}
+
+#[test]
+fn blank_and_tiny_images_have_no_rooms() {
+    let blank = GrayImage::from_pixel(300, 200, image::Luma([255]));
+    assert!(
+        rooms_in_image(blank, &RoomOptions::default())
+            .rooms
+            .is_empty()
+    );
+    let tiny = GrayImage::from_pixel(3, 3, image::Luma([0]));
+    assert!(
+        rooms_in_image(tiny, &RoomOptions::default())
+            .rooms
+            .is_empty()
+    );
+    let err = detect_rooms(b"not an image", MediaType::Png, &RoomOptions::default())
+        .expect_err("refused");
+    assert_eq!(err.code, docpipe_core::ErrorCode::DocumentUnreadable);
+}
+
+#[test]
+fn a_light_on_dark_blueprint_is_read_like_a_dark_on_light_one() {
+    let rendered = render(
+        &parse(TWO_ROOMS).expect("parses"),
+        &RenderOptions::default(),
+    )
+    .expect("renders");
+    let mut inverted = rendered.image.clone();
+    image::imageops::invert(&mut inverted);
+    let result = rooms_in_image(inverted, &RoomOptions::default());
+    assert_eq!(result.rooms.len(), 2);
+}
+
+#[test]
+fn a_jpeg_scan_inside_a_pdf_is_read() {
+    let rendered = render(
+        &parse(TWO_ROOMS).expect("parses"),
+        &RenderOptions::default(),
+    )
+    .expect("renders");
+    let mut jpeg = Vec::new();
+    image::DynamicImage::ImageLuma8(rendered.image.clone())
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .expect("encodes");
+    let (w, h) = rendered.image.dimensions();
+    let mut pdf = format!(
+        "%PDF-1.4\n1 0 obj << /Type /XObject /Subtype /Image /Width {w} /Height {h} \
+         /ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /DCTDecode /Length {} >>\nstream\n",
+        jpeg.len()
+    )
+    .into_bytes();
+    pdf.extend_from_slice(&jpeg);
+    pdf.extend_from_slice(b"\nendstream\nendobj\n%%EOF\n");
+    let result = detect_rooms(&pdf, MediaType::Pdf, &RoomOptions::default()).expect("detects");
+    assert_eq!(result.rooms.len(), 2);
+}
+
+#[test]
+fn iou_of_identical_maps_is_one() {
+    let map = [0, 1, 1, 2, 2, 2];
+    let ious = iou_matrix(&map, &map, 2, 2);
+    let m = greedy_match(&ious, 2, 2);
+    assert_eq!(m.len(), 2);
+    assert!(m.iter().all(|p| (p.2 - 1.0).abs() < 1e-12));
+}
