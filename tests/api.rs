@@ -39,7 +39,11 @@ impl Drop for Server {
 
 impl Server {
     fn start(env: &[(&str, String)]) -> Self {
-        let home = tempfile::tempdir().expect("tempdir");
+        Self::start_in(tempfile::tempdir().expect("tempdir"), env)
+    }
+
+    /// Starts a server on an existing data folder (a restart).
+    fn start_in(home: tempfile::TempDir, env: &[(&str, String)]) -> Self {
         let mut cmd = Command::new(BIN);
         cmd.arg("--home")
             .arg(home.path())
@@ -806,4 +810,50 @@ async fn the_openapi_document_matches_the_live_router() {
             "{want} is not documented: {seen:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_execution_resumes_the_job_on_restart() {
+    let docs = doc_server().await;
+    let env = [("DOCPIPE_URL_ALLOWED_HOSTS", docs.addr.to_string())];
+    let mut s = Server::start(&env);
+    let key = s.key("alice", &[]);
+    let (st, v) = s
+        .create_json(
+            &key,
+            json!({"document": {"url": format!("http://{}/slow.pdf", docs.addr)}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    let id = job_id(&v);
+    let wait_hits = |n: usize| {
+        let hits = docs.hits.clone();
+        async move {
+            for _ in 0..1000 {
+                if hits.load(Ordering::SeqCst) >= n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("the document server was not asked {n} times");
+        }
+    };
+    wait_hits(1).await;
+    // SIGKILL while ingest is fetching: no chance to clean up.
+    s.child.kill().expect("kill");
+    s.child.wait().expect("reaped");
+    let home = std::mem::replace(&mut s.home, tempfile::tempdir().expect("tempdir"));
+    drop(s);
+    let s = Server::start_in(home, &env);
+    // The in-flight ingest runs again (stages are idempotent); let it through.
+    wait_hits(2).await;
+    docs.release.notify_waiters();
+    let job = s.wait_final(&key, &id).await;
+    assert!(
+        ["completed", "needs_review"].contains(&job["status"].as_str().unwrap_or_default()),
+        "{job:#}"
+    );
+    let (st, r) = s.get(&key, &format!("/api/v1/jobs/{id}/result")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(r["data"]["fields"]["gross_total"]["value"], "529.87");
 }

@@ -9,9 +9,11 @@ use serde_json::json;
 async fn main() -> std::io::Result<()> {
     let app = axum::Router::new().route(
         "/api/v1/jobs/{job_id}",
-        get(|axum::extract::Path(id): axum::extract::Path<String>| async move {
-            Json(json!({"job_id": id, "status": "completed"}))
-        }),
+        get(
+            |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                Json(json!({"job_id": id, "status": "completed"}))
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("listening on http://{}", listener.local_addr()?);

@@ -368,14 +368,35 @@ async fn replay(
     Ok(success(JobView::new(&job, None), StatusCode::ACCEPTED))
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
+/// Reads a body up to `limit` bytes. An oversized body is read on (and dropped) up to a
+/// few times the limit before answering 413, so the client sees the answer and the
+/// connection stays usable instead of being reset mid-upload.
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let drain_cap = limit.saturating_mul(4).max(16 * 1024 * 1024);
+    let mut body = body;
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::validation(format!("reading the request body: {e}"), None))?;
+        if let Ok(data) = frame.into_data() {
+            seen = seen.saturating_add(data.len());
+            if seen <= limit {
+                buf.extend_from_slice(&data);
+            } else if seen > drain_cap {
+                break;
+            }
+        }
+    }
+    if seen > limit {
+        return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::FileTooLarge,
             format!("the request body is over {limit} bytes"),
-        )
-    })
+        ));
+    }
+    Ok(Bytes::from(buf))
 }
 
 fn rebuild(headers: HeaderMap, bytes: Bytes) -> Request {

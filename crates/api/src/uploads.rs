@@ -155,13 +155,7 @@ pub async fn receive(
         return Err(denied("the upload URL has expired"));
     }
     let max = state.settings.max_document_bytes as usize;
-    let bytes = axum::body::to_bytes(body, max).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::FileTooLarge,
-            format!("the document is over the {max}-byte limit"),
-        )
-    })?;
+    let bytes = crate::jobs::read_body(body, max).await?;
     let size = bytes.len() as u64;
     state
         .objects

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use docpipe_asl::{Definition, ExecutionOptions, Runner, StopHandle, TaskFailure, TaskInvoker};
+use docpipe_asl::{
+    Definition, DurableRunner, ExecutionOptions, ExecutionOutcome, Journal, JournalError,
+    StopHandle, TaskFailure, TaskInvoker,
+};
 use docpipe_core::ports::{Result, StageSettings};
 use docpipe_core::stages::{self, PipelineInput, Stage};
 use docpipe_core::{
@@ -19,6 +22,7 @@ use tokio::io::AsyncReadExt;
 use tracing::info;
 
 use crate::fs_objects::FsObjectStore;
+use crate::journal::SqliteJournal;
 use crate::sqlite::{ExecutionRecord, SqliteJobStore};
 
 /// The state machine, compiled into the binary so `docpipe` runs anywhere.
@@ -62,7 +66,8 @@ pub struct Embedded {
     store: SqliteJobStore,
     objects: FsObjectStore,
     definition: Arc<Definition>,
-    runner: Arc<Runner>,
+    runner: DurableRunner,
+    journal: Arc<SqliteJournal>,
 }
 
 impl Embedded {
@@ -87,13 +92,18 @@ impl Embedded {
         let invoker = Arc::new(StageInvoker {
             ports: ports.clone(),
         });
-        let runner = Runner::new(invoker, opts.clock);
+        let journal = Arc::new(
+            SqliteJournal::open(&opts.home.join("docpipe.db"))
+                .map_err(|e| StageError::unavailable(format!("execution journal: {e}")))?,
+        );
+        let runner = DurableRunner::new(invoker, opts.clock, journal.clone());
         Ok(Self {
             ports,
             store,
             objects,
             definition: Arc::new(definition),
-            runner: Arc::new(runner),
+            runner,
+            journal,
         })
     }
 
@@ -189,7 +199,7 @@ impl Embedded {
         })
         .map_err(|e| StageError::internal(format!("execution input: {e}")))?;
         let started_at = self.ports.clock.now();
-        let mut record = ExecutionRecord {
+        let record = ExecutionRecord {
             name: job.id.to_string(),
             job_id: Some(job.id.clone()),
             status: "RUNNING".into(),
@@ -208,7 +218,63 @@ impl Embedded {
             stop,
             ..ExecutionOptions::default()
         };
-        let outcome = self.runner.run(&self.definition, input, options).await;
+        let outcome = self
+            .runner
+            .run(&self.definition, input, options)
+            .await
+            .map_err(journal_error)?;
+        self.complete(record, outcome).await
+    }
+
+    /// Names of executions that a previous process left unfinished (the journal will
+    /// resume them in [`Embedded::recover`]).
+    pub async fn unfinished(&self) -> Result<Vec<String>> {
+        let logs = self.journal.unfinished().await.map_err(journal_error)?;
+        Ok(logs
+            .iter()
+            .filter_map(|l| l.first().map(|r| r.execution().to_owned()))
+            .collect())
+    }
+
+    /// Resumes every execution a previous process left unfinished, from its journal: a
+    /// Task whose result was journaled does not run again. Returns the executions resumed.
+    pub async fn recover(&self) -> Result<Vec<ExecutionRecord>> {
+        let outcomes = self.runner.recover().await.map_err(journal_error)?;
+        let mut done = Vec::new();
+        for (name, outcome) in outcomes {
+            let Ok(job_id) = JobId::parse(&name) else {
+                continue;
+            };
+            let record = match self.store.execution(&name).await? {
+                Some(r) => r,
+                None => ExecutionRecord {
+                    name: name.clone(),
+                    job_id: Some(job_id.clone()),
+                    status: "RUNNING".into(),
+                    started_at: self.ports.clock.now(),
+                    stopped_at: None,
+                    input: Value::Null,
+                    output: None,
+                    error: None,
+                    cause: None,
+                    history: Value::Array(Vec::new()),
+                },
+            };
+            info!(job_id = %job_id, "execution resumed from the journal");
+            done.push(self.complete(record, outcome).await?);
+        }
+        if let Err(e) = self.journal.prune_finished() {
+            tracing::warn!(error = %e, "pruning the execution journal");
+        }
+        Ok(done)
+    }
+
+    /// Stores an execution's outcome and makes sure its job ended in a final status.
+    async fn complete(
+        &self,
+        mut record: ExecutionRecord,
+        outcome: ExecutionOutcome,
+    ) -> Result<ExecutionRecord> {
         record.status = outcome.status.as_str().to_owned();
         record.stopped_at = Some(self.ports.clock.now());
         record.output = outcome.output.clone();
@@ -218,31 +284,33 @@ impl Embedded {
             .map_err(|e| StageError::internal(format!("execution history: {e}")))?;
         self.store.put_execution(&record).await?;
         // An execution that ended without reaching a recording state (a runtime error in
-        // the definition, a stage that could not record) must still not leave the job
-        // hanging in a non-final status.
-        let job = self.ports.jobs.get(job_id).await?;
-        if !job.status.is_final() {
-            let error = StageError::from_cause(
-                record.error.as_deref().unwrap_or("States.Runtime"),
-                record
-                    .cause
-                    .as_deref()
-                    .unwrap_or("the execution ended early"),
-            );
-            self.ports
-                .jobs
-                .transition(
-                    job_id,
-                    docpipe_core::JobStatus::Failed,
-                    JobPatch {
-                        error: Some(error.into()),
-                        ..JobPatch::default()
-                    },
-                    self.ports.clock.now(),
-                )
-                .await?;
+        // the definition, a stage that could not record, an abort) must still not leave
+        // the job hanging in a non-final status.
+        if let Some(job_id) = &record.job_id {
+            let job = self.ports.jobs.get(job_id).await?;
+            if !job.status.is_final() {
+                let error = StageError::from_cause(
+                    record.error.as_deref().unwrap_or("States.Runtime"),
+                    record
+                        .cause
+                        .as_deref()
+                        .unwrap_or("the execution ended early"),
+                );
+                self.ports
+                    .jobs
+                    .transition(
+                        job_id,
+                        docpipe_core::JobStatus::Failed,
+                        JobPatch {
+                            error: Some(error.into()),
+                            ..JobPatch::default()
+                        },
+                        self.ports.clock.now(),
+                    )
+                    .await?;
+            }
+            info!(job_id = %job_id, status = %record.status, "execution finished");
         }
-        info!(job_id = %job_id, status = %record.status, "execution finished");
         Ok(record)
     }
 
@@ -274,6 +342,16 @@ impl Embedded {
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| StageError::internal(format!("result {key}: {e}")))
+    }
+}
+
+fn journal_error(e: JournalError) -> StageError {
+    match e {
+        JournalError::AlreadyExists(name) => StageError::new(
+            ErrorCode::ValidationError,
+            format!("an execution named {name} already exists"),
+        ),
+        other => StageError::unavailable(format!("execution journal: {other}")),
     }
 }
 

@@ -171,12 +171,19 @@ fn append_one(conn: &Connection, records: &[JournalRecord]) -> Result<(), Journa
 #[async_trait]
 impl Journal for SqliteJournal {
     async fn append(&self, records: Vec<JournalRecord>) -> Result<(), JournalError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send((records, reply))
-            .map_err(|_| JournalError::Storage("the journal writer stopped".into()))?;
-        rx.await
-            .map_err(|_| JournalError::Storage("the journal writer stopped".into()))?
+        // Wait for the writer on the blocking pool, not on a bare channel: tokio counts a
+        // running blocking task as work, so a paused (virtual) clock does not jump ahead
+        // while a journal write is in flight.
+        let tx = self.tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let (reply, rx) = oneshot::channel();
+            tx.send((records, reply))
+                .map_err(|_| JournalError::Storage("the journal writer stopped".into()))?;
+            rx.blocking_recv()
+                .map_err(|_| JournalError::Storage("the journal writer stopped".into()))?
+        })
+        .await
+        .map_err(|e| JournalError::Storage(format!("journal task: {e}")))?
     }
 
     async fn unfinished(&self) -> Result<Vec<Vec<JournalRecord>>, JournalError> {

@@ -74,11 +74,24 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Jobs a previous run left behind: queued ones are queued again; ones that were running
-/// when the process died are marked failed with the reason (they cannot be resumed yet).
+/// Jobs a previous run left behind. Executions that had started resume from the
+/// execution journal (a Task whose result was journaled does not run again); queued jobs
+/// that never started are queued again; a running job with no journal (which cannot
+/// happen unless the database was edited) is marked failed with the reason.
 async fn recover(pipeline: &Embedded, pool: &EmbeddedOrchestrator) -> Result<usize> {
     let store = pipeline.store();
-    let mut count = 0;
+    let unfinished: std::collections::HashSet<String> =
+        pipeline.unfinished().await?.into_iter().collect();
+    let mut count = unfinished.len();
+    if !unfinished.is_empty() {
+        let pipeline = pipeline.clone();
+        tokio::spawn(async move {
+            match pipeline.recover().await {
+                Ok(done) => tracing::info!(resumed = done.len(), "executions resumed"),
+                Err(e) => tracing::error!(error = %e, "resuming executions"),
+            }
+        });
+    }
     for status in [
         JobStatus::Queued,
         JobStatus::Ingesting,
@@ -97,6 +110,9 @@ async fn recover(pipeline: &Embedded, pool: &EmbeddedOrchestrator) -> Result<usi
                 })
                 .await?;
             for job in &page.jobs {
+                if unfinished.contains(job.id.as_str()) {
+                    continue;
+                }
                 count += 1;
                 if status == JobStatus::Queued {
                     let pool = pool.clone();
@@ -106,8 +122,8 @@ async fn recover(pipeline: &Embedded, pool: &EmbeddedOrchestrator) -> Result<usi
                     });
                 } else {
                     let err = StageError::new(
-                        docpipe_core::ErrorCode::ServiceUnavailable,
-                        "the server stopped while this job was running; submit it again",
+                        docpipe_core::ErrorCode::InternalError,
+                        "the job was running with no execution journal; submit it again",
                     );
                     store
                         .transition(

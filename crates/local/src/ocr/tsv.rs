@@ -26,9 +26,12 @@ pub enum TsvError {
 const HEADER: &str =
     "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext";
 
+/// Which line a word is on: page, block, paragraph, line.
+type LineKey = (u32, u32, u32, u32);
+
 struct Row<'a> {
     level: u32,
-    line_key: (u32, u32, u32, u32),
+    line_key: LineKey,
     left: f32,
     top: f32,
     width: f32,
@@ -80,7 +83,7 @@ pub fn parse_tsv(tsv: &str) -> Result<RecognisedImage, TsvError> {
         .ok_or(TsvError::NoPageSize)?;
     let (w, h) = (page.width, page.height);
     let mut lines: Vec<Line> = Vec::new();
-    let mut current: Option<((u32, u32, u32, u32), Vec<Word>)> = None;
+    let mut current: Option<(LineKey, Vec<Word>)> = None;
     for r in rows.iter().filter(|r| r.level == 5 && r.conf >= 0.0) {
         let text = r.text.trim();
         if text.is_empty() {
