@@ -101,7 +101,7 @@ fn check_bytes(bytes: &[u8], kind: DocumentKind, max: u64) -> Result<(), ApiErro
     if !kind.accepts(media) {
         return Err(StageError::new(
             ErrorCode::InvalidFileFormat,
-            format!("an {kind} must be a PDF; the content is {}", media.as_str()),
+            format!("a {kind} cannot be processed from {}", media.as_str()),
         )
         .into());
     }

@@ -79,7 +79,7 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
         return Err(StageError::new(
             ErrorCode::InvalidFileFormat,
             format!(
-                "an {} must be a PDF; the content is {} (checked by its leading bytes, not its name)",
+                "a {} cannot be processed from {} (checked by its leading bytes, not its name)",
                 job.kind,
                 media_type.as_str()
             ),

@@ -256,8 +256,25 @@ fn bands(
     let near = |p: usize, q: usize| p.abs_diff(q) <= tol;
     let mut open: Vec<Band> = Vec::new();
     let mut accepted = Vec::new();
+    // How far wall extends across the lines at position `i`, from line `mid` both ways.
+    let across = |mid: usize, i: usize| {
+        let up = (0..=mid).rev().take_while(|&l| wall(l, i)).count();
+        let down = (mid + 1..lines).take_while(|&l| wall(l, i)).count();
+        up + down
+    };
     let close = |band: Band, accepted: &mut Vec<(usize, usize, usize)>| {
-        if band.runs.len() <= max_band {
+        let height = band.runs.len();
+        if height > max_band {
+            return;
+        }
+        // A doorway has a wall end at one jamb at least: wall that is no thicker across
+        // than the band. Where both jambs are long perpendicular walls, the band is where
+        // two doorways' spans happen to overlap across a room, not a gap in a wall.
+        let (line, a, b) = band.runs[height / 2];
+        let slack = height + 2 * tol + 2;
+        let end_a = a > 0 && across(line, a - 1) <= slack;
+        let end_b = b < len && across(line, b) <= slack;
+        if end_a || end_b {
             accepted.extend(band.runs);
         }
     };
