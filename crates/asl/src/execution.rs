@@ -2,6 +2,7 @@
 //! It performs no I/O and reads no clock; the caller passes the current time in, so the
 //! same code runs on system time, on virtual time and in replay.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use crate::model::{
     QueryLanguage, ResultHandling, Seconds, Selector, State, StateKind, Transition, WaitState,
     error_matches,
 };
-use crate::path::Scope;
+use crate::path::{ReferencePath, Scope};
 
 /// Step Functions' history limit; also what stops a definition that loops forever.
 pub const MAX_HISTORY_EVENTS: u64 = 25_000;
@@ -185,7 +186,10 @@ struct Frame {
     retry_counts: Vec<u32>,
     retry_total: u32,
     waiting: Waiting,
-    variables: Map<String, Value>,
+    /// Shared with the frames that inherited them; copied on the first assignment.
+    variables: Arc<Map<String, Value>>,
+    /// `raw_input` as JSON text when it is already known (the previous state's output).
+    input_text: Option<String>,
 }
 
 /// What running (part of) a state produced.
@@ -212,7 +216,12 @@ pub struct Execution {
     rng: u64,
     finished: bool,
     actions: Vec<Action>,
+    /// The text of the output `end_frame` is about to receive, when already serialised.
+    output_text: Option<String>,
 }
+
+/// What a state that cannot read the context object sees as `$$`.
+static NO_CONTEXT: Value = Value::Null;
 
 fn text(v: &Value) -> String {
     v.to_string()
@@ -243,12 +252,14 @@ impl Execution {
             execution_timer: None,
             finished: false,
             actions: Vec::new(),
+            output_text: None,
         };
+        let input_text = text(&input);
         exec.record(
             now,
             EventType::ExecutionStarted,
             Some(EventDetails::ExecutionStartedEventDetails {
-                input: text(&input),
+                input: input_text.clone(),
                 input_details: PayloadDetails::default(),
                 role_arn: exec.ctx.role_arn.clone(),
             }),
@@ -261,7 +272,10 @@ impl Execution {
                 duration: Duration::from_secs(secs),
             });
         }
-        exec.push_frame(machine, input, Map::new(), now);
+        exec.push_frame(machine, input, Arc::default(), now);
+        if let Some(f) = exec.stack.last_mut() {
+            f.input_text = Some(input_text);
+        }
         exec.drive(Flow::Waiting, now, true);
         let actions = std::mem::take(&mut exec.actions);
         (exec, actions)
@@ -364,7 +378,7 @@ impl Execution {
         &mut self,
         machine: Arc<Machine>,
         input: Value,
-        variables: Map<String, Value>,
+        variables: Arc<Map<String, Value>>,
         now: DateTime<Utc>,
     ) {
         let state = machine.start_at.clone();
@@ -378,6 +392,7 @@ impl Execution {
             retry_total: 0,
             waiting: Waiting::Nothing,
             variables,
+            input_text: None,
         });
     }
 
@@ -416,6 +431,13 @@ impl Execution {
         ctx
     }
 
+    /// The context object if `state` can read it (see [`State::reads_context`]).
+    fn context_for(&self, state: &State) -> Option<Value> {
+        state
+            .reads_context
+            .then(|| self.context_object(state, None))
+    }
+
     /// Runs the engine until it waits or finishes. `enter` says whether the top frame's
     /// current state still has to be entered.
     fn drive(&mut self, flow: Flow, now: DateTime<Utc>, enter: bool) {
@@ -447,13 +469,18 @@ impl Execution {
                         .states
                         .get(&name)
                         .map_or("Pass", |s| s.kind.type_name());
+                    // The output is serialised once: the next state's input (or the
+                    // execution's output) is the same text.
+                    let mut output_text = None;
                     if let Some(t) = EventType::exited(type_name) {
+                        let out = text(&output);
+                        output_text = Some(out.clone());
                         self.record(
                             now,
                             t,
                             Some(EventDetails::StateExitedEventDetails {
                                 name: name.clone(),
-                                output: text(&output),
+                                output: out,
                                 output_details: PayloadDetails::default(),
                             }),
                         );
@@ -463,6 +490,7 @@ impl Execution {
                             if let Some(f) = self.stack.last_mut() {
                                 f.state = next;
                                 f.raw_input = output;
+                                f.input_text = output_text;
                                 f.retry_counts.clear();
                                 f.retry_total = 0;
                                 f.waiting = Waiting::Nothing;
@@ -470,7 +498,10 @@ impl Execution {
                             enter = true;
                             flow = Flow::Waiting;
                         }
-                        None => flow = self.end_frame(Ok(output), now),
+                        None => {
+                            self.output_text = output_text;
+                            flow = self.end_frame(Ok(output), now);
+                        }
                     }
                 }
                 Flow::Failed(err) => flow = self.handle_error(err, now),
@@ -494,6 +525,7 @@ impl Execution {
 
     /// A frame reached its end (or failed): hand the result to the parent state.
     fn end_frame(&mut self, result: Result<Value, StatesError>, now: DateTime<Utc>) -> Flow {
+        let output_text = self.output_text.take();
         self.stack.pop();
         if self.stack.is_empty() {
             match result {
@@ -502,7 +534,7 @@ impl Execution {
                         now,
                         EventType::ExecutionSucceeded,
                         Some(EventDetails::ExecutionSucceededEventDetails {
-                            output: text(&output),
+                            output: output_text.unwrap_or_else(|| text(&output)),
                             output_details: PayloadDetails::default(),
                         }),
                     );
@@ -661,14 +693,19 @@ impl Execution {
         self.complete_with_result(state, handling, results)
     }
 
-    fn scope_parts(&self, state: &State) -> (Value, Map<String, Value>) {
-        let ctx = self.context_object(state, None);
-        let vars = self
-            .stack
-            .last()
-            .map(|f| f.variables.clone())
-            .unwrap_or_default();
-        (ctx, vars)
+    /// The raw input of the top frame for a ResultPath to write into: moved out of the
+    /// frame when nothing can read it again (no Retry or Catch), copied otherwise.
+    fn take_raw_input(&mut self, state: &State) -> Value {
+        let reusable = error_handling(state)
+            .is_some_and(|h| !h.retry.is_empty() || !h.catch.is_empty());
+        match self.stack.last_mut() {
+            Some(f) if reusable => f.raw_input.clone(),
+            Some(f) => {
+                f.input_text = None;
+                std::mem::take(&mut f.raw_input)
+            }
+            None => Value::Null,
+        }
     }
 
     /// ResultSelector, Assign, ResultPath, OutputPath, then the transition.
@@ -697,25 +734,24 @@ impl Execution {
                 next,
             );
         }
-        let (ctx, vars) = self.scope_parts(state);
-        let raw_input = self
-            .stack
-            .last()
-            .map(|f| f.raw_input.clone())
-            .unwrap_or(Value::Null);
-        let mut rng = self.rng;
-        let mut random = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let ctx = self.context_for(state);
+        let ctx = ctx.as_ref().unwrap_or(&NO_CONTEXT);
         let selected = match &handling.result_selector {
             Some(t) => {
+                let Some(frame) = self.stack.last() else {
+                    return Flow::Waiting;
+                };
                 let scope = Scope {
                     input: &result,
-                    context: &ctx,
-                    variables: &vars,
+                    context: ctx,
+                    variables: &frame.variables,
+                };
+                let mut rng = self.rng;
+                let mut random = || {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    rng
                 };
                 match t.eval(scope, &mut random) {
                     Ok(v) => v,
@@ -724,21 +760,33 @@ impl Execution {
             }
             None => result,
         };
-        if let Err(e) = self.assign(state, &selected, &ctx) {
+        self.finish_result(state, handling.result_path.as_ref(), selected, ctx)
+    }
+
+    /// Assign, ResultPath and OutputPath of a JSONPath state's (selected) result.
+    fn finish_result(
+        &mut self,
+        state: &State,
+        result_path: Option<&ReferencePath>,
+        selected: Value,
+        ctx: &Value,
+    ) -> Flow {
+        if let Err(e) = self.assign(state, &selected, ctx) {
             return Flow::Failed(e);
         }
-        let combined = match &handling.result_path {
-            Some(rp) => match rp.write(raw_input, selected) {
+        let combined = match result_path {
+            Some(rp) if rp.is_root() => selected,
+            Some(rp) => match rp.write(self.take_raw_input(state), selected) {
                 Ok(v) => v,
                 Err(e) => return Flow::Failed(e),
             },
-            None => raw_input,
+            None => self.take_raw_input(state),
         };
-        self.output(state, combined, &ctx)
+        self.output(state, combined, ctx)
     }
 
     /// The JSONata bindings of the top frame: `$states.input` is the raw state input.
-    fn jsonata_parts(&mut self, state: &State) -> (Value, Value, Map<String, Value>, u64) {
+    fn jsonata_parts(&mut self, state: &State) -> (Value, Value, Arc<Map<String, Value>>, u64) {
         let ctx = self.context_object(state, None);
         let (input, vars) = self
             .stack
@@ -785,12 +833,21 @@ impl Execution {
             },
             None => default_output,
         };
-        if let (Some(Value::Object(o)), Some(f)) = (assigned, self.stack.last_mut()) {
-            for (k, v) in o {
-                f.variables.insert(k, v);
-            }
+        drop(vars);
+        if let Some(Value::Object(o)) = assigned {
+            self.set_variables(o);
         }
         Flow::Done { output, next }
+    }
+
+    /// Stores assigned variables in the top frame (copying them first if shared).
+    fn set_variables(&mut self, assigned: Map<String, Value>) {
+        if let Some(f) = self.stack.last_mut() {
+            let vars = Arc::make_mut(&mut f.variables);
+            for (k, v) in assigned {
+                vars.insert(k, v);
+            }
+        }
     }
 
     fn assign(&mut self, state: &State, value: &Value, ctx: &Value) -> Result<(), StatesError> {
@@ -811,45 +868,41 @@ impl Execution {
                 return Ok(());
             }
         };
-        let vars = self
-            .stack
-            .last()
-            .map(|f| f.variables.clone())
-            .unwrap_or_default();
+        let Some(frame) = self.stack.last() else {
+            return Ok(());
+        };
         let scope = Scope {
             input: value,
             context: ctx,
-            variables: &vars,
+            variables: &frame.variables,
         };
         let mut rng = self.rng;
         let assigned = t.eval(scope, &mut || {
             rng = rng.rotate_left(17) ^ 0x5851_F42D_4C95_7F2D;
             rng
         })?;
-        if let (Value::Object(o), Some(f)) = (assigned, self.stack.last_mut()) {
-            for (k, v) in o {
-                f.variables.insert(k, v);
-            }
+        if let Value::Object(o) = assigned {
+            self.set_variables(o);
         }
         Ok(())
     }
 
     /// OutputPath and the transition.
-    fn output(&mut self, state: &State, value: Value, ctx: &Value) -> Flow {
-        let vars = self
-            .stack
-            .last()
-            .map(|f| f.variables.clone())
-            .unwrap_or_default();
+    fn output(&self, state: &State, value: Value, ctx: &Value) -> Flow {
         let output = match &state.output_path {
-            Some(p) => match p.select_required(Scope {
-                input: &value,
-                context: ctx,
-                variables: &vars,
-            }) {
-                Ok(v) => v,
-                Err(e) => return Flow::Failed(e),
-            },
+            Some(p) if p.is_identity() => value,
+            Some(p) => {
+                let empty = Map::new();
+                let vars = self.stack.last().map_or(&empty, |f| &*f.variables);
+                match p.select_required(Scope {
+                    input: &value,
+                    context: ctx,
+                    variables: vars,
+                }) {
+                    Ok(v) => v,
+                    Err(e) => return Flow::Failed(e),
+                }
+            }
             None => Value::Object(Map::new()),
         };
         let next = match &state.transition {
@@ -875,23 +928,26 @@ impl Execution {
     }
 
     fn enter_state(&mut self, now: DateTime<Utc>) -> Flow {
-        let Some((machine, name)) = self.current_state() else {
+        let Some(frame) = self.stack.last_mut() else {
             return Flow::Waiting;
         };
-        let Some(state) = machine.states.get(&name) else {
-            return Flow::Failed(StatesError::runtime(format!("state {name} does not exist")));
+        let machine = frame.machine.clone();
+        let Some(state) = machine.states.get(&frame.state) else {
+            return Flow::Failed(StatesError::runtime(format!(
+                "state {} does not exist",
+                frame.state
+            )));
         };
-        let input = self
-            .stack
-            .last()
-            .map(|f| f.raw_input.clone())
-            .unwrap_or(Value::Null);
+        let input = match frame.input_text.take() {
+            Some(t) => t,
+            None => text(&frame.raw_input),
+        };
         let id = self.record(
             now,
             EventType::entered(state.kind.type_name()),
             Some(EventDetails::StateEnteredEventDetails {
-                name: name.clone(),
-                input: text(&input),
+                name: state.name.clone(),
+                input,
                 input_details: PayloadDetails::default(),
             }),
         );
@@ -996,32 +1052,43 @@ impl Execution {
         self.next_child(state, now)
     }
 
-    /// Runs a state's body (again, on a retry).
-    fn run_state(&mut self, state: &State, now: DateTime<Utc>) -> Flow {
-        if state.query_language == QueryLanguage::Jsonata {
-            return self.run_state_jsonata(state, now);
-        }
-        let ctx = self.context_object(state, None);
-        let effective = match self.effective_input(state, &ctx) {
-            Ok(v) => v,
-            Err(e) => return Flow::Failed(e),
-        };
-        let vars = self
-            .stack
-            .last()
-            .map(|f| f.variables.clone())
-            .unwrap_or_default();
-        let scope = Scope {
-            input: &effective,
-            context: &ctx,
-            variables: &vars,
-        };
+    /// Runs a JSONPath Pass, Choice or Succeed state. These complete at once and have no
+    /// Retry or Catch, so the raw input is moved out of the frame and reused rather than
+    /// copied, and the context object is built only if the state can read it.
+    fn run_simple_state(&mut self, state: &State) -> Flow {
+        let ctx = self.context_for(state);
+        let ctx = ctx.as_ref().unwrap_or(&NO_CONTEXT);
         let mut rng = self.random();
         let mut random = move || {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
             rng
+        };
+        let Some(frame) = self.stack.last_mut() else {
+            return Flow::Waiting;
+        };
+        frame.input_text = None;
+        let raw = std::mem::take(&mut frame.raw_input);
+        let vars = Arc::clone(&frame.variables);
+        let selected = match &state.input_path {
+            Some(p) if p.is_identity() => None,
+            Some(p) => match p.select_required(Scope {
+                input: &raw,
+                context: ctx,
+                variables: &vars,
+            }) {
+                Ok(v) => Some(v),
+                Err(e) => return Flow::Failed(e),
+            },
+            None => Some(Value::Object(Map::new())),
+        };
+        // The effective input: the InputPath selection, or the raw input itself.
+        let effective = selected.as_ref().unwrap_or(&raw);
+        let scope = Scope {
+            input: effective,
+            context: ctx,
+            variables: &vars,
         };
         match &state.kind {
             StateKind::Pass(p) => {
@@ -1035,48 +1102,103 @@ impl Execution {
                 } else {
                     effective.clone()
                 };
-                let handling = ResultHandling {
-                    result_selector: None,
-                    result_path: p.result_path.clone(),
+                drop(vars);
+                if let Err(e) = self.assign(state, &result, ctx) {
+                    return Flow::Failed(e);
+                }
+                let combined = match &p.result_path {
+                    Some(rp) if rp.is_root() => result,
+                    Some(rp) => match rp.write(raw, result) {
+                        Ok(v) => v,
+                        Err(e) => return Flow::Failed(e),
+                    },
+                    None => raw,
                 };
-                self.complete_with_result(state, &handling, result)
+                self.output(state, combined, ctx)
             }
             StateKind::Choice(c) => {
+                let mut matched = None;
                 for rule in &c.choices {
                     match rule.condition.eval(scope) {
                         Ok(true) => {
-                            let template = rule.assign.as_ref().or(state.assign.as_ref());
-                            if let Err(e) = self.assign_with(template, &effective, &ctx) {
-                                return Flow::Failed(e);
-                            }
-                            return match self.output(state, effective.clone(), &ctx) {
-                                Flow::Done { output, .. } => Flow::Done {
-                                    output,
-                                    next: Some(rule.next.clone()),
-                                },
-                                other => other,
-                            };
+                            matched = Some((
+                                rule.assign.as_ref().or(state.assign.as_ref()),
+                                &rule.next,
+                            ));
+                            break;
                         }
                         Ok(false) => {}
                         Err(e) => return Flow::Failed(e),
                     }
                 }
-                if c.default.is_some()
-                    && let Err(e) = self.assign(state, &effective, &ctx)
-                {
+                let (assign, next) = match (matched, &c.default) {
+                    (Some(m), _) => m,
+                    (None, Some(d)) => (state.assign.as_ref(), d),
+                    (None, None) => {
+                        return Flow::Failed(StatesError::new(
+                            names::NO_CHOICE_MATCHED,
+                            "No Matches!",
+                        ));
+                    }
+                };
+                drop(vars);
+                let effective = selected.unwrap_or(raw);
+                if let Err(e) = self.assign_with(assign, &effective, ctx) {
                     return Flow::Failed(e);
                 }
-                match &c.default {
-                    Some(d) => match self.output(state, effective.clone(), &ctx) {
-                        Flow::Done { output, .. } => Flow::Done {
-                            output,
-                            next: Some(d.clone()),
-                        },
-                        other => other,
+                match self.output(state, effective, ctx) {
+                    Flow::Done { output, .. } => Flow::Done {
+                        output,
+                        next: Some(next.clone()),
                     },
-                    None => Flow::Failed(StatesError::new(names::NO_CHOICE_MATCHED, "No Matches!")),
+                    other => other,
                 }
             }
+            _ => {
+                drop(vars);
+                self.output(state, selected.unwrap_or(raw), ctx)
+            }
+        }
+    }
+
+    /// Runs a state's body (again, on a retry).
+    fn run_state(&mut self, state: &State, now: DateTime<Utc>) -> Flow {
+        if state.query_language == QueryLanguage::Jsonata {
+            return self.run_state_jsonata(state, now);
+        }
+        if matches!(
+            state.kind,
+            StateKind::Pass(_) | StateKind::Choice(_) | StateKind::Succeed
+        ) {
+            return self.run_simple_state(state);
+        }
+        let ctx = self.context_for(state);
+        let ctx = ctx.as_ref().unwrap_or(&NO_CONTEXT);
+        let effective = match self.effective_input(state, ctx) {
+            Ok(v) => v,
+            Err(e) => return Flow::Failed(e),
+        };
+        let vars = self
+            .stack
+            .last()
+            .map(|f| f.variables.clone())
+            .unwrap_or_default();
+        let scope = Scope {
+            input: &effective,
+            context: ctx,
+            variables: &vars,
+        };
+        let mut rng = self.random();
+        let mut random = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        match &state.kind {
+            StateKind::Pass(_) | StateKind::Choice(_) | StateKind::Succeed => Flow::Failed(
+                StatesError::runtime("internal: Pass, Choice and Succeed run in run_simple_state"),
+            ),
             StateKind::Wait(w) => {
                 let seconds = match wait_seconds(w, scope, now) {
                     Ok(s) => s,
@@ -1093,7 +1215,6 @@ impl Execution {
                 });
                 Flow::Waiting
             }
-            StateKind::Succeed => self.output(state, effective.clone(), &ctx),
             StateKind::Fail(f) => {
                 let field = |v: &Option<FailField>,
                              random: &mut dyn FnMut() -> u64|

@@ -67,6 +67,21 @@ pub struct State {
     /// JSONata `Output` (`None`: the default output).
     pub output: Option<JTemplate>,
     pub kind: StateKind,
+    /// Whether the state may read the context object (`$$` in JSONPath; every JSONata
+    /// state binds `$states.context`). Computed at load so that the interpreter builds the
+    /// context object only for the states that can read it.
+    pub reads_context: bool,
+}
+
+/// Whether a JSONPath state's definition mentions the context object anywhere: every
+/// path or intrinsic argument that reads it is a string containing `$$`.
+fn mentions_context(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("$$"),
+        Value::Array(a) => a.iter().any(mentions_context),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains("$$") || mentions_context(v)),
+        _ => false,
+    }
 }
 
 /// An `Assign` block in either query language.
@@ -980,6 +995,10 @@ impl State {
                 None
             },
             kind,
+            reads_context: jsonata
+                || obj
+                    .iter()
+                    .any(|(k, v)| k.contains("$$") || mentions_context(v)),
         })
     }
 }

@@ -118,6 +118,12 @@ impl Path {
         &self.root
     }
 
+    /// Whether this is `$`: it selects the whole input (so a caller may use the input
+    /// itself instead of a copy).
+    pub fn is_identity(&self) -> bool {
+        self.root == Root::Input && self.segments.as_ref().is_some_and(Vec::is_empty)
+    }
+
     /// Selects from the scope. A definite path yields its one value; an indefinite one
     /// yields the array of matches (possibly empty).
     pub fn select(&self, scope: Scope<'_>) -> Selection {
@@ -425,6 +431,11 @@ impl ReferencePath {
 
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// Whether this is `$`: writing replaces the whole target.
+    pub fn is_root(&self) -> bool {
+        self.segments.is_empty()
     }
 
     /// Writes `value` into `target` at this path, creating missing objects on the way.

@@ -11,7 +11,7 @@ use docpipe_core::detect::detect_media_type;
 use docpipe_core::stages::verify::apply_room_checks;
 use docpipe_local::rooms::eval::{evaluate_r2v_dir, overlay_png};
 use docpipe_local::rooms::r2v::{RenderOptions, render_png};
-use docpipe_local::rooms::{RoomOptions, detect_rooms};
+use docpipe_local::rooms::{RoomOptions, detect_rooms, working_png};
 use serde_json::json;
 
 #[derive(Debug, Subcommand)]
@@ -48,6 +48,9 @@ pub struct DetectArgs {
     /// Image pixels per metre of the building, for areas in square metres.
     #[arg(long)]
     pub pixels_per_metre: Option<f64>,
+    /// Also write the working image (decoded, downscaled) to this PNG.
+    #[arg(long)]
+    pub working: Option<PathBuf>,
 }
 
 pub async fn floorplan(cmd: FloorplanCommand) -> Result<ExitCode> {
@@ -111,6 +114,10 @@ pub async fn floorplan(cmd: FloorplanCommand) -> Result<ExitCode> {
                 pixels_per_metre: args.pixels_per_metre,
                 ..RoomOptions::default()
             };
+            if let Some(path) = &args.working {
+                let png = working_png(&bytes, media_type, &opts)?;
+                std::fs::write(path, png)?;
+            }
             let start = Instant::now();
             let detected = tokio::task::spawn_blocking(move || {
                 detect_rooms(&bytes, media_type, &opts).map(|mut r| {

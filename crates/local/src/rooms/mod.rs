@@ -58,6 +58,22 @@ pub fn detect_rooms(
     Ok(result)
 }
 
+/// The image the detector works on (decoded, flattened, downscaled), as PNG: for looking
+/// at why a sheet gave the rooms it gave.
+pub fn working_png(
+    bytes: &[u8],
+    media_type: MediaType,
+    opts: &RoomOptions,
+) -> Result<Vec<u8>, StageError> {
+    let decoded = decode::decode_plan(bytes, media_type, &opts.decode)?;
+    let (work, _) = decode::downscale(decoded.gray, opts.max_working_pixels);
+    let mut out = Vec::new();
+    image::DynamicImage::ImageLuma8(work)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .map_err(|e| StageError::internal(format!("encoding PNG: {e}")))?;
+    Ok(out)
+}
+
 /// Detects rooms on the blocking thread pool, so the pipeline's runtime keeps serving.
 pub async fn extract_rooms(
     bytes: &[u8],
