@@ -58,6 +58,10 @@ cargo clippy "${aws_packages[@]}" --all-targets --locked -- -D warnings
 echo "== tests (AWS crates: moto, recorded responses, Lambda runtime API)"
 cargo test "${aws_packages[@]}" --locked --no-fail-fast
 
+echo "== Lambda Runtime API smoke (ingest and api binaries against moto)"
+cargo build -p docpipe-functions -p docpipe-fn-api --locked
+"$venv_dir/moto/bin/python" functions/tests/runtime_api_smoke.py "$CARGO_TARGET_DIR/debug"
+
 if [ "$build" = 1 ]; then
   arch=--arm64
   if ! rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$'; then

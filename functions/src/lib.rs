@@ -45,7 +45,11 @@ impl Host {
     }
 
     /// Runs `stage` on the event's payload; records what it cost as CloudWatch metrics.
-    pub async fn run(&self, stage: Stage, event: LambdaEvent<Value>) -> Result<Value, StageFailure> {
+    pub async fn run(
+        &self,
+        stage: Stage,
+        event: LambdaEvent<Value>,
+    ) -> Result<Value, StageFailure> {
         let job_id = event
             .payload
             .get("job_id")
@@ -82,7 +86,15 @@ impl Host {
 
     /// One CloudWatch Embedded Metric Format line: metrics from a log line, no API call.
     fn metrics(&self, job_id: &str, values: &[(&str, u64)]) {
-        println!("{}", emf_line(&self.adapters.settings.env, &self.adapters.settings.bedrock_model_id, job_id, values));
+        println!(
+            "{}",
+            emf_line(
+                &self.adapters.settings.env,
+                &self.adapters.settings.bedrock_model_id,
+                job_id,
+                values
+            )
+        );
     }
 }
 
@@ -141,16 +153,25 @@ mod tests {
             assert_eq!(d.error_type, e.name().as_str());
             assert_eq!(d.error_message, format!("{}: because", code.as_str()));
             // What Step Functions hands the Catch as Cause reads back into the same error.
-            let cause = json!({"errorType": d.error_type, "errorMessage": d.error_message}).to_string();
+            let cause =
+                json!({"errorType": d.error_type, "errorMessage": d.error_message}).to_string();
             assert_eq!(StageError::from_cause(&d.error_type, &cause), e);
         }
     }
 
     #[test]
     fn metrics_are_embedded_metric_format() {
-        let line = emf_line("dev", "m", "job_1", &[("BedrockInputTokens", 1200), ("BedrockOutputTokens", 300)]);
+        let line = emf_line(
+            "dev",
+            "m",
+            "job_1",
+            &[("BedrockInputTokens", 1200), ("BedrockOutputTokens", 300)],
+        );
         let v: Value = serde_json::from_str(&line).expect("json");
         assert_eq!(v["BedrockInputTokens"], 1200);
-        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Name"], "BedrockOutputTokens");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Name"],
+            "BedrockOutputTokens"
+        );
     }
 }

@@ -158,6 +158,8 @@ fn run_case_inner(dir: &Path, name: &str) -> Result<(Value, Value), String> {
         role_arn: Some(format!("arn:aws:iam::{ACCOUNT}:role/conformance-role")),
         seed: Some(0x5EED),
         stop: None,
+        // The recording's machine type: EXPRESS executions have `express:` ARNs.
+        express: expected.get("state_machine_type").and_then(Value::as_str) == Some("EXPRESS"),
     };
     let outcome = run_virtual(definition, input, stubs, options, CASE_WALL_CAP)?;
     Ok((outcome_view(&outcome), expected))

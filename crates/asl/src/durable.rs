@@ -75,7 +75,7 @@ impl DurableRunner {
         self.journal.append(records).await?;
         let mut outstanding = Outstanding::default();
         let mut history = Vec::new();
-        let finished = outstanding.on_actions(&actions, now, &mut history);
+        let finished = outstanding.on_actions(actions, now, &mut history);
         if let Some(done) = finished {
             return Ok(outcome(done, history));
         }
@@ -187,7 +187,7 @@ impl DurableRunner {
                     _ => {}
                 }
             }
-            let done = outstanding.on_actions(&actions, now, &mut history);
+            let done = outstanding.on_actions(actions, now, &mut history);
             if let Some(c) = &done {
                 records.push(JournalRecord::finished(&name, c));
             }

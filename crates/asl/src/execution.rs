@@ -2,7 +2,6 @@
 //! It performs no I/O and reads no clock; the caller passes the current time in, so the
 //! same code runs on system time, on virtual time and in replay.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -422,6 +421,12 @@ impl Execution {
             "StateMachine": {"Id": self.ctx.state_machine_arn, "Name": self.ctx.state_machine_name},
             "State": state_obj,
         });
+        // EXPRESS executions (`...:express:...` ARNs) cannot be redriven: no RedriveCount.
+        if self.ctx.execution_arn.split(':').nth(5) == Some("express")
+            && let Some(e) = ctx.get_mut("Execution").and_then(Value::as_object_mut)
+        {
+            e.shift_remove("RedriveCount");
+        }
         if let (Some((index, value)), Some(o)) = (map_item, ctx.as_object_mut()) {
             o.insert(
                 "Map".into(),
@@ -462,13 +467,13 @@ impl Execution {
             match flow {
                 Flow::Waiting => return,
                 Flow::Done { output, next } => {
-                    let Some((machine, name)) = self.current_state() else {
+                    let Some(frame) = self.stack.last() else {
                         return;
                     };
-                    let type_name = machine
-                        .states
-                        .get(&name)
-                        .map_or("Pass", |s| s.kind.type_name());
+                    let machine = frame.machine.clone();
+                    let state = machine.states.get(&frame.state);
+                    let type_name = state.map_or("Pass", |s| s.kind.type_name());
+                    let name = state.map_or_else(|| frame.state.clone(), |s| s.name.clone());
                     // The output is serialised once: the next state's input (or the
                     // execution's output) is the same text.
                     let mut output_text = None;
@@ -479,7 +484,7 @@ impl Execution {
                             now,
                             t,
                             Some(EventDetails::StateExitedEventDetails {
-                                name: name.clone(),
+                                name,
                                 output: out,
                                 output_details: PayloadDetails::default(),
                             }),
@@ -696,8 +701,8 @@ impl Execution {
     /// The raw input of the top frame for a ResultPath to write into: moved out of the
     /// frame when nothing can read it again (no Retry or Catch), copied otherwise.
     fn take_raw_input(&mut self, state: &State) -> Value {
-        let reusable = error_handling(state)
-            .is_some_and(|h| !h.retry.is_empty() || !h.catch.is_empty());
+        let reusable =
+            error_handling(state).is_some_and(|h| !h.retry.is_empty() || !h.catch.is_empty());
         match self.stack.last_mut() {
             Some(f) if reusable => f.raw_input.clone(),
             Some(f) => {
@@ -1121,10 +1126,8 @@ impl Execution {
                 for rule in &c.choices {
                     match rule.condition.eval(scope) {
                         Ok(true) => {
-                            matched = Some((
-                                rule.assign.as_ref().or(state.assign.as_ref()),
-                                &rule.next,
-                            ));
+                            matched =
+                                Some((rule.assign.as_ref().or(state.assign.as_ref()), &rule.next));
                             break;
                         }
                         Ok(false) => {}
@@ -1683,15 +1686,16 @@ impl Execution {
                 )
             }
             (Waiting::Timer { op }, Event::TimerFired { id }) if op == id => {
-                let ctx = self.context_object(state, None);
-                let effective = match self.effective_input(state, &ctx) {
+                let ctx = self.context_for(state);
+                let ctx = ctx.as_ref().unwrap_or(&NO_CONTEXT);
+                let effective = match self.effective_input(state, ctx) {
                     Ok(v) => v,
                     Err(e) => return Flow::Failed(e),
                 };
-                if let Err(e) = self.assign(state, &effective, &ctx) {
+                if let Err(e) = self.assign(state, &effective, ctx) {
                     return Flow::Failed(e);
                 }
-                self.output(state, effective, &ctx)
+                self.output(state, effective, ctx)
             }
             (Waiting::Retry { op }, Event::TimerFired { id }) if op == id => {
                 self.run_state(state, now)
@@ -1925,8 +1929,9 @@ impl Execution {
             );
         }
         if c.assign.is_some() {
-            let ctx = self.context_object(state, None);
-            if let Err(e) = self.assign_with(c.assign.as_ref(), &error_output, &ctx) {
+            let ctx = self.context_for(state);
+            let ctx = ctx.as_ref().unwrap_or(&NO_CONTEXT);
+            if let Err(e) = self.assign_with(c.assign.as_ref(), &error_output, ctx) {
                 return Flow::Failed(e);
             }
         }

@@ -140,7 +140,7 @@ pub(crate) struct Outstanding {
 impl Outstanding {
     pub fn on_actions(
         &mut self,
-        actions: &[Action],
+        actions: Vec<Action>,
         at: DateTime<Utc>,
         history: &mut Vec<HistoryEvent>,
     ) -> Option<Completion> {
@@ -154,20 +154,20 @@ impl Outstanding {
                     timeout,
                 } => {
                     self.tasks.insert(
-                        *id,
+                        id,
                         PendingTask {
-                            id: *id,
-                            resource: resource.clone(),
-                            input: input.clone(),
+                            id,
+                            resource,
+                            input,
                             deadline: timeout.map(|d| deadline(at, d)),
                         },
                     );
                 }
                 Action::StartTimer { id, duration } => {
-                    self.timers.insert(*id, deadline(at, *duration));
+                    self.timers.insert(id, deadline(at, duration));
                 }
-                Action::RecordHistory(e) => history.push(e.clone()),
-                Action::Finish(c) => done = Some(c.clone()),
+                Action::RecordHistory(e) => history.push(e),
+                Action::Finish(c) => done = Some(c),
             }
         }
         done
@@ -207,13 +207,13 @@ pub fn replay(records: &[JournalRecord]) -> Result<Replayed, JournalError> {
     let (mut exec, actions) = Execution::start(&definition, input.clone(), context.clone(), *at);
     let mut history = Vec::new();
     let mut outstanding = Outstanding::default();
-    let mut finished = outstanding.on_actions(&actions, *at, &mut history);
+    let mut finished = outstanding.on_actions(actions, *at, &mut history);
     for r in &records[1..] {
         match r {
             JournalRecord::Event { at, event, .. } => {
                 outstanding.on_event(event);
                 let actions = exec.on_event(event.clone(), *at);
-                if let Some(c) = outstanding.on_actions(&actions, *at, &mut history) {
+                if let Some(c) = outstanding.on_actions(actions, *at, &mut history) {
                     finished = Some(c);
                 }
             }

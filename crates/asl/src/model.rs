@@ -79,7 +79,9 @@ fn mentions_context(v: &Value) -> bool {
     match v {
         Value::String(s) => s.contains("$$"),
         Value::Array(a) => a.iter().any(mentions_context),
-        Value::Object(o) => o.iter().any(|(k, v)| k.contains("$$") || mentions_context(v)),
+        Value::Object(o) => o
+            .iter()
+            .any(|(k, v)| k.contains("$$") || mentions_context(v)),
         _ => false,
     }
 }

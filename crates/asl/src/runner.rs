@@ -93,6 +93,9 @@ pub struct ExecutionOptions {
     /// Seed for randomness (UUIDs, jitter); random when `None`.
     pub seed: Option<u64>,
     pub stop: Option<StopHandle>,
+    /// An EXPRESS execution (StartSyncExecution): its ARN, and so `$$.Execution.Id`, is
+    /// `arn:aws:states:{region}:{account}:express:{machine}:{name}:{id}`.
+    pub express: bool,
 }
 
 impl Default for ExecutionOptions {
@@ -105,6 +108,7 @@ impl Default for ExecutionOptions {
             role_arn: None,
             seed: None,
             stop: None,
+            express: false,
         }
     }
 }
@@ -127,8 +131,39 @@ impl ExecutionOptions {
                 Err(_) => 0x2545_F491_4F6C_DD1D,
             }
         });
+        if self.express {
+            ctx.execution_arn = format!(
+                "arn:aws:states:{}:{}:express:{}:{}:{}",
+                self.region,
+                self.account_id,
+                self.state_machine_name,
+                self.name,
+                uuid_from_seed(ctx.seed)
+            );
+        }
         ctx
     }
+}
+
+/// A version-4-shaped UUID derived from `seed` (splitmix64), so replay rebuilds it.
+fn uuid_from_seed(seed: u64) -> String {
+    let mut x = seed;
+    let mut next = || {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let (a, b) = (next(), next());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        ((b >> 48) & 0x3fff) | 0x8000,
+        b & 0xffff_ffff_ffff
+    )
 }
 
 /// The result of [`Runner::run`].
@@ -174,7 +209,7 @@ impl Runner {
         let (mut exec, actions) =
             Execution::start(definition, input, options.context(), self.clock.now());
         let mut queue: VecDeque<Action> = actions.into();
-        let mut history = Vec::new();
+        let mut history = Vec::with_capacity(32);
         let mut pending: JoinSet<Event> = JoinSet::new();
         loop {
             while let Some(action) = queue.pop_front() {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 /// Raise this when more cases pass; never lower it.
-const MIN_PASSING: usize = 746;
+const MIN_PASSING: usize = 747;
 
 #[test]
 fn conformance_corpus() {

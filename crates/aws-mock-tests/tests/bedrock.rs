@@ -9,7 +9,9 @@ use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use docpipe_aws::bedrock::{TOOL_NAME, from_document, invoice_schema};
 use docpipe_aws::{BedrockExtractor, TokenUsage};
-use docpipe_core::{BBox, Document, ErrorCode, Extractor, Line, Page, ResultSource, TextSource, Word};
+use docpipe_core::{
+    BBox, Document, ErrorCode, Extractor, Line, Page, ResultSource, TextSource, Word,
+};
 
 const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 
@@ -19,7 +21,10 @@ fn fixture(name: &str) -> String {
 }
 
 fn wire(status: u16, body: String, error_type: Option<&str>) -> Response {
-    let mut r = Response::new(StatusCode::try_from(status).expect("status"), SdkBody::from(body));
+    let mut r = Response::new(
+        StatusCode::try_from(status).expect("status"),
+        SdkBody::from(body),
+    );
     r.headers_mut().insert("content-type", "application/json");
     if let Some(t) = error_type {
         r.headers_mut().insert("x-amzn-errortype", t.to_owned());
@@ -47,7 +52,10 @@ fn document() -> Document {
             number: 1,
             width: 612.0,
             height: 792.0,
-            lines: vec![line("Invoice R-2024-001", 0.1), line("Total EUR 235.62", 0.5)],
+            lines: vec![
+                line("Invoice R-2024-001", 0.1),
+                line("Total EUR 235.62", 0.5),
+            ],
         }],
     }
 }
@@ -74,7 +82,10 @@ async fn a_recorded_reply_becomes_a_result_and_its_tokens_are_counted() {
         .then_http_response(|| wire(200, fixture("bedrock_converse_invoice.json"), None));
     let client = mock_client!(aws_sdk_bedrockruntime, [&converse]);
     let extractor = BedrockExtractor::new(client, MODEL, 4096);
-    let result = extractor.extract_invoice(&document(), None).await.expect("result");
+    let result = extractor
+        .extract_invoice(&document(), None)
+        .await
+        .expect("result");
     assert_eq!(converse.num_calls(), 1, "the request matched");
     assert_eq!(result.source, ResultSource::Bedrock);
     assert_eq!(result.value("invoice_number"), Some("R-2024-001"));
@@ -84,7 +95,11 @@ async fn a_recorded_reply_becomes_a_result_and_its_tokens_are_counted() {
     assert_eq!(result.tax_breakdown.len(), 1);
     assert_eq!(
         extractor.take_usage(),
-        TokenUsage { calls: 1, input_tokens: 1385, output_tokens: 412 }
+        TokenUsage {
+            calls: 1,
+            input_tokens: 1385,
+            output_tokens: 412
+        }
     );
     assert_eq!(extractor.usage(), TokenUsage::default());
 }
@@ -92,13 +107,24 @@ async fn a_recorded_reply_becomes_a_result_and_its_tokens_are_counted() {
 #[tokio::test]
 async fn replies_that_do_not_fit_are_errors_not_half_results() {
     for (name, want) in [
-        ("bedrock_converse_misfit.json", "does not fit the invoice schema"),
-        ("bedrock_converse_no_tool.json", "did not call record_invoice"),
+        (
+            "bedrock_converse_misfit.json",
+            "does not fit the invoice schema",
+        ),
+        (
+            "bedrock_converse_no_tool.json",
+            "did not call record_invoice",
+        ),
         ("bedrock_converse_max_tokens.json", "cut at max_tokens"),
     ] {
-        let rule = mock!(Client::converse).then_http_response(move || wire(200, fixture(name), None));
-        let extractor = BedrockExtractor::new(mock_client!(aws_sdk_bedrockruntime, [&rule]), MODEL, 4096);
-        let err = extractor.extract_invoice(&document(), None).await.expect_err(name);
+        let rule =
+            mock!(Client::converse).then_http_response(move || wire(200, fixture(name), None));
+        let extractor =
+            BedrockExtractor::new(mock_client!(aws_sdk_bedrockruntime, [&rule]), MODEL, 4096);
+        let err = extractor
+            .extract_invoice(&document(), None)
+            .await
+            .expect_err(name);
         assert!(err.message.contains(want), "{name}: {err}");
         assert_eq!(err.code, ErrorCode::InternalError);
         // Tokens were spent all the same, and are counted.
@@ -110,12 +136,20 @@ async fn replies_that_do_not_fit_are_errors_not_half_results() {
 async fn throttling_is_transient() {
     for (status, code, want) in [
         (429, "ThrottlingException", ErrorCode::RateLimited),
-        (503, "ServiceUnavailableException", ErrorCode::ServiceUnavailable),
+        (
+            503,
+            "ServiceUnavailableException",
+            ErrorCode::ServiceUnavailable,
+        ),
         (424, "ModelErrorException", ErrorCode::InternalError),
         (403, "AccessDeniedException", ErrorCode::InternalError),
     ] {
         let rule = mock!(Client::converse).then_http_response(move || {
-            wire(status, format!(r#"{{"message":"recorded {code}"}}"#), Some(code))
+            wire(
+                status,
+                format!(r#"{{"message":"recorded {code}"}}"#),
+                Some(code),
+            )
         });
         let client = mock_client!(aws_sdk_bedrockruntime, RuleMode::Sequential, [&rule], |b| b
             .retry_config(RetryConfig::disabled()));

@@ -32,7 +32,11 @@ fn resources(t: &Value) -> &serde_norway::Mapping {
 /// `!GetAtt X.Arn` as serde_norway reads the tag.
 fn get_att_target(v: &Value) -> Option<String> {
     match v {
-        Value::Tagged(t) if t.tag == "GetAtt" => t.value.as_str().and_then(|s| s.strip_suffix(".Arn")).map(str::to_owned),
+        Value::Tagged(t) if t.tag == "GetAtt" => t
+            .value
+            .as_str()
+            .and_then(|s| s.strip_suffix(".Arn"))
+            .map(str::to_owned),
         _ => None,
     }
 }
@@ -71,45 +75,79 @@ fn every_task_resource_has_its_function_in_the_template() {
     let t = template();
     let res = resources(&t);
     let machine = &res["PipelineStateMachine"]["Properties"];
-    assert_eq!(machine["DefinitionUri"].as_str(), Some("../statemachine/pipeline.asl.json"));
-    let subs = machine["DefinitionSubstitutions"].as_mapping().expect("substitutions");
-    let binaries: BTreeSet<String> = bins("functions/Cargo.toml").union(&bins("functions/api/Cargo.toml")).cloned().collect();
+    assert_eq!(
+        machine["DefinitionUri"].as_str(),
+        Some("../statemachine/pipeline.asl.json")
+    );
+    let subs = machine["DefinitionSubstitutions"]
+        .as_mapping()
+        .expect("substitutions");
+    let binaries: BTreeSet<String> = bins("functions/Cargo.toml")
+        .union(&bins("functions/api/Cargo.toml"))
+        .cloned()
+        .collect();
     let mut used = BTreeSet::new();
     for (name, state) in states(&definition()) {
         if state["Type"] != "Task" {
             continue;
         }
         let resource = state["Resource"].as_str().expect("Resource");
-        let stage = Stage::from_resource(resource).unwrap_or_else(|| panic!("{name}: {resource} is no stage"));
+        let stage = Stage::from_resource(resource)
+            .unwrap_or_else(|| panic!("{name}: {resource} is no stage"));
         let key = resource.trim_start_matches("${").trim_end_matches('}');
         let function = subs
             .get(key)
             .and_then(get_att_target)
             .unwrap_or_else(|| panic!("{name}: no substitution {key} = !GetAtt <Function>.Arn"));
         let f = &res[function.as_str()];
-        assert_eq!(f["Type"].as_str(), Some("AWS::Serverless::Function"), "{function}");
-        assert_eq!(f["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{function}");
-        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().expect("Binary");
-        assert_eq!(binary, stage.as_str().replace('_', "-"), "{function} runs the {stage} stage");
+        assert_eq!(
+            f["Type"].as_str(),
+            Some("AWS::Serverless::Function"),
+            "{function}"
+        );
+        assert_eq!(
+            f["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{function}"
+        );
+        let binary = f["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("Binary");
+        assert_eq!(
+            binary,
+            stage.as_str().replace('_', "-"),
+            "{function} runs the {stage} stage"
+        );
         assert!(binaries.contains(binary), "{function}: no [[bin]] {binary}");
         // The state machine may invoke it.
-        let invokable = machine["Policies"].as_sequence().expect("policies").iter().any(|p| {
-            p["LambdaInvokePolicy"]["FunctionName"] == Value::Tagged(Box::new(serde_norway::value::TaggedValue {
-                tag: serde_norway::value::Tag::new("Ref"),
-                value: Value::String(function.clone()),
-            }))
-        });
+        let invokable = machine["Policies"]
+            .as_sequence()
+            .expect("policies")
+            .iter()
+            .any(|p| {
+                p["LambdaInvokePolicy"]["FunctionName"]
+                    == Value::Tagged(Box::new(serde_norway::value::TaggedValue {
+                        tag: serde_norway::value::Tag::new("Ref"),
+                        value: Value::String(function.clone()),
+                    }))
+            });
         assert!(invokable, "the state machine may not invoke {function}");
         used.insert(key.to_owned());
     }
-    let declared: BTreeSet<String> = subs.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect();
+    let declared: BTreeSet<String> = subs
+        .keys()
+        .filter_map(|k| k.as_str().map(str::to_owned))
+        .collect();
     assert_eq!(declared, used, "substitutions the definition does not use");
     assert_eq!(used.len(), Stage::ALL.len());
 }
 
 #[test]
 fn every_error_equals_name_is_one_that_is_emitted() {
-    let ours: BTreeSet<String> = ErrorCode::ALL.iter().map(|c| c.error_name().as_str().to_owned()).collect();
+    let ours: BTreeSet<String> = ErrorCode::ALL
+        .iter()
+        .map(|c| c.error_name().as_str().to_owned())
+        .collect();
     // What Lambda's service and Step Functions raise themselves for a Task.
     let platform = [
         "States.ALL",
@@ -127,7 +165,10 @@ fn every_error_equals_name_is_one_that_is_emitted() {
             for entry in state[rule].as_array().into_iter().flatten() {
                 for e in entry["ErrorEquals"].as_array().into_iter().flatten() {
                     let e = e.as_str().expect("string");
-                    assert!(ours.contains(e) || platform.contains(&e), "{name}.{rule}: nobody emits {e}");
+                    assert!(
+                        ours.contains(e) || platform.contains(&e),
+                        "{name}.{rule}: nobody emits {e}"
+                    );
                     matched.insert(e.to_owned());
                 }
             }
@@ -135,7 +176,10 @@ fn every_error_equals_name_is_one_that_is_emitted() {
     }
     // The names the definition routes specially are emitted by the code.
     for special in ["DocPipe.Transient", "DocPipe.Cancelled"] {
-        assert!(matched.contains(special) && ours.contains(special), "{special}");
+        assert!(
+            matched.contains(special) && ours.contains(special),
+            "{special}"
+        );
     }
 }
 
@@ -150,33 +194,80 @@ fn tables_match_what_the_adapters_query() {
             Value::Tagged(tag) => assert_eq!(tag.value.as_str(), Some(expected_name), "{logical}"),
             other => panic!("{logical}: TableName {other:?}"),
         }
-        assert_eq!(p["BillingMode"].as_str(), Some("PAY_PER_REQUEST"), "{logical}");
-        assert_eq!(p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(), Some(true), "{logical}");
+        assert_eq!(
+            p["BillingMode"].as_str(),
+            Some("PAY_PER_REQUEST"),
+            "{logical}"
+        );
+        assert_eq!(
+            p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+            Some(true),
+            "{logical}"
+        );
         p
     };
-    let key = |p: &Value| p["KeySchema"][0]["AttributeName"].as_str().map(str::to_owned);
-    let indexes = |p: &Value| -> Vec<(String, Vec<String>)> {
-        p["GlobalSecondaryIndexes"].as_sequence().into_iter().flatten().map(|i| {
-            (
-                i["IndexName"].as_str().unwrap_or_default().to_owned(),
-                i["KeySchema"].as_sequence().into_iter().flatten().filter_map(|k| k["AttributeName"].as_str().map(str::to_owned)).collect(),
-            )
-        }).collect()
+    let key = |p: &Value| {
+        p["KeySchema"][0]["AttributeName"]
+            .as_str()
+            .map(str::to_owned)
     };
-    let ttl = |p: &Value| p["TimeToLiveSpecification"]["AttributeName"].as_str().map(str::to_owned);
+    let indexes = |p: &Value| -> Vec<(String, Vec<String>)> {
+        p["GlobalSecondaryIndexes"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .map(|i| {
+                (
+                    i["IndexName"].as_str().unwrap_or_default().to_owned(),
+                    i["KeySchema"]
+                        .as_sequence()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|k| k["AttributeName"].as_str().map(str::to_owned))
+                        .collect(),
+                )
+            })
+            .collect()
+    };
+    let ttl = |p: &Value| {
+        p["TimeToLiveSpecification"]["AttributeName"]
+            .as_str()
+            .map(str::to_owned)
+    };
 
     let jobs = table("JobsTable", &names.jobs_table);
     assert_eq!(key(&jobs).as_deref(), Some("job_id"));
-    assert_eq!(indexes(&jobs), vec![
-        (INDEX_BY_OWNER.to_owned(), vec!["owner".to_owned(), "created_key".to_owned()]),
-        (INDEX_BY_CREATED.to_owned(), vec!["list_pk".to_owned(), "created_key".to_owned()]),
-    ]);
+    assert_eq!(
+        indexes(&jobs),
+        vec![
+            (
+                INDEX_BY_OWNER.to_owned(),
+                vec!["owner".to_owned(), "created_key".to_owned()]
+            ),
+            (
+                INDEX_BY_CREATED.to_owned(),
+                vec!["list_pk".to_owned(), "created_key".to_owned()]
+            ),
+        ]
+    );
     assert_eq!(ttl(&jobs).as_deref(), Some(TTL_ATTRIBUTE));
     let keys = table("ApiKeysTable", &names.api_keys_table);
     assert_eq!(key(&keys).as_deref(), Some("name"));
-    assert_eq!(indexes(&keys), vec![(docpipe_aws::api_keys::INDEX_BY_HASH.to_owned(), vec!["key_hash".to_owned()])]);
+    assert_eq!(
+        indexes(&keys),
+        vec![(
+            docpipe_aws::api_keys::INDEX_BY_HASH.to_owned(),
+            vec!["key_hash".to_owned()]
+        )]
+    );
     let idem = table("IdempotencyTable", &names.idempotency_table);
-    assert_eq!((key(&idem).as_deref(), ttl(&idem).as_deref()), (Some("owner_key"), Some(TTL_ATTRIBUTE)));
+    assert_eq!(
+        (key(&idem).as_deref(), ttl(&idem).as_deref()),
+        (Some("owner_key"), Some(TTL_ATTRIBUTE))
+    );
     let cache = table("PreviewCacheTable", &names.preview_cache_table);
-    assert_eq!((key(&cache).as_deref(), ttl(&cache).as_deref()), (Some("blueprint_hash"), Some(TTL_ATTRIBUTE)));
+    assert_eq!(
+        (key(&cache).as_deref(), ttl(&cache).as_deref()),
+        (Some("blueprint_hash"), Some(TTL_ATTRIBUTE))
+    );
 }

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use docpipe_core::{Fetcher, Ports};
 use docpipe_core::ports::Result;
 use docpipe_core::{ErrorCode, StageError};
+use docpipe_core::{Fetcher, Ports};
 
+use crate::api_keys::DynamoKeyStore;
 use crate::bedrock::BedrockExtractor;
 use crate::clock::SystemClock;
 use crate::config::AwsSettings;
-use crate::api_keys::DynamoKeyStore;
 use crate::idempotency::DynamoIdempotencyStore;
 use crate::jobs::DynamoJobStore;
 use crate::params::{ParameterStore, SecretCache};

@@ -293,9 +293,12 @@ pub fn parse_reply(input: &Value) -> Result<InvoiceResult> {
         {
             return Err(misfit(format!("{name} {value:?} is not a YYYY-MM-DD date")));
         }
-        if name == "currency" && !(value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase()))
+        if name == "currency"
+            && !(value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase()))
         {
-            return Err(misfit(format!("currency {value:?} is not an ISO 4217 code")));
+            return Err(misfit(format!(
+                "currency {value:?} is not an ISO 4217 code"
+            )));
         }
         let mut field = Field::new(value, confidence(&name, f.confidence)?);
         field.page = page(&name, f.page)?;
@@ -304,7 +307,8 @@ pub fn parse_reply(input: &Value) -> Result<InvoiceResult> {
     for (i, l) in reply.lines.into_iter().enumerate() {
         let what = format!("line {}", i + 1);
         let opt = |v: Option<String>, part: &str| -> Result<Option<Decimal>> {
-            v.map(|v| decimal(&format!("{what} {part}"), v.trim())).transpose()
+            v.map(|v| decimal(&format!("{what} {part}"), v.trim()))
+                .transpose()
         };
         result.lines.push(LineItem {
             line_id: l.line_id,
@@ -434,7 +438,10 @@ mod tests {
         assert_eq!(r.value("invoice_number"), Some("R-2024-001"));
         assert_eq!(r.amount("gross_total"), Decimal::from_str("235.62").ok());
         assert_eq!(r.lines.len(), 1);
-        assert_eq!(r.tax_breakdown[0].tax, Decimal::from_str("37.62").expect("dec"));
+        assert_eq!(
+            r.tax_breakdown[0].tax,
+            Decimal::from_str("37.62").expect("dec")
+        );
     }
 
     #[test]

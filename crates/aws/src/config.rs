@@ -194,7 +194,12 @@ impl AwsSettings {
                     .ok_or_else(|| invalid("must be a number in 0..=1"))?;
             }
             "log" => self.log = text()?,
-            other => return Err(SettingsError::Unknown(format!("DOCPIPE_{}", other.to_ascii_uppercase()))),
+            other => {
+                return Err(SettingsError::Unknown(format!(
+                    "DOCPIPE_{}",
+                    other.to_ascii_uppercase()
+                )));
+            }
         }
         Ok(())
     }
@@ -222,9 +227,13 @@ pub fn emulator_sdk_config(endpoint_url: &str) -> SdkConfig {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint_url)
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            aws_credential_types::Credentials::new("testing", "testing", None, None, "emulator"),
-        ))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(
+                    "testing", "testing", None, None, "emulator",
+                ),
+            ),
+        )
         .build()
 }
 

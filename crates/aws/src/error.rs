@@ -53,10 +53,13 @@ where
     let status = err.raw_response().map(|r| r.status().as_u16());
     let detail = DisplayErrorContext(&err).to_string();
     let (error_code, summary) = match (&err, code.as_deref(), status) {
-        (SdkError::TimeoutError(_), _, _) => (ErrorCode::ServiceUnavailable, "timed out".to_owned()),
-        (SdkError::DispatchFailure(_), _, _) => {
-            (ErrorCode::ServiceUnavailable, "could not be sent".to_owned())
+        (SdkError::TimeoutError(_), _, _) => {
+            (ErrorCode::ServiceUnavailable, "timed out".to_owned())
         }
+        (SdkError::DispatchFailure(_), _, _) => (
+            ErrorCode::ServiceUnavailable,
+            "could not be sent".to_owned(),
+        ),
         (_, Some(c), _) if THROTTLING.contains(&c) => (ErrorCode::RateLimited, c.to_owned()),
         (_, Some(c), _) if UNAVAILABLE.contains(&c) => {
             (ErrorCode::ServiceUnavailable, c.to_owned())
@@ -66,9 +69,10 @@ where
             ErrorCode::ServiceUnavailable,
             c.map_or_else(|| format!("HTTP {s}"), str::to_owned),
         ),
-        (SdkError::ResponseError(_), _, _) => {
-            (ErrorCode::ServiceUnavailable, "unreadable response".to_owned())
-        }
+        (SdkError::ResponseError(_), _, _) => (
+            ErrorCode::ServiceUnavailable,
+            "unreadable response".to_owned(),
+        ),
         (_, Some(c), _) => (ErrorCode::InternalError, c.to_owned()),
         (_, None, _) => (ErrorCode::InternalError, "failed".to_owned()),
     };
@@ -107,7 +111,10 @@ mod tests {
 
     #[test]
     fn throttling_is_transient() {
-        for code in ["ThrottlingException", "ProvisionedThroughputExceededException"] {
+        for code in [
+            "ThrottlingException",
+            "ProvisionedThroughputExceededException",
+        ] {
             let e = sdk_error("Textract DetectDocumentText", service(code, 400));
             assert_eq!(e.code, ErrorCode::RateLimited);
             assert_eq!(e.name().as_str(), "DocPipe.Transient");

@@ -83,7 +83,9 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             ("job_id".to_owned(), s(record.job_id.as_str())),
             (
                 "created_at".to_owned(),
-                s(&record.created_at.to_rfc3339_opts(SecondsFormat::Micros, true)),
+                s(&record
+                    .created_at
+                    .to_rfc3339_opts(SecondsFormat::Micros, true)),
             ),
             (
                 TTL_ATTRIBUTE.to_owned(),

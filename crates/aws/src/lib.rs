@@ -14,9 +14,9 @@ pub mod schema;
 
 pub use adapters::AwsAdapters;
 pub use api_keys::DynamoKeyStore;
-pub use idempotency::DynamoIdempotencyStore;
 pub use clock::SystemClock;
 pub use config::{AwsSettings, SettingsError};
+pub use idempotency::DynamoIdempotencyStore;
 pub use jobs::DynamoJobStore;
 pub use preview_cache::PreviewCache;
 pub mod bedrock;

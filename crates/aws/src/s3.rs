@@ -40,8 +40,7 @@ pub trait Presigner: Send + Sync {
         expires_in: Duration,
     ) -> Result<PresignedRequest>;
     /// A GET of `key`.
-    async fn presign_get(&self, key: &ObjectKey, expires_in: Duration)
-    -> Result<PresignedRequest>;
+    async fn presign_get(&self, key: &ObjectKey, expires_in: Duration) -> Result<PresignedRequest>;
 }
 
 /// Objects in the two docpipe buckets.
@@ -242,11 +241,7 @@ impl Presigner for S3ObjectStore {
         Ok(presigned(req))
     }
 
-    async fn presign_get(
-        &self,
-        key: &ObjectKey,
-        expires_in: Duration,
-    ) -> Result<PresignedRequest> {
+    async fn presign_get(&self, key: &ObjectKey, expires_in: Duration) -> Result<PresignedRequest> {
         let req = self
             .client
             .get_object()

@@ -4,15 +4,15 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use docpipe_core::StageError;
 use docpipe_core::ports::Result;
 
+use crate::api_keys::INDEX_BY_HASH;
 use crate::config::AwsSettings;
 use crate::error::sdk_error;
-use crate::api_keys::INDEX_BY_HASH;
 use crate::jobs::{INDEX_BY_CREATED, INDEX_BY_OWNER, TTL_ATTRIBUTE};
 
 /// Creates the jobs, API key, idempotency and preview cache tables (on-demand, TTL).
@@ -38,14 +38,13 @@ pub async fn create_tables(client: &Client, settings: &AwsSettings) -> Result<()
         if let Some(sk) = sk {
             b = b.key_schema(key(sk, KeyType::Range)?);
         }
-        b
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .map_err(build_error)
+        b.projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(build_error)
     };
     client
         .create_table()

@@ -137,9 +137,8 @@ impl SfnOrchestrator {
                     sdk_error("Step Functions DescribeExecution", e)
                 }
             })?;
-        let time = |t: &aws_smithy_types::DateTime| {
-            DateTime::from_timestamp(t.secs(), t.subsec_nanos())
-        };
+        let time =
+            |t: &aws_smithy_types::DateTime| DateTime::from_timestamp(t.secs(), t.subsec_nanos());
         Ok(ExecutionInfo {
             execution_arn: out.execution_arn().to_owned(),
             status: out.status().as_str().to_owned(),

@@ -16,8 +16,8 @@ use aws_sdk_textract::Client;
 use aws_sdk_textract::error::SdkError;
 use aws_sdk_textract::primitives::Blob;
 use aws_sdk_textract::types::{
-    Block, BlockType, Document as TextractDocument, DocumentLocation, JobStatus,
-    RelationshipType, S3Object,
+    Block, BlockType, Document as TextractDocument, DocumentLocation, JobStatus, RelationshipType,
+    S3Object,
 };
 use docpipe_core::ports::Result;
 use docpipe_core::{
@@ -174,7 +174,11 @@ impl TextractOcr {
                     ));
                 }
                 Some(JobStatus::PartialSuccess) => {
-                    tracing::warn!(job_id, warnings = out.warnings().len(), "Textract read part of the document");
+                    tracing::warn!(
+                        job_id,
+                        warnings = out.warnings().len(),
+                        "Textract read part of the document"
+                    );
                 }
                 Some(_) => {}
             }
@@ -197,7 +201,10 @@ enum Refusal {
 
 /// Textract's document errors are the document's fault (`DocPipe.InvalidDocument`);
 /// everything else is classified like any AWS error.
-fn textract_error<E>(what: &str, err: SdkError<E, aws_smithy_runtime_api::http::Response>) -> StageError
+fn textract_error<E>(
+    what: &str,
+    err: SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> StageError
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata
         + std::error::Error

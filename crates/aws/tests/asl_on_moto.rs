@@ -82,7 +82,11 @@ impl TaskInvoker for Scripted {
             .unwrap_or_else(|p| p.into_inner())
             .pop_front()
             .ok_or_else(|| TaskFailure::new("Test.ScriptExhausted", resource))?;
-        assert_eq!(Stage::from_resource(resource), Some(step.stage), "{resource}");
+        assert_eq!(
+            Stage::from_resource(resource),
+            Some(step.stage),
+            "{resource}"
+        );
         step.result
             .map_err(|e| TaskFailure::new(e.name().as_str(), e.to_cause()))
     }
@@ -102,12 +106,18 @@ async fn run_embedded(script: &[Step], input: &Value) -> Run {
             },
         )
         .await;
-    assert!(invoker.0.lock().map(|q| q.is_empty()).unwrap_or(false), "script not used up");
+    assert!(
+        invoker.0.lock().map(|q| q.is_empty()).unwrap_or(false),
+        "script not used up"
+    );
     let events = serde_json::to_value(&outcome.history).expect("history serialises");
     let mut path = Vec::new();
     let mut task_failures = Vec::new();
     for e in events.as_array().into_iter().flatten() {
-        if let Some(name) = e.pointer("/stateEnteredEventDetails/name").and_then(Value::as_str) {
+        if let Some(name) = e
+            .pointer("/stateEnteredEventDetails/name")
+            .and_then(Value::as_str)
+        {
             path.push(name.to_owned());
         }
         for key in ["lambdaFunctionFailedEventDetails", "taskFailedEventDetails"] {
@@ -124,7 +134,14 @@ async fn run_embedded(script: &[Step], input: &Value) -> Run {
     }
 }
 
-async fn run_on_moto(moto: &Moto, sfn: &aws_sdk_sfn::Client, arn: &str, name: &str, script: &[Step], input: &Value) -> Run {
+async fn run_on_moto(
+    moto: &Moto,
+    sfn: &aws_sdk_sfn::Client,
+    arn: &str,
+    name: &str,
+    script: &[Step],
+    input: &Value,
+) -> Run {
     let queued: Vec<String> = script
         .iter()
         .map(|s| match &s.result {
@@ -159,7 +176,10 @@ async fn run_on_moto(moto: &Moto, sfn: &aws_sdk_sfn::Client, arn: &str, name: &s
         if d.status() != &ExecutionStatus::Running {
             break d;
         }
-        assert!(Instant::now() < deadline, "moto execution {name} still running");
+        assert!(
+            Instant::now() < deadline,
+            "moto execution {name} still running"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let mut path = Vec::new();
@@ -217,7 +237,13 @@ fn failed_job() -> Value {
     json!({"job_id": "j", "status": "failed", "result_key": null})
 }
 
-fn scenarios() -> Vec<(&'static str, &'static str, Vec<Step>, Vec<&'static str>, &'static str)> {
+fn scenarios() -> Vec<(
+    &'static str,
+    &'static str,
+    Vec<Step>,
+    Vec<&'static str>,
+    &'static str,
+)> {
     use Stage::*;
     let done = json!({"job_id": "j", "status": "completed", "result_key": "results/j/result.json"});
     vec![
@@ -226,12 +252,28 @@ fn scenarios() -> Vec<(&'static str, &'static str, Vec<Step>, Vec<&'static str>,
             "invoice",
             vec![
                 ok(Ingest, ingest_out()),
-                ok(Ocr, json!({"key": "ocr/j/document.json", "pages": 1, "words": 120})),
-                ok(Extract, json!({"key": "results/j/extraction.json", "fields": 9, "lines": 2})),
+                ok(
+                    Ocr,
+                    json!({"key": "ocr/j/document.json", "pages": 1, "words": 120}),
+                ),
+                ok(
+                    Extract,
+                    json!({"key": "results/j/extraction.json", "fields": 9, "lines": 2}),
+                ),
                 ok(Verify, verified(false)),
                 ok(Finalize, done.clone()),
             ],
-            vec!["Ingest", "RouteByKind", "Ocr", "Extract", "Verify", "RouteVerdict", "MarkCompleted", "Finalize", "Done"],
+            vec![
+                "Ingest",
+                "RouteByKind",
+                "Ocr",
+                "Extract",
+                "Verify",
+                "RouteVerdict",
+                "MarkCompleted",
+                "Finalize",
+                "Done",
+            ],
             "SUCCEEDED",
         ),
         (
@@ -239,20 +281,44 @@ fn scenarios() -> Vec<(&'static str, &'static str, Vec<Step>, Vec<&'static str>,
             "invoice",
             vec![
                 ok(Ingest, ingest_out()),
-                fail(Ocr, ErrorCode::ServiceUnavailable, "Textract ThrottlingException"),
-                ok(Ocr, json!({"key": "ocr/j/document.json", "pages": 1, "words": 120})),
-                ok(Extract, json!({"key": "results/j/extraction.json", "fields": 9, "lines": 2})),
+                fail(
+                    Ocr,
+                    ErrorCode::ServiceUnavailable,
+                    "Textract ThrottlingException",
+                ),
+                ok(
+                    Ocr,
+                    json!({"key": "ocr/j/document.json", "pages": 1, "words": 120}),
+                ),
+                ok(
+                    Extract,
+                    json!({"key": "results/j/extraction.json", "fields": 9, "lines": 2}),
+                ),
                 ok(Verify, verified(true)),
                 ok(Finalize, done),
             ],
-            vec!["Ingest", "RouteByKind", "Ocr", "Extract", "Verify", "RouteVerdict", "MarkNeedsReview", "Finalize", "Done"],
+            vec![
+                "Ingest",
+                "RouteByKind",
+                "Ocr",
+                "Extract",
+                "Verify",
+                "RouteVerdict",
+                "MarkNeedsReview",
+                "Finalize",
+                "Done",
+            ],
             "SUCCEEDED",
         ),
         (
             "permanent-caught",
             "invoice",
             vec![
-                fail(Ingest, ErrorCode::InvalidFileFormat, "the content is not a PDF, PNG or JPEG"),
+                fail(
+                    Ingest,
+                    ErrorCode::InvalidFileFormat,
+                    "the content is not a PDF, PNG or JPEG",
+                ),
                 ok(RecordFailure, failed_job()),
             ],
             vec!["Ingest", "RecordFailure", "Failed"],
@@ -263,8 +329,15 @@ fn scenarios() -> Vec<(&'static str, &'static str, Vec<Step>, Vec<&'static str>,
             "invoice",
             vec![
                 ok(Ingest, ingest_out()),
-                ok(Ocr, json!({"key": "ocr/j/document.json", "pages": 1, "words": 3})),
-                fail(Extract, ErrorCode::JobCancelled, "job cannot move from cancelled to extracting"),
+                ok(
+                    Ocr,
+                    json!({"key": "ocr/j/document.json", "pages": 1, "words": 3}),
+                ),
+                fail(
+                    Extract,
+                    ErrorCode::JobCancelled,
+                    "job cannot move from cancelled to extracting",
+                ),
             ],
             vec!["Ingest", "RouteByKind", "Ocr", "Extract", "Cancelled"],
             "FAILED",
@@ -274,10 +347,20 @@ fn scenarios() -> Vec<(&'static str, &'static str, Vec<Step>, Vec<&'static str>,
             "blueprint",
             vec![
                 ok(Ingest, ingest_out()),
-                fail(Extract, ErrorCode::UnsupportedDocument, "room detection is not available"),
+                fail(
+                    Extract,
+                    ErrorCode::UnsupportedDocument,
+                    "room detection is not available",
+                ),
                 ok(RecordFailure, failed_job()),
             ],
-            vec!["Ingest", "RouteByKind", "ExtractBlueprint", "RecordFailure", "Failed"],
+            vec![
+                "Ingest",
+                "RouteByKind",
+                "ExtractBlueprint",
+                "RecordFailure",
+                "Failed",
+            ],
             "FAILED",
         ),
     ]
@@ -310,7 +393,12 @@ async fn pipeline_definition_takes_the_same_paths_on_moto_and_embedded() {
         assert_eq!(ours, aws, "{name}: embedded vs moto");
         let expected_failures: Vec<String> = script
             .iter()
-            .filter_map(|s| s.result.as_ref().err().map(|e| e.name().as_str().to_owned()))
+            .filter_map(|s| {
+                s.result
+                    .as_ref()
+                    .err()
+                    .map(|e| e.name().as_str().to_owned())
+            })
             .collect();
         assert_eq!(aws.task_failures, expected_failures, "{name}");
         eprintln!("{name}: {} via {:?}", aws.status, aws.path);

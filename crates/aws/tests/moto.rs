@@ -50,7 +50,10 @@ async fn deployed(moto: &Moto) -> AwsAdapters {
 }
 
 fn t(secs: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().expect("valid") + ChronoDuration::seconds(secs)
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+        .single()
+        .expect("valid")
+        + ChronoDuration::seconds(secs)
 }
 
 fn new_job(at: DateTime<Utc>, owner: Option<&str>) -> Job {
@@ -59,7 +62,10 @@ fn new_job(at: DateTime<Utc>, owner: Option<&str>) -> Job {
     job
 }
 
-async fn raw_item(a: &AwsAdapters, id: &JobId) -> std::collections::HashMap<String, AttributeValue> {
+async fn raw_item(
+    a: &AwsAdapters,
+    id: &JobId,
+) -> std::collections::HashMap<String, AttributeValue> {
     a.dynamodb
         .get_item()
         .table_name(&a.settings.jobs_table)
@@ -83,7 +89,10 @@ async fn dynamo_transitions_are_table_checked_recorded_and_expire() {
     assert_eq!(dup.code, ErrorCode::ValidationError);
     assert_eq!(store.get(&job.id).await.expect("get"), job);
     let missing = JobId::generate(t(0));
-    assert_eq!(store.get(&missing).await.expect_err("missing").code, ErrorCode::JobNotFound);
+    assert_eq!(
+        store.get(&missing).await.expect_err("missing").code,
+        ErrorCode::JobNotFound
+    );
 
     let patch = JobPatch {
         pages: Some(2),
@@ -106,7 +115,14 @@ async fn dynamo_transitions_are_table_checked_recorded_and_expire() {
         .expect_err("ingesting -> completed");
     assert_eq!(illegal.code, ErrorCode::InvalidTransition);
     let j = store
-        .update(&job.id, JobPatch { ocr_pages: Some(2), ..JobPatch::default() }, t(4))
+        .update(
+            &job.id,
+            JobPatch {
+                ocr_pages: Some(2),
+                ..JobPatch::default()
+            },
+            t(4),
+        )
         .await
         .expect("update");
     assert_eq!((j.status, j.cost.ocr_pages), (JobStatus::Ingesting, 2));
@@ -139,7 +155,11 @@ async fn dynamo_transitions_are_table_checked_recorded_and_expire() {
         ]
     );
     let item = raw_item(&a, &job.id).await;
-    let expires: i64 = item["expires_at"].as_n().expect("number").parse().expect("int");
+    let expires: i64 = item["expires_at"]
+        .as_n()
+        .expect("number")
+        .parse()
+        .expect("int");
     assert_eq!(expires, (t(5) + ChronoDuration::days(7)).timestamp());
 }
 
@@ -164,7 +184,10 @@ async fn dynamo_a_lost_race_is_invalid_transition_never_an_overwrite() {
         .transition_from(
             second,
             JobStatus::Cancelled,
-            JobPatch { pages: Some(9), ..JobPatch::default() },
+            JobPatch {
+                pages: Some(9),
+                ..JobPatch::default()
+            },
             t(2),
         )
         .await
@@ -173,8 +196,18 @@ async fn dynamo_a_lost_race_is_invalid_transition_never_an_overwrite() {
     assert_eq!(lost.name().as_str(), "DocPipe.Cancelled");
     assert!(lost.message.contains("it is now ingesting"), "{lost}");
     let now = a.jobs.read(&job.id).await.expect("read");
-    assert_eq!((now.job.status, now.job.cost.pages, now.version), (JobStatus::Ingesting, 0, 2));
-    let statuses: Vec<_> = a.jobs.history(&job.id).await.expect("history").into_iter().map(|c| c.status).collect();
+    assert_eq!(
+        (now.job.status, now.job.cost.pages, now.version),
+        (JobStatus::Ingesting, 0, 2)
+    );
+    let statuses: Vec<_> = a
+        .jobs
+        .history(&job.id)
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|c| c.status)
+        .collect();
     assert_eq!(statuses, vec![JobStatus::Queued, JobStatus::Ingesting]);
 }
 
@@ -192,8 +225,17 @@ async fn dynamo_concurrent_writers_each_win_or_lose_cleanly() {
         let store = AwsAdapters::new(settings(&moto), moto.sdk_config()).jobs;
         let id = job.id.clone();
         tasks.push(tokio::spawn(async move {
-            let to = if i % 4 == 3 { JobStatus::Cancelled } else { JobStatus::Ingesting };
-            (to, store.transition(&id, to, JobPatch::default(), t(1 + i)).await)
+            let to = if i % 4 == 3 {
+                JobStatus::Cancelled
+            } else {
+                JobStatus::Ingesting
+            };
+            (
+                to,
+                store
+                    .transition(&id, to, JobPatch::default(), t(1 + i))
+                    .await,
+            )
         }));
     }
     let mut won = 0;
@@ -208,7 +250,10 @@ async fn dynamo_concurrent_writers_each_win_or_lose_cleanly() {
     }
     assert!(won >= 1);
     let status = a.jobs.get(&job.id).await.expect("get").status;
-    assert!(matches!(status, JobStatus::Ingesting | JobStatus::Cancelled), "{status}");
+    assert!(
+        matches!(status, JobStatus::Ingesting | JobStatus::Cancelled),
+        "{status}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,7 +267,10 @@ async fn dynamo_lists_by_owner_newest_first_across_pages() {
         acme.push(job.id.clone());
     }
     for i in 0..3 {
-        a.jobs.create(&new_job(t(i * 10 + 5), Some("other"))).await.expect("create");
+        a.jobs
+            .create(&new_job(t(i * 10 + 5), Some("other")))
+            .await
+            .expect("create");
     }
     a.jobs.create(&new_job(t(100), None)).await.expect("create");
     // acme's third job finishes.
@@ -266,19 +314,32 @@ async fn dynamo_lists_by_owner_newest_first_across_pages() {
         })
         .await
         .expect("filtered");
-    assert_eq!(failed.jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), vec![acme[2].clone()]);
+    assert_eq!(
+        failed.jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
+        vec![acme[2].clone()]
+    );
     assert_eq!(failed.next_cursor, None);
 
     let all = a
         .jobs
-        .list(&JobFilter { limit: Some(100), ..JobFilter::default() })
+        .list(&JobFilter {
+            limit: Some(100),
+            ..JobFilter::default()
+        })
         .await
         .expect("all");
     assert_eq!(all.jobs.len(), 11);
-    assert!(all.jobs.windows(2).all(|w| w[0].created_at >= w[1].created_at));
+    assert!(
+        all.jobs
+            .windows(2)
+            .all(|w| w[0].created_at >= w[1].created_at)
+    );
     let bad = a
         .jobs
-        .list(&JobFilter { cursor: Some("nonsense".into()), ..JobFilter::default() })
+        .list(&JobFilter {
+            cursor: Some("nonsense".into()),
+            ..JobFilter::default()
+        })
         .await
         .expect_err("bad cursor");
     assert_eq!(bad.code, ErrorCode::ValidationError);
@@ -295,7 +356,10 @@ async fn s3_round_trip_routes_buckets_encrypts_and_caps() {
     a.objects.put(&doc, body.clone()).await.expect("put");
     a.objects.put(&result, b"{}".to_vec()).await.expect("put");
     assert_eq!(a.objects.get(&doc).await.expect("get"), Some(body.clone()));
-    assert_eq!(a.objects.size(&doc).await.expect("size"), Some(body.len() as u64));
+    assert_eq!(
+        a.objects.size(&doc).await.expect("size"),
+        Some(body.len() as u64)
+    );
     let missing = ObjectKey::for_job("documents", &id, "nope.pdf");
     assert_eq!(a.objects.get(&missing).await.expect("get"), None);
     assert_eq!(a.objects.size(&missing).await.expect("size"), None);
@@ -305,15 +369,17 @@ async fn s3_round_trip_routes_buckets_encrypts_and_caps() {
         (&a.settings.documents_bucket, &doc),
         (&a.settings.results_bucket, &result),
     ] {
-        let head = a
-            .s3
-            .head_object()
-            .bucket(bucket)
-            .key(key.as_str())
-            .send()
-            .await
-            .expect("object in its bucket");
-        assert_eq!(head.server_side_encryption().map(|s| s.as_str()), Some("AES256"));
+        let head =
+            a.s3.head_object()
+                .bucket(bucket)
+                .key(key.as_str())
+                .send()
+                .await
+                .expect("object in its bucket");
+        assert_eq!(
+            head.server_side_encryption().map(|s| s.as_str()),
+            Some("AES256")
+        );
     }
     assert!(
         a.s3.head_object()
@@ -343,8 +409,8 @@ async fn s3_round_trip_routes_buckets_encrypts_and_caps() {
 async fn s3_presigned_put_and_get_work_without_credentials() {
     let moto = moto_or_skip!();
     let a = deployed(&moto).await;
-    let key = ObjectKey::parse("incoming/upl_00000000000000000000000000000000/document")
-        .expect("key");
+    let key =
+        ObjectKey::parse("incoming/upl_00000000000000000000000000000000/document").expect("key");
     let body = b"%PDF-1.4 presigned".to_vec();
     let put = a
         .objects
@@ -353,7 +419,9 @@ async fn s3_presigned_put_and_get_work_without_credentials() {
         .expect("presign put");
     assert_eq!(put.method, "PUT");
     assert!(put.url.contains("X-Amz-Signature="), "{}", put.url);
-    let (status, text) = http("PUT", &put.url, &put.headers, &body).await.expect("PUT");
+    let (status, text) = http("PUT", &put.url, &put.headers, &body)
+        .await
+        .expect("PUT");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&text));
     assert_eq!(a.objects.get(&key).await.expect("get"), Some(body.clone()));
 
@@ -377,7 +445,8 @@ async fn sfn_starts_idempotently_describes_and_stops() {
     let moto = moto_or_skip!();
     let sdk = moto.sdk_config();
     let client = aws_sdk_sfn::Client::new(&sdk);
-    let definition = r#"{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":600,"End":true}}}"#;
+    let definition =
+        r#"{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":600,"End":true}}}"#;
     let arn = client
         .create_state_machine()
         .name("docpipe-test-pipeline")
@@ -404,14 +473,23 @@ async fn sfn_starts_idempotently_describes_and_stops() {
     assert_eq!(info.status, "RUNNING");
     assert!(info.started_at.is_some());
 
-    sfn.stop(&job.id, "cancelled by the client").await.expect("stop");
+    sfn.stop(&job.id, "cancelled by the client")
+        .await
+        .expect("stop");
     let info = sfn.describe(&job.id).await.expect("describe");
     assert_eq!(info.status, "ABORTED");
     let unknown = JobId::generate(t(0));
-    assert_eq!(sfn.describe(&unknown).await.expect_err("none").code, ErrorCode::JobNotFound);
+    assert_eq!(
+        sfn.describe(&unknown).await.expect_err("none").code,
+        ErrorCode::JobNotFound
+    );
     // Through the port, stopping a job that never ran is a no-op.
-    Orchestrator::stop(&sfn, &unknown, "cancel").await.expect("no-op");
-    Orchestrator::start(&sfn, &job).await.expect("port start is idempotent too");
+    Orchestrator::stop(&sfn, &unknown, "cancel")
+        .await
+        .expect("no-op");
+    Orchestrator::start(&sfn, &job)
+        .await
+        .expect("port start is idempotent too");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -428,17 +506,37 @@ async fn api_keys_idempotency_and_preview_cache() {
         request_count: 0,
     };
     a.keys.create(&key).await.expect("create");
-    assert_eq!(a.keys.create(&key).await.expect_err("taken").code, ErrorCode::ValidationError);
-    assert_eq!(a.keys.find_by_hash(&key.key_hash).await.expect("find"), Some(key.clone()));
-    assert_eq!(a.keys.find_by_hash(&hash_key("other")).await.expect("find"), None);
+    assert_eq!(
+        a.keys.create(&key).await.expect_err("taken").code,
+        ErrorCode::ValidationError
+    );
+    assert_eq!(
+        a.keys.find_by_hash(&key.key_hash).await.expect("find"),
+        Some(key.clone())
+    );
+    assert_eq!(
+        a.keys.find_by_hash(&hash_key("other")).await.expect("find"),
+        None
+    );
     a.keys.record_use("acme", 1, t(5)).await.expect("use");
     a.keys.record_use("acme", 2, t(6)).await.expect("use");
     let listed = a.keys.list().await.expect("list");
     assert_eq!(listed.len(), 1);
-    assert_eq!((listed[0].request_count, listed[0].last_used_at), (3, Some(t(6))));
+    assert_eq!(
+        (listed[0].request_count, listed[0].last_used_at),
+        (3, Some(t(6)))
+    );
     a.keys.revoke("acme").await.expect("revoke");
-    assert_eq!(a.keys.revoke("nobody").await.expect_err("none").code, ErrorCode::NotFound);
-    let found = a.keys.find_by_hash(&key.key_hash).await.expect("find").expect("still stored");
+    assert_eq!(
+        a.keys.revoke("nobody").await.expect_err("none").code,
+        ErrorCode::NotFound
+    );
+    let found = a
+        .keys
+        .find_by_hash(&key.key_hash)
+        .await
+        .expect("find")
+        .expect("still stored");
     assert!(!found.active);
 
     let record = IdempotencyRecord {
@@ -448,10 +546,22 @@ async fn api_keys_idempotency_and_preview_cache() {
         job_id: JobId::generate(t(0)),
         created_at: t(0),
     };
-    assert_eq!(a.idempotency.put_if_absent(&record).await.expect("first"), None);
-    let second = IdempotencyRecord { job_id: JobId::generate(t(1)), ..record.clone() };
-    assert_eq!(a.idempotency.put_if_absent(&second).await.expect("second"), Some(record.clone()));
-    assert_eq!(a.idempotency.get("acme", "k-1").await.expect("get"), Some(record));
+    assert_eq!(
+        a.idempotency.put_if_absent(&record).await.expect("first"),
+        None
+    );
+    let second = IdempotencyRecord {
+        job_id: JobId::generate(t(1)),
+        ..record.clone()
+    };
+    assert_eq!(
+        a.idempotency.put_if_absent(&second).await.expect("second"),
+        Some(record.clone())
+    );
+    assert_eq!(
+        a.idempotency.get("acme", "k-1").await.expect("get"),
+        Some(record)
+    );
     assert_eq!(a.idempotency.get("other", "k-1").await.expect("get"), None);
 
     let cache = PreviewCache::new(a.dynamodb.clone(), &a.settings.preview_cache_table);
@@ -459,7 +569,14 @@ async fn api_keys_idempotency_and_preview_cache() {
     let result = ObjectKey::parse("results/job_20260301120000_abc/result.json").expect("key");
     assert_eq!(cache.get(&hash, t(0)).await.expect("miss"), None);
     cache.put(&hash, &result, t(0)).await.expect("put");
-    assert_eq!(cache.get(&hash, t(3599)).await.expect("hit").map(|c| c.result_key), Some(result));
+    assert_eq!(
+        cache
+            .get(&hash, t(3599))
+            .await
+            .expect("hit")
+            .map(|c| c.result_key),
+        Some(result)
+    );
     // Expired but not yet deleted by DynamoDB's TTL sweeper: still a miss.
     assert_eq!(cache.get(&hash, t(3600)).await.expect("expired"), None);
     assert!(cache.get("not-a-hash", t(0)).await.is_err());
@@ -498,7 +615,10 @@ async fn settings_from_parameter_store_and_cached_secrets() {
         .send()
         .await
         .expect("overwrite");
-    assert_eq!(params.all().await.expect("cached")["bedrock_model_id"], "amazon.nova-lite-v1:0");
+    assert_eq!(
+        params.all().await.expect("cached")["bedrock_model_id"],
+        "amazon.nova-lite-v1:0"
+    );
 
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
     sm.create_secret()
@@ -508,14 +628,20 @@ async fn settings_from_parameter_store_and_cached_secrets() {
         .await
         .expect("secret");
     let secrets = Arc::new(SecretCache::new(sm.clone()));
-    assert_eq!(secrets.get("docpipe/test/pepper").await.expect("secret"), "s1");
+    assert_eq!(
+        secrets.get("docpipe/test/pepper").await.expect("secret"),
+        "s1"
+    );
     sm.put_secret_value()
         .secret_id("docpipe/test/pepper")
         .secret_string("s2")
         .send()
         .await
         .expect("rotate");
-    assert_eq!(secrets.get("docpipe/test/pepper").await.expect("cached"), "s1");
+    assert_eq!(
+        secrets.get("docpipe/test/pepper").await.expect("cached"),
+        "s1"
+    );
     let fresh = SecretCache::with_ttl(sm, Duration::ZERO);
     assert_eq!(fresh.get("docpipe/test/pepper").await.expect("fresh"), "s2");
     assert!(secrets.get("docpipe/test/missing").await.is_err());

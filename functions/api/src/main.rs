@@ -30,9 +30,9 @@ impl Presigner for S3Uploads {
         _max_bytes: u64,
     ) -> Result<String> {
         // A presigned PUT cannot cap the size; ingest checks it before reading the bytes.
-        let ttl = (expires_at - self.clock.now())
-            .to_std()
-            .map_err(|_| StageError::new(ErrorCode::ValidationError, "upload link already expired"))?;
+        let ttl = (expires_at - self.clock.now()).to_std().map_err(|_| {
+            StageError::new(ErrorCode::ValidationError, "upload link already expired")
+        })?;
         let req = docpipe_aws::Presigner::presign_put(&self.objects, key, None, ttl).await?;
         Ok(req.url)
     }

@@ -57,7 +57,10 @@ fn moto_python() -> Result<PathBuf, String> {
     if status.success() && venv.join("bin/moto_server").exists() {
         Ok(python)
     } else {
-        Err(format!("installing moto[server]=={MOTO_VERSION} into {} failed", venv.display()))
+        Err(format!(
+            "installing moto[server]=={MOTO_VERSION} into {} failed",
+            venv.display()
+        ))
     }
 }
 
@@ -114,12 +117,16 @@ impl Moto {
             if let Ok(Some(status)) = moto.child.try_wait() {
                 return Err(format!("moto exited with {status}: {}", moto.log_tail()));
             }
-            if let Ok((200, _)) = http("GET", &format!("{}/moto-api/", moto.url()), &[], b"").await {
+            if let Ok((200, _)) = http("GET", &format!("{}/moto-api/", moto.url()), &[], b"").await
+            {
                 return Ok(moto);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(format!("moto not ready on port {port}: {}", moto.log_tail()))
+        Err(format!(
+            "moto not ready on port {port}: {}",
+            moto.log_tail()
+        ))
     }
 
     pub fn url(&self) -> String {
@@ -138,11 +145,21 @@ impl Moto {
 
     /// Turns on moto's ASL interpreter and the Docker-free Lambda backend.
     pub async fn enable_executions(&self) {
-        let body = br#"{"stepfunctions":{"execute_state_machine":true},"lambda":{"use_docker":false}}"#;
-        let (status, text) = http("POST", &format!("{}/moto-api/config", self.url()), &[], body)
-            .await
-            .expect("moto config");
-        assert!((200..300).contains(&status), "{status}: {}", String::from_utf8_lossy(&text));
+        let body =
+            br#"{"stepfunctions":{"execute_state_machine":true},"lambda":{"use_docker":false}}"#;
+        let (status, text) = http(
+            "POST",
+            &format!("{}/moto-api/config", self.url()),
+            &[],
+            body,
+        )
+        .await
+        .expect("moto config");
+        assert!(
+            (200..300).contains(&status),
+            "{status}: {}",
+            String::from_utf8_lossy(&text)
+        );
     }
 
     /// Queues Lambda results, answered in order by every invoke (any function).
@@ -156,7 +173,11 @@ impl Moto {
         )
         .await
         .expect("queue lambda results");
-        assert!((200..300).contains(&status), "{status}: {}", String::from_utf8_lossy(&text));
+        assert!(
+            (200..300).contains(&status),
+            "{status}: {}",
+            String::from_utf8_lossy(&text)
+        );
     }
 }
 

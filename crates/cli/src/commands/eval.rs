@@ -108,15 +108,38 @@ struct Report {
     failures: Vec<Failure>,
     needs_review: Vec<String>,
     per_document: Vec<DocumentOutcome>,
+    /// Floor plans with r2v annotations in the folder: room count and IoU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rooms: Option<docpipe_local::rooms::eval::RoomsReport>,
+}
+
+/// Room detection scored on the r2v annotation files (`*.txt`) directly in `dir`, if any.
+fn rooms_report(dir: &std::path::Path) -> Option<docpipe_local::rooms::eval::RoomsReport> {
+    let has_txt = std::fs::read_dir(dir).ok()?.any(|e| {
+        e.ok()
+            .is_some_and(|e| e.path().extension().is_some_and(|x| x == "txt"))
+    });
+    if !has_txt {
+        return None;
+    }
+    match docpipe_local::rooms::eval::evaluate_r2v_dir(dir) {
+        Ok(r) if r.plans > 0 => Some(r),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "scoring floor plans");
+            None
+        }
+    }
 }
 
 pub async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode> {
     let mut settings = settings.clone();
     settings.embedded_xml &= !args.no_embedded;
     let cases = collect(&args.dir)?;
-    if cases.is_empty() {
+    let rooms = rooms_report(&args.dir);
+    if cases.is_empty() && rooms.is_none() {
         bail!(
-            "no PDF with answers (*.pdf.truth.json or invoice2data *.json) under {}",
+            "no PDF with answers (*.pdf.truth.json or invoice2data *.json) and no r2v floor plans (*.txt) under {}",
             args.dir.display()
         );
     }
@@ -150,6 +173,7 @@ pub async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode> {
         failures: Vec::new(),
         needs_review: Vec::new(),
         per_document: Vec::new(),
+        rooms,
     };
     for (case, outcome) in cases.iter().zip(results) {
         let (status, result) =
@@ -437,6 +461,12 @@ fn name(s: &str) -> String {
 // ---------------------------------------------------------------- report
 
 fn print_report(r: &Report) {
+    if let Some(rooms) = &r.rooms {
+        println!(
+            "floor plans: {}, room count right on {}, mean IoU {:.3}\n",
+            rooms.plans, rooms.count_correct, rooms.mean_iou
+        );
+    }
     println!(
         "{} documents, {} passed (embedded e-invoice XML {})",
         r.documents,
