@@ -36,7 +36,7 @@ fn s(v: &str) -> AttributeValue {
 }
 
 fn ts(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 fn encode(key: &ApiKey) -> HashMap<String, AttributeValue> {

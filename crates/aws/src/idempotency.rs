@@ -85,7 +85,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
                 "created_at".to_owned(),
                 s(&record
                     .created_at
-                    .to_rfc3339_opts(SecondsFormat::Micros, true)),
+                    .to_rfc3339_opts(SecondsFormat::AutoSi, true)),
             ),
             (
                 TTL_ATTRIBUTE.to_owned(),

@@ -237,13 +237,16 @@ fn failed_job() -> Value {
     json!({"job_id": "j", "status": "failed", "result_key": null})
 }
 
-fn scenarios() -> Vec<(
+/// (name, kind, script, expected path, expected status)
+type Scenario = (
     &'static str,
     &'static str,
     Vec<Step>,
     Vec<&'static str>,
     &'static str,
-)> {
+);
+
+fn scenarios() -> Vec<Scenario> {
     use Stage::*;
     let done = json!({"job_id": "j", "status": "completed", "result_key": "results/j/result.json"});
     vec![
