@@ -81,11 +81,11 @@ impl KeyStore for SqliteJobStore {
     async fn find_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>> {
         let key_hash = key_hash.to_owned();
         self.with_read(move |conn| {
-            conn.query_row(
-                &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1"),
-                params![key_hash],
-                key_row,
-            )
+            conn.prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1"
+            ))
+            .map_err(db_error)?
+            .query_row(params![key_hash], key_row)
             .optional()
             .map_err(db_error)?
             .map(to_key)
