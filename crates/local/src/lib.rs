@@ -2,6 +2,7 @@
 //! text layer (parsed in a bounded worker subprocess) and the rule-based extractors.
 
 pub mod api_store;
+mod child;
 pub mod einvoice;
 pub mod embedded;
 pub mod fetch;

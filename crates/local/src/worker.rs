@@ -16,7 +16,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use docpipe_core::{Document, ErrorCode, MediaType, Ocr, StageError};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::sync::Semaphore;
 
@@ -227,38 +226,9 @@ impl PdfTextOcr {
             .map_err(|e| {
                 StageError::unavailable(format!("cannot start the PDF text worker: {e}"))
             })?;
-        let (Some(mut stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err(StageError::unavailable("the PDF text worker has no pipes"));
-        };
         let max_out = self.max_output_bytes;
-        let exchange = async {
-            let write = async move {
-                // A child that dies early closes the pipe; its exit status tells why.
-                let _ = stdin.write_all(&bytes).await;
-                let _ = stdin.shutdown().await;
-                drop(stdin);
-            };
-            let child = &mut child;
-            let read_out = async move {
-                let mut out = Vec::new();
-                let r = stdout.take(max_out as u64 + 1).read_to_end(&mut out).await;
-                if out.len() > max_out {
-                    // It would block on a full pipe; stop it now rather than at the timeout.
-                    let _ = child.start_kill();
-                }
-                (out, r)
-            };
-            let read_err = async move {
-                let mut err = Vec::new();
-                let _ = stderr.take(64 * 1024).read_to_end(&mut err).await;
-                err
-            };
-            let ((), (out, r), err) = tokio::join!(write, read_out, read_err);
-            (out, r, err)
-        };
-        let (out, read_result, err) = match tokio::time::timeout(self.timeout, exchange).await {
+        let exchanged = crate::child::exchange(&mut child, bytes, max_out, 64 * 1024);
+        let exchanged = match tokio::time::timeout(self.timeout, exchanged).await {
             Ok(v) => v,
             Err(_) => {
                 let _ = child.start_kill();
@@ -269,6 +239,11 @@ impl PdfTextOcr {
                 )));
             }
         };
+        let crate::child::Exchanged {
+            out,
+            read: read_result,
+            err,
+        } = exchanged.map_err(|_| StageError::unavailable("the PDF text worker has no pipes"))?;
         if out.len() > max_out {
             let _ = child.start_kill();
             let _ = child.wait().await;

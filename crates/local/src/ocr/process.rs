@@ -7,7 +7,6 @@ use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 /// A tool invocation and its bounds.
@@ -79,42 +78,18 @@ pub(crate) async fn run(inv: &Invocation<'_>, input: Vec<u8>) -> Result<Vec<u8>,
         _ => RunError::Spawn(e),
     })?;
     limit_child(child.id(), inv.memory_bytes, inv.cpu_seconds);
-    let (Some(mut stdin), Some(stdout), Some(stderr)) =
-        (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    else {
-        return Err(RunError::Spawn(std::io::Error::other("no pipes")));
-    };
     let max_out = inv.max_output_bytes;
-    let exchange = async {
-        let write = async move {
-            // A child that stops reading early closes the pipe; its exit status tells why.
-            let _ = stdin.write_all(&input).await;
-            let _ = stdin.shutdown().await;
-            drop(stdin);
-        };
-        let child = &mut child;
-        let read_out = async move {
-            let mut out = Vec::new();
-            let r = stdout.take(max_out as u64 + 1).read_to_end(&mut out).await;
-            if out.len() > max_out {
-                // It would block on a full pipe; stop it now rather than at the timeout.
-                let _ = child.start_kill();
-            }
-            (out, r)
-        };
-        let read_err = async move {
-            let mut err = Vec::new();
-            let _ = stderr.take(16 * 1024).read_to_end(&mut err).await;
-            err
-        };
-        let ((), (out, r), err) = tokio::join!(write, read_out, read_err);
-        (out, r, err)
-    };
-    let Ok((out, read_result, err)) = tokio::time::timeout(inv.timeout, exchange).await else {
+    let exchanged = crate::child::exchange(&mut child, input, max_out, 16 * 1024);
+    let Ok(exchanged) = tokio::time::timeout(inv.timeout, exchanged).await else {
         let _ = child.start_kill();
         let _ = child.wait().await;
         return Err(RunError::Timeout);
     };
+    let crate::child::Exchanged {
+        out,
+        read: read_result,
+        err,
+    } = exchanged.map_err(RunError::Spawn)?;
     if out.len() > max_out {
         let _ = child.start_kill();
         let _ = child.wait().await;
