@@ -1,6 +1,7 @@
 //! The HTTP API end to end: a real `docpipe serve` on 127.0.0.1 (port 0) over a temp dir,
 //! driven with a real HTTP client. Each test starts its own server and stops it.
 
+mod api_events;
 mod common;
 
 use std::io::{BufRead, BufReader};

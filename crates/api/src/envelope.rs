@@ -13,8 +13,14 @@ use serde_json::{Value, json};
 #[derive(Clone)]
 pub struct Enveloped(pub Value, pub StatusCode);
 
+/// What a handler left for the middleware to wrap.
 #[derive(Clone)]
-struct PendingBody(Value);
+enum PendingBody {
+    /// A whole body (errors), `meta` still to add.
+    Value(Value),
+    /// A success's `data`, already serialised (the hot path: no intermediate `Value`).
+    Data(Vec<u8>),
+}
 
 /// The request id of the current request, for handlers that pass it on (the correlation
 /// id of an execution).
@@ -24,15 +30,19 @@ pub struct RequestId(pub String);
 impl IntoResponse for Enveloped {
     fn into_response(self) -> Response {
         let mut resp = self.1.into_response();
-        resp.extensions_mut().insert(PendingBody(self.0));
+        resp.extensions_mut().insert(PendingBody::Value(self.0));
         resp
     }
 }
 
 /// `{"status": "success", "data": ...}` with a status code.
 pub fn success(data: impl serde::Serialize, status: StatusCode) -> Response {
-    match serde_json::to_value(data) {
-        Ok(v) => Enveloped(json!({ "status": "success", "data": v }), status).into_response(),
+    match serde_json::to_vec(&data) {
+        Ok(bytes) => {
+            let mut resp = status.into_response();
+            resp.extensions_mut().insert(PendingBody::Data(bytes));
+            resp
+        }
         Err(e) => crate::ApiError::from(docpipe_core::StageError::internal(format!(
             "serialising a response: {e}"
         )))
@@ -72,9 +82,23 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let mut resp = next.run(req).await;
     tracing::info!(request_id = %id, %method, %path, status = resp.status().as_u16(), "request");
-    if let Some(PendingBody(mut body)) = resp.extensions_mut().remove::<PendingBody>() {
-        body["meta"] = json!({ "request_id": id });
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    if let Some(pending) = resp.extensions_mut().remove::<PendingBody>() {
+        let bytes = match pending {
+            PendingBody::Value(mut body) => {
+                body["meta"] = json!({ "request_id": id });
+                serde_json::to_vec(&body).unwrap_or_default()
+            }
+            PendingBody::Data(data) => {
+                let id_json = Value::String(id.clone()).to_string();
+                let mut out = Vec::with_capacity(data.len() + id_json.len() + 64);
+                out.extend_from_slice(br#"{"status":"success","data":"#);
+                out.extend_from_slice(&data);
+                out.extend_from_slice(br#","meta":{"request_id":"#);
+                out.extend_from_slice(id_json.as_bytes());
+                out.extend_from_slice(b"}}");
+                out
+            }
+        };
         let (mut parts, _) = resp.into_parts();
         parts.headers.insert(
             header::CONTENT_TYPE,

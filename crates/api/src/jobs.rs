@@ -441,11 +441,17 @@ async fn owned_job(state: &AppState, caller: &Caller, id: &str) -> Result<Job, A
         Err(e) if e.code == ErrorCode::JobNotFound => return Err(ApiError::not_found_job()),
         Err(e) => return Err(e.into()),
     };
-    // Another key's job does not exist for this caller.
-    if job.owner.as_deref() != Some(caller.key_name.as_str()) {
-        return Err(ApiError::not_found_job());
-    }
+    check_owner(&job, caller)?;
     Ok(job)
+}
+
+/// Another key's job does not exist for this caller.
+fn check_owner(job: &Job, caller: &Caller) -> Result<(), ApiError> {
+    if job.owner.as_deref() == Some(caller.key_name.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found_job())
+    }
 }
 
 #[utoipa::path(
@@ -464,8 +470,13 @@ pub async fn show(
     Extension(caller): Extension<Caller>,
     Path(job_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let job = owned_job(&state, &caller, &job_id).await?;
-    let history = state.jobs.history(&job.id).await?;
+    let id = JobId::parse(&job_id).map_err(|_| ApiError::not_found_job())?;
+    let (job, history) = match state.jobs.get_with_history(&id).await {
+        Ok(found) => found,
+        Err(e) if e.code == ErrorCode::JobNotFound => return Err(ApiError::not_found_job()),
+        Err(e) => return Err(e.into()),
+    };
+    check_owner(&job, &caller)?;
     Ok(success(JobView::new(&job, Some(&history)), StatusCode::OK))
 }
 

@@ -67,9 +67,21 @@ pub trait Presigner: Send + Sync {
     ) -> Result<String>;
 }
 
-/// Everything the handlers use.
+/// Everything the handlers use, shared: cloning it (once per request and layer) is one
+/// reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What an [`AppState`] holds.
+pub struct Shared {
     pub jobs: Arc<dyn JobStore>,
     pub objects: Arc<dyn ObjectStore>,
     pub keys: Arc<dyn KeyStore>,
@@ -99,7 +111,7 @@ impl AppState {
         settings: ApiSettings,
         upload_secret: Option<Arc<[u8]>>,
     ) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             jobs,
             objects,
             keys,
@@ -112,6 +124,6 @@ impl AppState {
             upload_secret,
             limiters: Arc::new(RateLimiters::default()),
             usage: Arc::new(UsageCounter::default()),
-        }
+        }))
     }
 }

@@ -112,6 +112,13 @@ pub trait JobStore: Send + Sync {
     async fn update(&self, id: &JobId, patch: JobPatch, at: DateTime<Utc>) -> Result<Job>;
     /// Every status change, oldest first.
     async fn history(&self, id: &JobId) -> Result<Vec<crate::job::StatusChange>>;
+    /// The job and its history in one read (`JOB_NOT_FOUND` if absent). Stores that can
+    /// read both at once (one transaction, one round trip) override it.
+    async fn get_with_history(&self, id: &JobId) -> Result<(Job, Vec<crate::job::StatusChange>)> {
+        let job = self.get(id).await?;
+        let history = self.history(id).await?;
+        Ok((job, history))
+    }
     async fn list(&self, filter: &JobFilter) -> Result<JobPage>;
 }
 

@@ -56,6 +56,13 @@ impl SqliteJobStore {
             )
             .map_err(db_error)?;
             r.busy_timeout(Duration::from_secs(5)).map_err(db_error)?;
+            // Plans must not depend on bound values: otherwise binding a new job id expires
+            // a cached statement and every read pays for parsing and planning it again.
+            r.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+                true,
+            )
+            .map_err(db_error)?;
             readers.push(Mutex::new(r));
         }
         store.readers = Arc::new(readers);
@@ -191,6 +198,41 @@ fn load(conn: &Connection, id: &JobId) -> Result<Job> {
     decode(&data)
 }
 
+fn load_history(conn: &Connection, id: &JobId) -> Result<Vec<StatusChange>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT status, at FROM job_history WHERE job_id = ?1 ORDER BY seq")
+        .map_err(db_error)?;
+    let mut rows = stmt.query(params![id.as_str()]).map_err(db_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db_error)? {
+        out.extend(history_row(row, 0)?);
+    }
+    Ok(out)
+}
+
+fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str> {
+    row.get_ref(i)
+        .map_err(db_error)?
+        .as_str()
+        .map_err(|e| StageError::internal(format!("stored column {i}: {e}")))
+}
+
+/// A status change from columns `i` (status) and `i + 1` (time); `None` when both are NULL
+/// (a job without history rows in a LEFT JOIN).
+fn history_row(row: &rusqlite::Row<'_>, i: usize) -> Result<Option<StatusChange>> {
+    if row.get_ref(i).map_err(db_error)? == rusqlite::types::ValueRef::Null {
+        return Ok(None);
+    }
+    let status = text(row, i)?;
+    let status = JobStatus::parse(status)
+        .ok_or_else(|| StageError::internal(format!("stored status {status:?}")))?;
+    let at = text(row, i + 1)?;
+    let at = DateTime::parse_from_rfc3339(at)
+        .map_err(|e| StageError::internal(format!("stored time {at:?}: {e}")))?
+        .with_timezone(&Utc);
+    Ok(Some(StatusChange { status, at }))
+}
+
 fn decode(data: &str) -> Result<Job> {
     serde_json::from_str(data).map_err(|e| StageError::internal(format!("stored job: {e}")))
 }
@@ -309,26 +351,44 @@ impl JobStore for SqliteJobStore {
     async fn history(&self, id: &JobId) -> Result<Vec<StatusChange>> {
         let id = id.clone();
         self.with_read(move |conn| {
-            load(conn, &id)?;
-            let mut stmt = conn
-                .prepare_cached("SELECT status, at FROM job_history WHERE job_id = ?1 ORDER BY seq")
+            let exists: Option<i64> = conn
+                .prepare_cached("SELECT 1 FROM jobs WHERE id = ?1")
+                .map_err(db_error)?
+                .query_row(params![id.as_str()], |r| r.get(0))
+                .optional()
                 .map_err(db_error)?;
-            let rows = stmt
-                .query_map(params![id.as_str()], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                })
-                .map_err(db_error)?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (status, at) = row.map_err(db_error)?;
-                let status = JobStatus::parse(&status)
-                    .ok_or_else(|| StageError::internal(format!("stored status {status:?}")))?;
-                let at = DateTime::parse_from_rfc3339(&at)
-                    .map_err(|e| StageError::internal(format!("stored time {at:?}: {e}")))?
-                    .with_timezone(&Utc);
-                out.push(StatusChange { status, at });
+            if exists.is_none() {
+                return Err(not_found(&id));
             }
-            Ok(out)
+            load_history(conn, &id)
+        })
+        .await
+    }
+
+    async fn get_with_history(&self, id: &JobId) -> Result<(Job, Vec<StatusChange>)> {
+        let id = id.clone();
+        self.with_read(move |conn| {
+            // One statement, so the job and its history come from one snapshot.
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT j.data, h.status, h.at FROM jobs j \
+                     LEFT JOIN job_history h ON h.job_id = j.id \
+                     WHERE j.id = ?1 ORDER BY h.seq",
+                )
+                .map_err(db_error)?;
+            let mut rows = stmt.query(params![id.as_str()]).map_err(db_error)?;
+            let mut job = None;
+            let mut history = Vec::new();
+            while let Some(row) = rows.next().map_err(db_error)? {
+                if job.is_none() {
+                    job = Some(decode(text(row, 0)?)?);
+                }
+                if let Some(change) = history_row(row, 1)? {
+                    history.push(change);
+                }
+            }
+            let job = job.ok_or_else(|| not_found(&id))?;
+            Ok((job, history))
         })
         .await
     }
