@@ -2,7 +2,7 @@
 //! definition (no-op tasks), in memory and with the durable SQLite journal. Prints one
 //! JSON object per measurement; `bench/asl_bench.sh` puts them next to moto's figures.
 //!
-//! `cargo run --release -p docpipe-asl --example asl_bench -- [N] [PIPELINE_JSON]`
+//! `cargo run --release -p docpipe-asl --example asl_bench -- [N] [PIPELINE_JSON] [--only-chain]`
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -121,6 +121,10 @@ fn main() {
             n,
             in_memory(&chain, &chain_input, n).await,
         );
+        // `--only-chain`: just that figure (for profiling).
+        if args.iter().any(|a| a == "--only-chain") {
+            return;
+        }
         report(
             "pipeline/in-memory",
             n / 4,

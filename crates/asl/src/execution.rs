@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{StatesError, names};
 use crate::history::{
-    ErrorDetails, EventDetails, EventType, HistoryEvent, IterationDetails, PayloadDetails,
+    ErrorDetails, EventDetails, EventType, HistoryEvent, IterationDetails, Payload, PayloadDetails,
 };
 use crate::jsonata::{Env, JTemplate, type_name};
 use crate::model::{
@@ -188,7 +188,7 @@ struct Frame {
     /// Shared with the frames that inherited them; copied on the first assignment.
     variables: Arc<Map<String, Value>>,
     /// `raw_input` as JSON text when it is already known (the previous state's output).
-    input_text: Option<String>,
+    input_text: Option<Payload>,
 }
 
 /// What running (part of) a state produced.
@@ -216,14 +216,33 @@ pub struct Execution {
     finished: bool,
     actions: Vec<Action>,
     /// The text of the output `end_frame` is about to receive, when already serialised.
-    output_text: Option<String>,
+    output_text: Option<Payload>,
 }
 
 /// What a state that cannot read the context object sees as `$$`.
 static NO_CONTEXT: Value = Value::Null;
 
+/// A payload as the history shows it: compact JSON text. (Serialising straight into bytes
+/// is several times faster than `Display`, which goes through the formatting machinery.)
 fn text(v: &Value) -> String {
-    v.to_string()
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// The size in bytes of `v` as compact JSON text, without building the text.
+fn json_size(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
 }
 
 fn timestamp_text(t: DateTime<Utc>) -> String {
@@ -250,10 +269,11 @@ impl Execution {
             next_op: 1,
             execution_timer: None,
             finished: false,
-            actions: Vec::new(),
+            // Room for a short run's events without regrowing (each regrowth moves them all).
+            actions: Vec::with_capacity(32),
             output_text: None,
         };
-        let input_text = text(&input);
+        let input_text = Payload::from(text(&input));
         exec.record(
             now,
             EventType::ExecutionStarted,
@@ -478,7 +498,7 @@ impl Execution {
                     // execution's output) is the same text.
                     let mut output_text = None;
                     if let Some(t) = EventType::exited(type_name) {
-                        let out = text(&output);
+                        let out = Payload::from(text(&output));
                         output_text = Some(out.clone());
                         self.record(
                             now,
@@ -539,7 +559,7 @@ impl Execution {
                         now,
                         EventType::ExecutionSucceeded,
                         Some(EventDetails::ExecutionSucceededEventDetails {
-                            output: output_text.unwrap_or_else(|| text(&output)),
+                            output: output_text.unwrap_or_else(|| text(&output).into()),
                             output_details: PayloadDetails::default(),
                         }),
                     );
@@ -945,7 +965,7 @@ impl Execution {
         };
         let input = match frame.input_text.take() {
             Some(t) => t,
-            None => text(&frame.raw_input),
+            None => text(&frame.raw_input).into(),
         };
         let id = self.record(
             now,
@@ -1367,7 +1387,7 @@ impl Execution {
         let mut current: Vec<Value> = Vec::new();
         let mut bytes = 0u64;
         for item in items {
-            let size = item.to_string().len() as u64;
+            let size = json_size(&item) as u64;
             if !current.is_empty()
                 && (current.len() as u64 >= max_items || bytes + size > max_bytes)
             {
@@ -1711,7 +1731,7 @@ impl Execution {
                 let (resource_type, res) = resource_parts(&resource);
                 match event {
                     Event::TaskSucceeded { id, output } if id == op => {
-                        let size = output.to_string().len();
+                        let size = json_size(&output);
                         if size > MAX_PAYLOAD_BYTES {
                             let who = if lambda {
                                 resource.clone()

@@ -1,6 +1,8 @@
 //! Execution history events with the names and shapes of Step Functions'
 //! `GetExecutionHistory` (inputs and outputs are JSON text, as the API returns them).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -78,6 +80,50 @@ impl EventType {
     }
 }
 
+/// A payload's JSON text. Shared, because one text is shown by several events (a state's
+/// output is the next state's input, and the last one the execution's output).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Payload(Arc<String>);
+
+impl Payload {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Payload {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Payload {
+    /// Takes the text over without copying it.
+    fn from(s: String) -> Self {
+        Self(Arc::new(s))
+    }
+}
+
+impl From<&str> for Payload {
+    fn from(s: &str) -> Self {
+        Self(Arc::new(s.to_owned()))
+    }
+}
+
+impl std::fmt::Display for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
 /// `inputDetails` / `outputDetails`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 pub struct PayloadDetails {
@@ -90,13 +136,13 @@ pub struct PayloadDetails {
 pub enum EventDetails {
     #[serde(rename_all = "camelCase")]
     ExecutionStartedEventDetails {
-        input: String,
+        input: Payload,
         input_details: PayloadDetails,
         role_arn: String,
     },
     #[serde(rename_all = "camelCase")]
     ExecutionSucceededEventDetails {
-        output: String,
+        output: Payload,
         output_details: PayloadDetails,
     },
     ExecutionFailedEventDetails(ErrorDetails),
@@ -105,13 +151,13 @@ pub enum EventDetails {
     #[serde(rename_all = "camelCase")]
     StateEnteredEventDetails {
         name: String,
-        input: String,
+        input: Payload,
         input_details: PayloadDetails,
     },
     #[serde(rename_all = "camelCase")]
     StateExitedEventDetails {
         name: String,
-        output: String,
+        output: Payload,
         output_details: PayloadDetails,
     },
     #[serde(rename_all = "camelCase")]

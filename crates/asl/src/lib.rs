@@ -31,7 +31,7 @@ pub mod template;
 pub use durable::DurableRunner;
 pub use error::{Error, Result, StatesError, names};
 pub use execution::{Action, Completion, Event, Execution, ExecutionContext, ExecutionStatus};
-pub use history::{EventDetails, EventType, HistoryEvent};
+pub use history::{EventDetails, EventType, HistoryEvent, Payload};
 pub use journal::{Journal, JournalError, JournalRecord};
 pub use model::{Definition, QueryLanguage};
 pub use runner::{

@@ -1,6 +1,5 @@
 //! The typed model of a state machine definition, parsed and validated in one pass.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -36,7 +35,8 @@ pub struct Definition {
 #[derive(Debug, Clone)]
 pub struct Machine {
     pub start_at: String,
-    pub states: HashMap<String, State>,
+    /// By name; a fast non-keyed hash (names come from the definition, not from input).
+    pub states: rustc_hash::FxHashMap<String, State>,
     /// State names in definition order.
     pub order: Vec<String>,
 }
@@ -669,7 +669,7 @@ impl Machine {
                 "{what}: States must be an object"
             )));
         };
-        let mut states = HashMap::new();
+        let mut states = rustc_hash::FxHashMap::default();
         let mut order = Vec::new();
         for (name, v) in states_obj {
             let Some(o) = v.as_object() else {
