@@ -7,6 +7,7 @@ pub mod detect;
 pub mod document;
 pub mod error;
 pub mod ids;
+pub mod image_info;
 pub mod job;
 pub mod keys;
 pub mod ports;

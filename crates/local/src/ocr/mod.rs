@@ -8,7 +8,6 @@
 //! a PDF with no text layer fails its job with `UNSUPPORTED_DOCUMENT` and a message naming
 //! the packages to install.
 
-mod image;
 mod process;
 mod render;
 mod tesseract;
@@ -19,7 +18,7 @@ use docpipe_core::{Document, ErrorCode, MediaType, Ocr, StageError, TextSource};
 
 use crate::worker::PdfTextOcr;
 
-pub use image::{ImageInfo, image_info};
+pub use docpipe_core::image_info::{ImageInfo, image_info};
 pub use render::{PageImage, PdfRenderer};
 pub use tesseract::{INSTALL_HINT, ImageLimits, TesseractOcr};
 pub use tsv::{RecognisedImage, TsvError, parse_tsv};

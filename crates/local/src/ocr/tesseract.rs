@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use docpipe_core::{Document, ErrorCode, MediaType, Ocr, Page, StageError, TextSource};
 use tokio::sync::{OnceCell, Semaphore};
 
-use super::image::image_info;
 use super::process::{Invocation, RunError, run};
 use super::tsv::{RecognisedImage, parse_tsv};
+use docpipe_core::image_info::image_info;
 
 /// What to tell a user whose machine has no OCR engine.
 pub const INSTALL_HINT: &str =

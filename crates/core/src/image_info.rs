@@ -2,7 +2,7 @@
 //! pixel: enough to refuse a decompression bomb before any decoder allocates for it, and
 //! to size the page in points.
 
-use docpipe_core::MediaType;
+use crate::job::MediaType;
 
 /// What the header says about an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
