@@ -259,3 +259,74 @@ async fn an_oversized_submission_is_never_stored() {
     assert_eq!(job.status, JobStatus::Failed);
     assert_eq!(job.error.expect("error").code, ErrorCode::FileTooLarge);
 }
+
+#[tokio::test(start_paused = true)]
+async fn identical_content_reuses_a_finished_jobs_result_within_its_ttl() {
+    let clock = virtual_clock();
+    let ocr = Arc::new(FlakyOcr {
+        failures: 0,
+        calls: AtomicU32::new(0),
+    });
+    let h = Harness::with_settings(
+        ocr.clone(),
+        Arc::new(docpipe_local::invoice::RuleExtractor::default()),
+        clock.clone(),
+        docpipe_core::ports::StageSettings {
+            dedupe_ttl_secs: 3600,
+            dedupe_profile: "test profile".into(),
+            ..docpipe_core::ports::StageSettings::default()
+        },
+    );
+    let run = |rel: &'static str| {
+        let h = &h;
+        async move {
+            let id = submit_fixture(h, rel).await;
+            let rec = h.pipeline.execute(&id).await.expect("executes");
+            assert_eq!(rec.status, "SUCCEEDED", "{rec:#?}");
+            let job = h.pipeline.job(&id).await.expect("job");
+            let result = h.pipeline.result_json(&job).await.expect("read");
+            (job, result.expect("a result"), rec)
+        }
+    };
+    let (first, first_result, _) = run("invoices/EN16931_Einfach.pdf").await;
+    assert_eq!(first.deduplicated_from, None);
+    assert_eq!(ocr.calls.load(Ordering::SeqCst), 1);
+
+    // The same bytes again: no OCR, no extraction, the first job's result and verdict.
+    let (second, second_result, rec) = run("invoices/EN16931_Einfach.pdf").await;
+    assert_eq!(ocr.calls.load(Ordering::SeqCst), 1, "OCR skipped");
+    assert_eq!(second.deduplicated_from.as_ref(), Some(&first.id));
+    assert_eq!(second.status, first.status);
+    assert_eq!(second_result, first_result);
+    assert_ne!(second.keys.result, first.keys.result, "its own copy");
+    let history = h
+        .pipeline
+        .store()
+        .history(&second.id)
+        .await
+        .expect("history");
+    let statuses: Vec<_> = history.iter().map(|c| c.status).collect();
+    assert_eq!(
+        statuses,
+        vec![JobStatus::Queued, JobStatus::Ingesting, second.status]
+    );
+    let types = event_types(&rec.history);
+    let tasks = rec.history.as_array().expect("events").iter().filter(|e| {
+        e["type"] == "TaskStateEntered"
+            && e["stateEnteredEventDetails"]["name"]
+                .as_str()
+                .is_some_and(|n| ["Ocr", "Extract", "Verify"].contains(&n))
+    });
+    assert_eq!(tasks.count(), 0, "{types:?}");
+
+    // Other bytes are never given that result.
+    let (other, _, _) = run("invoices/EN16931_Gutschrift.pdf").await;
+    assert_eq!(other.deduplicated_from, None);
+    assert_eq!(ocr.calls.load(Ordering::SeqCst), 2);
+
+    // Past the TTL the same bytes are processed in full again.
+    tokio::time::advance(Duration::from_secs(3601)).await;
+    let (late, _, _) = run("invoices/EN16931_Einfach.pdf").await;
+    assert_eq!(late.deduplicated_from, None);
+    assert_eq!(ocr.calls.load(Ordering::SeqCst), 3);
+}

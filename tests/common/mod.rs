@@ -63,10 +63,19 @@ impl Harness {
     }
 
     pub fn with(ocr: Arc<dyn Ocr>, extractor: Arc<dyn Extractor>, clock: Arc<dyn Clock>) -> Self {
+        Self::with_settings(ocr, extractor, clock, StageSettings::default())
+    }
+
+    pub fn with_settings(
+        ocr: Arc<dyn Ocr>,
+        extractor: Arc<dyn Extractor>,
+        clock: Arc<dyn Clock>,
+        settings: StageSettings,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let pipeline = Embedded::open(EmbeddedOptions {
             home: dir.path().join("home"),
-            settings: StageSettings::default(),
+            settings,
             ocr,
             extractor,
             fetcher: Arc::new(docpipe_local::fetch::HttpFetcher::default()),

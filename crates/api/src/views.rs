@@ -43,6 +43,9 @@ pub struct JobView {
     pub status_history: Option<Vec<StatusChangeView>>,
     /// Where the result is, once the job has one.
     pub result_url: Option<String>,
+    /// The earlier job with identical content whose result this one reuses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deduplicated_from: Option<String>,
 }
 
 impl JobView {
@@ -75,6 +78,7 @@ impl JobView {
                     .collect()
             }),
             result_url: has_result.then(|| format!("/api/v1/jobs/{}/result", job.id)),
+            deduplicated_from: job.deduplicated_from.as_ref().map(ToString::to_string),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use docpipe_core::ports::Result;
+use docpipe_core::ports::StageSettings;
 use docpipe_core::{ErrorCode, StageError};
 use docpipe_core::{Fetcher, Ports};
 
@@ -16,6 +17,7 @@ use crate::config::AwsSettings;
 use crate::idempotency::DynamoIdempotencyStore;
 use crate::jobs::DynamoJobStore;
 use crate::params::{ParameterStore, SecretCache};
+use crate::preview_cache::PreviewCache;
 use crate::s3::S3ObjectStore;
 use crate::sfn::SfnOrchestrator;
 use crate::textract::{Staging, TextractOcr};
@@ -31,6 +33,8 @@ pub struct AwsAdapters {
     pub jobs: DynamoJobStore,
     pub keys: DynamoKeyStore,
     pub idempotency: DynamoIdempotencyStore,
+    /// The dedupe cache (`preview_cache` table).
+    pub results: PreviewCache,
     pub objects: S3ObjectStore,
     pub ocr: TextractOcr,
     pub extractor: BedrockExtractor,
@@ -108,6 +112,7 @@ impl AwsAdapters {
             jobs: DynamoJobStore::new(dynamodb.clone(), &settings.jobs_table),
             keys: DynamoKeyStore::new(dynamodb.clone(), &settings.api_keys_table),
             idempotency: DynamoIdempotencyStore::new(dynamodb.clone(), &settings.idempotency_table),
+            results: PreviewCache::new(dynamodb.clone(), &settings.preview_cache_table),
             objects,
             ocr,
             extractor,
@@ -130,7 +135,18 @@ impl AwsAdapters {
             extractor: Arc::new(self.extractor.clone()),
             fetcher,
             clock: Arc::new(SystemClock),
-            settings: self.settings.stage.clone(),
+            settings: StageSettings {
+                // What besides the bytes shapes a result here: a deployment with another
+                // model or threshold (or build) never reuses this one's results.
+                dedupe_profile: format!(
+                    "docpipe {} aws; model={}; review<{}",
+                    env!("CARGO_PKG_VERSION"),
+                    self.settings.bedrock_model_id,
+                    self.settings.stage.review_confidence_threshold
+                ),
+                ..self.settings.stage.clone()
+            },
+            results: Some(Arc::new(self.results.clone())),
         }
     }
 }

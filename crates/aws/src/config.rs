@@ -42,6 +42,7 @@ const KNOWN: &[&str] = &[
     "textract_poll_ms",
     "max_document_mib",
     "review_confidence_threshold",
+    "dedupe_ttl_secs",
     "log",
 ];
 
@@ -93,7 +94,10 @@ impl AwsSettings {
             api_key_secret: None,
             textract_poll: Duration::from_millis(1000),
             log: "info".to_owned(),
-            stage: StageSettings::default(),
+            stage: StageSettings {
+                dedupe_ttl_secs: crate::preview_cache::PREVIEW_TTL_SECS,
+                ..StageSettings::default()
+            },
         }
     }
 
@@ -175,6 +179,14 @@ impl AwsSettings {
                     .filter(|n| *n <= 60_000)
                     .ok_or_else(|| invalid("must be milliseconds in 0..=60000"))?;
                 self.textract_poll = Duration::from_millis(ms);
+            }
+            "dedupe_ttl_secs" => {
+                self.stage.dedupe_ttl_secs = value
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n <= 30 * 24 * 3600)
+                    .ok_or_else(|| invalid("must be a number of seconds up to 30 days"))?;
             }
             "max_document_mib" => {
                 let mib = value

@@ -1,31 +1,25 @@
-//! Content-hash dedupe for blueprint previews: the `preview_cache` table, partition key
-//! `blueprint_hash` (the document's sha256), items expiring an hour after they were put.
+//! Content-hash dedupe on DynamoDB: the `preview_cache` table, partition key
+//! `blueprint_hash` holding the dedupe key (the document's sha256, its kind and the
+//! pipeline's profile: [`docpipe_core::stages::dedupe_key`]), the earlier job and its
+//! verification, and a TTL attribute (an hour after the put by default).
 //!
 //! DynamoDB deletes expired items lazily (often within minutes, sometimes days later), so
-//! a read checks `expires_at` itself: an expired entry is a miss.
+//! a read checks the expiry itself: an expired entry is a miss.
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use docpipe_core::ports::Result;
-use docpipe_core::{ErrorCode, ObjectKey, StageError};
+use docpipe_core::{CachedResult, ErrorCode, JobId, ResultCache, StageError};
 
 use crate::error::sdk_error;
 use crate::jobs::TTL_ATTRIBUTE;
 
-/// How long a cached preview is reused.
-pub const PREVIEW_TTL_SECS: i64 = 3600;
-
-/// A cached result for one content hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CachedPreview {
-    pub blueprint_hash: String,
-    /// Where the earlier result is stored.
-    pub result_key: ObjectKey,
-    pub expires_at: DateTime<Utc>,
-}
+/// How long a result is reused unless the settings say otherwise.
+pub const PREVIEW_TTL_SECS: u64 = 3600;
 
 #[derive(Clone, Debug)]
 pub struct PreviewCache {
@@ -40,15 +34,25 @@ impl PreviewCache {
             table: table.into(),
         }
     }
+}
 
-    /// The unexpired entry for `hash`, if any.
-    pub async fn get(&self, hash: &str, now: DateTime<Utc>) -> Result<Option<CachedPreview>> {
-        check_hash(hash)?;
+fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Result<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| StageError::internal(format!("preview cache item without {name}")))
+}
+
+#[async_trait]
+impl ResultCache for PreviewCache {
+    async fn get(&self, key: &str, now: DateTime<Utc>) -> Result<Option<CachedResult>> {
+        check_key(key)?;
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("blueprint_hash", AttributeValue::S(hash.to_owned()))
+            .key("blueprint_hash", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
             .send()
             .await
             .map_err(|e| sdk_error("DynamoDB GetItem", e))?;
@@ -64,35 +68,36 @@ impl PreviewCache {
         if expires <= now {
             return Ok(None);
         }
-        let key = item
-            .get("result_key")
-            .and_then(|v| v.as_s().ok())
-            .ok_or_else(|| StageError::internal("preview cache item without result key"))?;
-        Ok(Some(CachedPreview {
-            blueprint_hash: hash.to_owned(),
-            result_key: ObjectKey::parse(key)?,
-            expires_at: expires,
+        let job_id = text(&item, "job_id")?;
+        Ok(Some(CachedResult {
+            job_id: JobId::parse(job_id)
+                .map_err(|_| StageError::internal(format!("stored job id {job_id:?}")))?,
+            verification: serde_json::from_str(text(&item, "verification")?)
+                .map_err(|e| StageError::internal(format!("stored verification: {e}")))?,
         }))
     }
 
-    /// Records `result_key` for `hash`, valid for an hour from `now`.
-    pub async fn put(
+    async fn put(
         &self,
-        hash: &str,
-        result_key: &ObjectKey,
-        now: DateTime<Utc>,
-    ) -> Result<CachedPreview> {
-        check_hash(hash)?;
-        let expires_at = now + Duration::seconds(PREVIEW_TTL_SECS);
+        key: &str,
+        entry: &CachedResult,
+        _now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        check_key(key)?;
+        let verification = serde_json::to_string(&entry.verification)
+            .map_err(|e| StageError::internal(format!("verification: {e}")))?;
+        // Expired items are DynamoDB's to sweep (the TTL attribute).
         let item = HashMap::from([
             (
                 "blueprint_hash".to_owned(),
-                AttributeValue::S(hash.to_owned()),
+                AttributeValue::S(key.to_owned()),
             ),
             (
-                "result_key".to_owned(),
-                AttributeValue::S(result_key.as_str().to_owned()),
+                "job_id".to_owned(),
+                AttributeValue::S(entry.job_id.to_string()),
             ),
+            ("verification".to_owned(), AttributeValue::S(verification)),
             (
                 TTL_ATTRIBUTE.to_owned(),
                 AttributeValue::N(expires_at.timestamp().to_string()),
@@ -105,21 +110,19 @@ impl PreviewCache {
             .send()
             .await
             .map_err(|e| sdk_error("DynamoDB PutItem", e))?;
-        Ok(CachedPreview {
-            blueprint_hash: hash.to_owned(),
-            result_key: result_key.clone(),
-            expires_at,
-        })
+        Ok(())
     }
 }
 
-fn check_hash(hash: &str) -> Result<()> {
-    if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+/// A dedupe key starts with the content's sha256 (64 hex digits).
+fn check_key(key: &str) -> Result<()> {
+    let hash = key.split(':').next().unwrap_or_default();
+    if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) && key.len() <= 256 {
         Ok(())
     } else {
         Err(StageError::new(
             ErrorCode::ValidationError,
-            "a content hash is 64 hex digits (sha256)",
+            "a dedupe key starts with the content's sha256 (64 hex digits)",
         ))
     }
 }

@@ -10,11 +10,13 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use docpipe_aws::preview_cache::PreviewCache;
 use docpipe_aws::{AwsAdapters, AwsSettings, ParameterStore, Presigner, SecretCache, schema};
+use docpipe_core::ResultCache;
 use docpipe_core::keys::hash_key;
-use docpipe_core::stages::PipelineInput;
+use docpipe_core::stages::{PipelineInput, VerifyOutput, dedupe_key};
 use docpipe_core::{
-    ApiKey, DocumentKind, ErrorCode, IdempotencyRecord, IdempotencyStore, Job, JobFilter, JobId,
-    JobPatch, JobStatus, JobStore, KeyStore, ObjectKey, ObjectStore, Orchestrator,
+    ApiKey, CachedResult, DocumentKind, ErrorCode, IdempotencyRecord, IdempotencyStore, Job,
+    JobFilter, JobId, JobPatch, JobStatus, JobStore, KeyStore, ObjectKey, ObjectStore,
+    Orchestrator,
 };
 use support::{Moto, http};
 
@@ -565,20 +567,23 @@ async fn api_keys_idempotency_and_preview_cache() {
     assert_eq!(a.idempotency.get("other", "k-1").await.expect("get"), None);
 
     let cache = PreviewCache::new(a.dynamodb.clone(), &a.settings.preview_cache_table);
-    let hash = "ab".repeat(32);
-    let result = ObjectKey::parse("results/job_20260301120000_abc/result.json").expect("key");
-    assert_eq!(cache.get(&hash, t(0)).await.expect("miss"), None);
-    cache.put(&hash, &result, t(0)).await.expect("put");
-    assert_eq!(
-        cache
-            .get(&hash, t(3599))
-            .await
-            .expect("hit")
-            .map(|c| c.result_key),
-        Some(result)
-    );
+    let key = dedupe_key(&"ab".repeat(32), DocumentKind::Blueprint, "profile");
+    let entry = CachedResult {
+        job_id: JobId::parse("job_20260301120000_abc").expect("id"),
+        verification: VerifyOutput {
+            key: ObjectKey::parse("results/job_20260301120000_abc/verified.json").expect("key"),
+            needs_review: true,
+            review_reasons: vec!["rooms_disjoint failed".into()],
+        },
+    };
+    assert_eq!(cache.get(&key, t(0)).await.expect("miss"), None);
+    cache.put(&key, &entry, t(0), t(3600)).await.expect("put");
+    assert_eq!(cache.get(&key, t(3599)).await.expect("hit"), Some(entry));
     // Expired but not yet deleted by DynamoDB's TTL sweeper: still a miss.
-    assert_eq!(cache.get(&hash, t(3600)).await.expect("expired"), None);
+    assert_eq!(cache.get(&key, t(3600)).await.expect("expired"), None);
+    // Another kind (or profile) of the same bytes is another key.
+    let other = dedupe_key(&"ab".repeat(32), DocumentKind::Invoice, "profile");
+    assert_eq!(cache.get(&other, t(0)).await.expect("miss"), None);
     assert!(cache.get("not-a-hash", t(0)).await.is_err());
 }
 

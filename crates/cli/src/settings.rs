@@ -41,6 +41,9 @@ pub struct Settings {
     pub url_allowed_hosts: Vec<String>,
     /// Read embedded e-invoice XML (Factur-X, ZUGFeRD, XRechnung) before the printed text.
     pub embedded_xml: bool,
+    /// Content-hash dedupe: a document identical to one finished this long ago or less
+    /// (same bytes, kind and settings) reuses its result; 0 turns dedupe off.
+    pub dedupe_ttl_secs: u64,
 }
 
 impl Default for Settings {
@@ -67,6 +70,7 @@ impl Default for Settings {
             default_rate_limit_per_minute: 60,
             url_allowed_hosts: Vec::new(),
             embedded_xml: true,
+            dedupe_ttl_secs: 3600,
         }
     }
 }
@@ -135,6 +139,7 @@ impl Settings {
                 self.default_rate_limit_per_minute = num(key, value)?
             }
             "DOCPIPE_URL_ALLOWED_HOSTS" => self.url_allowed_hosts = list(value),
+            "DOCPIPE_DEDUPE_TTL_SECS" => self.dedupe_ttl_secs = num(key, value)?,
             "DOCPIPE_EMBEDDED_XML" => {
                 self.embedded_xml = match value.trim().to_ascii_lowercase().as_str() {
                     "1" | "true" | "yes" | "on" => true,

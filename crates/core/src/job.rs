@@ -64,7 +64,8 @@ impl JobStatus {
         )
     }
 
-    /// The transition table. Forward through the stages (a blueprint skips `ocr`), to
+    /// The transition table. Forward through the stages (a blueprint skips `ocr`, a
+    /// deduplicated job everything after ingest), to
     /// `failed` or `cancelled` from any non-final status, and nothing out of a final one.
     /// Re-entering the current stage status is allowed so a retried stage is idempotent.
     pub fn can_transition_to(self, to: JobStatus) -> bool {
@@ -80,6 +81,8 @@ impl JobStatus {
             (_, Failed | Cancelled)
                 | (Queued, Ingesting)
                 | (Ingesting, Ocr | Extracting)
+                // A duplicate of a finished job takes its result straight from ingest.
+                | (Ingesting, Completed | NeedsReview)
                 | (Ocr, Extracting)
                 | (Extracting, Verifying)
                 | (Verifying, Completed | NeedsReview)
@@ -244,6 +247,9 @@ pub struct Job {
     pub updated_at: DateTime<Utc>,
     pub error: Option<JobError>,
     pub cost: Cost,
+    /// The earlier job with the same content whose result this job reuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deduplicated_from: Option<JobId>,
 }
 
 impl Job {
@@ -265,6 +271,7 @@ impl Job {
             updated_at: at,
             error: None,
             cost: Cost::default(),
+            deduplicated_from: None,
         }
     }
 }
@@ -285,6 +292,9 @@ mod tests {
             (Extracting, Verifying),
             (Verifying, Completed),
             (Verifying, NeedsReview),
+            // Content-hash dedupe: a duplicate takes a finished job's result at ingest.
+            (Ingesting, Completed),
+            (Ingesting, NeedsReview),
         ];
         for from in JobStatus::ALL {
             for to in JobStatus::ALL {

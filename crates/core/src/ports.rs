@@ -34,6 +34,8 @@ pub struct JobPatch {
     pub ocr_pages: Option<u32>,
     /// A stage's duration in milliseconds (added under the stage's name).
     pub stage_ms: Option<(String, u64)>,
+    /// The earlier job whose result this one reuses (content-hash dedupe).
+    pub deduplicated_from: Option<JobId>,
 }
 
 impl JobPatch {
@@ -54,6 +56,7 @@ impl JobPatch {
         set(&mut job.keys.extraction, &self.extraction_key);
         set(&mut job.keys.result, &self.result_key);
         set(&mut job.error, &self.error);
+        set(&mut job.deduplicated_from, &self.deduplicated_from);
         let Cost {
             pages,
             stage_ms,
@@ -203,6 +206,13 @@ pub struct StageSettings {
     pub max_document_bytes: u64,
     /// A field below this confidence puts the job in `needs_review`.
     pub review_confidence_threshold: f32,
+    /// Content-hash dedupe: a finished job's result is reused for the same bytes, kind and
+    /// [`dedupe_profile`](Self::dedupe_profile) for this many seconds. 0 (the default
+    /// here; hosts turn it on) or no [`Ports::results`] turns it off.
+    pub dedupe_ttl_secs: u64,
+    /// What else a result depends on (extractor, its settings, the build): part of the
+    /// dedupe key, so a differently configured pipeline never reuses another's result.
+    pub dedupe_profile: String,
 }
 
 impl Default for StageSettings {
@@ -210,8 +220,36 @@ impl Default for StageSettings {
         Self {
             max_document_bytes: 50 * 1024 * 1024,
             review_confidence_threshold: 0.8,
+            dedupe_ttl_secs: 0,
+            dedupe_profile: String::from("default"),
         }
     }
+}
+
+/// A finished job's verified result, reusable for the same content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedResult {
+    /// The job that produced it.
+    pub job_id: JobId,
+    /// Its verification: where the verified result is and the review verdict.
+    pub verification: crate::stages::VerifyOutput,
+}
+
+/// The dedupe cache: results by content key (see [`crate::stages::dedupe_key`]).
+/// SQLite locally, the DynamoDB `preview_cache` table on AWS.
+#[async_trait]
+pub trait ResultCache: Send + Sync {
+    /// The entry for `key` if there is one that has not expired at `now`.
+    async fn get(&self, key: &str, now: DateTime<Utc>) -> Result<Option<CachedResult>>;
+    /// Stores (or replaces) the entry for `key` until `expires_at`; `now` lets a store
+    /// sweep what has expired.
+    async fn put(
+        &self,
+        key: &str,
+        entry: &CachedResult,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
 }
 
 /// Everything a stage may touch.
@@ -224,4 +262,6 @@ pub struct Ports {
     pub fetcher: Arc<dyn Fetcher>,
     pub clock: Arc<dyn Clock>,
     pub settings: StageSettings,
+    /// The dedupe cache; `None` turns dedupe off.
+    pub results: Option<Arc<dyn ResultCache>>,
 }

@@ -1,10 +1,12 @@
-//! API keys and idempotency records in the same SQLite database as the jobs.
+//! API keys, idempotency records and the dedupe cache in the same SQLite database as the
+//! jobs.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use docpipe_core::ports::Result;
 use docpipe_core::{
-    ApiKey, ErrorCode, IdempotencyRecord, IdempotencyStore, JobId, KeyStore, StageError,
+    ApiKey, CachedResult, ErrorCode, IdempotencyRecord, IdempotencyStore, JobId, KeyStore,
+    ResultCache, StageError,
 };
 use rusqlite::{OptionalExtension, Row, params};
 
@@ -187,5 +189,66 @@ impl IdempotencyStore for SqliteJobStore {
         } else {
             IdempotencyStore::get(self, &record.owner, &record.key).await
         }
+    }
+}
+
+#[async_trait]
+impl ResultCache for SqliteJobStore {
+    async fn get(&self, key: &str, now: DateTime<Utc>) -> Result<Option<CachedResult>> {
+        let key = key.to_owned();
+        let row: Option<(String, String, String)> = self
+            .with_read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT job_id, verification, expires_at FROM result_cache WHERE key = ?1",
+                )
+                .map_err(db_error)?
+                .query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+                .map_err(db_error)
+            })
+            .await?;
+        let Some((job_id, verification, expires_at)) = row else {
+            return Ok(None);
+        };
+        if time(&expires_at)? <= now {
+            return Ok(None);
+        }
+        Ok(Some(CachedResult {
+            job_id: JobId::parse(&job_id)
+                .map_err(|_| StageError::internal(format!("stored job id {job_id:?}")))?,
+            verification: serde_json::from_str(&verification)
+                .map_err(|e| StageError::internal(format!("stored verification: {e}")))?,
+        }))
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        entry: &CachedResult,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        let key = key.to_owned();
+        let job_id = entry.job_id.to_string();
+        let verification = serde_json::to_string(&entry.verification)
+            .map_err(|e| StageError::internal(format!("verification: {e}")))?;
+        let expires_at = ts(expires_at);
+        let now = ts(now);
+        self.with(move |conn| {
+            // Expired entries go as new ones come, so the table stays as small as the TTL.
+            conn.prepare_cached("DELETE FROM result_cache WHERE expires_at <= ?1")
+                .map_err(db_error)?
+                .execute(params![now])
+                .map_err(db_error)?;
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO result_cache (key, job_id, verification, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(db_error)?
+            .execute(params![key, job_id, verification, expires_at])
+            .map_err(db_error)?;
+            Ok(())
+        })
+        .await
     }
 }

@@ -88,6 +88,7 @@ impl Embedded {
             fetcher: opts.fetcher,
             clock: Arc::clone(&opts.clock),
             settings: opts.settings,
+            results: Some(Arc::new(store.clone())),
         };
         let invoker = Arc::new(StageInvoker {
             ports: ports.clone(),

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_executions.sql"),
     include_str!("../migrations/0004_api.sql"),
     include_str!("../migrations/0003_journal.sql"),
+    include_str!("../migrations/0005_result_cache.sql"),
 ];
 
 /// Read-only connections per file database.

@@ -55,6 +55,15 @@ pub fn open_pipeline(settings: &Settings) -> Result<Embedded> {
         settings: StageSettings {
             max_document_bytes: settings.max_document_mib * 1024 * 1024,
             review_confidence_threshold: settings.review_confidence_threshold,
+            dedupe_ttl_secs: settings.dedupe_ttl_secs,
+            // Everything besides the bytes that shapes a result: a run with other
+            // settings (or another build) never reuses this one's results.
+            dedupe_profile: format!(
+                "docpipe {} local; embedded_xml={}; review<{}",
+                env!("CARGO_PKG_VERSION"),
+                settings.embedded_xml,
+                settings.review_confidence_threshold,
+            ),
         },
         ocr: Arc::new(ocr),
         extractor: Arc::new(WithRooms::new(RuleExtractor {

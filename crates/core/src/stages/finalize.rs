@@ -1,10 +1,13 @@
 use tracing::{info, warn};
 
-use super::{FinalizeInput, FinalizeOutput, RecordFailureInput, elapsed_ms, read_json, write_json};
+use super::{
+    FinalizeInput, FinalizeOutput, RecordFailureInput, VerifyOutput, dedupe_key, elapsed_ms,
+    read_json, write_json,
+};
 use crate::error::{ErrorCode, StageError};
 use crate::ids::ObjectKey;
-use crate::job::{JobError, JobStatus};
-use crate::ports::{JobPatch, Ports};
+use crate::job::{Job, JobError, JobStatus};
+use crate::ports::{CachedResult, JobPatch, Ports};
 use crate::result::{InvoiceResult, RoomsResult};
 
 /// Writes the result JSON to `results/{job}/result.json` and sets the final status
@@ -36,6 +39,7 @@ pub async fn finalize(ports: &Ports, input: FinalizeInput) -> Result<FinalizeOut
             ports.clock.now(),
         )
         .await?;
+    remember(ports, &job, &input.verification).await;
     info!(job_id = %job.id, correlation_id = input.correlation_id.as_deref().unwrap_or_default(), stage = "finalize",
           status = %job.status, pages = job.cost.pages, "job finished");
     Ok(FinalizeOutput {
@@ -43,6 +47,36 @@ pub async fn finalize(ports: &Ports, input: FinalizeInput) -> Result<FinalizeOut
         status: job.status,
         result_key: Some(key),
     })
+}
+
+/// Offers a finished job's result to the dedupe cache (a job that reused one does not
+/// renew it). Best effort: a cache that cannot be written costs a later duplicate its
+/// shortcut, never this job its result.
+async fn remember(ports: &Ports, job: &Job, verification: &VerifyOutput) {
+    let (Some(cache), Some(sha256)) = (ports.results.as_ref(), job.content_sha256.as_deref())
+    else {
+        return;
+    };
+    let ttl = ports.settings.dedupe_ttl_secs;
+    if ttl == 0 || job.deduplicated_from.is_some() {
+        return;
+    }
+    let key = dedupe_key(sha256, job.kind, &ports.settings.dedupe_profile);
+    let entry = CachedResult {
+        job_id: job.id.clone(),
+        verification: verification.clone(),
+    };
+    let now = ports.clock.now();
+    let Some(expires_at) = i64::try_from(ttl)
+        .ok()
+        .and_then(chrono::Duration::try_seconds)
+        .and_then(|d| now.checked_add_signed(d))
+    else {
+        return;
+    };
+    if let Err(e) = cache.put(&key, &entry, now, expires_at).await {
+        warn!(job_id = %job.id, error = %e, "dedupe cache not written");
+    }
 }
 
 /// Writes the verified result, checked against its model: rooms for a blueprint

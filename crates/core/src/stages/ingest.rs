@@ -1,12 +1,12 @@
 use sha2::{Digest, Sha256};
-use tracing::info;
+use tracing::{info, warn};
 
-use super::{IngestOutput, JobRef, elapsed_ms, enter};
+use super::{IngestOutput, JobRef, dedupe_key, elapsed_ms, enter};
 use crate::detect::detect_media_type;
 use crate::error::{ErrorCode, StageError};
 use crate::ids::ObjectKey;
-use crate::job::{DocumentKind, JobStatus};
-use crate::ports::{JobPatch, Ports};
+use crate::job::{DocumentKind, Job, JobStatus};
+use crate::ports::{CachedResult, JobPatch, Ports};
 
 /// Checks the submitted bytes (magic bytes, size), hashes them and stores them under
 /// `documents/{job}/{file}` or `blueprints/{job}/{file}`.
@@ -28,6 +28,7 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
             media_type,
             size_bytes,
             sha256: sha256.clone(),
+            deduplicated: None,
         });
     }
 
@@ -93,6 +94,7 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
     let key = ObjectKey::for_job(prefix, &job.id, &job.filename);
     let size_bytes = bytes.len() as u64;
     ports.objects.put(&key, bytes).await?;
+    let deduplicated = earlier_result(ports, &job, &sha256).await;
     ports
         .jobs
         .update(
@@ -103,6 +105,7 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
                 content_sha256: Some(sha256.clone()),
                 document_key: Some(key.clone()),
                 stage_ms: Some(("ingest".into(), elapsed_ms(ports, start))),
+                deduplicated_from: deduplicated.as_ref().map(|d| d.job_id.clone()),
                 ..JobPatch::default()
             },
             ports.clock.now(),
@@ -113,12 +116,52 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
     }
     info!(job_id = %job.id, correlation_id = input.correlation_id.as_deref().unwrap_or_default(), stage = "ingest",
           media_type = media_type.as_str(), size_bytes, "document accepted");
+    if let Some(d) = &deduplicated {
+        info!(job_id = %job.id, correlation_id = input.correlation_id.as_deref().unwrap_or_default(), stage = "ingest",
+              deduplicated_from = %d.job_id, "same content as a finished job: its result is reused");
+    }
     Ok(IngestOutput {
         key,
         media_type,
         size_bytes,
         sha256,
+        deduplicated,
     })
+}
+
+/// A finished job's result for the same content, if dedupe is on and the cache has one
+/// that still holds: the earlier job exists with the same hash and kind, finished, and its
+/// verified result is still stored. Anything else (including a cache that cannot be read)
+/// is a miss: dedupe saves work, it never decides an outcome.
+async fn earlier_result(ports: &Ports, job: &Job, sha256: &str) -> Option<CachedResult> {
+    let cache = ports.results.as_ref()?;
+    if ports.settings.dedupe_ttl_secs == 0 {
+        return None;
+    }
+    let key = dedupe_key(sha256, job.kind, &ports.settings.dedupe_profile);
+    let entry = match cache.get(&key, ports.clock.now()).await {
+        Ok(Some(entry)) => entry,
+        Ok(None) => return None,
+        Err(e) => {
+            warn!(job_id = %job.id, error = %e, "dedupe cache unreadable; processing in full");
+            return None;
+        }
+    };
+    if entry.job_id == job.id {
+        return None;
+    }
+    let earlier = ports.jobs.get(&entry.job_id).await.ok()?;
+    let same = earlier.content_sha256.as_deref() == Some(sha256)
+        && earlier.kind == job.kind
+        && matches!(
+            earlier.status,
+            JobStatus::Completed | JobStatus::NeedsReview
+        );
+    let stored = matches!(
+        ports.objects.size(&entry.verification.key).await,
+        Ok(Some(_))
+    );
+    (same && stored).then_some(entry)
 }
 
 fn too_large(size: u64, max: u64) -> StageError {

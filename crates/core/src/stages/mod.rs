@@ -16,6 +16,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
+use sha2::Digest;
 
 use crate::error::{ErrorCode, StageError};
 use crate::ids::{JobId, ObjectKey};
@@ -52,6 +53,19 @@ pub struct IngestOutput {
     pub media_type: MediaType,
     pub size_bytes: u64,
     pub sha256: String,
+    /// Set when a finished job had the same content (and kind, and dedupe profile): the
+    /// state machine then skips OCR, extract and verify and finalizes with its
+    /// verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deduplicated: Option<crate::ports::CachedResult>,
+}
+
+/// The dedupe cache key of a document: its sha256, its kind and the pipeline's dedupe
+/// profile. The hash decides; kind and profile keep an invoice from reusing a blueprint's
+/// result, or one extractor configuration another's.
+pub fn dedupe_key(sha256: &str, kind: DocumentKind, profile: &str) -> String {
+    let profile_hash = hex::encode(&sha2::Sha256::digest(profile.as_bytes())[..8]);
+    format!("{sha256}:{kind}:{profile_hash}")
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
