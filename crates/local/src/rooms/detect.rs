@@ -1,21 +1,26 @@
 //! Rooms from a grayscale plan: binarise (Otsu; light-on-dark sheets inverted), estimate
 //! the wall thickness from ink run lengths, keep walls with a morphological opening sized
 //! from that thickness (hairlines, text, furniture and door swings go), drop small
-//! leftovers, bridge door gaps, then take the free-space regions that walls enclose.
+//! leftovers, close doorways, then take the free-space regions that walls enclose.
 //!
-//! Door gaps are bridged between facing wall ends, not by a directional closing: a free
-//! run along a row (or column) that is bounded by wall on both sides and at most
-//! `gap_factor` wall thicknesses long is a gap candidate, and consecutive rows whose
-//! candidates start and end at the same places form a band. A doorway's band is as thick
-//! as the wall; the space between two parallel walls (a corridor, a closet) forms a band as
-//! long as the corridor, and is left open. So the gap length can be generous without
-//! closing corridors, and it is derived from the wall thickness, never absolute.
+//! A doorway is closed where its door symbol is drawn, since a gap with no door is an
+//! opening that makes two spaces one room. Candidate gaps are bands: a free run along a row
+//! (or column) bounded by wall on both sides and at most `gap_factor` wall thicknesses
+//! long, over consecutive rows that start and end at the same places. A doorway's band is
+//! as thick as the wall; the space between two parallel walls (a corridor, a closet) forms
+//! a band as long as the corridor, and is left open. A band is a door when a quarter-circle
+//! swing centred on one jamb, of about the gap's length, and its leaf are drawn (or two
+//! half swings: a double door). Doors whose gap is no band (a wall that is all door, as
+//! long as the room is wide) are found from their leaf: a straight thin stroke with a
+//! swing from one end that reaches a wall. Where the swing would lie off the sheet, and on
+//! plans drawn with no door symbols at all, a band is a doorway when one of its jambs is a
+//! wall end. Everything is relative to the wall thickness, never absolute.
 
 use image::{GrayImage, Luma};
 use imageproc::contours::{BorderType, find_contours};
 use imageproc::distance_transform::Norm;
 use imageproc::geometry::approximate_polygon_dp;
-use imageproc::morphology::open;
+use imageproc::morphology::{dilate, open};
 use imageproc::point::Point;
 use imageproc::region_labelling::{Connectivity, connected_components};
 
@@ -34,7 +39,7 @@ pub struct DetectParams {
 impl Default for DetectParams {
     fn default() -> Self {
         Self {
-            gap_factor: 16.0,
+            gap_factor: 40.0,
             min_room_factor: 4.0,
             simplify_epsilon: 1.0,
         }
@@ -86,11 +91,11 @@ pub fn detect(gray: &GrayImage, params: &DetectParams) -> Detection {
         return empty(0);
     };
     let walls = wall_mask(&ink, w, h, t);
-    drop(ink);
     let gap_len = (params.gap_factor * f64::from(t)).round().max(2.0) as u32;
     let mut bridged = walls.clone();
-    bridge_gaps(&walls, &mut bridged, w, h, t, gap_len);
+    bridge_gaps(&walls, &ink, &mut bridged, w, h, t, gap_len);
     drop(walls);
+    drop(ink);
     let min_area = (params.min_room_factor * f64::from(t) * f64::from(t)).max(16.0) as u64;
     let (room_map, rooms) = rooms_of(&bridged, w, h, min_area, params.simplify_epsilon);
     Detection {
@@ -214,68 +219,439 @@ fn wall_mask(ink: &[bool], w: u32, h: u32, t: u32) -> Vec<bool> {
         .collect()
 }
 
-/// Bridges door gaps in both directions; see the module doc.
-fn bridge_gaps(walls: &[bool], out: &mut [bool], w: u32, h: u32, t: u32, gap_len: u32) {
+/// A candidate door gap: consecutive lines (rows, or columns) whose free runs between wall
+/// pixels start and end at about the same places.
+#[derive(Debug, Clone)]
+struct Band {
+    /// First and last line, inclusive.
+    line0: usize,
+    line1: usize,
+    /// The middle line's free run, `b` exclusive.
+    a: usize,
+    b: usize,
+    runs: Vec<(usize, usize, usize)>,
+}
+
+/// Closes door gaps in both directions (see the module doc); returns how many doors were
+/// recognised by their symbol.
+#[allow(clippy::too_many_arguments)]
+fn bridge_gaps(
+    walls: &[bool],
+    ink: &[bool],
+    out: &mut [bool],
+    w: u32,
+    h: u32,
+    t: u32,
+    gap_len: u32,
+) -> usize {
     let (wu, hu) = (w as usize, h as usize);
     let max_band = (f64::from(t) * 1.5).ceil() as usize + 2;
+    let min_band = (t as usize / 2).max(2);
     let tol = (t as usize / 3).max(1);
-    // Rows: horizontal runs, gaps in horizontal walls.
-    let fills = bands(hu, wu, gap_len as usize, max_band, tol, |line, i| {
-        walls[line * wu + i]
-    });
-    for (line, a, b) in fills {
-        out[line * wu + a..line * wu + b].fill(true);
+    // Thin strokes (ink the opening removed), and all ink, thickened a little so that a
+    // sample a pixel or two off the drawn curve still hits it.
+    let r = (f64::from(t) / 4.0).round().clamp(2.0, 12.0) as u8;
+    let mask = |f: &dyn Fn(usize) -> bool| {
+        GrayImage::from_fn(w, h, |x, y| {
+            Luma([if f((y as usize) * wu + x as usize) {
+                255
+            } else {
+                0
+            }])
+        })
+    };
+    let thin = dilate(&mask(&|i| ink[i] && !walls[i]), Norm::LInf, r);
+    let any = dilate(&mask(&|i| ink[i]), Norm::LInf, r);
+    let at = |img: &GrayImage, x: f64, y: f64| {
+        let (x, y) = (x.round(), y.round());
+        (x >= 0.0 && y >= 0.0 && x < f64::from(w) && y < f64::from(h))
+            .then(|| img.get_pixel(x as u32, y as u32).0[0] != 0)
+    };
+    let tf = f64::from(t);
+    let thin_raw: Vec<bool> = ink.iter().zip(walls).map(|(&i, &w)| i && !w).collect();
+    let near_wall = dilate(&mask(&|i| walls[i]), Norm::LInf, (t / 2 + 2).min(255) as u8);
+    let mut doors = leaf_doors(&thin_raw, &thin, &any, &near_wall, out, w, h, t, gap_len);
+    // Doors that meet at a junction leave one merged gap; closing the door recognised first
+    // splits the rest into gaps of their own, so a few passes find them. A gap whose
+    // symbol would lie off the sheet (an entrance at the drawing's edge) cannot be checked
+    // and is judged by its jambs instead.
+    for _ in 0..3 {
+        let current: &[bool] = out;
+        let judge = |g: &Band, rows: bool| {
+            let verdict = if rows {
+                door_symbol(g, tf, |l, i| at(&thin, i, l), |l, i| at(&any, i, l))
+            } else {
+                door_symbol(g, tf, |l, i| at(&thin, l, i), |l, i| at(&any, l, i))
+            };
+            match verdict {
+                Some(door) => door,
+                None if rows => jamb_rule(g, hu, wu, tol, |l, i| current[l * wu + i]),
+                None => jamb_rule(g, wu, hu, tol, |l, i| current[i * wu + l]),
+            }
+        };
+        let rows: Vec<Band> = bands(hu, wu, gap_len as usize, max_band, min_band, tol, |l, i| {
+            current[l * wu + i]
+        })
+        .into_iter()
+        .filter(|g| judge(g, true))
+        .collect();
+        let cols: Vec<Band> = bands(wu, hu, gap_len as usize, max_band, min_band, tol, |l, i| {
+            current[i * wu + l]
+        })
+        .into_iter()
+        .filter(|g| judge(g, false))
+        .collect();
+        if rows.is_empty() && cols.is_empty() {
+            break;
+        }
+        doors += rows.len() + cols.len();
+        fill_bands(out, wu, &rows, &cols);
     }
-    // Columns: vertical runs, gaps in vertical walls.
-    let fills = bands(wu, hu, gap_len as usize, max_band, tol, |line, i| {
-        walls[i * wu + line]
-    });
-    for (line, a, b) in fills {
-        for i in a..b {
-            out[i * wu + line] = true;
+    doors
+}
+
+/// Doors found from their leaves: a straight thin stroke (a row or column run of thin
+/// ink) with a quarter-circle swing centred on one of its ends, of its length as radius,
+/// reaching round to the wall. The doorway is closed along the wall line through that end
+/// (the hinge), a wall thickness wide, from the hinge to where the swing meets the wall.
+/// This finds doors whose gap is not a band between wall ends, e.g. a wall that is all
+/// door, as long as the room beside it.
+#[allow(clippy::too_many_arguments)]
+fn leaf_doors(
+    thin_raw: &[bool],
+    thin: &GrayImage,
+    any: &GrayImage,
+    near_wall: &GrayImage,
+    out: &mut [bool],
+    w: u32,
+    h: u32,
+    t: u32,
+    gap_len: u32,
+) -> usize {
+    let (wu, hu) = (w as usize, h as usize);
+    let tf = f64::from(t);
+    let min_leaf = (t as usize).max(8);
+    let at = |img: &GrayImage, x: f64, y: f64| {
+        let (x, y) = (x.round(), y.round());
+        (x >= 0.0 && y >= 0.0 && x < f64::from(w) && y < f64::from(h))
+            .then(|| img.get_pixel(x as u32, y as u32).0[0] != 0)
+    };
+    let mut fills: Vec<(bool, f64, f64, f64, f64)> = Vec::new();
+    for vertical in [true, false] {
+        // Leaves run along `i` on line `line`: columns (x, y) when vertical.
+        let (lines, len) = if vertical { (wu, hu) } else { (hu, wu) };
+        let idx = |line: usize, i: usize| {
+            if vertical {
+                i * wu + line
+            } else {
+                line * wu + i
+            }
+        };
+        let xy = |line: f64, i: f64| if vertical { (line, i) } else { (i, line) };
+        for line in 0..lines {
+            let mut i = 0;
+            while i < len {
+                if !thin_raw[idx(line, i)] {
+                    i += 1;
+                    continue;
+                }
+                let s = i;
+                while i < len && thin_raw[idx(line, i)] {
+                    i += 1;
+                }
+                let run = i - s;
+                if run < min_leaf || run > gap_len as usize {
+                    continue;
+                }
+                // The stroke's caps: the hinge is a pixel in from the run's end.
+                let radius = run as f64 - 2.0;
+                let lf = line as f64;
+                for (hinge, dir) in [(s as f64 + 1.0, 1.0), ((i - 1) as f64 - 1.0, -1.0)] {
+                    // The hinge is on a wall, and so is the swing's far end.
+                    let (hx, hy) = xy(lf, hinge);
+                    if at(near_wall, hx, hy) != Some(true) {
+                        continue;
+                    }
+                    for side in [-1.0, 1.0] {
+                        let (ex, ey) = xy(lf + side * radius, hinge);
+                        if at(near_wall, ex, ey) != Some(true) {
+                            continue;
+                        }
+                        let on = |l: f64, i: f64, img: &GrayImage| {
+                            let (x, y) = xy(l, i);
+                            at(img, x, y)
+                        };
+                        let ok = swing(
+                            lf,
+                            hinge,
+                            dir,
+                            side,
+                            radius,
+                            &|l, i| on(l, i, thin),
+                            &|l, i| on(l, i, any),
+                        );
+                        if ok == Some(true) {
+                            fills.push((vertical, lf, hinge, side, radius));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // The doorway is closed on the lines parallel to the wall, near the hinge, whose free
+    // run through the middle of the door's span is bounded by wall at both ends a little
+    // beyond the span: the lines through the wall's thickness (the hinge found from the
+    // leaf can be off by half a wall, where the leaf's end merges into a jamb).
+    let max_band = (tf * 1.5).ceil() as usize + 2;
+    let mut runs: Vec<(usize, usize, usize, bool)> = Vec::new();
+    for &(vertical, lf, hinge, side, radius) in &fills {
+        let (lines, len) = if vertical { (wu, hu) } else { (hu, wu) };
+        let idx = |line: usize, i: usize| {
+            if vertical {
+                i * wu + line
+            } else {
+                line * wu + i
+            }
+        };
+        let (s0, s1) = if side > 0.0 {
+            (lf, lf + radius)
+        } else {
+            (lf - radius, lf)
+        };
+        let lo = (s0 - tf).max(0.0) as usize;
+        let hi = ((s1 + tf).max(0.0) as usize).min(lines.saturating_sub(1));
+        let mid = (((s0 + s1) / 2.0).max(0.0) as usize).min(lines.saturating_sub(1));
+        let from = (hinge - tf).max(0.0) as usize;
+        let to = ((hinge + tf).max(0.0) as usize).min(len.saturating_sub(1));
+        let mut bounded: Vec<(usize, usize, usize)> = Vec::new();
+        for i in from..=to {
+            if out[idx(mid, i)] {
+                continue;
+            }
+            let mut a = mid;
+            while a > lo && !out[idx(a - 1, i)] {
+                a -= 1;
+            }
+            let mut b = mid;
+            while b < hi && !out[idx(b + 1, i)] {
+                b += 1;
+            }
+            let closed_a = a > 0 && out[idx(a - 1, i)];
+            let closed_b = b + 1 < lines && out[idx(b + 1, i)];
+            if closed_a && closed_b {
+                bounded.push((i, a, b + 1));
+            }
+        }
+        if bounded.len() > max_band {
+            bounded.retain(|r| (r.0 as f64 - hinge).abs() <= tf / 2.0 + 1.0);
+        }
+        runs.extend(bounded.into_iter().map(|(i, a, b)| (i, a, b, vertical)));
+    }
+    for (i, a, b, vertical) in runs {
+        for line in a..b {
+            if vertical {
+                out[i * wu + line] = true;
+            } else {
+                out[line * wu + i] = true;
+            }
+        }
+    }
+    fills.len()
+}
+
+/// Whether a door's swing is drawn: a quarter circle centred on the hinge at
+/// `(line, hinge)` (in band or leaf coordinates), from the leaf's end round to the wall. Samples from 9 to 81 degrees must mostly lie on ink (where
+/// the swing crosses a wall it is drawn over it), and at least half on thin strokes. `None`
+/// when fewer than half the samples are on the image.
+fn swing(
+    line: f64,
+    hinge: f64,
+    dir: f64,
+    side: f64,
+    radius: f64,
+    thin: &dyn Fn(f64, f64) -> Option<bool>,
+    ink: &dyn Fn(f64, f64) -> Option<bool>,
+) -> Option<bool> {
+    const ON_INK: f64 = 0.85;
+    const ON_THIN: f64 = 0.5;
+    let steps = ((radius * std::f64::consts::FRAC_PI_2 / 2.0).ceil() as usize).max(8);
+    let (lo, hi) = (0.15f64, 1.42f64);
+    let allowed = ((steps + 1) as f64 * (1.0 - ON_INK)).ceil() as usize;
+    let (mut inside, mut hits, mut thin_hits, mut misses) = (0usize, 0usize, 0usize, 0usize);
+    for k in 0..=steps {
+        let th = lo + (hi - lo) * k as f64 / steps as f64;
+        let (l, i) = (
+            line + side * radius * th.sin(),
+            hinge + dir * radius * th.cos(),
+        );
+        let Some(on_ink) = ink(l, i) else { continue };
+        inside += 1;
+        if on_ink {
+            hits += 1;
+            thin_hits += usize::from(thin(l, i) == Some(true));
+        } else {
+            misses += 1;
+            if misses > allowed {
+                return Some(false);
+            }
+        }
+    }
+    if inside * 2 < steps + 1 {
+        return None;
+    }
+    let n = inside as f64;
+    Some(hits as f64 >= ON_INK * n && thin_hits as f64 >= ON_THIN * n)
+}
+
+fn fill_bands(out: &mut [bool], wu: usize, rows: &[Band], cols: &[Band]) {
+    for g in rows {
+        for &(line, a, b) in &g.runs {
+            out[line * wu + a..line * wu + b].fill(true);
+        }
+    }
+    for g in cols {
+        for &(line, a, b) in &g.runs {
+            for i in a..b {
+                out[i * wu + line] = true;
+            }
         }
     }
 }
 
-/// Runs to fill, as `(line, start, end)` with `end` exclusive, for `lines` lines of
-/// `len` pixels where `wall(line, i)` tells a wall pixel.
-fn bands(
+/// Whether a door symbol is drawn at a gap: a quarter-circle swing centred on one jamb
+/// (and the leaf from that jamb, where the door is long enough to tell it from the wall),
+/// or two swings from both jambs (a double door). The swing's radius is searched up to a
+/// little over the gap's length, since a gap that runs into a junction is longer than
+/// its door. `thin(line, i)` tells thin strokes, `ink(line, i)` any ink, in band
+/// coordinates; `None` is off the image, where a sample counts neither way.
+fn door_symbol(
+    g: &Band,
+    t: f64,
+    thin: impl Fn(f64, f64) -> Option<bool>,
+    ink: impl Fn(f64, f64) -> Option<bool>,
+) -> Option<bool> {
+    const LEAF: f64 = 0.6;
+    let c = (g.line0 + g.line1) as f64 / 2.0;
+    let (ja, jb) = (g.a as f64 - 0.5, g.b as f64 - 0.5);
+    let len = jb - ja;
+    if len < 4.0 {
+        return Some(false);
+    }
+    let off_sheet = std::cell::Cell::new(false);
+    let arc = |hinge: f64, dir: f64, side: f64, radius: f64| match swing(
+        c, hinge, dir, side, radius, &thin, &ink,
+    ) {
+        Some(ok) => ok,
+        None => {
+            off_sheet.set(true);
+            false
+        }
+    };
+    // Fraction of the leaf's samples on ink (where it runs along a wall it is drawn over
+    // it); 0 when fewer than half are on the image.
+    let leaf = |hinge: f64, side: f64, radius: f64| {
+        let from = t * 0.75 + 2.0;
+        let to = radius * 0.9;
+        if to - from < t {
+            return 1.0;
+        }
+        let steps = ((to - from) / 2.0).ceil() as usize;
+        let (mut inside, mut hits) = (0usize, 0usize);
+        for k in 0..=steps {
+            if let Some(hit) = ink(
+                c + side * (from + (to - from) * k as f64 / steps as f64),
+                hinge,
+            ) {
+                inside += 1;
+                hits += usize::from(hit);
+            }
+        }
+        if inside * 2 < steps + 1 {
+            0.0
+        } else {
+            hits as f64 / inside as f64
+        }
+    };
+    // The swing's radius is the gap's length, or up to a wall thickness and a half less
+    // where the gap runs on through a junction.
+    let step = (t / 10.0).round().max(1.0);
+    let r_max = len + t / 2.0;
+    let r_min = (len - 1.5 * t - 2.0).max(t).max(4.0);
+    for side in [-1.0, 1.0] {
+        for (hinge, dir) in [(ja, 1.0), (jb, -1.0)] {
+            let mut r = r_max;
+            while r >= r_min {
+                if arc(hinge, dir, side, r) && leaf(hinge, side, r) >= LEAF {
+                    return Some(true);
+                }
+                r -= step;
+            }
+        }
+        let half = len / 2.0;
+        if half >= t && arc(ja, 1.0, side, half) && arc(jb, -1.0, side, half) {
+            return Some(true);
+        }
+    }
+    (!off_sheet.get()).then_some(false)
+}
+
+/// The fallback for plans drawn without door symbols: a band is a doorway when one of its
+/// jambs is a wall end (wall no thicker across than the band). Where both jambs are long
+/// perpendicular walls, the band is where two doorways' spans happen to overlap across a
+/// room, not a gap in a wall.
+fn jamb_rule(
+    g: &Band,
     lines: usize,
     len: usize,
-    gap_len: usize,
-    max_band: usize,
     tol: usize,
     wall: impl Fn(usize, usize) -> bool,
-) -> Vec<(usize, usize, usize)> {
-    struct Band {
-        a: usize,
-        b: usize,
-        runs: Vec<(usize, usize, usize)>,
-        last: usize,
-    }
-    let near = |p: usize, q: usize| p.abs_diff(q) <= tol;
-    let mut open: Vec<Band> = Vec::new();
-    let mut accepted = Vec::new();
-    // How far wall extends across the lines at position `i`, from line `mid` both ways.
+) -> bool {
     let across = |mid: usize, i: usize| {
         let up = (0..=mid).rev().take_while(|&l| wall(l, i)).count();
         let down = (mid + 1..lines).take_while(|&l| wall(l, i)).count();
         up + down
     };
-    let close = |band: Band, accepted: &mut Vec<(usize, usize, usize)>| {
-        let height = band.runs.len();
-        if height > max_band {
-            return;
+    let height = g.runs.len();
+    let (line, a, b) = g.runs[height / 2];
+    let slack = height + 2 * tol + 2;
+    (a > 0 && across(line, a - 1) <= slack) || (b < len && across(line, b) <= slack)
+}
+
+/// Candidate gaps for `lines` lines of `len` pixels where `wall(line, i)` tells a wall
+/// pixel: bands of `min_band..=max_band` lines whose free runs (bounded by wall on both
+/// sides, at most `gap_len` long) line up within `tol`.
+fn bands(
+    lines: usize,
+    len: usize,
+    gap_len: usize,
+    max_band: usize,
+    min_band: usize,
+    tol: usize,
+    wall: impl Fn(usize, usize) -> bool,
+) -> Vec<Band> {
+    struct Open {
+        a: usize,
+        b: usize,
+        last: usize,
+        runs: Vec<(usize, usize, usize)>,
+    }
+    let near = |p: usize, q: usize| p.abs_diff(q) <= tol;
+    let mut open: Vec<Open> = Vec::new();
+    let mut found = Vec::new();
+    let band = |runs: &[(usize, usize, usize)]| {
+        let (_, a, b) = runs[runs.len() / 2];
+        Band {
+            line0: runs[0].0,
+            line1: runs[runs.len() - 1].0,
+            a,
+            b,
+            runs: runs.to_vec(),
         }
-        // A doorway has a wall end at one jamb at least: wall that is no thicker across
-        // than the band. Where both jambs are long perpendicular walls, the band is where
-        // two doorways' spans happen to overlap across a room, not a gap in a wall.
-        let (line, a, b) = band.runs[height / 2];
-        let slack = height + 2 * tol + 2;
-        let end_a = a > 0 && across(line, a - 1) <= slack;
-        let end_b = b < len && across(line, b) <= slack;
-        if end_a || end_b {
-            accepted.extend(band.runs);
+    };
+    let close = |g: Open, found: &mut Vec<Band>| {
+        let height = g.runs.len();
+        if (min_band..=max_band).contains(&height) {
+            found.push(band(&g.runs));
         }
     };
     for line in 0..lines {
@@ -297,40 +673,40 @@ fn bands(
                 runs.push((s, i));
             }
         }
-        let mut next: Vec<Band> = Vec::with_capacity(runs.len());
+        let mut next: Vec<Open> = Vec::with_capacity(runs.len());
         for (a, b) in runs {
-            let found = open
+            let hit = open
                 .iter()
                 .position(|g| g.last + 1 == line && near(g.a, a) && near(g.b, b));
-            match found {
+            match hit {
                 Some(j) => {
                     let mut g = open.swap_remove(j);
                     g.a = a;
                     g.b = b;
                     g.last = line;
-                    // Past max_band + 1 rows the band is rejected anyway: stop collecting.
+                    // Past max_band + 1 lines the band is rejected anyway: stop collecting.
                     if g.runs.len() <= max_band {
                         g.runs.push((line, a, b));
                     }
                     next.push(g);
                 }
-                None => next.push(Band {
+                None => next.push(Open {
                     a,
                     b,
-                    runs: vec![(line, a, b)],
                     last: line,
+                    runs: vec![(line, a, b)],
                 }),
             }
         }
         for g in open.drain(..) {
-            close(g, &mut accepted);
+            close(g, &mut found);
         }
         open = next;
     }
     for g in open.drain(..) {
-        close(g, &mut accepted);
+        close(g, &mut found);
     }
-    accepted
+    found
 }
 
 /// Free-space regions not touching the image border and at least `min_area` pixels.

@@ -98,7 +98,7 @@ pub fn score_plan(file: &str, annotation: &str) -> Result<PlanScore, String> {
 
 /// A picture of one plan's score, for looking at failures: the drawing in gray, each
 /// detected room in its own colour, ground-truth room pixels that no detected room covers
-/// in red.
+/// in red, and the ground-truth rooms' edges in blue.
 pub fn overlay_png(annotation: &str) -> Result<Vec<u8>, String> {
     let plan = parse(annotation)?;
     let rendered = render(&plan, &RenderOptions::default())?;
@@ -121,7 +121,17 @@ pub fn overlay_png(annotation: &str) -> Result<Vec<u8>, String> {
         } else {
             [g, g, g]
         };
-        out.put_pixel(x, y, image::Rgb(if g < 128 { [0, 0, 0] } else { c }));
+        let xu = x as usize;
+        let edge = truth > 0
+            && ((xu + 1 < w as usize && rendered.room_map[i + 1] != truth)
+                || (i + (w as usize) < rendered.room_map.len()
+                    && rendered.room_map[i + w as usize] != truth));
+        let c = if edge { [0, 0, 255] } else { c };
+        out.put_pixel(
+            x,
+            y,
+            image::Rgb(if g < 128 && !edge { [0, 0, 0] } else { c }),
+        );
     }
     let mut bytes = Vec::new();
     image::DynamicImage::ImageRgb8(out)
