@@ -323,7 +323,10 @@ async fn jobs_created_four_ways_complete_with_results() {
                 assert!(job["stage_timings"]["ocr"].is_u64(), "{job:#}");
             }
             Some(from) => {
-                assert!([&a, &b, &c, &d].iter().any(|j| j.as_str() == from), "{job:#}");
+                assert!(
+                    [&a, &b, &c, &d].iter().any(|j| j.as_str() == from),
+                    "{job:#}"
+                );
                 assert_eq!(history, 3, "queued, ingesting, final: {job:#}");
             }
         }

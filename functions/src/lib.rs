@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use docpipe_aws::AwsAdapters;
 use docpipe_core::stages::{self, Stage};
-use docpipe_core::{Ports, StageError};
+use docpipe_core::{JobId, JobPatch, Ports, StageError};
 use docpipe_local::fetch::HttpFetcher;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
@@ -61,6 +61,23 @@ impl Host {
             Stage::Extract => {
                 let usage = self.adapters.extractor.take_usage();
                 if usage.calls > 0 {
+                    // On the job too, so its cost can be computed from its own counters.
+                    if let Ok(id) = JobId::parse(&job_id)
+                        && let Err(e) = self
+                            .ports
+                            .jobs
+                            .update(
+                                &id,
+                                JobPatch {
+                                    model_tokens: Some((usage.input_tokens, usage.output_tokens)),
+                                    ..JobPatch::default()
+                                },
+                                self.ports.clock.now(),
+                            )
+                            .await
+                    {
+                        tracing::warn!(job_id, error = %e, "token counters not recorded on the job");
+                    }
                     self.metrics(
                         &job_id,
                         &[

@@ -112,9 +112,9 @@ async fn dynamo_transitions_are_table_checked_recorded_and_expire() {
         .await
         .expect("retry");
     let illegal = store
-        .transition(&job.id, JobStatus::Completed, JobPatch::default(), t(3))
+        .transition(&job.id, JobStatus::Verifying, JobPatch::default(), t(3))
         .await
-        .expect_err("ingesting -> completed");
+        .expect_err("ingesting -> verifying");
     assert_eq!(illegal.code, ErrorCode::InvalidTransition);
     let j = store
         .update(

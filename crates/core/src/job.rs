@@ -207,6 +207,15 @@ pub struct Cost {
     /// Milliseconds spent in each stage, by stage name.
     pub stage_ms: BTreeMap<String, u64>,
     pub ocr_pages: u32,
+    /// Tokens a model extractor (Bedrock) consumed for the job; 0 for local extractors.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub model_input_tokens: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub model_output_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Object keys a job accumulates as it moves through the stages.

@@ -36,6 +36,8 @@ pub struct JobPatch {
     pub stage_ms: Option<(String, u64)>,
     /// The earlier job whose result this one reuses (content-hash dedupe).
     pub deduplicated_from: Option<JobId>,
+    /// Model tokens (input, output) consumed; added to the counters.
+    pub model_tokens: Option<(u64, u64)>,
 }
 
 impl JobPatch {
@@ -61,7 +63,13 @@ impl JobPatch {
             pages,
             stage_ms,
             ocr_pages,
+            model_input_tokens,
+            model_output_tokens,
         } = &mut job.cost;
+        if let Some((input, output)) = self.model_tokens {
+            *model_input_tokens = model_input_tokens.saturating_add(input);
+            *model_output_tokens = model_output_tokens.saturating_add(output);
+        }
         if let Some(p) = self.pages {
             *pages = p;
         }
