@@ -64,17 +64,19 @@ fn two_rooms_with_door_gaps_are_found_with_their_outlines() {
     assert!(result.rooms[0].polygon.iter().all(|p| p[0] < w / 2.0));
 }
 
-/// A floor the detector does not yet get fully right (target: mean IoU 0.85): this pins
-/// today's level so a regression shows, and is to be tightened as the detector improves.
+/// A floor the detector does not yet get fully right (target: mean IoU 0.85; today 10 of
+/// 10 rooms counted, mean IoU 0.68: rooms in the lower right still merge through doorways
+/// whose symbol is not recognised, and a wall sliver counts as a room): this pins today's
+/// level so a regression shows, and is to be tightened as the detector improves.
 #[test]
 fn a_real_r2v_plan_is_mostly_matched_to_its_ground_truth() {
     let score = score_plan("r2v-00_02", R2V_PLAN).expect("scores");
     assert_eq!(score.truth_rooms, 10, "{score:?}");
     assert!(
-        score.detected_rooms.abs_diff(score.truth_rooms) <= 2,
+        score.detected_rooms.abs_diff(score.truth_rooms) <= 1,
         "{score:?}"
     );
-    assert!(score.mean_iou > 0.6, "{score:?}");
+    assert!(score.mean_iou > 0.65, "{score:?}");
 }
 
 #[test]
