@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Synth check for the CDK app: installs the pinned packages (npm ci), synthesizes the dev stack
-# into a temp folder and asserts on the template (check-template.mjs): 7 arm64/provided.al2023
+# Synth check for the CDK app: installs the pinned packages (npm ci), runs the stack's synth-time
+# guards (test/stack.test.ts: an unmapped ${...} placeholder or a missing bootstrap fails the
+# synth), synthesizes the dev stack with the real CLI into a temp folder (the app's `tsc`
+# type-checks first) and asserts on the template (check-template.mjs): 7 arm64/provided.al2023
 # functions, the state machine ships pipeline.asl.json unchanged with every ${...} placeholder
 # substituted by a function's ARN and every state present, 4 tables, 2 buckets, alarms, ...
 # Needs Node 20+ and the npm registry; no AWS credentials, no Rust build, no network otherwise.
@@ -27,8 +29,11 @@ trap 'rm -rf "$tmp"' EXIT
 
 # The functions' code: target/lambda/<binary>/bootstrap from `cargo lambda build --release --arm64`.
 binaries=(ingest ocr extract verify finalize record-failure api)
-lambda_dir="$repo/target/lambda"
-lambdas="target/lambda"
+# (cargo writes to $CARGO_TARGET_DIR when set, as .ci/run does; a relative one is taken from the repo root.)
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$repo/$target_dir" ;; esac
+lambda_dir="$target_dir/lambda"
+lambdas="$lambda_dir"
 for b in "${binaries[@]}"; do
   if [ ! -f "$lambda_dir/$b/bootstrap" ]; then lambda_dir=""; break; fi
 done
@@ -46,6 +51,15 @@ if [ -z "$lambda_dir" ]; then
   done
 fi
 
+# The guards' test runner output stays in a file (printed on failure), so that its TAP totals are
+# not taken for the closing lines of a larger run (scripts/test.sh).
+./node_modules/.bin/tsx --test test/stack.test.ts >"$tmp/test.log" 2>&1 || {
+  cat "$tmp/test.log" >&2
+  echo "infra/cdk/check.sh: stack tests failed" >&2
+  exit 1
+}
+tests_passed="$(sed -n 's/^# pass //p' "$tmp/test.log")"
+
 export CDK_DISABLE_VERSION_CHECK=true CDK_DISABLE_CLI_TELEMETRY=true
 ./node_modules/.bin/cdk synth -c env=dev -c "lambdaDir=$lambda_dir" --quiet --no-notices \
   --output "$tmp/cdk.out" >"$tmp/synth.log" 2>&1 || {
@@ -55,4 +69,4 @@ export CDK_DISABLE_VERSION_CHECK=true CDK_DISABLE_CLI_TELEMETRY=true
 }
 
 summary="$(node check-template.mjs "$tmp/cdk.out" docpipe-dev "$repo/statemachine/pipeline.asl.json")"
-echo "$summary; code: $lambdas; $((SECONDS - start)) s"
+echo "$summary; $tests_passed stack tests; code: $lambdas; $((SECONDS - start)) s"

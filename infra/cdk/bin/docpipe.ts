@@ -7,7 +7,8 @@
 // Context (all optional; `-c key=value`):
 //   env             dev | prod (default dev); part of every resource name
 //   lambdaDir       folder with one sub-folder per binary holding `bootstrap`
-//                   (default: <repo>/target/lambda, what `cargo lambda build --release --arm64` makes;
+//                   (default: <repo>/target/lambda, or $CARGO_TARGET_DIR/lambda: what
+//                   `cargo lambda build --release --arm64` makes;
 //                   a relative path is taken from the current directory)
 //   bedrockModelId  Bedrock model for extraction (stored in Parameter Store)
 //   corsOrigins     comma-separated origins allowed to call the API from a browser (default *)
@@ -41,7 +42,9 @@ if (!DOCPIPE_ENVS.includes(env)) {
 }
 
 const lambdaDirRaw = ctx('lambdaDir');
-const lambdaDir = lambdaDirRaw ? path.resolve(process.cwd(), lambdaDirRaw) : path.join(REPO_ROOT, 'target', 'lambda');
+// cargo lambda writes to $CARGO_TARGET_DIR/lambda when that is set (as .ci/run does).
+const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(REPO_ROOT, process.env.CARGO_TARGET_DIR) : path.join(REPO_ROOT, 'target');
+const lambdaDir = lambdaDirRaw ? path.resolve(process.cwd(), lambdaDirRaw) : path.join(targetDir, 'lambda');
 
 new DocpipeStack(app, `docpipe-${env}`, {
   description:
