@@ -43,6 +43,13 @@ if have npx; then
   npx --yes asl-validator@4 --no-arn-check --json-path statemachine/pipeline.asl.json
 fi
 
+# The CDK edition of the stack (infra/cdk): npm ci, synth, assertions (~20 s). The workflow's
+# cdk job runs it on GitHub, so it is skipped there.
+if have npx && [ "${GITHUB_ACTIONS:-}" != true ]; then
+  echo "== cdk synth (infra/cdk)"
+  infra/cdk/check.sh
+fi
+
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace "${aws_excluded[@]}" --locked --no-fail-fast
