@@ -5,6 +5,10 @@ use axum::Json;
 use axum::routing::get;
 use serde_json::json;
 
+// The allocator `docpipe serve` runs with, so the baseline differs from it only in the work.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let app = axum::Router::new().route(

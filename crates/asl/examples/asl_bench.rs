@@ -7,6 +7,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+// The allocator the `docpipe` binary ships with, so the figures are the binary's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use async_trait::async_trait;
 use docpipe_asl::clock::SystemClock;
 use docpipe_asl::journal::MemoryJournal;

@@ -12,6 +12,11 @@ use clap::{Parser, Subcommand};
 
 use crate::settings::Settings;
 
+/// mimalloc: the engine and the API allocate many small, short-lived objects (JSON values,
+/// history events), where it is markedly faster than the system allocator.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "docpipe",
