@@ -218,6 +218,10 @@ impl PdfTextOcr {
             .map_err(|_| StageError::unavailable("the PDF text worker pool is closed"))?;
         let mut child = Command::new(&self.command.program)
             .args(&self.command.args)
+            // The docpipe binary allocates with mimalloc, which by default reserves address
+            // space 1 GiB at a time: more than the worker's RLIMIT_AS leaves. Small steps keep
+            // the address-space cap meaning "memory the parser uses".
+            .env("MIMALLOC_ARENA_RESERVE", "16MiB")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
