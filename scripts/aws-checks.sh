@@ -69,6 +69,8 @@ if [ "$build" = 1 ]; then
   fi
   echo "== cargo lambda build --release $arch"
   export CARGO_TARGET_DIR="${DOCPIPE_LAMBDA_TARGET_DIR:-$HOME/.cache/docpipe-target-lambda}"
+  # Lambda bootstraps ship without debug info or symbols (smaller zip, faster cold start).
+  export CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols
   cargo lambda build --release "$arch" -p docpipe-functions -p docpipe-fn-api
   for f in "$CARGO_TARGET_DIR"/lambda/*/bootstrap; do
     printf '%-16s %6s KiB\n' "$(basename "$(dirname "$f")")" "$(( $(stat -c %s "$f") / 1024 ))"
