@@ -23,12 +23,17 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
         &job.content_sha256,
     ) && ports.objects.size(key).await?.is_some()
     {
+        // Asked again, the cache gives the same answer the first attempt recorded.
+        let deduplicated = match &job.deduplicated_from {
+            Some(_) => earlier_result(ports, &job, sha256).await,
+            None => None,
+        };
         return Ok(IngestOutput {
             key: key.clone(),
             media_type,
             size_bytes,
             sha256: sha256.clone(),
-            deduplicated: None,
+            deduplicated,
         });
     }
 
