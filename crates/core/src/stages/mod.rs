@@ -269,3 +269,24 @@ async fn enter(ports: &Ports, job_id: &JobId, status: JobStatus) -> Result<(), S
 fn elapsed_ms(ports: &Ports, start: chrono::DateTime<chrono::Utc>) -> u64 {
     (ports.clock.now() - start).num_milliseconds().max(0) as u64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dedupe_key_separates_content_kind_and_profile() {
+        let a = "ab".repeat(32);
+        let b = "cd".repeat(32);
+        let key = dedupe_key(&a, DocumentKind::Invoice, "p1");
+        assert!(key.starts_with(&a), "{key}");
+        assert_eq!(key, dedupe_key(&a, DocumentKind::Invoice, "p1"), "stable");
+        for other in [
+            dedupe_key(&b, DocumentKind::Invoice, "p1"),
+            dedupe_key(&a, DocumentKind::Blueprint, "p1"),
+            dedupe_key(&a, DocumentKind::Invoice, "p2"),
+        ] {
+            assert_ne!(key, other);
+        }
+    }
+}
