@@ -179,6 +179,7 @@ export class DocpipeStack extends Stack {
     const commonEnv: Record<string, string> = {
       DOCPIPE_ENV: env,
       DOCPIPE_JOBS_TABLE: jobsTable.tableName,
+      DOCPIPE_PREVIEW_CACHE_TABLE: previewCacheTable.tableName,
       DOCPIPE_DOCUMENTS_BUCKET: documentsBucket.bucketName,
       DOCPIPE_RESULTS_BUCKET: resultsBucket.bucketName,
       DOCPIPE_LOG: 'info',
@@ -229,6 +230,9 @@ export class DocpipeStack extends Stack {
       const fn = stage('Ingest');
       jobsRw(fn);
       allow(fn, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [documentsBucket.arnForObjects('*')]);
+      // Content-hash dedupe: look the document up, check the earlier result exists.
+      allow(fn, ['dynamodb:GetItem'], [previewCacheTable.tableArn]);
+      allow(fn, ['s3:GetObject'], [resultsBucket.arnForObjects('results/*')]);
       settingsRead(fn);
     }
     {
@@ -267,6 +271,8 @@ export class DocpipeStack extends Stack {
       allow(fn, ['s3:GetObject', 's3:PutObject'], [resultsBucket.arnForObjects('results/*')]);
       settingsRead(fn);
     }
+    // Content-hash dedupe: finalize offers the finished result to later duplicates.
+    allow(stage('Finalize'), ['dynamodb:PutItem'], [previewCacheTable.tableArn]);
     {
       const fn = stage('RecordFailure');
       jobsRw(fn);
