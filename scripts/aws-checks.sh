@@ -9,7 +9,7 @@
 #      main target dir's lock.
 #   4. `cargo lambda build --release` of every function: arm64 when the aarch64 target is
 #      installed (else x86-64), with the bootstrap sizes printed.
-# Options: --no-build skips step 4 (it takes ~10 min on a cold target dir).
+# Options: --no-build skips step 4 (~18 min on a cold 2-core machine, minutes when kept).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
