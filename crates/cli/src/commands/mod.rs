@@ -41,6 +41,19 @@ pub fn init_logging(filter: &str) {
         .try_init();
 }
 
+/// This binary's identity for the dedupe profile: its modification time, so a rebuilt
+/// binary (changed extraction rules under the same version) never reuses an older one's
+/// results.
+fn build_identity() -> String {
+    std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()))
+        .unwrap_or_default()
+}
+
 /// The embedded pipeline over the settings' data folder, with this binary as its
 /// document-parsing worker.
 pub fn open_pipeline(settings: &Settings) -> Result<Embedded> {
@@ -59,8 +72,9 @@ pub fn open_pipeline(settings: &Settings) -> Result<Embedded> {
             // Everything besides the bytes that shapes a result: a run with other
             // settings (or another build) never reuses this one's results.
             dedupe_profile: format!(
-                "docpipe {} local; embedded_xml={}; review<{}",
+                "docpipe {} ({}) local; embedded_xml={}; review<{}",
                 env!("CARGO_PKG_VERSION"),
+                build_identity(),
                 settings.embedded_xml,
                 settings.review_confidence_threshold,
             ),
