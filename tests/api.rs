@@ -75,22 +75,7 @@ impl Server {
     }
 
     fn key(&self, name: &str, extra: &[&str]) -> String {
-        let out = Command::new(BIN)
-            .arg("--home")
-            .arg(self.home.path())
-            .args(["keys", "create", name])
-            .args(extra)
-            .output()
-            .expect("keys create");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .expect("utf8")
-            .trim()
-            .to_owned()
+        create_key(self.home.path(), name, extra)
     }
 
     fn u(&self, path: &str) -> String {
@@ -135,6 +120,26 @@ impl Server {
         }
         panic!("job {id} did not finish");
     }
+}
+
+/// `docpipe keys create NAME` on a data folder, as an operator does; the new key.
+fn create_key(home: &std::path::Path, name: &str, extra: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("--home")
+        .arg(home)
+        .args(["keys", "create", name])
+        .args(extra)
+        .output()
+        .expect("keys create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned()
 }
 
 fn invoice_b64() -> String {

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +20,7 @@ use lambda_http::tower::ServiceExt;
 use lambda_http::{Adapter, Context, LambdaEvent};
 use serde_json::{Value, json};
 
-use super::{BIN, Server, invoice_b64};
+use super::{Server, create_key, invoice_b64};
 use crate::common::{fixture, pdf_ocr};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -169,22 +168,7 @@ impl Host {
 
     /// `docpipe keys create` on the host's data folder, as an operator does.
     fn key(&self, name: &str, extra: &[&str]) -> String {
-        let out = Command::new(BIN)
-            .arg("--home")
-            .arg(self.home())
-            .args(["keys", "create", name])
-            .args(extra)
-            .output()
-            .expect("keys create");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .expect("utf8")
-            .trim()
-            .to_owned()
+        create_key(self.home(), name, extra)
     }
 
     async fn send(&self, event: Value) -> Reply {
