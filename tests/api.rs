@@ -489,6 +489,12 @@ async fn listing_idempotency_auth_and_isolation() {
     );
     let (st, _) = s.get("dp_not_a_key", "/api/v1/jobs").await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // Bob's key is in use (and so kept by the server) when another process revokes it:
+    // the very next request must be refused.
+    for _ in 0..2 {
+        let (st, _) = s.get(&bob, "/api/v1/jobs").await;
+        assert_eq!(st, StatusCode::OK);
+    }
     let revoke = Command::new(BIN)
         .arg("--home")
         .arg(s.home.path())
@@ -872,4 +878,43 @@ async fn a_server_killed_mid_execution_resumes_the_job_on_restart() {
     let (st, r) = s.get(&key, &format!("/api/v1/jobs/{id}/result")).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(r["data"]["fields"]["gross_total"]["value"], "529.87");
+}
+
+#[tokio::test]
+async fn cors_answers_only_the_configured_origins() {
+    let s = Server::start(&[("DOCPIPE_CORS_ORIGINS", "https://app.example".to_owned())]);
+    let preflight = s
+        .http
+        .request(reqwest::Method::OPTIONS, s.u("/api/v1/jobs"))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "x-api-key, content-type")
+        .send()
+        .await
+        .expect("preflight");
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let other = s
+        .http
+        .get(s.u("/health"))
+        .header("origin", "https://elsewhere.example")
+        .send()
+        .await
+        .expect("health");
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+
+    // With no origin configured, no response carries CORS headers.
+    let plain = Server::start(&[]);
+    let r = plain
+        .http
+        .get(plain.u("/health"))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(!r.headers().contains_key("access-control-allow-origin"));
 }

@@ -44,10 +44,22 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
         return unauthorized("an API key is required (x-api-key or Authorization: Bearer)");
     };
     let hash = hash_key(&secret);
-    let key = match state.keys.find_by_hash(&hash).await {
-        Ok(Some(k)) => k,
-        Ok(None) => return unauthorized("the API key is not valid"),
-        Err(e) => return ApiError::from(e).into_response(),
+    // Read before the key, so a kept key is never newer than its token (see `kept`).
+    let token = state.keys.change_token();
+    let key = match state.kept_keys.get(token, hash.as_str()) {
+        Some(k) => k,
+        None => match state.keys.find_by_hash(&hash).await {
+            Ok(Some(k)) => {
+                let k = std::sync::Arc::new(k);
+                state
+                    .kept_keys
+                    .put(token, hash.clone(), std::sync::Arc::clone(&k));
+                k
+            }
+            // Unknown keys are not kept: whatever a caller invents must not fill memory.
+            Ok(None) => return unauthorized("the API key is not valid"),
+            Err(e) => return ApiError::from(e).into_response(),
+        },
     };
     // The lookup was by hash; compare again in constant time so a store that matches
     // loosely cannot let a different key through.
@@ -79,6 +91,8 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
             }
         });
     }
-    req.extensions_mut().insert(Caller { key_name: key.name });
+    req.extensions_mut().insert(Caller {
+        key_name: key.name.clone(),
+    });
     next.run(req).await
 }

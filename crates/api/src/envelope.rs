@@ -19,7 +19,7 @@ enum PendingBody {
     /// A whole body (errors), `meta` still to add.
     Value(Value),
     /// A success's `data`, already serialised (the hot path: no intermediate `Value`).
-    Data(Vec<u8>),
+    Data(axum::body::Bytes),
 }
 
 /// The request id of the current request, for handlers that pass it on (the correlation
@@ -37,17 +37,26 @@ impl IntoResponse for Enveloped {
 
 /// `{"status": "success", "data": ...}` with a status code.
 pub fn success(data: impl serde::Serialize, status: StatusCode) -> Response {
-    match serde_json::to_vec(&data) {
-        Ok(bytes) => {
-            let mut resp = status.into_response();
-            resp.extensions_mut().insert(PendingBody::Data(bytes));
-            resp
-        }
-        Err(e) => crate::ApiError::from(docpipe_core::StageError::internal(format!(
+    match data_bytes(&data) {
+        Ok(bytes) => success_bytes(bytes, status),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A success's `data`, serialised, for handlers that keep it.
+pub fn data_bytes(data: &impl serde::Serialize) -> Result<axum::body::Bytes, crate::ApiError> {
+    serde_json::to_vec(data).map(Into::into).map_err(|e| {
+        crate::ApiError::from(docpipe_core::StageError::internal(format!(
             "serialising a response: {e}"
         )))
-        .into_response(),
-    }
+    })
+}
+
+/// `{"status": "success", "data": ...}` around `data`, already serialised.
+pub fn success_bytes(data: axum::body::Bytes, status: StatusCode) -> Response {
+    let mut resp = status.into_response();
+    resp.extensions_mut().insert(PendingBody::Data(data));
+    resp
 }
 
 fn valid_request_id(v: &str) -> bool {
@@ -57,16 +66,38 @@ fn valid_request_id(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// A new request id: 16 random bytes chosen once per process, then one per request from
+/// a counter through a bijective mix (so ids never repeat within a process, and look
+/// unrelated). A system call for fresh randomness on every request cost more than the
+/// whole rest of the id.
 fn new_request_id() -> String {
-    let mut b = [0u8; 16];
-    if getrandom::fill(&mut b).is_err() {
-        let n = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        b = n.to_le_bytes();
-    }
-    format!("req_{}", hex::encode(b))
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEED: OnceLock<[u64; 2]> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = SEED.get_or_init(|| {
+        let mut b = [0u8; 16];
+        if getrandom::fill(&mut b).is_err() {
+            let n = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+                ^ u128::from(std::process::id());
+            b = n.to_le_bytes();
+        }
+        let (lo, hi) = b.split_at(8);
+        [
+            u64::from_le_bytes(lo.try_into().unwrap_or_default()),
+            u64::from_le_bytes(hi.try_into().unwrap_or_default()),
+        ]
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // splitmix64's finaliser: a bijection on u64.
+    let mut z = n.wrapping_add(seed[1]);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    format!("req_{:016x}{:016x}", seed[0], z)
 }
 
 pub async fn request_id(mut req: Request, next: Next) -> Response {
@@ -78,10 +109,13 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         .map(str::to_owned)
         .unwrap_or_else(new_request_id);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // The request line is only copied when the access log is on.
+    let line = tracing::enabled!(tracing::Level::INFO)
+        .then(|| (req.method().clone(), req.uri().path().to_owned()));
     let mut resp = next.run(req).await;
-    tracing::info!(request_id = %id, %method, %path, status = resp.status().as_u16(), "request");
+    if let Some((method, path)) = line {
+        tracing::info!(request_id = %id, %method, %path, status = resp.status().as_u16(), "request");
+    }
     if let Some(pending) = resp.extensions_mut().remove::<PendingBody>() {
         let bytes = match pending {
             PendingBody::Value(mut body) => {

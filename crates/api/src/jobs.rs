@@ -18,9 +18,9 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::envelope::{RequestId, success};
+use crate::envelope::{RequestId, data_bytes, success, success_bytes};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, KeptView};
 use crate::uploads::{UploadMeta, upload_document_key, upload_meta_key};
 use crate::views::{JobListView, JobView};
 
@@ -471,13 +471,30 @@ pub async fn show(
     Path(job_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = JobId::parse(&job_id).map_err(|_| ApiError::not_found_job())?;
-    let (job, history) = match state.jobs.get_with_history(&id).await {
-        Ok(found) => found,
-        Err(e) if e.code == ErrorCode::JobNotFound => return Err(ApiError::not_found_job()),
-        Err(e) => return Err(e.into()),
+    // Read before the job, so a kept view is never newer than its token (see `kept`).
+    let token = state.jobs.change_token();
+    let view = match state.kept_views.get(token, job_id.as_str()) {
+        Some(view) => view,
+        None => {
+            let (job, history) = match state.jobs.get_with_history(&id).await {
+                Ok(found) => found,
+                Err(e) if e.code == ErrorCode::JobNotFound => {
+                    return Err(ApiError::not_found_job());
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let view = KeptView {
+                owner: job.owner.clone(),
+                data: data_bytes(&JobView::new(&job, Some(&history)))?,
+            };
+            state.kept_views.put(token, job_id, view.clone());
+            view
+        }
     };
-    check_owner(&job, &caller)?;
-    Ok(success(JobView::new(&job, Some(&history)), StatusCode::OK))
+    if view.owner.as_deref() != Some(caller.key_name.as_str()) {
+        return Err(ApiError::not_found_job());
+    }
+    Ok(success_bytes(view.data, StatusCode::OK))
 }
 
 #[utoipa::path(

@@ -7,6 +7,7 @@ mod envelope;
 mod error;
 mod health;
 mod jobs;
+mod kept;
 pub mod openapi;
 mod rate;
 mod state;
@@ -26,39 +27,50 @@ pub use views::JobView;
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.max_request_bytes();
+    // Full paths rather than `nest("/api/v1", ..)`: a nested router costs every request a
+    // prefix strip and a second routing step.
     let api = Router::new()
-        .route("/jobs", post(jobs::create).get(jobs::list))
-        .route("/jobs/{job_id}", get(jobs::show).delete(jobs::cancel))
-        .route("/jobs/{job_id}/result", get(jobs::result))
-        .route("/uploads", post(uploads::create))
+        .route("/api/v1/jobs", post(jobs::create).get(jobs::list))
+        .route(
+            "/api/v1/jobs/{job_id}",
+            get(jobs::show).delete(jobs::cancel),
+        )
+        .route("/api/v1/jobs/{job_id}/result", get(jobs::result))
+        .route("/api/v1/uploads", post(uploads::create))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
         ))
         // The presigned PUT carries its own signature instead of an API key.
-        .route("/uploads/{upload_id}", put(uploads::receive));
+        .route("/api/v1/uploads/{upload_id}", put(uploads::receive));
     let cors = cors_layer(&state.settings.cors_origins);
     Router::new()
-        .nest("/api/v1", api)
+        .merge(api)
         .route("/health", get(health::health))
         .route("/openapi.json", get(openapi::serve))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(cors)
+        .layer(tower::util::option_layer(cors))
         .layer(axum::middleware::from_fn(envelope::request_id))
         .with_state(state)
 }
 
-fn cors_layer(origins: &[String]) -> CorsLayer {
+/// `None` when no origin is allowed: then no CORS headers are ever sent, and requests skip
+/// the layer.
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     let parsed: Vec<axum::http::HeaderValue> =
         origins.iter().filter_map(|o| o.parse().ok()).collect();
     if origins.iter().any(|o| o == "*") {
-        CorsLayer::permissive()
+        Some(CorsLayer::permissive())
+    } else if parsed.is_empty() {
+        None
     } else {
-        CorsLayer::new()
-            .allow_origin(AllowOrigin::list(parsed))
-            .allow_methods(tower_http::cors::Any)
-            .allow_headers(tower_http::cors::Any)
+        Some(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(parsed))
+                .allow_methods(tower_http::cors::Any)
+                .allow_headers(tower_http::cors::Any),
+        )
     }
 }

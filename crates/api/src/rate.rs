@@ -20,19 +20,15 @@ impl RateLimiters {
         let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
         let limiter = {
             let mut map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
-            let entry = map.entry(key.to_owned()).or_insert_with(|| {
-                (
-                    per_minute.get(),
-                    Arc::new(RateLimiter::direct(Quota::per_minute(per_minute))),
-                )
-            });
-            if entry.0 != per_minute.get() {
-                *entry = (
-                    per_minute.get(),
-                    Arc::new(RateLimiter::direct(Quota::per_minute(per_minute))),
-                );
+            match map.get(key) {
+                // The common case allocates nothing.
+                Some((limit, limiter)) if *limit == per_minute.get() => Arc::clone(limiter),
+                _ => {
+                    let limiter = Arc::new(RateLimiter::direct(Quota::per_minute(per_minute)));
+                    map.insert(key.to_owned(), (per_minute.get(), Arc::clone(&limiter)));
+                    limiter
+                }
             }
-            Arc::clone(&entry.1)
         };
         limiter
             .check()
@@ -60,9 +56,12 @@ impl UsageCounter {
     /// Counts a request; returns a batch when one is due.
     pub fn note(&self, key: &str, at: chrono::DateTime<chrono::Utc>) -> Option<UsageBatch> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let e = inner.pending.entry(key.to_owned()).or_insert((0, at));
-        e.0 += 1;
-        e.1 = at;
+        match inner.pending.get_mut(key) {
+            Some(e) => *e = (e.0 + 1, at),
+            None => {
+                inner.pending.insert(key.to_owned(), (1, at));
+            }
+        }
         let now = std::time::Instant::now();
         let due = inner
             .last_flush

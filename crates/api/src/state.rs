@@ -7,10 +7,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use docpipe_core::ports::Result;
 use docpipe_core::{
-    Clock, Fetcher, IdempotencyStore, JobStore, KeyStore, ObjectKey, ObjectStore, Orchestrator,
+    ApiKey, Clock, Fetcher, IdempotencyStore, JobStore, KeyStore, ObjectKey, ObjectStore,
+    Orchestrator,
 };
 use serde::Serialize;
 
+use crate::kept::Kept;
 use crate::rate::{RateLimiters, UsageCounter};
 
 /// Settings of the API (part of the host's settings).
@@ -95,6 +97,17 @@ pub struct Shared {
     pub upload_secret: Option<Arc<[u8]>>,
     pub(crate) limiters: Arc<RateLimiters>,
     pub(crate) usage: Arc<UsageCounter>,
+    /// Keys by hash, while the key store is unchanged (see [`Kept`]).
+    pub(crate) kept_keys: Kept<String, Arc<ApiKey>>,
+    /// Serialised job views (with the owner) by job id, while the job store is unchanged.
+    pub(crate) kept_views: Kept<String, KeptView>,
+}
+
+/// A job's view as `GET /api/v1/jobs/{id}` serialises it, and who owns the job.
+#[derive(Clone)]
+pub(crate) struct KeptView {
+    pub owner: Option<String>,
+    pub data: axum::body::Bytes,
 }
 
 impl AppState {
@@ -124,6 +137,8 @@ impl AppState {
             upload_secret,
             limiters: Arc::new(RateLimiters::default()),
             usage: Arc::new(UsageCounter::default()),
+            kept_keys: Kept::new(1024),
+            kept_views: Kept::new(4096),
         }))
     }
 }

@@ -52,6 +52,10 @@ pub fn generate_secret() -> Result<String> {
 
 #[async_trait]
 pub trait KeyStore: Send + Sync {
+    /// As [`crate::JobStore::change_token`]: equal tokens mean no key changed in between.
+    fn change_token(&self) -> Option<crate::ports::ChangeToken> {
+        None
+    }
     /// Fails with `VALIDATION_ERROR` if the name is taken.
     async fn create(&self, key: &ApiKey) -> Result<()>;
     async fn find_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;

@@ -102,9 +102,22 @@ pub struct JobPage {
     pub next_cursor: Option<String>,
 }
 
+/// A mark of a store's whole state, cheap to read: two equal tokens read at different
+/// times mean nothing was committed in between, by this process or any other. Readers
+/// use it to keep answers they derived from the store (the API's key lookups and job
+/// views) for exactly as long as they are true. The bytes are opaque.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeToken(pub [u8; 48]);
+
 /// Durable job records with atomic, table-checked status transitions.
 #[async_trait]
 pub trait JobStore: Send + Sync {
+    /// The store's current [`ChangeToken`]; `None` when the store cannot tell cheaply
+    /// (then nothing derived from it may be kept). Read it before reading the data.
+    fn change_token(&self) -> Option<ChangeToken> {
+        None
+    }
+
     /// Stores a new job (and its first history entry). Fails if the id exists.
     async fn create(&self, job: &Job) -> Result<()>;
     /// `JOB_NOT_FOUND` if absent.

@@ -50,6 +50,10 @@ const KEY_COLUMNS: &str =
 
 #[async_trait]
 impl KeyStore for SqliteJobStore {
+    fn change_token(&self) -> Option<docpipe_core::ChangeToken> {
+        self.wal_token()
+    }
+
     async fn create(&self, key: &ApiKey) -> Result<()> {
         let key = key.clone();
         self.with(move |conn| {

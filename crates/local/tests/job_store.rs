@@ -183,3 +183,59 @@ async fn listing_is_newest_first_filtered_and_paginated() {
         .is_err()
     );
 }
+
+#[tokio::test]
+async fn the_change_token_moves_with_every_commit_from_any_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("docpipe.db");
+    let s = SqliteJobStore::open(&path).expect("opens");
+    let t0 = s.change_token().expect("a database file has a token");
+    assert_eq!(
+        s.change_token(),
+        Some(t0),
+        "nothing written, nothing changed"
+    );
+
+    let j = job(t(0), DocumentKind::Invoice, Some("k"));
+    s.create(&j).await.expect("created");
+    let t1 = s.change_token().expect("token");
+    assert_ne!(t1, t0, "a commit through the store");
+    s.get_with_history(&j.id).await.expect("read");
+    assert_eq!(s.change_token(), Some(t1), "reads change nothing");
+
+    // Another connection, as another process (`docpipe keys revoke`) would write.
+    // (A write that changes no byte commits nothing, and rightly leaves the token.)
+    let other = rusqlite::Connection::open(&path).expect("second connection");
+    other
+        .execute(
+            "UPDATE jobs SET data = json_set(data, '$.filename', 'b.pdf') WHERE id = ?1",
+            [j.id.as_str()],
+        )
+        .expect("update");
+    let t2 = s.change_token().expect("token");
+    assert_ne!(t2, t1, "a commit through another connection");
+
+    // The log restarted by a checkpoint, then written from the start again: the token
+    // still never repeats.
+    other
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .expect("checkpoint");
+    other
+        .execute(
+            "UPDATE jobs SET data = json_set(data, '$.filename', 'c.pdf') WHERE id = ?1",
+            [j.id.as_str()],
+        )
+        .expect("update");
+    let t3 = s.change_token().expect("token");
+    assert!(
+        ![t0, t1, t2].contains(&t3),
+        "a commit after the log restarted"
+    );
+
+    let memory = SqliteJobStore::in_memory().expect("in memory");
+    assert_eq!(
+        memory.change_token(),
+        None,
+        "no shared index, so nothing may be kept"
+    );
+}
