@@ -1,9 +1,13 @@
 //! API-key authentication: `x-api-key` or `Authorization: Bearer`. Keys are looked up by
 //! their sha256 and compared in constant time; then the key's rate limit applies.
+//!
+//! It is an extractor, [`Caller`], first among every protected handler's arguments, so
+//! it runs before any other extractor reads the request (an unauthenticated body is
+//! refused with 401 before it is parsed), at the cost of no middleware layer.
 
-use axum::extract::{Request, State};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use docpipe_core::ErrorCode;
 use docpipe_core::keys::hash_key;
@@ -28,22 +32,36 @@ fn unauthorized(msg: &str) -> Response {
     r
 }
 
-fn presented_key(req: &Request) -> Option<String> {
-    if let Some(v) = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return Some(v.trim().to_owned());
+fn presented_key(parts: &Parts) -> Option<&str> {
+    if let Some(v) = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(v.trim());
     }
-    let auth = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let auth = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = auth.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-pub async fn require_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let Some(secret) = presented_key(&req).filter(|k| !k.is_empty()) else {
-        return unauthorized("an API key is required (x-api-key or Authorization: Bearer)");
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        authenticate(parts, state)
+            .await
+            .map(|name| Caller { key_name: name })
+    }
+}
+
+/// The name of the key the request presents, once it is valid and within its limit.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<String, Response> {
+    let Some(secret) = presented_key(parts).filter(|k| !k.is_empty()) else {
+        return Err(unauthorized(
+            "an API key is required (x-api-key or Authorization: Bearer)",
+        ));
     };
-    let hash = hash_key(&secret);
+    let hash = hash_key(secret);
     // Read before the key, so a kept key is never newer than its token (see `kept`).
     let token = state.keys.change_token();
     let key = match state.kept_keys.get(token, hash.as_str()) {
@@ -57,14 +75,14 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
                 k
             }
             // Unknown keys are not kept: whatever a caller invents must not fill memory.
-            Ok(None) => return unauthorized("the API key is not valid"),
-            Err(e) => return ApiError::from(e).into_response(),
+            Ok(None) => return Err(unauthorized("the API key is not valid")),
+            Err(e) => return Err(ApiError::from(e).into_response()),
         },
     };
     // The lookup was by hash; compare again in constant time so a store that matches
     // loosely cannot let a different key through.
     if !bool::from(key.key_hash.as_bytes().ct_eq(hash.as_bytes())) || !key.active {
-        return unauthorized("the API key is not valid");
+        return Err(unauthorized("the API key is not valid"));
     }
     let limit = if key.rate_limit_per_minute == 0 {
         state.settings.default_rate_limit_per_minute
@@ -73,13 +91,13 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
     };
     if let Err(wait) = state.limiters.check(&key.name, limit) {
         let secs = wait.as_secs_f64().ceil() as u64;
-        return ApiError::new(
+        return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::RateLimited,
             format!("rate limit of {limit} requests per minute exceeded"),
         )
         .retry_after(secs)
-        .into_response();
+        .into_response());
     }
     if let Some(batch) = state.usage.note(&key.name, state.clock.now()) {
         let keys = state.keys.clone();
@@ -91,8 +109,5 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
             }
         });
     }
-    req.extensions_mut().insert(Caller {
-        key_name: key.name.clone(),
-    });
-    next.run(req).await
+    Ok(key.name.clone())
 }

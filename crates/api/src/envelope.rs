@@ -2,12 +2,16 @@
 //! outermost middleware adds `meta.request_id` (honouring a valid `x-request-id`, else a new
 //! one) and echoes the id in the response header.
 
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use tower::{Layer, Service};
 
 /// A JSON body still waiting for its `meta`.
 #[derive(Clone)]
@@ -100,22 +104,65 @@ fn new_request_id() -> String {
     format!("req_{:016x}{:016x}", seed[0], z)
 }
 
-pub async fn request_id(mut req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| valid_request_id(v))
-        .map(str::to_owned)
-        .unwrap_or_else(new_request_id);
-    req.extensions_mut().insert(RequestId(id.clone()));
-    // The request line is only copied when the access log is on.
-    let line = tracing::enabled!(tracing::Level::INFO)
-        .then(|| (req.method().clone(), req.uri().path().to_owned()));
-    let mut resp = next.run(req).await;
-    if let Some((method, path)) = line {
-        tracing::info!(request_id = %id, %method, %path, status = resp.status().as_u16(), "request");
+/// The outermost layer: gives each request its id, logs it, and wraps what the handler
+/// left into the envelope. Written as a plain [`Service`] rather than with
+/// `middleware::from_fn`, which clones and boxes the rest of the stack on every request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EnvelopeLayer;
+
+impl<S> Layer<S> for EnvelopeLayer {
+    type Service = Envelope<S>;
+
+    fn layer(&self, inner: S) -> Envelope<S> {
+        Envelope { inner }
     }
+}
+
+/// See [`EnvelopeLayer`].
+#[derive(Clone, Debug)]
+pub struct Envelope<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for Envelope<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| valid_request_id(v))
+            .map(str::to_owned)
+            .unwrap_or_else(new_request_id);
+        req.extensions_mut().insert(RequestId(id.clone()));
+        // The request line is only copied when the access log is on.
+        let line = tracing::enabled!(tracing::Level::INFO)
+            .then(|| (req.method().clone(), req.uri().path().to_owned()));
+        let response = self.inner.call(req);
+        Box::pin(async move {
+            let resp = response.await?;
+            if let Some((method, path)) = line {
+                tracing::info!(request_id = %id, %method, %path, status = resp.status().as_u16(), "request");
+            }
+            Ok(finish(resp, id))
+        })
+    }
+}
+
+/// Puts the body a handler left (or a layer's bare rejection) in the envelope with its
+/// request id.
+fn finish(mut resp: Response, id: String) -> Response {
     if let Some(pending) = resp.extensions_mut().remove::<PendingBody>() {
         let bytes = match pending {
             PendingBody::Value(mut body) => {

@@ -236,7 +236,7 @@ async fn parse_multipart(mut mp: Multipart, max: u64) -> Result<NewJob, ApiError
 )]
 pub async fn create(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    caller: Caller,
     Extension(request_id): Extension<RequestId>,
     req: Request,
 ) -> Result<Response, ApiError> {
@@ -467,7 +467,7 @@ fn check_owner(job: &Job, caller: &Caller) -> Result<(), ApiError> {
 )]
 pub async fn show(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    caller: Caller,
     Path(job_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = JobId::parse(&job_id).map_err(|_| ApiError::not_found_job())?;
@@ -510,7 +510,7 @@ pub async fn show(
 )]
 pub async fn result(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    caller: Caller,
     Path(job_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let job = owned_job(&state, &caller, &job_id).await?;
@@ -545,7 +545,7 @@ pub async fn result(
 )]
 pub async fn cancel(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    caller: Caller,
     Path(job_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let job = owned_job(&state, &caller, &job_id).await?;
@@ -609,7 +609,7 @@ pub struct ListQuery {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    caller: Caller,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::validation(e.body_text(), None))?;

@@ -37,11 +37,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/jobs/{job_id}/result", get(jobs::result))
         .route("/api/v1/uploads", post(uploads::create))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_key,
-        ))
-        // The presigned PUT carries its own signature instead of an API key.
+        // Handlers above take a [`auth::Caller`]: that is the authentication. The
+        // presigned PUT carries its own signature instead of an API key.
         .route("/api/v1/uploads/{upload_id}", put(uploads::receive));
     let cors = cors_layer(&state.settings.cors_origins);
     Router::new()
@@ -52,7 +49,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower::util::option_layer(cors))
-        .layer(axum::middleware::from_fn(envelope::request_id))
+        .layer(envelope::EnvelopeLayer)
         .with_state(state)
 }
 

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -71,7 +70,7 @@ pub struct CreateUploadRequest {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
+    caller: Caller,
     body: axum::body::Bytes,
 ) -> std::result::Result<Response, ApiError> {
     let req: CreateUploadRequest = if body.is_empty() {

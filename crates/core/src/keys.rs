@@ -24,7 +24,17 @@ pub struct ApiKey {
 
 /// The stored hash of a presented key.
 pub fn hash_key(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    let digest = Sha256::digest(secret.as_bytes());
+    // Into a buffer rather than `hex::encode`, which builds the string a char at a time
+    // (this runs on every API request).
+    let mut out = [0u8; 64];
+    match hex::encode_to_slice(digest, &mut out)
+        .ok()
+        .and_then(|()| std::str::from_utf8(&out).ok())
+    {
+        Some(text) => text.to_owned(),
+        None => hex::encode(digest),
+    }
 }
 
 /// A new random secret: `dp_` and 43 base64url characters (256 bits).
@@ -96,5 +106,10 @@ mod tests {
         assert!(a.starts_with("dp_") && a.len() == 3 + 43, "{a}");
         assert_eq!(hash_key(&a), hash_key(&a));
         assert_eq!(hash_key(&a).len(), 64);
+        // The stored form is lowercase hex sha256 (keys made by earlier builds still match).
+        assert_eq!(
+            hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }
