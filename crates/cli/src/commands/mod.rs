@@ -18,7 +18,7 @@ use docpipe_core::ports::StageSettings;
 use docpipe_local::embedded::{Embedded, EmbeddedOptions};
 use docpipe_local::fetch::{FetchPolicy, HttpFetcher};
 use docpipe_local::invoice::RuleExtractor;
-use docpipe_local::ocr::LayeredOcr;
+use docpipe_local::ocr::{LayeredOcr, PdfRenderer};
 use docpipe_local::rooms::WithRooms;
 use docpipe_local::worker::{PdfTextOcr, WorkerCommand};
 
@@ -80,9 +80,12 @@ pub fn open_pipeline(settings: &Settings) -> Result<Embedded> {
             ),
         },
         ocr: Arc::new(ocr),
-        extractor: Arc::new(WithRooms::new(RuleExtractor {
-            embedded_xml: settings.embedded_xml,
-        })),
+        extractor: Arc::new(
+            WithRooms::new(RuleExtractor {
+                embedded_xml: settings.embedded_xml,
+            })
+            .with_pdf_renderer(PdfRenderer::new("pdftoppm")),
+        ),
         fetcher: Arc::new(HttpFetcher::new(FetchPolicy {
             allowed_hosts: settings.url_allowed_hosts.clone(),
             ..FetchPolicy::default()

@@ -73,18 +73,35 @@ impl PdfRenderer {
         number: u32,
         dpi: u32,
     ) -> Result<PageImage, StageError> {
+        let size = vec!["-r".into(), dpi.to_string().into()];
+        self.render(pdf, number, size, Some(dpi)).await
+    }
+
+    /// Page `number` (1-based) of `pdf` scaled so its longer side is `longest` pixels (at
+    /// most the renderer's cap): for drawings, whose detail does not follow the sheet's
+    /// size in points.
+    pub async fn render_page_fit(
+        &self,
+        pdf: &[u8],
+        number: u32,
+        longest: u32,
+    ) -> Result<PageImage, StageError> {
+        let longest = longest.clamp(100, self.max_side);
+        let size = vec!["-scale-to".into(), longest.to_string().into()];
+        self.render(pdf, number, size, None).await
+    }
+
+    async fn render(
+        &self,
+        pdf: &[u8],
+        number: u32,
+        size: Vec<OsString>,
+        dpi: Option<u32>,
+    ) -> Result<PageImage, StageError> {
         let n: OsString = number.to_string().into();
-        let args: Vec<OsString> = vec![
-            "-f".into(),
-            n.clone(),
-            "-l".into(),
-            n,
-            "-r".into(),
-            dpi.to_string().into(),
-            "-png".into(),
-            "-q".into(),
-            "-".into(),
-        ];
+        let mut args: Vec<OsString> = vec!["-f".into(), n.clone(), "-l".into(), n];
+        args.extend(size);
+        args.extend(["-png".into(), "-q".into(), "-".into()]);
         let inv = Invocation {
             program: &self.program,
             args,
@@ -98,17 +115,17 @@ impl PdfRenderer {
             Ok(bytes) if !bytes.is_empty() => Ok(PageImage {
                 bytes,
                 media_type: MediaType::Png,
-                dpi: Some(dpi),
+                dpi,
             }),
             Ok(_) => Err(StageError::new(
                 ErrorCode::DocumentUnreadable,
-                format!("page {number} of the PDF could not be rendered for OCR"),
+                format!("page {number} of the PDF could not be rendered"),
             )),
             Err(RunError::NotFound) => self.embedded_jpeg(pdf, number).await,
             Err(e) => Err(StageError::new(
                 ErrorCode::DocumentUnreadable,
                 format!(
-                    "page {number} of the PDF could not be rendered for OCR: {}",
+                    "page {number} of the PDF could not be rendered: {}",
                     e.describe("pdftoppm", self.timeout, self.max_output_bytes)
                 ),
             )),
@@ -147,8 +164,8 @@ impl PdfRenderer {
             StageError::new(
                 ErrorCode::UnsupportedDocument,
                 format!(
-                    "page {number} of the PDF has no text layer and no embedded JPEG; \
-                     rendering it needs poppler: apt-get install poppler-utils"
+                    "page {number} of the PDF is no JPEG scan (a vector drawing, or no \
+                     image at all); rendering it needs poppler: apt-get install poppler-utils"
                 ),
             )
         })

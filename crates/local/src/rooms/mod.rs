@@ -15,8 +15,11 @@ pub mod eval;
 pub mod r2v;
 
 use docpipe_core::{
-    Document, Extractor, ImageSize, InvoiceResult, MediaType, Room, RoomsResult, StageError,
+    Document, ErrorCode, Extractor, ImageSize, InvoiceResult, MediaType, Room, RoomsResult,
+    StageError,
 };
+
+use crate::ocr::PdfRenderer;
 use image::GrayImage;
 
 pub use decode::DecodeLimits;
@@ -32,6 +35,15 @@ pub struct RoomOptions {
     pub params: DetectParams,
     /// Image pixels per metre of the building, when the plan's scale is known.
     pub pixels_per_metre: Option<f64>,
+}
+
+impl RoomOptions {
+    /// Longer side to render a PDF blueprint at: the detector would box-average anything
+    /// bigger down to `max_working_pixels`, so the page is drawn at that size directly
+    /// (for an ISO sheet, sides 1.414:1). 4 MP gives 2378 pixels: an A1 sheet at 72 dpi.
+    pub fn pdf_render_side(&self) -> u32 {
+        ((self.max_working_pixels as f64 * std::f64::consts::SQRT_2).sqrt() as u32).max(100)
+    }
 }
 
 impl Default for RoomOptions {
@@ -135,11 +147,17 @@ pub fn rooms_in_image(gray: GrayImage, opts: &RoomOptions) -> RoomsResult {
 
 /// Adds local room detection to any extractor: invoices go to the wrapped extractor,
 /// blueprints to the detector (on the blocking pool). The CLI wires
-/// `WithRooms::new(RuleExtractor)`.
+/// `WithRooms::new(RuleExtractor).with_pdf_renderer(PdfRenderer::new("pdftoppm"))`.
+///
+/// A PDF blueprint is read from its embedded JPEG when it is a scan (the scanner's own
+/// pixels); any other PDF (a vector drawing from CAD, a scan in another encoding) has its
+/// first page rendered by the renderer at the detector's working size
+/// ([`RoomOptions::pdf_render_side`]).
 #[derive(Debug, Clone, Default)]
 pub struct WithRooms<E> {
     pub invoices: E,
     pub options: RoomOptions,
+    pub pdf_renderer: Option<PdfRenderer>,
 }
 
 impl<E> WithRooms<E> {
@@ -147,7 +165,14 @@ impl<E> WithRooms<E> {
         Self {
             invoices,
             options: RoomOptions::default(),
+            pdf_renderer: None,
         }
+    }
+
+    /// Renders PDF blueprints that are not single-JPEG scans.
+    pub fn with_pdf_renderer(mut self, renderer: PdfRenderer) -> Self {
+        self.pdf_renderer = Some(renderer);
+        self
     }
 }
 
@@ -166,6 +191,21 @@ impl<E: Extractor> Extractor for WithRooms<E> {
         bytes: &[u8],
         media_type: MediaType,
     ) -> Result<RoomsResult, StageError> {
+        if media_type == MediaType::Pdf
+            && let Some(renderer) = &self.pdf_renderer
+            && let Err(e) = decode::pdf_scan(bytes)
+        {
+            if e.code != ErrorCode::UnsupportedDocument {
+                return Err(e);
+            }
+            let page = renderer
+                .render_page_fit(bytes, 1, self.options.pdf_render_side())
+                .await?;
+            let mut result =
+                extract_rooms(&page.bytes, page.media_type, self.options.clone()).await?;
+            result.page = Some(1);
+            return Ok(result);
+        }
         extract_rooms(bytes, media_type, self.options.clone()).await
     }
 }
