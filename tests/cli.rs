@@ -249,6 +249,10 @@ fn a_rendered_blueprint_comes_out_with_its_rooms() {
         assert_eq!(v[0]["result"]["page"], 1, "{v:#}");
         let rooms = v[0]["result"]["rooms"].as_array().expect("rooms");
         assert_eq!(rooms.len(), 3, "{v:#}");
+        // Labels from the drawing's text layer.
+        let mut labels: Vec<&str> = rooms.iter().filter_map(|r| r["label"].as_str()).collect();
+        labels.sort_unstable();
+        assert_eq!(labels, ["Bath", "Kitchen", "Living"], "{v:#}");
     } else {
         eprintln!("pdftoppm is not installed: checking the refusal instead");
         assert_eq!(v[0]["status"], "failed");

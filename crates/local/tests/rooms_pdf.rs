@@ -1,13 +1,16 @@
 //! Blueprint PDFs that are drawings, not scans: a vector floor plan (walls as filled
 //! rectangles, labels as text, as CAD exports them) goes through the same extractor the
-//! pipeline uses, rendered by `pdftoppm`. Skips, saying so, where poppler is absent.
+//! pipeline uses, rendered by `pdftoppm`, labelled from its text layer. Skips, saying so, where poppler is absent.
 
+use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
 
 use docpipe_core::{ErrorCode, Extractor, MediaType};
 use docpipe_local::invoice::RuleExtractor;
 use docpipe_local::ocr::PdfRenderer;
 use docpipe_local::rooms::WithRooms;
+use docpipe_local::worker::{PdfTextOcr, WorkerCommand};
 use lopdf::{Dictionary, Document as PdfDoc, Object, Stream, dictionary};
 
 /// An 800 x 600 pt sheet: an outer wall, a wall splitting it in two, and one splitting
@@ -73,14 +76,27 @@ async fn a_vector_pdf_plan_is_rendered_and_its_rooms_found() {
     if !pdftoppm_runs() {
         return;
     }
-    let extractor =
-        WithRooms::new(RuleExtractor::default()).with_pdf_renderer(PdfRenderer::new("pdftoppm"));
+    // Labels come from the drawing's text layer, read by the PDF text worker.
+    let text = PdfTextOcr::new(WorkerCommand {
+        program: PathBuf::from(env!("CARGO_BIN_EXE_docpipe-worker")),
+        args: Vec::new(),
+    });
+    let extractor = WithRooms::new(RuleExtractor::default())
+        .with_pdf_renderer(PdfRenderer::new("pdftoppm"))
+        .with_label_ocr(Arc::new(text));
     let result = extractor
         .extract_rooms(&vector_plan(), MediaType::Pdf)
         .await
         .expect("rooms");
     assert_eq!(result.page, Some(1));
     assert_eq!(result.rooms.len(), 3, "{:?}", result.rooms);
+    let mut labels: Vec<_> = result
+        .rooms
+        .iter()
+        .filter_map(|r| r.label.clone())
+        .collect();
+    labels.sort();
+    assert_eq!(labels, ["Bath", "Kitchen", "Living"]);
     // The rooms, in page fractions (y down): left half, right top, right bottom.
     let mut boxes: Vec<[f64; 4]> = result
         .rooms

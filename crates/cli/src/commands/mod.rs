@@ -62,7 +62,7 @@ pub fn open_pipeline(settings: &Settings) -> Result<Embedded> {
         PdfTextOcr::new(worker).with_timeout(Duration::from_secs(settings.worker_timeout_secs));
     // Scans (images, PDF pages without text) go to Tesseract when it is installed; without
     // it they fail their job with UNSUPPORTED_DOCUMENT naming what to install.
-    let ocr = LayeredOcr::with_tesseract(text);
+    let ocr: Arc<dyn docpipe_core::Ocr> = Arc::new(LayeredOcr::with_tesseract(text));
     let pipeline = Embedded::open(EmbeddedOptions {
         home: settings.home.clone(),
         settings: StageSettings {
@@ -79,12 +79,13 @@ pub fn open_pipeline(settings: &Settings) -> Result<Embedded> {
                 settings.review_confidence_threshold,
             ),
         },
-        ocr: Arc::new(ocr),
+        ocr: Arc::clone(&ocr),
         extractor: Arc::new(
             WithRooms::new(RuleExtractor {
                 embedded_xml: settings.embedded_xml,
             })
-            .with_pdf_renderer(PdfRenderer::new("pdftoppm")),
+            .with_pdf_renderer(PdfRenderer::new("pdftoppm"))
+            .with_label_ocr(ocr),
         ),
         fetcher: Arc::new(HttpFetcher::new(FetchPolicy {
             allowed_hosts: settings.url_allowed_hosts.clone(),

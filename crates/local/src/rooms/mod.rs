@@ -12,12 +12,17 @@
 pub mod decode;
 pub mod detect;
 pub mod eval;
+pub mod labels;
 pub mod r2v;
 
 use docpipe_core::{
     Document, ErrorCode, Extractor, ImageSize, InvoiceResult, MediaType, Room, RoomsResult,
     StageError,
 };
+
+use std::sync::Arc;
+
+use docpipe_core::Ocr;
 
 use crate::ocr::PdfRenderer;
 use image::GrayImage;
@@ -153,11 +158,25 @@ pub fn rooms_in_image(gray: GrayImage, opts: &RoomOptions) -> RoomsResult {
 /// pixels); any other PDF (a vector drawing from CAD, a scan in another encoding) has its
 /// first page rendered by the renderer at the detector's working size
 /// ([`RoomOptions::pdf_render_side`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct WithRooms<E> {
     pub invoices: E,
     pub options: RoomOptions,
     pub pdf_renderer: Option<PdfRenderer>,
+    /// Reads the plan's text for room labels ([`labels`]); without it, or when it fails
+    /// (no OCR engine installed), rooms have no labels.
+    pub label_ocr: Option<Arc<dyn Ocr>>,
+}
+
+impl<E: std::fmt::Debug> std::fmt::Debug for WithRooms<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WithRooms")
+            .field("invoices", &self.invoices)
+            .field("options", &self.options)
+            .field("pdf_renderer", &self.pdf_renderer)
+            .field("label_ocr", &self.label_ocr.is_some())
+            .finish()
+    }
 }
 
 impl<E> WithRooms<E> {
@@ -166,7 +185,14 @@ impl<E> WithRooms<E> {
             invoices,
             options: RoomOptions::default(),
             pdf_renderer: None,
+            label_ocr: None,
         }
+    }
+
+    /// Labels rooms with the text `ocr` reads inside them.
+    pub fn with_label_ocr(mut self, ocr: Arc<dyn Ocr>) -> Self {
+        self.label_ocr = Some(ocr);
+        self
     }
 
     /// Renders PDF blueprints that are not single-JPEG scans.
@@ -191,7 +217,7 @@ impl<E: Extractor> Extractor for WithRooms<E> {
         bytes: &[u8],
         media_type: MediaType,
     ) -> Result<RoomsResult, StageError> {
-        if media_type == MediaType::Pdf
+        let mut result = if media_type == MediaType::Pdf
             && let Some(renderer) = &self.pdf_renderer
             && let Err(e) = decode::pdf_scan(bytes)
         {
@@ -204,9 +230,21 @@ impl<E: Extractor> Extractor for WithRooms<E> {
             let mut result =
                 extract_rooms(&page.bytes, page.media_type, self.options.clone()).await?;
             result.page = Some(1);
-            return Ok(result);
+            result
+        } else {
+            extract_rooms(bytes, media_type, self.options.clone()).await?
+        };
+        if let Some(ocr) = &self.label_ocr
+            && !result.rooms.is_empty()
+        {
+            // A PDF's own text layer when it has one (a vector drawing's labels are
+            // text), else OCR of the page; the coordinates are the page's either way.
+            match ocr.recognize(bytes.to_vec(), media_type).await {
+                Ok(document) => labels::assign_labels(&mut result.rooms, &document, result.page),
+                Err(e) => tracing::debug!(error = %e, "room labels: the plan's text was not read"),
+            }
         }
-        extract_rooms(bytes, media_type, self.options.clone()).await
+        Ok(result)
     }
 }
 
