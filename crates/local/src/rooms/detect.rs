@@ -34,6 +34,11 @@ pub struct DetectParams {
     pub min_room_factor: f64,
     /// Douglas-Peucker tolerance of the outlines, in working pixels.
     pub simplify_epsilon: f64,
+    /// Only regions with a label in them are rooms: some small mark of ink drawn free of
+    /// the walls (a word, a number, a fixture). Closed regions with nothing written in
+    /// them are shafts, voids and notches between walls. Sheets with no such marks at all
+    /// (walls only) keep every region.
+    pub labelled_only: bool,
 }
 
 impl Default for DetectParams {
@@ -42,6 +47,7 @@ impl Default for DetectParams {
             gap_factor: 40.0,
             min_room_factor: 4.0,
             simplify_epsilon: 1.0,
+            labelled_only: true,
         }
     }
 }
@@ -94,10 +100,22 @@ pub fn detect(gray: &GrayImage, params: &DetectParams) -> Detection {
     let gap_len = (params.gap_factor * f64::from(t)).round().max(2.0) as u32;
     let mut bridged = walls.clone();
     bridge_gaps(&walls, &ink, &mut bridged, w, h, t, gap_len);
+    let marks = if params.labelled_only {
+        Some(marks(&ink, &walls, w, h, t)).filter(|m| m.iter().any(|&b| b))
+    } else {
+        None
+    };
     drop(walls);
     drop(ink);
     let min_area = (params.min_room_factor * f64::from(t) * f64::from(t)).max(16.0) as u64;
-    let (room_map, rooms) = rooms_of(&bridged, w, h, min_area, params.simplify_epsilon);
+    let (room_map, rooms) = rooms_of(
+        &bridged,
+        marks.as_deref(),
+        w,
+        h,
+        min_area,
+        params.simplify_epsilon,
+    );
     Detection {
         width: w,
         height: h,
@@ -106,6 +124,26 @@ pub fn detect(gray: &GrayImage, params: &DetectParams) -> Detection {
         room_map,
         rooms,
     }
+}
+
+/// The detector's intermediate masks (ink, walls, walls with doorways closed), for
+/// looking at why a plan gave the rooms it gave.
+#[cfg(test)]
+pub(crate) fn debug_masks(
+    gray: &GrayImage,
+    params: &DetectParams,
+) -> (Vec<bool>, Vec<bool>, Vec<bool>, Vec<bool>) {
+    let (w, h) = gray.dimensions();
+    let ink = binarise(gray);
+    let Some(t) = wall_thickness(&ink, w, h) else {
+        return (ink.clone(), ink.clone(), ink.clone(), ink);
+    };
+    let walls = wall_mask(&ink, w, h, t);
+    let gap_len = (params.gap_factor * f64::from(t)).round().max(2.0) as u32;
+    let mut bridged = walls.clone();
+    bridge_gaps(&walls, &ink, &mut bridged, w, h, t, gap_len);
+    let m = marks(&ink, &walls, w, h, t);
+    (ink, walls, bridged, m)
 }
 
 /// Ink pixels (true) by Otsu's threshold; a sheet that is mostly "ink" is light-on-dark
@@ -709,9 +747,63 @@ fn bands(
     found
 }
 
-/// Free-space regions not touching the image border and at least `min_area` pixels.
+/// Writing: where a row crosses a line of text it cuts many short strokes close together
+/// (letters' stems and diagonals), unlike a fixture's outline, a door's leaf or swing, or
+/// a wall. Marks the short runs of thin ink (not wall) that come in chains of at least
+/// three, each within a wall thickness of the next.
+fn marks(ink: &[bool], walls: &[bool], w: u32, h: u32, t: u32) -> Vec<bool> {
+    let (wu, hu) = (w as usize, h as usize);
+    let short = (t as usize / 3).max(4);
+    let gap = (t as usize).max(6);
+    let mut out = vec![false; wu * hu];
+    let thin = |i: usize| ink[i] && !walls[i];
+    for y in 0..hu {
+        let row = y * wu;
+        let mut chain: Vec<(usize, usize)> = Vec::new();
+        let flush = |chain: &mut Vec<(usize, usize)>, out: &mut [bool]| {
+            if chain.len() >= 2 {
+                for &(a, b) in chain.iter() {
+                    out[row + a..row + b].fill(true);
+                }
+            }
+            chain.clear();
+        };
+        let mut x = 0;
+        while x < wu {
+            if !thin(row + x) {
+                // A wall or a free pixel: walls end a chain.
+                if walls[row + x] {
+                    flush(&mut chain, &mut out);
+                }
+                x += 1;
+                continue;
+            }
+            let s = x;
+            while x < wu && thin(row + x) {
+                x += 1;
+            }
+            let long = x - s > short;
+            let far = chain.last().is_some_and(|&(_, b)| s - b > gap);
+            if long || far {
+                flush(&mut chain, &mut out);
+            }
+            if !long {
+                chain.push((s, x));
+            }
+        }
+        flush(&mut chain, &mut out);
+    }
+    out
+}
+
+/// Free-space regions not touching the image border and at least `min_area` pixels; with
+/// `marks`, only those with a mark in them.
+/// Pixels of writing a region needs to be a room (a few rows of a short word).
+const MIN_MARKS: u32 = 12;
+
 fn rooms_of(
     walls: &[bool],
+    marks: Option<&[bool]>,
     w: u32,
     h: u32,
     min_area: u64,
@@ -732,18 +824,23 @@ fn rooms_of(
         area: u64,
         bbox: [u32; 4],
         border: bool,
+        marks: u32,
     }
     let mut stats = vec![
         Stats {
             area: 0,
             bbox: [u32::MAX, u32::MAX, 0, 0],
             border: false,
+            marks: 0,
         };
         n + 1
     ];
-    for (x, y, p) in labels.enumerate_pixels() {
+    for (i, (x, y, p)) in labels.enumerate_pixels().enumerate() {
         let s = &mut stats[p.0[0] as usize];
         s.area += 1;
+        if let Some(m) = marks {
+            s.marks += u32::from(m[i]);
+        }
         s.bbox = [
             s.bbox[0].min(x),
             s.bbox[1].min(y),
@@ -756,7 +853,7 @@ fn rooms_of(
     }
     let mut chosen: Vec<(u32, DetectedRoom)> = Vec::new();
     for (label, s) in stats.iter().enumerate().skip(1) {
-        if s.border || s.area < min_area {
+        if s.border || s.area < min_area || (marks.is_some() && s.marks < MIN_MARKS) {
             continue;
         }
         let Some(polygon) = outline(&labels, label as u32, s.bbox, epsilon) else {

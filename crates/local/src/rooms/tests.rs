@@ -175,3 +175,108 @@ fn iou_of_identical_maps_is_one() {
     assert_eq!(m.len(), 2);
     assert!(m.iter().all(|p| (p.2 - 1.0).abs() < 1e-12));
 }
+
+/// Not a test: writes a picture per plan of `DOCPIPE_R2V_DIR` to `DOCPIPE_DEBUG_OUT`
+/// (ink light gray, walls black, closed doorways blue, detected rooms tinted, missed
+/// ground-truth floor red). `cargo test --release -p docpipe-local dump_stages -- --ignored`
+#[test]
+#[ignore]
+fn dump_stages() {
+    let Ok(dir) = std::env::var("DOCPIPE_R2V_DIR") else {
+        return;
+    };
+    let out = std::env::var("DOCPIPE_DEBUG_OUT").unwrap_or_else(|_| "/tmp/dbg".into());
+    std::fs::create_dir_all(&out).expect("out dir");
+    let report = super::eval::evaluate_r2v_dir(std::path::Path::new(&dir)).expect("evaluates");
+    for d in &report.details {
+        println!(
+            "{:45} {:3} {:3} {:3} {:.3} {:5}",
+            d.file, d.truth_rooms, d.detected_rooms, d.matched, d.mean_iou, d.detect_ms
+        );
+    }
+    println!(
+        "SUMMARY {} plans, {} right, mean IoU {:.4}",
+        report.plans, report.count_correct, report.mean_iou
+    );
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("reads");
+        let rendered =
+            render(&parse(&text).expect("parses"), &RenderOptions::default()).expect("renders");
+        let params = DetectParams::default();
+        let (ink, walls, bridged, marks) = detect::debug_masks(&rendered.image, &params);
+        let det = detect::detect(&rendered.image, &params);
+        let (w, h) = rendered.image.dimensions();
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            let i = (y as usize) * (w as usize) + x as usize;
+            let found = det.room_map[i];
+            let truth = rendered.room_map[i];
+            image::Rgb(if walls[i] {
+                [0, 0, 0]
+            } else if bridged[i] {
+                [0, 0, 255]
+            } else if marks[i] {
+                [0, 160, 0]
+            } else if ink[i] {
+                [150, 150, 150]
+            } else if found > 0 {
+                let k = found as usize * 97;
+                [
+                    (140 + (k * 37) % 110) as u8,
+                    (140 + (k * 71) % 110) as u8,
+                    (140 + (k * 13) % 110) as u8,
+                ]
+            } else if truth > 0 {
+                [255, 60, 60]
+            } else {
+                [255, 255, 255]
+            })
+        });
+        let n_truth = rendered.room_labels.len();
+        let n_found = det.rooms.len();
+        let ious = iou_matrix(&rendered.room_map, &det.room_map, n_truth, n_found);
+        let bbox = |map: &[u32], k: u32| {
+            let mut b = [u32::MAX, u32::MAX, 0, 0];
+            for (i, &v) in map.iter().enumerate() {
+                if v == k {
+                    let (x, y) = ((i % w as usize) as u32, (i / w as usize) as u32);
+                    b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+                }
+            }
+            b
+        };
+        println!(
+            "== {} t={} truth={n_truth} found={n_found}",
+            path.display(),
+            det.wall_thickness
+        );
+        for i in 0..n_truth {
+            let best = (0..n_found)
+                .max_by(|&a, &b| ious[i * n_found + a].total_cmp(&ious[i * n_found + b]));
+            println!(
+                "  truth {i} {:?} {:?} best {:?} {:.3}",
+                rendered.room_labels[i],
+                bbox(&rendered.room_map, i as u32 + 1),
+                best,
+                best.map(|j| ious[i * n_found + j]).unwrap_or(0.0)
+            );
+        }
+        for j in 0..n_found {
+            println!(
+                "  found {j} {:?} area {}",
+                det.rooms[j].bbox, det.rooms[j].area
+            );
+        }
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        img.save(format!("{out}/{}.png", &name[..5]))
+            .expect("saves");
+    }
+}
