@@ -243,7 +243,7 @@ fn wall_mask(ink: &[bool], w: u32, h: u32, t: u32) -> Vec<bool> {
         b[2] = b[2].max(x);
         b[3] = b[3].max(y);
     }
-    let min_extent = 4 * t;
+    let min_extent = 3 * t / 2;
     let keep: Vec<bool> = boxes
         .iter()
         .map(|b| b[2] >= b[0] && (b[2] - b[0] + 1).max(b[3] - b[1] + 1) >= min_extent)
