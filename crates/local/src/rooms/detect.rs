@@ -300,6 +300,17 @@ fn bridge_gaps(
     };
     let thin = dilate(&mask(&|i| ink[i] && !walls[i]), Norm::LInf, r);
     let any = dilate(&mask(&|i| ink[i]), Norm::LInf, r);
+    // The same within a pixel or two, for checks that must not be met by chance in a
+    // room full of fixtures and writing.
+    let thin_tight = dilate(&mask(&|i| ink[i] && !walls[i]), Norm::LInf, 2);
+    let any_tight = dilate(&mask(&|i| ink[i]), Norm::LInf, 2);
+    // Paper (no ink) at a point, and how far off a curve its sides are looked at.
+    let paper = |x: f64, y: f64| {
+        let (x, y) = (x.round(), y.round());
+        (x >= 0.0 && y >= 0.0 && x < f64::from(w) && y < f64::from(h))
+            .then(|| !ink[(y as usize) * wu + x as usize])
+    };
+    let beside = (f64::from(t) / 4.0).max(2.0);
     let at = |img: &GrayImage, x: f64, y: f64| {
         let (x, y) = (x.round(), y.round());
         (x >= 0.0 && y >= 0.0 && x < f64::from(w) && y < f64::from(h))
@@ -313,13 +324,13 @@ fn bridge_gaps(
     // splits the rest into gaps of their own, so a few passes find them. A gap whose
     // symbol would lie off the sheet (an entrance at the drawing's edge) cannot be checked
     // and is judged by its jambs instead.
-    for _ in 0..3 {
+    for pass in 0..3 {
         let current: &[bool] = out;
         let judge = |g: &Band, rows: bool| {
             let verdict = if rows {
-                door_symbol(g, tf, |l, i| at(&thin, i, l), |l, i| at(&any, i, l))
+                door_symbol(g, tf, |l, i| at(&thin, i, l), |l, i| at(&any, i, l), None)
             } else {
-                door_symbol(g, tf, |l, i| at(&thin, l, i), |l, i| at(&any, l, i))
+                door_symbol(g, tf, |l, i| at(&thin, l, i), |l, i| at(&any, l, i), None)
             };
             match verdict {
                 Some(door) => door,
@@ -327,18 +338,51 @@ fn bridge_gaps(
                 None => jamb_rule(g, wu, hu, tol, |l, i| current[i * wu + l]),
             }
         };
-        let rows: Vec<Band> = bands(hu, wu, gap_len as usize, max_band, min_band, tol, |l, i| {
+        // A band as long as a room (the space between two parallel walls) is no doorway,
+        // except where a wall that is all door closes the room's end: there a door's
+        // symbol is drawn from one of the band's lines.
+        let mut rows: Vec<Band> = Vec::new();
+        for g in bands(hu, wu, gap_len as usize, min_band, tol, |l, i| {
             current[l * wu + i]
-        })
-        .into_iter()
-        .filter(|g| judge(g, true))
-        .collect();
-        let cols: Vec<Band> = bands(wu, hu, gap_len as usize, max_band, min_band, tol, |l, i| {
+        }) {
+            if g.runs.len() <= max_band {
+                if judge(&g, true) {
+                    rows.push(g);
+                }
+            } else if pass == 0 {
+                rows.extend(doors_across(&g, t, |sub| {
+                    let paper = |l: f64, i: f64| paper(i, l);
+                    door_symbol(
+                        sub,
+                        tf,
+                        |l, i| at(&thin_tight, i, l),
+                        |l, i| at(&any_tight, i, l),
+                        Some((&paper, beside)),
+                    ) == Some(true)
+                }));
+            }
+        }
+        let mut cols: Vec<Band> = Vec::new();
+        for g in bands(wu, hu, gap_len as usize, min_band, tol, |l, i| {
             current[i * wu + l]
-        })
-        .into_iter()
-        .filter(|g| judge(g, false))
-        .collect();
+        }) {
+            if g.runs.len() <= max_band {
+                if judge(&g, false) {
+                    cols.push(g);
+                }
+            } else if pass == 0 {
+                cols.extend(doors_across(&g, t, |sub| {
+                    let paper = |l: f64, i: f64| paper(l, i);
+                    door_symbol(
+                        sub,
+                        tf,
+                        |l, i| at(&thin_tight, l, i),
+                        |l, i| at(&any_tight, l, i),
+                        Some((&paper, beside)),
+                    ) == Some(true)
+                }));
+            }
+        }
         if rows.is_empty() && cols.is_empty() {
             break;
         }
@@ -346,6 +390,71 @@ fn bridge_gaps(
         fill_bands(out, wu, &rows, &cols);
     }
     doors
+}
+
+/// Doorways at the ends of a band as long as a room: lines from which a door's symbol is
+/// drawn (hinge on the line, swing reaching the band's far side), within a wall thickness
+/// and a half of the band's first or last line (the wall that closes the room's end is
+/// all door). Each group of such lines is one door, and the wall thickness of lines
+/// centred on it is closed.
+fn doors_across(g: &Band, t: u32, is_door: impl Fn(&Band) -> bool) -> Vec<Band> {
+    let step = 1;
+    let half = t as usize / 2;
+    let n = g.runs.len();
+    let end = (3 * t as usize / 2).min(n);
+    // A door as wide as a closet (two or three wall thicknesses) cannot be told from the
+    // writing that fills such a closet.
+    if g.b.saturating_sub(g.a) < 3 * t as usize {
+        return Vec::new();
+    }
+    let mut hits: Vec<usize> = Vec::new();
+    for k in (0..end).chain(n.saturating_sub(end).max(end)..n) {
+        let (line, a, b) = g.runs[k];
+        let sub = Band {
+            line0: line,
+            line1: line,
+            a,
+            b,
+            runs: vec![(line, a, b)],
+        };
+        if is_door(&sub) {
+            hits.push(k);
+        }
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < hits.len() {
+        let mut j = i;
+        while j + 1 < hits.len() && hits[j + 1] - hits[j] <= step {
+            j += 1;
+        }
+        let mid = (hits[i] + hits[j]) / 2;
+        let lo = mid.saturating_sub(half);
+        let hi = (mid + half).min(g.runs.len() - 1);
+        let runs = g.runs[lo..=hi].to_vec();
+        let (line0, line1) = (runs[0].0, runs[runs.len() - 1].0);
+        let (_, a, b) = g.runs[mid];
+        if std::env::var_os("DOCPIPE_DEBUG_DOORS").is_some() {
+            eprintln!(
+                "tall band lines {}..{} run {}..{}: door at line {} ({} hits)",
+                g.line0,
+                g.line1,
+                a,
+                b,
+                g.runs[mid].0,
+                j - i + 1
+            );
+        }
+        out.push(Band {
+            line0,
+            line1,
+            a,
+            b,
+            runs,
+        });
+        i = j + 1;
+    }
+    out
 }
 
 /// Doors found from their leaves: a straight thin stroke (a row or column run of thin
@@ -427,6 +536,7 @@ fn leaf_doors(
                             radius,
                             &|l, i| on(l, i, thin),
                             &|l, i| on(l, i, any),
+                            None,
                         );
                         if ok == Some(true) {
                             fills.push((vertical, lf, hinge, side, radius));
@@ -500,7 +610,11 @@ fn leaf_doors(
 /// Whether a door's swing is drawn: a quarter circle centred on the hinge at
 /// `(line, hinge)` (in band or leaf coordinates), from the leaf's end round to the wall. Samples from 9 to 81 degrees must mostly lie on ink (where
 /// the swing crosses a wall it is drawn over it), and at least half on thin strokes. `None`
-/// when fewer than half the samples are on the image.
+/// when fewer than half the samples are on the image. With `lone` (where `lone(l, i)` tells
+/// paper, no ink, `beside` pixels off the curve), most samples must also have paper just
+/// inside and just outside the swing: a drawn curve, not a patch of writing or hatching
+/// that any curve through it would meet.
+#[allow(clippy::too_many_arguments)]
 fn swing(
     line: f64,
     hinge: f64,
@@ -509,13 +623,17 @@ fn swing(
     radius: f64,
     thin: &dyn Fn(f64, f64) -> Option<bool>,
     ink: &dyn Fn(f64, f64) -> Option<bool>,
+    lone: Option<(&dyn Fn(f64, f64) -> Option<bool>, f64)>,
 ) -> Option<bool> {
     const ON_INK: f64 = 0.85;
     const ON_THIN: f64 = 0.5;
+    const LONE: f64 = 0.6;
+    const STRICT_THIN: f64 = 0.75;
     let steps = ((radius * std::f64::consts::FRAC_PI_2 / 2.0).ceil() as usize).max(8);
     let (lo, hi) = (0.15f64, 1.42f64);
     let allowed = ((steps + 1) as f64 * (1.0 - ON_INK)).ceil() as usize;
     let (mut inside, mut hits, mut thin_hits, mut misses) = (0usize, 0usize, 0usize, 0usize);
+    let mut alone = 0usize;
     for k in 0..=steps {
         let th = lo + (hi - lo) * k as f64 / steps as f64;
         let (l, i) = (
@@ -527,6 +645,12 @@ fn swing(
         if on_ink {
             hits += 1;
             thin_hits += usize::from(thin(l, i) == Some(true));
+            if let Some((paper, beside)) = lone {
+                let clear = [radius - beside, radius + beside].iter().all(|&r| {
+                    paper(line + side * r * th.sin(), hinge + dir * r * th.cos()) != Some(false)
+                });
+                alone += usize::from(clear);
+            }
         } else {
             misses += 1;
             if misses > allowed {
@@ -538,7 +662,13 @@ fn swing(
         return None;
     }
     let n = inside as f64;
-    Some(hits as f64 >= ON_INK * n && thin_hits as f64 >= ON_THIN * n)
+    // A swing checked strictly is also mostly off the walls.
+    let on_thin = if lone.is_some() { STRICT_THIN } else { ON_THIN };
+    Some(
+        hits as f64 >= ON_INK * n
+            && thin_hits as f64 >= on_thin * n
+            && (lone.is_none() || alone as f64 >= LONE * n),
+    )
 }
 
 fn fill_bands(out: &mut [bool], wu: usize, rows: &[Band], cols: &[Band]) {
@@ -567,6 +697,7 @@ fn door_symbol(
     t: f64,
     thin: impl Fn(f64, f64) -> Option<bool>,
     ink: impl Fn(f64, f64) -> Option<bool>,
+    lone: Option<(&dyn Fn(f64, f64) -> Option<bool>, f64)>,
 ) -> Option<bool> {
     const LEAF: f64 = 0.6;
     let c = (g.line0 + g.line1) as f64 / 2.0;
@@ -577,7 +708,7 @@ fn door_symbol(
     }
     let off_sheet = std::cell::Cell::new(false);
     let arc = |hinge: f64, dir: f64, side: f64, radius: f64| match swing(
-        c, hinge, dir, side, radius, &thin, &ink,
+        c, hinge, dir, side, radius, &thin, &ink, lone,
     ) {
         Some(ok) => ok,
         None => {
@@ -614,12 +745,22 @@ fn door_symbol(
     // where the gap runs on through a junction.
     let step = (t / 10.0).round().max(1.0);
     let r_max = len + t / 2.0;
-    let r_min = (len - 1.5 * t - 2.0).max(t).max(4.0);
+    // Checked strictly (a wall that is all door), the swing spans the whole gap.
+    let r_min = if lone.is_some() {
+        (len - t / 2.0).max(t)
+    } else {
+        (len - 1.5 * t - 2.0).max(t).max(4.0)
+    };
     for side in [-1.0, 1.0] {
         for (hinge, dir) in [(ja, 1.0), (jb, -1.0)] {
             let mut r = r_max;
             while r >= r_min {
                 if arc(hinge, dir, side, r) && leaf(hinge, side, r) >= LEAF {
+                    if lone.is_some() && std::env::var_os("DOCPIPE_DEBUG_DOORS").is_some() {
+                        eprintln!(
+                            "  single c {c} hinge {hinge} dir {dir} side {side} r {r} len {len}"
+                        );
+                    }
                     return Some(true);
                 }
                 r -= step;
@@ -627,6 +768,9 @@ fn door_symbol(
         }
         let half = len / 2.0;
         if half >= t && arc(ja, 1.0, side, half) && arc(jb, -1.0, side, half) {
+            if lone.is_some() && std::env::var_os("DOCPIPE_DEBUG_DOORS").is_some() {
+                eprintln!("  double c {c} side {side} half {half}");
+            }
             return Some(true);
         }
     }
@@ -656,13 +800,12 @@ fn jamb_rule(
 }
 
 /// Candidate gaps for `lines` lines of `len` pixels where `wall(line, i)` tells a wall
-/// pixel: bands of `min_band..=max_band` lines whose free runs (bounded by wall on both
+/// pixel: bands of at least `min_band` lines whose free runs (bounded by wall on both
 /// sides, at most `gap_len` long) line up within `tol`.
 fn bands(
     lines: usize,
     len: usize,
     gap_len: usize,
-    max_band: usize,
     min_band: usize,
     tol: usize,
     wall: impl Fn(usize, usize) -> bool,
@@ -688,7 +831,7 @@ fn bands(
     };
     let close = |g: Open, found: &mut Vec<Band>| {
         let height = g.runs.len();
-        if (min_band..=max_band).contains(&height) {
+        if height >= min_band {
             found.push(band(&g.runs));
         }
     };
@@ -722,10 +865,7 @@ fn bands(
                     g.a = a;
                     g.b = b;
                     g.last = line;
-                    // Past max_band + 1 lines the band is rejected anyway: stop collecting.
-                    if g.runs.len() <= max_band {
-                        g.runs.push((line, a, b));
-                    }
+                    g.runs.push((line, a, b));
                     next.push(g);
                 }
                 None => next.push(Open {
