@@ -24,6 +24,12 @@ use imageproc::morphology::{dilate, open};
 use imageproc::point::Point;
 use imageproc::region_labelling::{Connectivity, connected_components};
 
+// DEBUG-TRACE (temporary)
+fn trace_on() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("DOCPIPE_DEBUG_DOORS").is_some())
+}
+
 /// Tunables of the detector, all relative to the estimated wall thickness `t`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectParams {
@@ -319,76 +325,155 @@ fn bridge_gaps(
     let tf = f64::from(t);
     let thin_raw: Vec<bool> = ink.iter().zip(walls).map(|(&i, &w)| i && !w).collect();
     let near_wall = dilate(&mask(&|i| walls[i]), Norm::LInf, (t / 2 + 2).min(255) as u8);
-    let mut doors = leaf_doors(&thin_raw, &thin, &any, &near_wall, out, w, h, t, gap_len);
+    // Every recognised swing, `[x, y, radius]`: a drawn swing is one door.
+    let swings: std::cell::RefCell<Vec<[f64; 3]>> = std::cell::RefCell::new(Vec::new());
+    let mut doors = leaf_doors(
+        &thin_raw,
+        &thin,
+        &any,
+        &near_wall,
+        out,
+        w,
+        h,
+        t,
+        gap_len,
+        &any_tight,
+        &mut swings.borrow_mut(),
+    );
     // Doors that meet at a junction leave one merged gap; closing the door recognised first
     // splits the rest into gaps of their own, so a few passes find them. A gap whose
     // symbol would lie off the sheet (an entrance at the drawing's edge) cannot be checked
     // and is judged by its jambs instead.
-    for pass in 0..3 {
+    for _ in 0..3 {
         let current: &[bool] = out;
         let judge = |g: &Band, rows: bool| {
             let verdict = if rows {
-                door_symbol(g, tf, |l, i| at(&thin, i, l), |l, i| at(&any, i, l), None)
+                let record = |l: f64, i: f64, r: f64| swings.borrow_mut().push([i, l, r]);
+                door_symbol(
+                    g,
+                    tf,
+                    |l, i| at(&thin, i, l),
+                    |l, i| at(&any, i, l),
+                    None,
+                    &record,
+                )
             } else {
-                door_symbol(g, tf, |l, i| at(&thin, l, i), |l, i| at(&any, l, i), None)
+                let record = |l: f64, i: f64, r: f64| swings.borrow_mut().push([l, i, r]);
+                door_symbol(
+                    g,
+                    tf,
+                    |l, i| at(&thin, l, i),
+                    |l, i| at(&any, l, i),
+                    None,
+                    &record,
+                )
             };
-            match verdict {
+            let v = match verdict {
                 Some(door) => door,
                 None if rows => jamb_rule(g, hu, wu, tol, |l, i| current[l * wu + i]),
                 None => jamb_rule(g, wu, hu, tol, |l, i| current[i * wu + l]),
+            };
+            if trace_on() && v {
+                eprintln!(
+                    "band rows={rows} lines {}..{} run {}..{} symbol {verdict:?}",
+                    g.line0, g.line1, g.a, g.b
+                );
             }
+            v
         };
-        // A band as long as a room (the space between two parallel walls) is no doorway,
-        // except where a wall that is all door closes the room's end: there a door's
-        // symbol is drawn from one of the band's lines.
-        let mut rows: Vec<Band> = Vec::new();
-        for g in bands(hu, wu, gap_len as usize, min_band, tol, |l, i| {
+        // Bands as long as a room (the space between two parallel walls) are no doorways.
+        let rows: Vec<Band> = bands(hu, wu, gap_len as usize, min_band, tol, |l, i| {
             current[l * wu + i]
-        }) {
-            if g.runs.len() <= max_band {
-                if judge(&g, true) {
-                    rows.push(g);
-                }
-            } else if pass == 0 {
-                rows.extend(doors_across(&g, t, |sub| {
-                    let paper = |l: f64, i: f64| paper(i, l);
-                    door_symbol(
-                        sub,
-                        tf,
-                        |l, i| at(&thin_tight, i, l),
-                        |l, i| at(&any_tight, i, l),
-                        Some((&paper, beside)),
-                    ) == Some(true)
-                }));
-            }
-        }
-        let mut cols: Vec<Band> = Vec::new();
-        for g in bands(wu, hu, gap_len as usize, min_band, tol, |l, i| {
+        })
+        .into_iter()
+        .filter(|g| g.runs.len() <= max_band && judge(g, true))
+        .collect();
+        let cols: Vec<Band> = bands(wu, hu, gap_len as usize, min_band, tol, |l, i| {
             current[i * wu + l]
-        }) {
-            if g.runs.len() <= max_band {
-                if judge(&g, false) {
-                    cols.push(g);
-                }
-            } else if pass == 0 {
-                cols.extend(doors_across(&g, t, |sub| {
-                    let paper = |l: f64, i: f64| paper(l, i);
-                    door_symbol(
-                        sub,
-                        tf,
-                        |l, i| at(&thin_tight, l, i),
-                        |l, i| at(&any_tight, l, i),
-                        Some((&paper, beside)),
-                    ) == Some(true)
-                }));
-            }
-        }
+        })
+        .into_iter()
+        .filter(|g| g.runs.len() <= max_band && judge(g, false))
+        .collect();
         if rows.is_empty() && cols.is_empty() {
             break;
         }
         doors += rows.len() + cols.len();
         fill_bands(out, wu, &rows, &cols);
     }
+    // Except where a wall that is all door closes the room's end: there a door's swing is
+    // drawn from a line at the band's end, one not already recognised as another door's.
+    let known = swings.into_inner();
+    if trace_on() {
+        for k in &known {
+            eprintln!("known swing {k:?}");
+        }
+    }
+    let new_swing = |x: f64, y: f64, r: f64| {
+        !known
+            .iter()
+            .any(|s| (s[0] - x).hypot(s[1] - y) <= tf && (s[2] - r).abs() <= tf)
+    };
+    let current: &[bool] = out;
+    let mut rows: Vec<Band> = Vec::new();
+    for g in bands(hu, wu, gap_len as usize, min_band, tol, |l, i| {
+        current[l * wu + i]
+    }) {
+        if g.runs.len() > max_band {
+            rows.extend(doors_across(&g, t, |sub| {
+                let paper = |l: f64, i: f64| paper(i, l);
+                let fresh = std::cell::Cell::new(true);
+                let record = |l: f64, i: f64, r: f64| {
+                    if trace_on() {
+                        eprintln!(
+                            "tall rows: swing x {i} y {l} r {r} new {}",
+                            new_swing(i, l, r)
+                        );
+                    }
+                    fresh.set(fresh.get() && new_swing(i, l, r))
+                };
+                (door_symbol(
+                    sub,
+                    tf,
+                    |l, i| at(&thin_tight, i, l),
+                    |l, i| at(&any_tight, i, l),
+                    Some((&paper, beside)),
+                    &record,
+                ) == Some(true))
+                .then(|| fresh.get())
+            }));
+        }
+    }
+    let mut cols: Vec<Band> = Vec::new();
+    for g in bands(wu, hu, gap_len as usize, min_band, tol, |l, i| {
+        current[i * wu + l]
+    }) {
+        if g.runs.len() > max_band {
+            cols.extend(doors_across(&g, t, |sub| {
+                let paper = |l: f64, i: f64| paper(l, i);
+                let fresh = std::cell::Cell::new(true);
+                let record = |l: f64, i: f64, r: f64| {
+                    if trace_on() {
+                        eprintln!(
+                            "tall cols: swing x {l} y {i} r {r} new {}",
+                            new_swing(l, i, r)
+                        );
+                    }
+                    fresh.set(fresh.get() && new_swing(l, i, r))
+                };
+                (door_symbol(
+                    sub,
+                    tf,
+                    |l, i| at(&thin_tight, l, i),
+                    |l, i| at(&any_tight, l, i),
+                    Some((&paper, beside)),
+                    &record,
+                ) == Some(true))
+                .then(|| fresh.get())
+            }));
+        }
+    }
+    doors += rows.len() + cols.len();
+    fill_bands(out, wu, &rows, &cols);
     doors
 }
 
@@ -397,7 +482,7 @@ fn bridge_gaps(
 /// and a half of the band's first or last line (the wall that closes the room's end is
 /// all door). Each group of such lines is one door, and the wall thickness of lines
 /// centred on it is closed.
-fn doors_across(g: &Band, t: u32, is_door: impl Fn(&Band) -> bool) -> Vec<Band> {
+fn doors_across(g: &Band, t: u32, is_door: impl Fn(&Band) -> Option<bool>) -> Vec<Band> {
     let step = 1;
     let half = t as usize / 2;
     let n = g.runs.len();
@@ -407,7 +492,7 @@ fn doors_across(g: &Band, t: u32, is_door: impl Fn(&Band) -> bool) -> Vec<Band> 
     if g.b.saturating_sub(g.a) < 3 * t as usize {
         return Vec::new();
     }
-    let mut hits: Vec<usize> = Vec::new();
+    let (mut hits, mut known): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
     for k in (0..end).chain(n.saturating_sub(end).max(end)..n) {
         let (line, a, b) = g.runs[k];
         let sub = Band {
@@ -417,8 +502,10 @@ fn doors_across(g: &Band, t: u32, is_door: impl Fn(&Band) -> bool) -> Vec<Band> 
             b,
             runs: vec![(line, a, b)],
         };
-        if is_door(&sub) {
-            hits.push(k);
+        match is_door(&sub) {
+            Some(true) => hits.push(k),
+            Some(false) => known.push(k),
+            None => {}
         }
     }
     let mut out = Vec::new();
@@ -428,23 +515,18 @@ fn doors_across(g: &Band, t: u32, is_door: impl Fn(&Band) -> bool) -> Vec<Band> 
         while j + 1 < hits.len() && hits[j + 1] - hits[j] <= step {
             j += 1;
         }
+        // A swing already recognised as another door's, seen from a line or two off.
+        let (first, last) = (hits[i].saturating_sub(step), hits[j] + step);
+        if known.iter().any(|&k| (first..=last).contains(&k)) {
+            i = j + 1;
+            continue;
+        }
         let mid = (hits[i] + hits[j]) / 2;
         let lo = mid.saturating_sub(half);
         let hi = (mid + half).min(g.runs.len() - 1);
         let runs = g.runs[lo..=hi].to_vec();
         let (line0, line1) = (runs[0].0, runs[runs.len() - 1].0);
         let (_, a, b) = g.runs[mid];
-        if std::env::var_os("DOCPIPE_DEBUG_DOORS").is_some() {
-            eprintln!(
-                "tall band lines {}..{} run {}..{}: door at line {} ({} hits)",
-                g.line0,
-                g.line1,
-                a,
-                b,
-                g.runs[mid].0,
-                j - i + 1
-            );
-        }
         out.push(Band {
             line0,
             line1,
@@ -474,6 +556,8 @@ fn leaf_doors(
     h: u32,
     t: u32,
     gap_len: u32,
+    tight: &GrayImage,
+    swings: &mut Vec<[f64; 3]>,
 ) -> usize {
     let (wu, hu) = (w as usize, h as usize);
     let tf = f64::from(t);
@@ -483,7 +567,9 @@ fn leaf_doors(
         (x >= 0.0 && y >= 0.0 && x < f64::from(w) && y < f64::from(h))
             .then(|| img.get_pixel(x as u32, y as u32).0[0] != 0)
     };
-    let mut fills: Vec<(bool, f64, f64, f64, f64)> = Vec::new();
+    // (vertical, line, hinge, dir, side, radius, fit)
+    type Leaf = (bool, f64, f64, f64, f64, f64, f64);
+    let mut found: Vec<Leaf> = Vec::new();
     for vertical in [true, false] {
         // Leaves run along `i` on line `line`: columns (x, y) when vertical.
         let (lines, len) = if vertical { (wu, hu) } else { (hu, wu) };
@@ -539,7 +625,9 @@ fn leaf_doors(
                             None,
                         );
                         if ok == Some(true) {
-                            fills.push((vertical, lf, hinge, side, radius));
+                            let fit =
+                                arc_fit(lf, hinge, dir, side, radius, &|l, i| on(l, i, tight));
+                            found.push((vertical, lf, hinge, dir, side, radius, fit));
                         }
                     }
                 }
@@ -552,6 +640,21 @@ fn leaf_doors(
     // leaf can be off by half a wall, where the leaf's end merges into a jamb).
     let max_band = (tf * 1.5).ceil() as usize + 2;
     let mut runs: Vec<(usize, usize, usize, bool)> = Vec::new();
+    // One drawn swing is one door: where two leaves (a leaf and a fixture's edge, or the
+    // two sides of one stroke) explain the same swing, the one whose swing fits the
+    // drawing best is the door.
+    found.sort_by(|p, q| q.6.total_cmp(&p.6));
+    let mut fills: Vec<(bool, f64, f64, f64, f64)> = Vec::new();
+    for &(vertical, lf, hinge, _, side, radius, _) in &found {
+        let (x, y) = if vertical { (lf, hinge) } else { (hinge, lf) };
+        let taken = swings
+            .iter()
+            .any(|s| (s[0] - x).hypot(s[1] - y) <= tf && (s[2] - radius).abs() <= tf);
+        if !taken {
+            swings.push([x, y, radius]);
+            fills.push((vertical, lf, hinge, side, radius));
+        }
+    }
     for &(vertical, lf, hinge, side, radius) in &fills {
         let (lines, len) = if vertical { (wu, hu) } else { (hu, wu) };
         let idx = |line: usize, i: usize| {
@@ -590,6 +693,14 @@ fn leaf_doors(
                 bounded.push((i, a, b + 1));
             }
         }
+        if trace_on() && !bounded.is_empty() {
+            eprintln!(
+                "leaf fill vertical={vertical} line {lf} hinge {hinge} side {side} r {radius}: {} runs, first {:?} last {:?}",
+                bounded.len(),
+                bounded.first(),
+                bounded.last()
+            );
+        }
         if bounded.len() > max_band {
             bounded.retain(|r| (r.0 as f64 - hinge).abs() <= tf / 2.0 + 1.0);
         }
@@ -605,6 +716,37 @@ fn leaf_doors(
         }
     }
     fills.len()
+}
+
+/// The fraction of a quarter circle's samples (9 to 81 degrees, about a pixel apart) on
+/// `ink`, off-image samples left out: how closely a swing fits the drawing.
+fn arc_fit(
+    line: f64,
+    hinge: f64,
+    dir: f64,
+    side: f64,
+    radius: f64,
+    ink: &dyn Fn(f64, f64) -> Option<bool>,
+) -> f64 {
+    let steps = ((radius * std::f64::consts::FRAC_PI_2).ceil() as usize).max(8);
+    let (lo, hi) = (0.15f64, 1.42f64);
+    let (mut inside, mut hits) = (0usize, 0usize);
+    for k in 0..=steps {
+        let th = lo + (hi - lo) * k as f64 / steps as f64;
+        let hit = ink(
+            line + side * radius * th.sin(),
+            hinge + dir * radius * th.cos(),
+        );
+        if let Some(hit) = hit {
+            inside += 1;
+            hits += usize::from(hit);
+        }
+    }
+    if inside == 0 {
+        0.0
+    } else {
+        hits as f64 / inside as f64
+    }
 }
 
 /// Whether a door's swing is drawn: a quarter circle centred on the hinge at
@@ -698,6 +840,7 @@ fn door_symbol(
     thin: impl Fn(f64, f64) -> Option<bool>,
     ink: impl Fn(f64, f64) -> Option<bool>,
     lone: Option<(&dyn Fn(f64, f64) -> Option<bool>, f64)>,
+    record: &dyn Fn(f64, f64, f64),
 ) -> Option<bool> {
     const LEAF: f64 = 0.6;
     let c = (g.line0 + g.line1) as f64 / 2.0;
@@ -756,11 +899,7 @@ fn door_symbol(
             let mut r = r_max;
             while r >= r_min {
                 if arc(hinge, dir, side, r) && leaf(hinge, side, r) >= LEAF {
-                    if lone.is_some() && std::env::var_os("DOCPIPE_DEBUG_DOORS").is_some() {
-                        eprintln!(
-                            "  single c {c} hinge {hinge} dir {dir} side {side} r {r} len {len}"
-                        );
-                    }
+                    record(c, hinge, r);
                     return Some(true);
                 }
                 r -= step;
@@ -768,9 +907,8 @@ fn door_symbol(
         }
         let half = len / 2.0;
         if half >= t && arc(ja, 1.0, side, half) && arc(jb, -1.0, side, half) {
-            if lone.is_some() && std::env::var_os("DOCPIPE_DEBUG_DOORS").is_some() {
-                eprintln!("  double c {c} side {side} half {half}");
-            }
+            record(c, ja, half);
+            record(c, jb, half);
             return Some(true);
         }
     }
