@@ -338,6 +338,7 @@ fn bridge_gaps(
         t,
         gap_len,
         &any_tight,
+        &paper,
         &mut swings.borrow_mut(),
     );
     // Doors that meet at a junction leave one merged gap; closing the door recognised first
@@ -436,7 +437,7 @@ fn bridge_gaps(
                     tf,
                     |l, i| at(&thin_tight, i, l),
                     |l, i| at(&any_tight, i, l),
-                    Some((&paper, beside)),
+                    Some((&paper, beside, STRICT_THIN)),
                     &record,
                 ) == Some(true))
                 .then(|| fresh.get())
@@ -465,7 +466,7 @@ fn bridge_gaps(
                     tf,
                     |l, i| at(&thin_tight, l, i),
                     |l, i| at(&any_tight, l, i),
-                    Some((&paper, beside)),
+                    Some((&paper, beside, STRICT_THIN)),
                     &record,
                 ) == Some(true))
                 .then(|| fresh.get())
@@ -507,6 +508,12 @@ fn doors_across(g: &Band, t: u32, is_door: impl Fn(&Band) -> Option<bool>) -> Ve
             Some(false) => known.push(k),
             None => {}
         }
+    }
+    if trace_on() {
+        eprintln!(
+            "tall band lines {}..{} run {}..{} ({} lines): hits {hits:?} known {known:?}",
+            g.line0, g.line1, g.a, g.b, n
+        );
     }
     let mut out = Vec::new();
     let mut i = 0;
@@ -557,8 +564,10 @@ fn leaf_doors(
     t: u32,
     gap_len: u32,
     tight: &GrayImage,
+    paper: &dyn Fn(f64, f64) -> Option<bool>,
     swings: &mut Vec<[f64; 3]>,
 ) -> usize {
+    let beside = (f64::from(t) / 4.0).max(2.0);
     let (wu, hu) = (w as usize, h as usize);
     let tf = f64::from(t);
     let min_leaf = (t as usize).max(8);
@@ -614,6 +623,10 @@ fn leaf_doors(
                             let (x, y) = xy(l, i);
                             at(img, x, y)
                         };
+                        let on_paper = |l: f64, i: f64| {
+                            let (x, y) = xy(l, i);
+                            paper(x, y)
+                        };
                         let ok = swing(
                             lf,
                             hinge,
@@ -622,7 +635,7 @@ fn leaf_doors(
                             radius,
                             &|l, i| on(l, i, thin),
                             &|l, i| on(l, i, any),
-                            None,
+                            Some((&|l, i| on_paper(l, i), beside, 0.5)),
                         );
                         if ok == Some(true) {
                             let fit =
@@ -749,6 +762,9 @@ fn arc_fit(
     }
 }
 
+/// Of a swing checked strictly, the fraction of samples that must be on thin strokes.
+const STRICT_THIN: f64 = 0.75;
+
 /// Whether a door's swing is drawn: a quarter circle centred on the hinge at
 /// `(line, hinge)` (in band or leaf coordinates), from the leaf's end round to the wall. Samples from 9 to 81 degrees must mostly lie on ink (where
 /// the swing crosses a wall it is drawn over it), and at least half on thin strokes. `None`
@@ -765,12 +781,11 @@ fn swing(
     radius: f64,
     thin: &dyn Fn(f64, f64) -> Option<bool>,
     ink: &dyn Fn(f64, f64) -> Option<bool>,
-    lone: Option<(&dyn Fn(f64, f64) -> Option<bool>, f64)>,
+    lone: Option<(&dyn Fn(f64, f64) -> Option<bool>, f64, f64)>,
 ) -> Option<bool> {
     const ON_INK: f64 = 0.85;
     const ON_THIN: f64 = 0.5;
     const LONE: f64 = 0.6;
-    const STRICT_THIN: f64 = 0.75;
     let steps = ((radius * std::f64::consts::FRAC_PI_2 / 2.0).ceil() as usize).max(8);
     let (lo, hi) = (0.15f64, 1.42f64);
     let allowed = ((steps + 1) as f64 * (1.0 - ON_INK)).ceil() as usize;
@@ -787,7 +802,7 @@ fn swing(
         if on_ink {
             hits += 1;
             thin_hits += usize::from(thin(l, i) == Some(true));
-            if let Some((paper, beside)) = lone {
+            if let Some((paper, beside, _)) = lone {
                 let clear = [radius - beside, radius + beside].iter().all(|&r| {
                     paper(line + side * r * th.sin(), hinge + dir * r * th.cos()) != Some(false)
                 });
@@ -805,7 +820,7 @@ fn swing(
     }
     let n = inside as f64;
     // A swing checked strictly is also mostly off the walls.
-    let on_thin = if lone.is_some() { STRICT_THIN } else { ON_THIN };
+    let on_thin = lone.map_or(ON_THIN, |l| l.2);
     Some(
         hits as f64 >= ON_INK * n
             && thin_hits as f64 >= on_thin * n
@@ -839,7 +854,7 @@ fn door_symbol(
     t: f64,
     thin: impl Fn(f64, f64) -> Option<bool>,
     ink: impl Fn(f64, f64) -> Option<bool>,
-    lone: Option<(&dyn Fn(f64, f64) -> Option<bool>, f64)>,
+    lone: Option<(&dyn Fn(f64, f64) -> Option<bool>, f64, f64)>,
     record: &dyn Fn(f64, f64, f64),
 ) -> Option<bool> {
     const LEAF: f64 = 0.6;
