@@ -317,6 +317,10 @@ fn bridge_gaps(
             .then(|| !ink[(y as usize) * wu + x as usize])
     };
     let beside = (f64::from(t) / 4.0).max(2.0);
+    let paper_rows = |l: f64, i: f64| paper(i, l);
+    let paper_cols = |l: f64, i: f64| paper(l, i);
+    let ordinary = |paper| Check::ordinary(paper, beside);
+    let strict = |paper| Check::all_door(paper, beside);
     let at = |img: &GrayImage, x: f64, y: f64| {
         let (x, y) = (x.round(), y.round());
         (x >= 0.0 && y >= 0.0 && x < f64::from(w) && y < f64::from(h))
@@ -355,7 +359,7 @@ fn bridge_gaps(
                     tf,
                     |l, i| at(&thin, i, l),
                     |l, i| at(&any, i, l),
-                    None,
+                    ordinary(&paper_rows),
                     &record,
                 )
             } else {
@@ -365,7 +369,7 @@ fn bridge_gaps(
                     tf,
                     |l, i| at(&thin, l, i),
                     |l, i| at(&any, l, i),
-                    None,
+                    ordinary(&paper_cols),
                     &record,
                 )
             };
@@ -374,7 +378,7 @@ fn bridge_gaps(
                 None if rows => jamb_rule(g, hu, wu, tol, |l, i| current[l * wu + i]),
                 None => jamb_rule(g, wu, hu, tol, |l, i| current[i * wu + l]),
             };
-            if trace_on() && v {
+            if trace_on() && (v || verdict.is_none()) {
                 eprintln!(
                     "band rows={rows} lines {}..{} run {}..{} symbol {verdict:?}",
                     g.line0, g.line1, g.a, g.b
@@ -421,7 +425,6 @@ fn bridge_gaps(
     }) {
         if g.runs.len() > max_band {
             rows.extend(doors_across(&g, t, |sub| {
-                let paper = |l: f64, i: f64| paper(i, l);
                 let fresh = std::cell::Cell::new(true);
                 let record = |l: f64, i: f64, r: f64| {
                     if trace_on() {
@@ -437,7 +440,7 @@ fn bridge_gaps(
                     tf,
                     |l, i| at(&thin_tight, i, l),
                     |l, i| at(&any_tight, i, l),
-                    Some((&paper, beside, STRICT_THIN)),
+                    strict(&paper_rows),
                     &record,
                 ) == Some(true))
                 .then(|| fresh.get())
@@ -450,7 +453,6 @@ fn bridge_gaps(
     }) {
         if g.runs.len() > max_band {
             cols.extend(doors_across(&g, t, |sub| {
-                let paper = |l: f64, i: f64| paper(l, i);
                 let fresh = std::cell::Cell::new(true);
                 let record = |l: f64, i: f64, r: f64| {
                     if trace_on() {
@@ -466,7 +468,7 @@ fn bridge_gaps(
                     tf,
                     |l, i| at(&thin_tight, l, i),
                     |l, i| at(&any_tight, l, i),
-                    Some((&paper, beside, STRICT_THIN)),
+                    strict(&paper_cols),
                     &record,
                 ) == Some(true))
                 .then(|| fresh.get())
@@ -635,7 +637,13 @@ fn leaf_doors(
                             radius,
                             &|l, i| on(l, i, thin),
                             &|l, i| on(l, i, any),
-                            Some((&|l, i| on_paper(l, i), beside, 0.5)),
+                            Check {
+                                paper: &on_paper,
+                                beside,
+                                on_thin: 0.5,
+                                lone: true,
+                                full: false,
+                            },
                         );
                         if ok == Some(true) {
                             let fit =
@@ -762,16 +770,50 @@ fn arc_fit(
     }
 }
 
-/// Of a swing checked strictly, the fraction of samples that must be on thin strokes.
-const STRICT_THIN: f64 = 0.75;
+/// How a swing is checked.
+#[derive(Clone, Copy)]
+struct Check<'a> {
+    /// Paper (no ink) at a point, and how far off the curve its sides are looked at.
+    paper: &'a dyn Fn(f64, f64) -> Option<bool>,
+    beside: f64,
+    /// The fraction of samples that must be on thin strokes.
+    on_thin: f64,
+    /// Whether the swing must be a lone curve (else only one mostly off the sheet must).
+    lone: bool,
+    /// Whether the swing spans the whole gap (a wall that is all door).
+    full: bool,
+}
+
+impl<'a> Check<'a> {
+    /// An ordinary gap: a swing at least half on thin strokes.
+    fn ordinary(paper: &'a dyn Fn(f64, f64) -> Option<bool>, beside: f64) -> Self {
+        Self {
+            paper,
+            beside,
+            on_thin: 0.5,
+            lone: false,
+            full: false,
+        }
+    }
+
+    /// A wall that is all door: a lone curve spanning the gap, nearly all off the walls.
+    fn all_door(paper: &'a dyn Fn(f64, f64) -> Option<bool>, beside: f64) -> Self {
+        Self {
+            paper,
+            beside,
+            on_thin: 0.75,
+            lone: true,
+            full: true,
+        }
+    }
+}
 
 /// Whether a door's swing is drawn: a quarter circle centred on the hinge at
 /// `(line, hinge)` (in band or leaf coordinates), from the leaf's end round to the wall. Samples from 9 to 81 degrees must mostly lie on ink (where
 /// the swing crosses a wall it is drawn over it), and at least half on thin strokes. `None`
-/// when fewer than half the samples are on the image. With `lone` (where `lone(l, i)` tells
-/// paper, no ink, `beside` pixels off the curve), most samples must also have paper just
-/// inside and just outside the swing: a drawn curve, not a patch of writing or hatching
-/// that any curve through it would meet.
+/// when fewer than half the samples are on the image and those that are fit a drawn swing.
+/// A lone curve has paper just inside and just outside it (`beside` pixels off) at most
+/// samples: a drawn swing, not a patch of writing or hatching that any curve would meet.
 #[allow(clippy::too_many_arguments)]
 fn swing(
     line: f64,
@@ -781,10 +823,9 @@ fn swing(
     radius: f64,
     thin: &dyn Fn(f64, f64) -> Option<bool>,
     ink: &dyn Fn(f64, f64) -> Option<bool>,
-    lone: Option<(&dyn Fn(f64, f64) -> Option<bool>, f64, f64)>,
+    check: Check,
 ) -> Option<bool> {
     const ON_INK: f64 = 0.85;
-    const ON_THIN: f64 = 0.5;
     const LONE: f64 = 0.6;
     let steps = ((radius * std::f64::consts::FRAC_PI_2 / 2.0).ceil() as usize).max(8);
     let (lo, hi) = (0.15f64, 1.42f64);
@@ -802,12 +843,11 @@ fn swing(
         if on_ink {
             hits += 1;
             thin_hits += usize::from(thin(l, i) == Some(true));
-            if let Some((paper, beside, _)) = lone {
-                let clear = [radius - beside, radius + beside].iter().all(|&r| {
-                    paper(line + side * r * th.sin(), hinge + dir * r * th.cos()) != Some(false)
-                });
-                alone += usize::from(clear);
-            }
+            let beside = check.beside;
+            let clear = [radius - beside, radius + beside].iter().all(|&r| {
+                (check.paper)(line + side * r * th.sin(), hinge + dir * r * th.cos()) != Some(false)
+            });
+            alone += usize::from(clear);
         } else {
             misses += 1;
             if misses > allowed {
@@ -815,17 +855,18 @@ fn swing(
             }
         }
     }
-    if inside * 2 < steps + 1 {
-        return None;
-    }
     let n = inside as f64;
-    // A swing checked strictly is also mostly off the walls.
-    let on_thin = lone.map_or(ON_THIN, |l| l.2);
-    Some(
-        hits as f64 >= ON_INK * n
-            && thin_hits as f64 >= on_thin * n
-            && (lone.is_none() || alone as f64 >= LONE * n),
-    )
+    let drawn = hits as f64 >= ON_INK * n && thin_hits as f64 >= check.on_thin * n;
+    let lone = alone as f64 >= LONE * n;
+    if inside * 2 < steps + 1 {
+        // Mostly off the sheet: what is on it must be a drawn swing, or none is there.
+        return if inside == 0 || (drawn && lone) {
+            None
+        } else {
+            Some(false)
+        };
+    }
+    Some(drawn && (!check.lone || lone))
 }
 
 fn fill_bands(out: &mut [bool], wu: usize, rows: &[Band], cols: &[Band]) {
@@ -854,7 +895,7 @@ fn door_symbol(
     t: f64,
     thin: impl Fn(f64, f64) -> Option<bool>,
     ink: impl Fn(f64, f64) -> Option<bool>,
-    lone: Option<(&dyn Fn(f64, f64) -> Option<bool>, f64, f64)>,
+    check: Check,
     record: &dyn Fn(f64, f64, f64),
 ) -> Option<bool> {
     const LEAF: f64 = 0.6;
@@ -866,7 +907,7 @@ fn door_symbol(
     }
     let off_sheet = std::cell::Cell::new(false);
     let arc = |hinge: f64, dir: f64, side: f64, radius: f64| match swing(
-        c, hinge, dir, side, radius, &thin, &ink, lone,
+        c, hinge, dir, side, radius, &thin, &ink, check,
     ) {
         Some(ok) => ok,
         None => {
@@ -904,7 +945,7 @@ fn door_symbol(
     let step = (t / 10.0).round().max(1.0);
     let r_max = len + t / 2.0;
     // Checked strictly (a wall that is all door), the swing spans the whole gap.
-    let r_min = if lone.is_some() {
+    let r_min = if check.full {
         (len - t / 2.0).max(t)
     } else {
         (len - 1.5 * t - 2.0).max(t).max(4.0)
@@ -948,7 +989,8 @@ fn jamb_rule(
     };
     let height = g.runs.len();
     let (line, a, b) = g.runs[height / 2];
-    let slack = height + 2 * tol + 2;
+    // A diagonal wall's end is thicker across than a square one.
+    let slack = 2 * height + 2 * tol + 2;
     (a > 0 && across(line, a - 1) <= slack) || (b < len && across(line, b) <= slack)
 }
 
@@ -1014,9 +1056,9 @@ fn bands(
                 .position(|g| g.last + 1 == line && near(g.a, a) && near(g.b, b));
             match hit {
                 Some(j) => {
+                    // Ends are compared with the band's first line: a gap between
+                    // diagonal walls narrows line by line into a band of its own.
                     let mut g = open.swap_remove(j);
-                    g.a = a;
-                    g.b = b;
                     g.last = line;
                     g.runs.push((line, a, b));
                     next.push(g);
