@@ -24,12 +24,6 @@ use imageproc::morphology::{dilate, open};
 use imageproc::point::Point;
 use imageproc::region_labelling::{Connectivity, connected_components};
 
-// DEBUG-TRACE (temporary)
-fn trace_on() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("DOCPIPE_DEBUG_DOORS").is_some())
-}
-
 /// Tunables of the detector, all relative to the estimated wall thickness `t`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectParams {
@@ -373,18 +367,11 @@ fn bridge_gaps(
                     &record,
                 )
             };
-            let v = match verdict {
+            match verdict {
                 Some(door) => door,
                 None if rows => jamb_rule(g, hu, wu, tol, |l, i| current[l * wu + i]),
                 None => jamb_rule(g, wu, hu, tol, |l, i| current[i * wu + l]),
-            };
-            if trace_on() && (v || verdict.is_none()) {
-                eprintln!(
-                    "band rows={rows} lines {}..{} run {}..{} symbol {verdict:?}",
-                    g.line0, g.line1, g.a, g.b
-                );
             }
-            v
         };
         // Bands as long as a room (the space between two parallel walls) are no doorways.
         let rows: Vec<Band> = bands(hu, wu, gap_len as usize, min_band, tol, |l, i| {
@@ -408,11 +395,6 @@ fn bridge_gaps(
     // Except where a wall that is all door closes the room's end: there a door's swing is
     // drawn from a line at the band's end, one not already recognised as another door's.
     let known = swings.into_inner();
-    if trace_on() {
-        for k in &known {
-            eprintln!("known swing {k:?}");
-        }
-    }
     let new_swing = |x: f64, y: f64, r: f64| {
         !known
             .iter()
@@ -426,15 +408,7 @@ fn bridge_gaps(
         if g.runs.len() > max_band {
             rows.extend(doors_across(&g, t, |sub| {
                 let fresh = std::cell::Cell::new(true);
-                let record = |l: f64, i: f64, r: f64| {
-                    if trace_on() {
-                        eprintln!(
-                            "tall rows: swing x {i} y {l} r {r} new {}",
-                            new_swing(i, l, r)
-                        );
-                    }
-                    fresh.set(fresh.get() && new_swing(i, l, r))
-                };
+                let record = |l: f64, i: f64, r: f64| fresh.set(fresh.get() && new_swing(i, l, r));
                 (door_symbol(
                     sub,
                     tf,
@@ -454,15 +428,7 @@ fn bridge_gaps(
         if g.runs.len() > max_band {
             cols.extend(doors_across(&g, t, |sub| {
                 let fresh = std::cell::Cell::new(true);
-                let record = |l: f64, i: f64, r: f64| {
-                    if trace_on() {
-                        eprintln!(
-                            "tall cols: swing x {l} y {i} r {r} new {}",
-                            new_swing(l, i, r)
-                        );
-                    }
-                    fresh.set(fresh.get() && new_swing(l, i, r))
-                };
+                let record = |l: f64, i: f64, r: f64| fresh.set(fresh.get() && new_swing(l, i, r));
                 (door_symbol(
                     sub,
                     tf,
@@ -510,12 +476,6 @@ fn doors_across(g: &Band, t: u32, is_door: impl Fn(&Band) -> Option<bool>) -> Ve
             Some(false) => known.push(k),
             None => {}
         }
-    }
-    if trace_on() {
-        eprintln!(
-            "tall band lines {}..{} run {}..{} ({} lines): hits {hits:?} known {known:?}",
-            g.line0, g.line1, g.a, g.b, n
-        );
     }
     let mut out = Vec::new();
     let mut i = 0;
@@ -713,14 +673,6 @@ fn leaf_doors(
             if closed_a && closed_b {
                 bounded.push((i, a, b + 1));
             }
-        }
-        if trace_on() && !bounded.is_empty() {
-            eprintln!(
-                "leaf fill vertical={vertical} line {lf} hinge {hinge} side {side} r {radius}: {} runs, first {:?} last {:?}",
-                bounded.len(),
-                bounded.first(),
-                bounded.last()
-            );
         }
         if bounded.len() > max_band {
             bounded.retain(|r| (r.0 as f64 - hinge).abs() <= tf / 2.0 + 1.0);
