@@ -1,20 +1,30 @@
 //! Rooms from a grayscale plan: binarise (Otsu; light-on-dark sheets inverted), estimate
 //! the wall thickness from ink run lengths, keep walls with a morphological opening sized
 //! from that thickness (hairlines, text, furniture and door swings go), drop small
-//! leftovers, close doorways, then take the free-space regions that walls enclose.
+//! leftovers, close doorways, then take the free-space regions that walls enclose and
+//! that have writing in them.
 //!
 //! A doorway is closed where its door symbol is drawn, since a gap with no door is an
 //! opening that makes two spaces one room. Candidate gaps are bands: a free run along a row
 //! (or column) bounded by wall on both sides and at most `gap_factor` wall thicknesses
-//! long, over consecutive rows that start and end at the same places. A doorway's band is
-//! as thick as the wall; the space between two parallel walls (a corridor, a closet) forms
-//! a band as long as the corridor, and is left open. A band is a door when a quarter-circle
-//! swing centred on one jamb, of about the gap's length, and its leaf are drawn (or two
-//! half swings: a double door). Doors whose gap is no band (a wall that is all door, as
-//! long as the room is wide) are found from their leaf: a straight thin stroke with a
-//! swing from one end that reaches a wall. Where the swing would lie off the sheet, and on
-//! plans drawn with no door symbols at all, a band is a doorway when one of its jambs is a
-//! wall end. Everything is relative to the wall thickness, never absolute.
+//! long, over consecutive rows that start and end at the same places (as the band's first
+//! row does). A doorway's band is as thick as the wall; the space between two parallel
+//! walls (a corridor, a closet) forms a band as long as the corridor, and is left open. A
+//! band is a door when a quarter-circle swing centred on one jamb, of about the gap's
+//! length, and its leaf are drawn (or two half swings: a double door). Doors whose gap is
+//! no band are found from their leaf: a straight thin stroke with a swing from one end
+//! that reaches a wall, drawn as a lone curve (not a patch of writing any curve would
+//! meet); where two leaves explain one swing, the better-fitting one is the door. A wall
+//! that is all door (the doorway as wide as the room beyond it, so the gap merges with
+//! the room into a band as long as the room) is closed where a swing spanning the band is
+//! drawn from a line near the band's end, checked strictly and not already some other
+//! door's swing. Where the swing would lie off the sheet (and what is on the sheet of it
+//! is drawn), and on plans drawn with no door symbols at all, a band is a doorway when one
+//! of its jambs is a wall end.
+//!
+//! A closed region is a room only when something is written in it (rows crossing text cut
+//! short strokes close together): shafts, voids and notches between walls carry no label.
+//! Everything is relative to the wall thickness, never absolute.
 
 use image::{GrayImage, Luma};
 use imageproc::contours::{BorderType, find_contours};

@@ -64,19 +64,69 @@ fn two_rooms_with_door_gaps_are_found_with_their_outlines() {
     assert!(result.rooms[0].polygon.iter().all(|p| p[0] < w / 2.0));
 }
 
-/// A floor the detector does not yet get fully right (target: mean IoU 0.85; today 10 of
-/// 10 rooms counted, mean IoU 0.68: rooms in the lower right still merge through doorways
-/// whose symbol is not recognised, and a wall sliver counts as a room): this pins today's
-/// level so a regression shows, and is to be tightened as the detector improves.
+/// A floor the detector does not yet get fully right (target: mean IoU 0.85; today 8 of 10
+/// rooms found, mean IoU 0.77: the washing room leaks out where a door cut across a wall
+/// junction leaves only a hairline of the other wall, and a closet whose doorway spans the
+/// corridor's whole width merges with the corridor): this pins today's level so a
+/// regression shows, and is to be tightened as the detector improves.
 #[test]
 fn a_real_r2v_plan_is_mostly_matched_to_its_ground_truth() {
     let score = score_plan("r2v-00_02", R2V_PLAN).expect("scores");
     assert_eq!(score.truth_rooms, 10, "{score:?}");
     assert!(
-        score.detected_rooms.abs_diff(score.truth_rooms) <= 1,
+        score.detected_rooms.abs_diff(score.truth_rooms) <= 2,
         "{score:?}"
     );
-    assert!(score.mean_iou > 0.65, "{score:?}");
+    assert!(score.mean_iou > 0.75, "{score:?}");
+}
+
+/// A room and a balcony whose wall to the room is all door: the doorway spans the
+/// balcony's whole depth, so its gap is no band between wall ends but the balcony's own
+/// width; the swing drawn from the hinge at the balcony's end (through the balcony and off
+/// the sheet, its leaf along the balcony's wall) closes it.
+const ALL_DOOR: &str = "60\t0\t260\t0\twall\n\
+    260\t0\t260\t100\twall\n\
+    260\t100\t60\t100\twall\n\
+    60\t0\t60\t100\twall\n\
+    0\t20\t60\t20\twall\n\
+    0\t80\t60\t80\twall\n\
+    0\t20\t0\t80\twall\n\
+    60\t24\t60\t76\tdoor\n\
+    15\t45\t45\t55\tbalcony\n\
+    130\t45\t190\t55\tbedroom\n";
+
+#[test]
+fn a_wall_that_is_all_door_is_closed_where_its_swing_is_drawn() {
+    let score = score_plan("all-door", ALL_DOOR).expect("scores");
+    assert_eq!(score.truth_rooms, 2, "{score:?}");
+    assert_eq!(score.detected_rooms, 2, "{score:?}");
+    assert!(score.mean_iou > 0.95, "{score:?}");
+}
+
+/// A closed region with nothing written in it (a shaft) is not a room; with
+/// `labelled_only` off it is.
+#[test]
+fn regions_without_writing_are_not_rooms() {
+    let plan = "0\t0\t200\t0\twall\n\
+        200\t0\t200\t100\twall\n\
+        200\t100\t0\t100\twall\n\
+        0\t100\t0\t0\twall\n\
+        100\t0\t100\t100\twall\n\
+        40\t45\t70\t55\tbedroom\n";
+    let rendered =
+        render(&parse(plan).expect("parses"), &RenderOptions::default()).expect("renders");
+    assert_eq!(rendered.room_labels.len(), 1);
+    let labelled = detect::detect(&rendered.image, &DetectParams::default());
+    assert_eq!(labelled.rooms.len(), 1);
+    assert!(labelled.rooms[0].bbox[2] < rendered.image.width() / 2);
+    let all = detect::detect(
+        &rendered.image,
+        &DetectParams {
+            labelled_only: false,
+            ..DetectParams::default()
+        },
+    );
+    assert_eq!(all.rooms.len(), 2);
 }
 
 #[test]
