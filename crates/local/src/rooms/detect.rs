@@ -30,7 +30,7 @@ use image::{GrayImage, Luma};
 use imageproc::contours::{BorderType, find_contours};
 use imageproc::distance_transform::Norm;
 use imageproc::geometry::approximate_polygon_dp;
-use imageproc::morphology::{dilate, open};
+use imageproc::morphology::{close, dilate, open};
 use imageproc::point::Point;
 use imageproc::region_labelling::{Connectivity, connected_components};
 
@@ -258,12 +258,16 @@ fn wall_mask(ink: &[bool], w: u32, h: u32, t: u32) -> Vec<bool> {
         .iter()
         .map(|b| b[2] >= b[0] && (b[2] - b[0] + 1).max(b[3] - b[1] + 1) >= min_extent)
         .collect();
-    labels
+    // Slits of a pixel or two between wall pieces (where a doorway cut across a junction
+    // left only a sliver of the other wall) are closed.
+    let kept = GrayImage::from_fn(w, h, |x, y| {
+        let l = labels.get_pixel(x, y).0[0] as usize;
+        Luma([if l != 0 && keep[l] { 255 } else { 0 }])
+    });
+    let r = (t / 8).clamp(1, 30) as u8;
+    close(&kept, Norm::LInf, r)
         .pixels()
-        .map(|p| {
-            let l = p.0[0] as usize;
-            l != 0 && keep[l]
-        })
+        .map(|p| p.0[0] != 0)
         .collect()
 }
 
