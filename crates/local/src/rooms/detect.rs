@@ -1,7 +1,7 @@
 //! Rooms from a grayscale plan: binarise (Otsu; light-on-dark sheets inverted), estimate
 //! the wall thickness from ink run lengths, keep walls with a morphological opening sized
 //! from that thickness (hairlines, text, furniture and door swings go), drop small
-//! leftovers, close doorways, then take the free-space regions that walls enclose and
+//! leftovers, close slits between wall pieces and doorways, then take the free-space regions that walls enclose and
 //! that have writing in them.
 //!
 //! A doorway is closed where its door symbol is drawn, since a gap with no door is an
@@ -224,7 +224,8 @@ fn wall_thickness(ink: &[bool], w: u32, h: u32) -> Option<u32> {
 }
 
 /// Thick strokes only: an opening with a square a little under the wall thickness, then
-/// components too small to be walls removed.
+/// components too small to be walls removed, then slits of a pixel or two between wall
+/// pieces closed.
 fn wall_mask(ink: &[bool], w: u32, h: u32, t: u32) -> Vec<bool> {
     let k = if t < 3 {
         0
