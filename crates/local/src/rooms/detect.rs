@@ -1,26 +1,36 @@
 //! Rooms from a grayscale plan: binarise (Otsu; light-on-dark sheets inverted), estimate
 //! the wall thickness from ink run lengths, keep walls with a morphological opening sized
 //! from that thickness (hairlines, text, furniture and door swings go), drop small
-//! leftovers, close doorways, then take the free-space regions that walls enclose.
+//! leftovers, close slits between wall pieces and doorways, then take the free-space regions that walls enclose and
+//! that have writing in them.
 //!
 //! A doorway is closed where its door symbol is drawn, since a gap with no door is an
 //! opening that makes two spaces one room. Candidate gaps are bands: a free run along a row
 //! (or column) bounded by wall on both sides and at most `gap_factor` wall thicknesses
-//! long, over consecutive rows that start and end at the same places. A doorway's band is
-//! as thick as the wall; the space between two parallel walls (a corridor, a closet) forms
-//! a band as long as the corridor, and is left open. A band is a door when a quarter-circle
-//! swing centred on one jamb, of about the gap's length, and its leaf are drawn (or two
-//! half swings: a double door). Doors whose gap is no band (a wall that is all door, as
-//! long as the room is wide) are found from their leaf: a straight thin stroke with a
-//! swing from one end that reaches a wall. Where the swing would lie off the sheet, and on
-//! plans drawn with no door symbols at all, a band is a doorway when one of its jambs is a
-//! wall end. Everything is relative to the wall thickness, never absolute.
+//! long, over consecutive rows that start and end at the same places (as the band's first
+//! row does). A doorway's band is as thick as the wall; the space between two parallel
+//! walls (a corridor, a closet) forms a band as long as the corridor, and is left open. A
+//! band is a door when a quarter-circle swing centred on one jamb, of about the gap's
+//! length, and its leaf are drawn (or two half swings: a double door). Doors whose gap is
+//! no band are found from their leaf: a straight thin stroke with a swing from one end
+//! that reaches a wall, drawn as a lone curve (not a patch of writing any curve would
+//! meet); where two leaves explain one swing, the better-fitting one is the door. A wall
+//! that is all door (the doorway as wide as the room beyond it, so the gap merges with
+//! the room into a band as long as the room) is closed where a swing spanning the band is
+//! drawn from a line near the band's end, checked strictly and not already some other
+//! door's swing. Where the swing would lie off the sheet (and what is on the sheet of it
+//! is drawn), and on plans drawn with no door symbols at all, a band is a doorway when one
+//! of its jambs is a wall end.
+//!
+//! A closed region is a room only when something is written in it (rows crossing text cut
+//! short strokes close together): shafts, voids and notches between walls carry no label.
+//! Everything is relative to the wall thickness, never absolute.
 
 use image::{GrayImage, Luma};
 use imageproc::contours::{BorderType, find_contours};
 use imageproc::distance_transform::Norm;
 use imageproc::geometry::approximate_polygon_dp;
-use imageproc::morphology::{dilate, open};
+use imageproc::morphology::{close, dilate, open};
 use imageproc::point::Point;
 use imageproc::region_labelling::{Connectivity, connected_components};
 
@@ -34,6 +44,11 @@ pub struct DetectParams {
     pub min_room_factor: f64,
     /// Douglas-Peucker tolerance of the outlines, in working pixels.
     pub simplify_epsilon: f64,
+    /// Only regions with a label in them are rooms: some small mark of ink drawn free of
+    /// the walls (a word, a number, a fixture). Closed regions with nothing written in
+    /// them are shafts, voids and notches between walls. Sheets with no such marks at all
+    /// (walls only) keep every region.
+    pub labelled_only: bool,
 }
 
 impl Default for DetectParams {
@@ -42,6 +57,7 @@ impl Default for DetectParams {
             gap_factor: 40.0,
             min_room_factor: 4.0,
             simplify_epsilon: 1.0,
+            labelled_only: true,
         }
     }
 }
@@ -94,10 +110,22 @@ pub fn detect(gray: &GrayImage, params: &DetectParams) -> Detection {
     let gap_len = (params.gap_factor * f64::from(t)).round().max(2.0) as u32;
     let mut bridged = walls.clone();
     bridge_gaps(&walls, &ink, &mut bridged, w, h, t, gap_len);
+    let marks = if params.labelled_only {
+        Some(marks(&ink, &walls, w, h, t)).filter(|m| m.iter().any(|&b| b))
+    } else {
+        None
+    };
     drop(walls);
     drop(ink);
     let min_area = (params.min_room_factor * f64::from(t) * f64::from(t)).max(16.0) as u64;
-    let (room_map, rooms) = rooms_of(&bridged, w, h, min_area, params.simplify_epsilon);
+    let (room_map, rooms) = rooms_of(
+        &bridged,
+        marks.as_deref(),
+        w,
+        h,
+        min_area,
+        params.simplify_epsilon,
+    );
     Detection {
         width: w,
         height: h,
@@ -106,6 +134,26 @@ pub fn detect(gray: &GrayImage, params: &DetectParams) -> Detection {
         room_map,
         rooms,
     }
+}
+
+/// The detector's intermediate masks (ink, walls, walls with doorways closed), for
+/// looking at why a plan gave the rooms it gave.
+#[cfg(test)]
+pub(crate) fn debug_masks(
+    gray: &GrayImage,
+    params: &DetectParams,
+) -> (Vec<bool>, Vec<bool>, Vec<bool>, Vec<bool>) {
+    let (w, h) = gray.dimensions();
+    let ink = binarise(gray);
+    let Some(t) = wall_thickness(&ink, w, h) else {
+        return (ink.clone(), ink.clone(), ink.clone(), ink);
+    };
+    let walls = wall_mask(&ink, w, h, t);
+    let gap_len = (params.gap_factor * f64::from(t)).round().max(2.0) as u32;
+    let mut bridged = walls.clone();
+    bridge_gaps(&walls, &ink, &mut bridged, w, h, t, gap_len);
+    let m = marks(&ink, &walls, w, h, t);
+    (ink, walls, bridged, m)
 }
 
 /// Ink pixels (true) by Otsu's threshold; a sheet that is mostly "ink" is light-on-dark
@@ -176,7 +224,8 @@ fn wall_thickness(ink: &[bool], w: u32, h: u32) -> Option<u32> {
 }
 
 /// Thick strokes only: an opening with a square a little under the wall thickness, then
-/// components too small to be walls removed.
+/// components too small to be walls removed, then slits of a pixel or two between wall
+/// pieces closed.
 fn wall_mask(ink: &[bool], w: u32, h: u32, t: u32) -> Vec<bool> {
     let k = if t < 3 {
         0
@@ -205,17 +254,21 @@ fn wall_mask(ink: &[bool], w: u32, h: u32, t: u32) -> Vec<bool> {
         b[2] = b[2].max(x);
         b[3] = b[3].max(y);
     }
-    let min_extent = 4 * t;
+    let min_extent = 3 * t / 2;
     let keep: Vec<bool> = boxes
         .iter()
         .map(|b| b[2] >= b[0] && (b[2] - b[0] + 1).max(b[3] - b[1] + 1) >= min_extent)
         .collect();
-    labels
+    // Slits of a pixel or two between wall pieces (where a doorway cut across a junction
+    // left only a sliver of the other wall) are closed.
+    let kept = GrayImage::from_fn(w, h, |x, y| {
+        let l = labels.get_pixel(x, y).0[0] as usize;
+        Luma([if l != 0 && keep[l] { 255 } else { 0 }])
+    });
+    let r = (t / 8).clamp(1, 30) as u8;
+    close(&kept, Norm::LInf, r)
         .pixels()
-        .map(|p| {
-            let l = p.0[0] as usize;
-            l != 0 && keep[l]
-        })
+        .map(|p| p.0[0] != 0)
         .collect()
 }
 
@@ -262,6 +315,21 @@ fn bridge_gaps(
     };
     let thin = dilate(&mask(&|i| ink[i] && !walls[i]), Norm::LInf, r);
     let any = dilate(&mask(&|i| ink[i]), Norm::LInf, r);
+    // The same within a pixel or two, for checks that must not be met by chance in a
+    // room full of fixtures and writing.
+    let thin_tight = dilate(&mask(&|i| ink[i] && !walls[i]), Norm::LInf, 2);
+    let any_tight = dilate(&mask(&|i| ink[i]), Norm::LInf, 2);
+    // Paper (no ink) at a point, and how far off a curve its sides are looked at.
+    let paper = |x: f64, y: f64| {
+        let (x, y) = (x.round(), y.round());
+        (x >= 0.0 && y >= 0.0 && x < f64::from(w) && y < f64::from(h))
+            .then(|| !ink[(y as usize) * wu + x as usize])
+    };
+    let beside = (f64::from(t) / 4.0).max(2.0);
+    let paper_rows = |l: f64, i: f64| paper(i, l);
+    let paper_cols = |l: f64, i: f64| paper(l, i);
+    let ordinary = |paper| Check::ordinary(paper, beside);
+    let strict = |paper| Check::all_door(paper, beside);
     let at = |img: &GrayImage, x: f64, y: f64| {
         let (x, y) = (x.round(), y.round());
         (x >= 0.0 && y >= 0.0 && x < f64::from(w) && y < f64::from(h))
@@ -270,7 +338,22 @@ fn bridge_gaps(
     let tf = f64::from(t);
     let thin_raw: Vec<bool> = ink.iter().zip(walls).map(|(&i, &w)| i && !w).collect();
     let near_wall = dilate(&mask(&|i| walls[i]), Norm::LInf, (t / 2 + 2).min(255) as u8);
-    let mut doors = leaf_doors(&thin_raw, &thin, &any, &near_wall, out, w, h, t, gap_len);
+    // Every recognised swing, `[x, y, radius]`: a drawn swing is one door.
+    let swings: std::cell::RefCell<Vec<[f64; 3]>> = std::cell::RefCell::new(Vec::new());
+    let mut doors = leaf_doors(
+        &thin_raw,
+        &thin,
+        &any,
+        &near_wall,
+        out,
+        w,
+        h,
+        t,
+        gap_len,
+        &any_tight,
+        &paper,
+        &mut swings.borrow_mut(),
+    );
     // Doors that meet at a junction leave one merged gap; closing the door recognised first
     // splits the rest into gaps of their own, so a few passes find them. A gap whose
     // symbol would lie off the sheet (an entrance at the drawing's edge) cannot be checked
@@ -279,9 +362,25 @@ fn bridge_gaps(
         let current: &[bool] = out;
         let judge = |g: &Band, rows: bool| {
             let verdict = if rows {
-                door_symbol(g, tf, |l, i| at(&thin, i, l), |l, i| at(&any, i, l))
+                let record = |l: f64, i: f64, r: f64| swings.borrow_mut().push([i, l, r]);
+                door_symbol(
+                    g,
+                    tf,
+                    |l, i| at(&thin, i, l),
+                    |l, i| at(&any, i, l),
+                    ordinary(&paper_rows),
+                    &record,
+                )
             } else {
-                door_symbol(g, tf, |l, i| at(&thin, l, i), |l, i| at(&any, l, i))
+                let record = |l: f64, i: f64, r: f64| swings.borrow_mut().push([l, i, r]);
+                door_symbol(
+                    g,
+                    tf,
+                    |l, i| at(&thin, l, i),
+                    |l, i| at(&any, l, i),
+                    ordinary(&paper_cols),
+                    &record,
+                )
             };
             match verdict {
                 Some(door) => door,
@@ -289,17 +388,18 @@ fn bridge_gaps(
                 None => jamb_rule(g, wu, hu, tol, |l, i| current[i * wu + l]),
             }
         };
-        let rows: Vec<Band> = bands(hu, wu, gap_len as usize, max_band, min_band, tol, |l, i| {
+        // Bands as long as a room (the space between two parallel walls) are no doorways.
+        let rows: Vec<Band> = bands(hu, wu, gap_len as usize, min_band, tol, |l, i| {
             current[l * wu + i]
         })
         .into_iter()
-        .filter(|g| judge(g, true))
+        .filter(|g| g.runs.len() <= max_band && judge(g, true))
         .collect();
-        let cols: Vec<Band> = bands(wu, hu, gap_len as usize, max_band, min_band, tol, |l, i| {
+        let cols: Vec<Band> = bands(wu, hu, gap_len as usize, min_band, tol, |l, i| {
             current[i * wu + l]
         })
         .into_iter()
-        .filter(|g| judge(g, false))
+        .filter(|g| g.runs.len() <= max_band && judge(g, false))
         .collect();
         if rows.is_empty() && cols.is_empty() {
             break;
@@ -307,7 +407,120 @@ fn bridge_gaps(
         doors += rows.len() + cols.len();
         fill_bands(out, wu, &rows, &cols);
     }
+    // Except where a wall that is all door closes the room's end: there a door's swing is
+    // drawn from a line at the band's end, one not already recognised as another door's.
+    let known = swings.into_inner();
+    let new_swing = |x: f64, y: f64, r: f64| {
+        !known
+            .iter()
+            .any(|s| (s[0] - x).hypot(s[1] - y) <= tf && (s[2] - r).abs() <= tf)
+    };
+    let current: &[bool] = out;
+    let mut rows: Vec<Band> = Vec::new();
+    for g in bands(hu, wu, gap_len as usize, min_band, tol, |l, i| {
+        current[l * wu + i]
+    }) {
+        if g.runs.len() > max_band {
+            rows.extend(doors_across(&g, t, |sub| {
+                let fresh = std::cell::Cell::new(true);
+                let record = |l: f64, i: f64, r: f64| fresh.set(fresh.get() && new_swing(i, l, r));
+                (door_symbol(
+                    sub,
+                    tf,
+                    |l, i| at(&thin_tight, i, l),
+                    |l, i| at(&any_tight, i, l),
+                    strict(&paper_rows),
+                    &record,
+                ) == Some(true))
+                .then(|| fresh.get())
+            }));
+        }
+    }
+    let mut cols: Vec<Band> = Vec::new();
+    for g in bands(wu, hu, gap_len as usize, min_band, tol, |l, i| {
+        current[i * wu + l]
+    }) {
+        if g.runs.len() > max_band {
+            cols.extend(doors_across(&g, t, |sub| {
+                let fresh = std::cell::Cell::new(true);
+                let record = |l: f64, i: f64, r: f64| fresh.set(fresh.get() && new_swing(l, i, r));
+                (door_symbol(
+                    sub,
+                    tf,
+                    |l, i| at(&thin_tight, l, i),
+                    |l, i| at(&any_tight, l, i),
+                    strict(&paper_cols),
+                    &record,
+                ) == Some(true))
+                .then(|| fresh.get())
+            }));
+        }
+    }
+    doors += rows.len() + cols.len();
+    fill_bands(out, wu, &rows, &cols);
     doors
+}
+
+/// Doorways at the ends of a band as long as a room: lines from which a door's symbol is
+/// drawn (hinge on the line, swing reaching the band's far side), within a wall thickness
+/// and a half of the band's first or last line (the wall that closes the room's end is
+/// all door). Each group of such lines is one door, and the wall thickness of lines
+/// centred on it is closed.
+fn doors_across(g: &Band, t: u32, is_door: impl Fn(&Band) -> Option<bool>) -> Vec<Band> {
+    let step = 1;
+    let half = t as usize / 2;
+    let n = g.runs.len();
+    let end = (3 * t as usize / 2).min(n);
+    // A door as wide as a closet (two or three wall thicknesses) cannot be told from the
+    // writing that fills such a closet.
+    if g.b.saturating_sub(g.a) < 3 * t as usize {
+        return Vec::new();
+    }
+    let (mut hits, mut known): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
+    for k in (0..end).chain(n.saturating_sub(end).max(end)..n) {
+        let (line, a, b) = g.runs[k];
+        let sub = Band {
+            line0: line,
+            line1: line,
+            a,
+            b,
+            runs: vec![(line, a, b)],
+        };
+        match is_door(&sub) {
+            Some(true) => hits.push(k),
+            Some(false) => known.push(k),
+            None => {}
+        }
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < hits.len() {
+        let mut j = i;
+        while j + 1 < hits.len() && hits[j + 1] - hits[j] <= step {
+            j += 1;
+        }
+        // A swing already recognised as another door's, seen from a line or two off.
+        let (first, last) = (hits[i].saturating_sub(step), hits[j] + step);
+        if known.iter().any(|&k| (first..=last).contains(&k)) {
+            i = j + 1;
+            continue;
+        }
+        let mid = (hits[i] + hits[j]) / 2;
+        let lo = mid.saturating_sub(half);
+        let hi = (mid + half).min(g.runs.len() - 1);
+        let runs = g.runs[lo..=hi].to_vec();
+        let (line0, line1) = (runs[0].0, runs[runs.len() - 1].0);
+        let (_, a, b) = g.runs[mid];
+        out.push(Band {
+            line0,
+            line1,
+            a,
+            b,
+            runs,
+        });
+        i = j + 1;
+    }
+    out
 }
 
 /// Doors found from their leaves: a straight thin stroke (a row or column run of thin
@@ -327,7 +540,11 @@ fn leaf_doors(
     h: u32,
     t: u32,
     gap_len: u32,
+    tight: &GrayImage,
+    paper: &dyn Fn(f64, f64) -> Option<bool>,
+    swings: &mut Vec<[f64; 3]>,
 ) -> usize {
+    let beside = (f64::from(t) / 4.0).max(2.0);
     let (wu, hu) = (w as usize, h as usize);
     let tf = f64::from(t);
     let min_leaf = (t as usize).max(8);
@@ -336,7 +553,9 @@ fn leaf_doors(
         (x >= 0.0 && y >= 0.0 && x < f64::from(w) && y < f64::from(h))
             .then(|| img.get_pixel(x as u32, y as u32).0[0] != 0)
     };
-    let mut fills: Vec<(bool, f64, f64, f64, f64)> = Vec::new();
+    // (vertical, line, hinge, dir, side, radius, fit)
+    type Leaf = (bool, f64, f64, f64, f64, f64, f64);
+    let mut found: Vec<Leaf> = Vec::new();
     for vertical in [true, false] {
         // Leaves run along `i` on line `line`: columns (x, y) when vertical.
         let (lines, len) = if vertical { (wu, hu) } else { (hu, wu) };
@@ -381,6 +600,10 @@ fn leaf_doors(
                             let (x, y) = xy(l, i);
                             at(img, x, y)
                         };
+                        let on_paper = |l: f64, i: f64| {
+                            let (x, y) = xy(l, i);
+                            paper(x, y)
+                        };
                         let ok = swing(
                             lf,
                             hinge,
@@ -389,9 +612,18 @@ fn leaf_doors(
                             radius,
                             &|l, i| on(l, i, thin),
                             &|l, i| on(l, i, any),
+                            Check {
+                                paper: &on_paper,
+                                beside,
+                                on_thin: 0.5,
+                                lone: true,
+                                full: false,
+                            },
                         );
                         if ok == Some(true) {
-                            fills.push((vertical, lf, hinge, side, radius));
+                            let fit =
+                                arc_fit(lf, hinge, dir, side, radius, &|l, i| on(l, i, tight));
+                            found.push((vertical, lf, hinge, dir, side, radius, fit));
                         }
                     }
                 }
@@ -404,6 +636,21 @@ fn leaf_doors(
     // leaf can be off by half a wall, where the leaf's end merges into a jamb).
     let max_band = (tf * 1.5).ceil() as usize + 2;
     let mut runs: Vec<(usize, usize, usize, bool)> = Vec::new();
+    // One drawn swing is one door: where two leaves (a leaf and a fixture's edge, or the
+    // two sides of one stroke) explain the same swing, the one whose swing fits the
+    // drawing best is the door.
+    found.sort_by(|p, q| q.6.total_cmp(&p.6));
+    let mut fills: Vec<(bool, f64, f64, f64, f64)> = Vec::new();
+    for &(vertical, lf, hinge, _, side, radius, _) in &found {
+        let (x, y) = if vertical { (lf, hinge) } else { (hinge, lf) };
+        let taken = swings
+            .iter()
+            .any(|s| (s[0] - x).hypot(s[1] - y) <= tf && (s[2] - radius).abs() <= tf);
+        if !taken {
+            swings.push([x, y, radius]);
+            fills.push((vertical, lf, hinge, side, radius));
+        }
+    }
     for &(vertical, lf, hinge, side, radius) in &fills {
         let (lines, len) = if vertical { (wu, hu) } else { (hu, wu) };
         let idx = |line: usize, i: usize| {
@@ -459,10 +706,82 @@ fn leaf_doors(
     fills.len()
 }
 
+/// The fraction of a quarter circle's samples (9 to 81 degrees, about a pixel apart) on
+/// `ink`, off-image samples left out: how closely a swing fits the drawing.
+fn arc_fit(
+    line: f64,
+    hinge: f64,
+    dir: f64,
+    side: f64,
+    radius: f64,
+    ink: &dyn Fn(f64, f64) -> Option<bool>,
+) -> f64 {
+    let steps = ((radius * std::f64::consts::FRAC_PI_2).ceil() as usize).max(8);
+    let (lo, hi) = (0.15f64, 1.42f64);
+    let (mut inside, mut hits) = (0usize, 0usize);
+    for k in 0..=steps {
+        let th = lo + (hi - lo) * k as f64 / steps as f64;
+        let hit = ink(
+            line + side * radius * th.sin(),
+            hinge + dir * radius * th.cos(),
+        );
+        if let Some(hit) = hit {
+            inside += 1;
+            hits += usize::from(hit);
+        }
+    }
+    if inside == 0 {
+        0.0
+    } else {
+        hits as f64 / inside as f64
+    }
+}
+
+/// How a swing is checked.
+#[derive(Clone, Copy)]
+struct Check<'a> {
+    /// Paper (no ink) at a point, and how far off the curve its sides are looked at.
+    paper: &'a dyn Fn(f64, f64) -> Option<bool>,
+    beside: f64,
+    /// The fraction of samples that must be on thin strokes.
+    on_thin: f64,
+    /// Whether the swing must be a lone curve (else only one mostly off the sheet must).
+    lone: bool,
+    /// Whether the swing spans the whole gap (a wall that is all door).
+    full: bool,
+}
+
+impl<'a> Check<'a> {
+    /// An ordinary gap: a swing at least half on thin strokes.
+    fn ordinary(paper: &'a dyn Fn(f64, f64) -> Option<bool>, beside: f64) -> Self {
+        Self {
+            paper,
+            beside,
+            on_thin: 0.5,
+            lone: false,
+            full: false,
+        }
+    }
+
+    /// A wall that is all door: a lone curve spanning the gap, nearly all off the walls.
+    fn all_door(paper: &'a dyn Fn(f64, f64) -> Option<bool>, beside: f64) -> Self {
+        Self {
+            paper,
+            beside,
+            on_thin: 0.75,
+            lone: true,
+            full: true,
+        }
+    }
+}
+
 /// Whether a door's swing is drawn: a quarter circle centred on the hinge at
 /// `(line, hinge)` (in band or leaf coordinates), from the leaf's end round to the wall. Samples from 9 to 81 degrees must mostly lie on ink (where
 /// the swing crosses a wall it is drawn over it), and at least half on thin strokes. `None`
-/// when fewer than half the samples are on the image.
+/// when fewer than half the samples are on the image and those that are fit a drawn swing.
+/// A lone curve has paper just inside and just outside it (`beside` pixels off) at most
+/// samples: a drawn swing, not a patch of writing or hatching that any curve would meet.
+#[allow(clippy::too_many_arguments)]
 fn swing(
     line: f64,
     hinge: f64,
@@ -471,13 +790,15 @@ fn swing(
     radius: f64,
     thin: &dyn Fn(f64, f64) -> Option<bool>,
     ink: &dyn Fn(f64, f64) -> Option<bool>,
+    check: Check,
 ) -> Option<bool> {
     const ON_INK: f64 = 0.85;
-    const ON_THIN: f64 = 0.5;
+    const LONE: f64 = 0.6;
     let steps = ((radius * std::f64::consts::FRAC_PI_2 / 2.0).ceil() as usize).max(8);
     let (lo, hi) = (0.15f64, 1.42f64);
     let allowed = ((steps + 1) as f64 * (1.0 - ON_INK)).ceil() as usize;
     let (mut inside, mut hits, mut thin_hits, mut misses) = (0usize, 0usize, 0usize, 0usize);
+    let mut alone = 0usize;
     for k in 0..=steps {
         let th = lo + (hi - lo) * k as f64 / steps as f64;
         let (l, i) = (
@@ -489,6 +810,11 @@ fn swing(
         if on_ink {
             hits += 1;
             thin_hits += usize::from(thin(l, i) == Some(true));
+            let beside = check.beside;
+            let clear = [radius - beside, radius + beside].iter().all(|&r| {
+                (check.paper)(line + side * r * th.sin(), hinge + dir * r * th.cos()) != Some(false)
+            });
+            alone += usize::from(clear);
         } else {
             misses += 1;
             if misses > allowed {
@@ -496,11 +822,18 @@ fn swing(
             }
         }
     }
-    if inside * 2 < steps + 1 {
-        return None;
-    }
     let n = inside as f64;
-    Some(hits as f64 >= ON_INK * n && thin_hits as f64 >= ON_THIN * n)
+    let drawn = hits as f64 >= ON_INK * n && thin_hits as f64 >= check.on_thin * n;
+    let lone = alone as f64 >= LONE * n;
+    if inside * 2 < steps + 1 {
+        // Mostly off the sheet: what is on it must be a drawn swing, or none is there.
+        return if inside == 0 || (drawn && lone) {
+            None
+        } else {
+            Some(false)
+        };
+    }
+    Some(drawn && (!check.lone || lone))
 }
 
 fn fill_bands(out: &mut [bool], wu: usize, rows: &[Band], cols: &[Band]) {
@@ -529,6 +862,8 @@ fn door_symbol(
     t: f64,
     thin: impl Fn(f64, f64) -> Option<bool>,
     ink: impl Fn(f64, f64) -> Option<bool>,
+    check: Check,
+    record: &dyn Fn(f64, f64, f64),
 ) -> Option<bool> {
     const LEAF: f64 = 0.6;
     let c = (g.line0 + g.line1) as f64 / 2.0;
@@ -539,7 +874,7 @@ fn door_symbol(
     }
     let off_sheet = std::cell::Cell::new(false);
     let arc = |hinge: f64, dir: f64, side: f64, radius: f64| match swing(
-        c, hinge, dir, side, radius, &thin, &ink,
+        c, hinge, dir, side, radius, &thin, &ink, check,
     ) {
         Some(ok) => ok,
         None => {
@@ -576,12 +911,18 @@ fn door_symbol(
     // where the gap runs on through a junction.
     let step = (t / 10.0).round().max(1.0);
     let r_max = len + t / 2.0;
-    let r_min = (len - 1.5 * t - 2.0).max(t).max(4.0);
+    // Checked strictly (a wall that is all door), the swing spans the whole gap.
+    let r_min = if check.full {
+        (len - t / 2.0).max(t)
+    } else {
+        (len - 1.5 * t - 2.0).max(t).max(4.0)
+    };
     for side in [-1.0, 1.0] {
         for (hinge, dir) in [(ja, 1.0), (jb, -1.0)] {
             let mut r = r_max;
             while r >= r_min {
                 if arc(hinge, dir, side, r) && leaf(hinge, side, r) >= LEAF {
+                    record(c, hinge, r);
                     return Some(true);
                 }
                 r -= step;
@@ -589,6 +930,8 @@ fn door_symbol(
         }
         let half = len / 2.0;
         if half >= t && arc(ja, 1.0, side, half) && arc(jb, -1.0, side, half) {
+            record(c, ja, half);
+            record(c, jb, half);
             return Some(true);
         }
     }
@@ -613,18 +956,18 @@ fn jamb_rule(
     };
     let height = g.runs.len();
     let (line, a, b) = g.runs[height / 2];
-    let slack = height + 2 * tol + 2;
+    // A diagonal wall's end is thicker across than a square one.
+    let slack = 2 * height + 2 * tol + 2;
     (a > 0 && across(line, a - 1) <= slack) || (b < len && across(line, b) <= slack)
 }
 
 /// Candidate gaps for `lines` lines of `len` pixels where `wall(line, i)` tells a wall
-/// pixel: bands of `min_band..=max_band` lines whose free runs (bounded by wall on both
+/// pixel: bands of at least `min_band` lines whose free runs (bounded by wall on both
 /// sides, at most `gap_len` long) line up within `tol`.
 fn bands(
     lines: usize,
     len: usize,
     gap_len: usize,
-    max_band: usize,
     min_band: usize,
     tol: usize,
     wall: impl Fn(usize, usize) -> bool,
@@ -650,7 +993,7 @@ fn bands(
     };
     let close = |g: Open, found: &mut Vec<Band>| {
         let height = g.runs.len();
-        if (min_band..=max_band).contains(&height) {
+        if height >= min_band {
             found.push(band(&g.runs));
         }
     };
@@ -680,14 +1023,11 @@ fn bands(
                 .position(|g| g.last + 1 == line && near(g.a, a) && near(g.b, b));
             match hit {
                 Some(j) => {
+                    // Ends are compared with the band's first line: a gap between
+                    // diagonal walls narrows line by line into a band of its own.
                     let mut g = open.swap_remove(j);
-                    g.a = a;
-                    g.b = b;
                     g.last = line;
-                    // Past max_band + 1 lines the band is rejected anyway: stop collecting.
-                    if g.runs.len() <= max_band {
-                        g.runs.push((line, a, b));
-                    }
+                    g.runs.push((line, a, b));
                     next.push(g);
                 }
                 None => next.push(Open {
@@ -709,9 +1049,63 @@ fn bands(
     found
 }
 
-/// Free-space regions not touching the image border and at least `min_area` pixels.
+/// Writing: where a row crosses a line of text it cuts many short strokes close together
+/// (letters' stems and diagonals), unlike a fixture's outline, a door's leaf or swing, or
+/// a wall. Marks the short runs of thin ink (not wall) that come in chains of at least
+/// three, each within a wall thickness of the next.
+fn marks(ink: &[bool], walls: &[bool], w: u32, h: u32, t: u32) -> Vec<bool> {
+    let (wu, hu) = (w as usize, h as usize);
+    let short = (t as usize / 3).max(4);
+    let gap = (t as usize).max(6);
+    let mut out = vec![false; wu * hu];
+    let thin = |i: usize| ink[i] && !walls[i];
+    for y in 0..hu {
+        let row = y * wu;
+        let mut chain: Vec<(usize, usize)> = Vec::new();
+        let flush = |chain: &mut Vec<(usize, usize)>, out: &mut [bool]| {
+            if chain.len() >= 2 {
+                for &(a, b) in chain.iter() {
+                    out[row + a..row + b].fill(true);
+                }
+            }
+            chain.clear();
+        };
+        let mut x = 0;
+        while x < wu {
+            if !thin(row + x) {
+                // A wall or a free pixel: walls end a chain.
+                if walls[row + x] {
+                    flush(&mut chain, &mut out);
+                }
+                x += 1;
+                continue;
+            }
+            let s = x;
+            while x < wu && thin(row + x) {
+                x += 1;
+            }
+            let long = x - s > short;
+            let far = chain.last().is_some_and(|&(_, b)| s - b > gap);
+            if long || far {
+                flush(&mut chain, &mut out);
+            }
+            if !long {
+                chain.push((s, x));
+            }
+        }
+        flush(&mut chain, &mut out);
+    }
+    out
+}
+
+/// Free-space regions not touching the image border and at least `min_area` pixels; with
+/// `marks`, only those with a mark in them.
+/// Pixels of writing a region needs to be a room (a few rows of a short word).
+const MIN_MARKS: u32 = 12;
+
 fn rooms_of(
     walls: &[bool],
+    marks: Option<&[bool]>,
     w: u32,
     h: u32,
     min_area: u64,
@@ -732,18 +1126,23 @@ fn rooms_of(
         area: u64,
         bbox: [u32; 4],
         border: bool,
+        marks: u32,
     }
     let mut stats = vec![
         Stats {
             area: 0,
             bbox: [u32::MAX, u32::MAX, 0, 0],
             border: false,
+            marks: 0,
         };
         n + 1
     ];
-    for (x, y, p) in labels.enumerate_pixels() {
+    for (i, (x, y, p)) in labels.enumerate_pixels().enumerate() {
         let s = &mut stats[p.0[0] as usize];
         s.area += 1;
+        if let Some(m) = marks {
+            s.marks += u32::from(m[i]);
+        }
         s.bbox = [
             s.bbox[0].min(x),
             s.bbox[1].min(y),
@@ -756,7 +1155,7 @@ fn rooms_of(
     }
     let mut chosen: Vec<(u32, DetectedRoom)> = Vec::new();
     for (label, s) in stats.iter().enumerate().skip(1) {
-        if s.border || s.area < min_area {
+        if s.border || s.area < min_area || (marks.is_some() && s.marks < MIN_MARKS) {
             continue;
         }
         let Some(polygon) = outline(&labels, label as u32, s.bbox, epsilon) else {

@@ -64,19 +64,69 @@ fn two_rooms_with_door_gaps_are_found_with_their_outlines() {
     assert!(result.rooms[0].polygon.iter().all(|p| p[0] < w / 2.0));
 }
 
-/// A floor the detector does not yet get fully right (target: mean IoU 0.85; today 10 of
-/// 10 rooms counted, mean IoU 0.68: rooms in the lower right still merge through doorways
-/// whose symbol is not recognised, and a wall sliver counts as a room): this pins today's
-/// level so a regression shows, and is to be tightened as the detector improves.
+/// A floor the detector does not yet get fully right (target: mean IoU 0.85; today 8 of 10
+/// rooms found, mean IoU 0.77: the washing room leaks out where a door cut across a wall
+/// junction leaves only a hairline of the other wall, and a closet whose doorway spans the
+/// corridor's whole width merges with the corridor): this pins today's level so a
+/// regression shows, and is to be tightened as the detector improves.
 #[test]
 fn a_real_r2v_plan_is_mostly_matched_to_its_ground_truth() {
     let score = score_plan("r2v-00_02", R2V_PLAN).expect("scores");
     assert_eq!(score.truth_rooms, 10, "{score:?}");
     assert!(
-        score.detected_rooms.abs_diff(score.truth_rooms) <= 1,
+        score.detected_rooms.abs_diff(score.truth_rooms) <= 2,
         "{score:?}"
     );
-    assert!(score.mean_iou > 0.65, "{score:?}");
+    assert!(score.mean_iou > 0.75, "{score:?}");
+}
+
+/// A room and a balcony whose wall to the room is all door: the doorway spans the
+/// balcony's whole depth, so its gap is no band between wall ends but the balcony's own
+/// width; the swing drawn from the hinge at the balcony's end (through the balcony and off
+/// the sheet, its leaf along the balcony's wall) closes it.
+const ALL_DOOR: &str = "60\t0\t260\t0\twall\n\
+    260\t0\t260\t100\twall\n\
+    260\t100\t60\t100\twall\n\
+    60\t0\t60\t100\twall\n\
+    0\t20\t60\t20\twall\n\
+    0\t80\t60\t80\twall\n\
+    0\t20\t0\t80\twall\n\
+    60\t24\t60\t76\tdoor\n\
+    15\t45\t45\t55\tbalcony\n\
+    130\t45\t190\t55\tbedroom\n";
+
+#[test]
+fn a_wall_that_is_all_door_is_closed_where_its_swing_is_drawn() {
+    let score = score_plan("all-door", ALL_DOOR).expect("scores");
+    assert_eq!(score.truth_rooms, 2, "{score:?}");
+    assert_eq!(score.detected_rooms, 2, "{score:?}");
+    assert!(score.mean_iou > 0.95, "{score:?}");
+}
+
+/// A closed region with nothing written in it (a shaft) is not a room; with
+/// `labelled_only` off it is.
+#[test]
+fn regions_without_writing_are_not_rooms() {
+    let plan = "0\t0\t200\t0\twall\n\
+        200\t0\t200\t100\twall\n\
+        200\t100\t0\t100\twall\n\
+        0\t100\t0\t0\twall\n\
+        100\t0\t100\t100\twall\n\
+        40\t45\t70\t55\tbedroom\n";
+    let rendered =
+        render(&parse(plan).expect("parses"), &RenderOptions::default()).expect("renders");
+    assert_eq!(rendered.room_labels.len(), 1);
+    let labelled = detect::detect(&rendered.image, &DetectParams::default());
+    assert_eq!(labelled.rooms.len(), 1);
+    assert!(labelled.rooms[0].bbox[2] < rendered.image.width() / 2);
+    let all = detect::detect(
+        &rendered.image,
+        &DetectParams {
+            labelled_only: false,
+            ..DetectParams::default()
+        },
+    );
+    assert_eq!(all.rooms.len(), 2);
 }
 
 #[test]
@@ -174,4 +224,109 @@ fn iou_of_identical_maps_is_one() {
     let m = greedy_match(&ious, 2, 2);
     assert_eq!(m.len(), 2);
     assert!(m.iter().all(|p| (p.2 - 1.0).abs() < 1e-12));
+}
+
+/// Not a test: writes a picture per plan of `DOCPIPE_R2V_DIR` to `DOCPIPE_DEBUG_OUT`
+/// (ink light gray, walls black, closed doorways blue, detected rooms tinted, missed
+/// ground-truth floor red). `cargo test --release -p docpipe-local dump_stages -- --ignored`
+#[test]
+#[ignore]
+fn dump_stages() {
+    let Ok(dir) = std::env::var("DOCPIPE_R2V_DIR") else {
+        return;
+    };
+    let out = std::env::var("DOCPIPE_DEBUG_OUT").unwrap_or_else(|_| "/tmp/dbg".into());
+    std::fs::create_dir_all(&out).expect("out dir");
+    let report = super::eval::evaluate_r2v_dir(std::path::Path::new(&dir)).expect("evaluates");
+    for d in &report.details {
+        println!(
+            "{:45} {:3} {:3} {:3} {:.3} {:5}",
+            d.file, d.truth_rooms, d.detected_rooms, d.matched, d.mean_iou, d.detect_ms
+        );
+    }
+    println!(
+        "SUMMARY {} plans, {} right, mean IoU {:.4}",
+        report.plans, report.count_correct, report.mean_iou
+    );
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("reads");
+        let rendered =
+            render(&parse(&text).expect("parses"), &RenderOptions::default()).expect("renders");
+        let params = DetectParams::default();
+        let (ink, walls, bridged, marks) = detect::debug_masks(&rendered.image, &params);
+        let det = detect::detect(&rendered.image, &params);
+        let (w, h) = rendered.image.dimensions();
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            let i = (y as usize) * (w as usize) + x as usize;
+            let found = det.room_map[i];
+            let truth = rendered.room_map[i];
+            image::Rgb(if walls[i] {
+                [0, 0, 0]
+            } else if bridged[i] {
+                [0, 0, 255]
+            } else if marks[i] {
+                [0, 160, 0]
+            } else if ink[i] {
+                [150, 150, 150]
+            } else if found > 0 {
+                let k = found as usize * 97;
+                [
+                    (140 + (k * 37) % 110) as u8,
+                    (140 + (k * 71) % 110) as u8,
+                    (140 + (k * 13) % 110) as u8,
+                ]
+            } else if truth > 0 {
+                [255, 60, 60]
+            } else {
+                [255, 255, 255]
+            })
+        });
+        let n_truth = rendered.room_labels.len();
+        let n_found = det.rooms.len();
+        let ious = iou_matrix(&rendered.room_map, &det.room_map, n_truth, n_found);
+        let bbox = |map: &[u32], k: u32| {
+            let mut b = [u32::MAX, u32::MAX, 0, 0];
+            for (i, &v) in map.iter().enumerate() {
+                if v == k {
+                    let (x, y) = ((i % w as usize) as u32, (i / w as usize) as u32);
+                    b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+                }
+            }
+            b
+        };
+        println!(
+            "== {} t={} truth={n_truth} found={n_found}",
+            path.display(),
+            det.wall_thickness
+        );
+        for i in 0..n_truth {
+            let best = (0..n_found)
+                .max_by(|&a, &b| ious[i * n_found + a].total_cmp(&ious[i * n_found + b]));
+            println!(
+                "  truth {i} {:?} {:?} best {:?} {:.3}",
+                rendered.room_labels[i],
+                bbox(&rendered.room_map, i as u32 + 1),
+                best,
+                best.map(|j| ious[i * n_found + j]).unwrap_or(0.0)
+            );
+        }
+        for j in 0..n_found {
+            println!(
+                "  found {j} {:?} area {}",
+                det.rooms[j].bbox, det.rooms[j].area
+            );
+        }
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        img.save(format!("{out}/{}.png", &name[..5]))
+            .expect("saves");
+    }
 }
