@@ -217,10 +217,39 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<Rendered, String> {
         .collect();
 
     // The drawing: walls with door gaps, thin door leaves and arcs, icons, label strokes.
+    // A door is an opening in its own wall: where it ends on a crossing wall (a door in a
+    // corner), the crossing wall stays whole, as a drawn plan shows it, rather than losing
+    // the half of its thickness the opening's rectangle overlaps.
     let mut ink = walls;
-    for door in &plan.doors {
-        let (a, b) = (px(door.a), px(door.b));
-        fill_quad(&mut ink, w, h, &thick(a, b, t + 2.0, 0.0), false);
+    let cuts: Vec<[[f64; 2]; 4]> = plan
+        .doors
+        .iter()
+        .map(|d| thick(px(d.a), px(d.b), t + 2.0, 0.0))
+        .collect();
+    for q in &cuts {
+        fill_quad(&mut ink, w, h, q, false);
+    }
+    for wall in &plan.walls {
+        let wq = thick(px(wall.a), px(wall.b), t, t / 2.0);
+        for (d, q) in plan.doors.iter().zip(&cuts) {
+            // Only a wall the door ends on; one that ends in the middle of the opening
+            // (a T into a doorway) loses its end to it.
+            if parallel(wall, d) || !(in_quad(&wq, px(d.a)) || in_quad(&wq, px(d.b))) {
+                continue;
+            }
+            for (x, y) in quad_pixels(q, w, h) {
+                let p = [f64::from(x) + 0.5, f64::from(y) + 0.5];
+                // Not where the wall has a door of its own.
+                let own_door = plan
+                    .doors
+                    .iter()
+                    .zip(&cuts)
+                    .any(|(d2, q2)| parallel(wall, d2) && in_quad(q2, p));
+                if in_quad(&wq, p) && !own_door {
+                    ink[(y as usize) * (w as usize) + x as usize] = true;
+                }
+            }
+        }
     }
     let mut image = GrayImage::from_fn(w, h, |x, y| {
         Luma([if ink[(y as usize) * (w as usize) + x as usize] {
@@ -329,49 +358,62 @@ fn thick(a: [f64; 2], b: [f64; 2], width: f64, cap: f64) -> [[f64; 2]; 4] {
 
 /// Sets (or clears) the pixels whose centres lie in a convex quad.
 fn fill_quad(mask: &mut [bool], w: u32, h: u32, q: &[[f64; 2]; 4], value: bool) {
-    let x0 = q
-        .iter()
-        .map(|p| p[0])
-        .fold(f64::INFINITY, f64::min)
-        .floor()
-        .max(0.0) as u32;
-    let y0 = q
-        .iter()
-        .map(|p| p[1])
-        .fold(f64::INFINITY, f64::min)
-        .floor()
-        .max(0.0) as u32;
-    let x1 = (q.iter().map(|p| p[0]).fold(0.0, f64::max).ceil() as u32).min(w);
-    let y1 = (q.iter().map(|p| p[1]).fold(0.0, f64::max).ceil() as u32).min(h);
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let p = [f64::from(x) + 0.5, f64::from(y) + 0.5];
-            let mut sign = 0i8;
-            let mut inside = true;
-            for i in 0..4 {
-                let (a, b) = (q[i], q[(i + 1) % 4]);
-                let cross = (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]);
-                let s = if cross > 1e-9 {
-                    1
-                } else if cross < -1e-9 {
-                    -1
-                } else {
-                    0
-                };
-                if s != 0 {
-                    if sign == 0 {
-                        sign = s;
-                    } else if s != sign {
-                        inside = false;
-                        break;
-                    }
-                }
-            }
-            if inside {
-                mask[(y as usize) * (w as usize) + x as usize] = value;
+    for (x, y) in quad_pixels(q, w, h) {
+        mask[(y as usize) * (w as usize) + x as usize] = value;
+    }
+}
+
+/// The pixels whose centres lie in a convex quad.
+fn quad_pixels(q: &[[f64; 2]; 4], w: u32, h: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
+    let lo = |i: usize| {
+        q.iter()
+            .map(|p| p[i])
+            .fold(f64::INFINITY, f64::min)
+            .floor()
+            .max(0.0) as u32
+    };
+    let hi = |i: usize, limit: u32| {
+        (q.iter().map(|p| p[i]).fold(0.0, f64::max).ceil() as u32).min(limit)
+    };
+    let (x0, y0, x1, y1) = (lo(0), lo(1), hi(0, w), hi(1, h));
+    (y0..y1)
+        .flat_map(move |y| (x0..x1).map(move |x| (x, y)))
+        .filter(|&(x, y)| in_quad(q, [f64::from(x) + 0.5, f64::from(y) + 0.5]))
+}
+
+/// Whether `p` lies in the convex quad `q` (either winding).
+fn in_quad(q: &[[f64; 2]; 4], p: [f64; 2]) -> bool {
+    let mut sign = 0i8;
+    for i in 0..4 {
+        let (a, b) = (q[i], q[(i + 1) % 4]);
+        let cross = (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]);
+        let s = if cross > 1e-9 {
+            1
+        } else if cross < -1e-9 {
+            -1
+        } else {
+            0
+        };
+        if s != 0 {
+            if sign == 0 {
+                sign = s;
+            } else if s != sign {
+                return false;
             }
         }
     }
+    true
+}
+
+/// Whether two segments run within 30 degrees of each other.
+fn parallel(a: &Segment, b: &Segment) -> bool {
+    let (ax, ay) = (a.b[0] - a.a[0], a.b[1] - a.a[1]);
+    let (bx, by) = (b.b[0] - b.a[0], b.b[1] - b.a[1]);
+    let (la, lb) = ((ax * ax + ay * ay).sqrt(), (bx * bx + by * by).sqrt());
+    if la == 0.0 || lb == 0.0 {
+        return true;
+    }
+    ((ax * by - ay * bx) / (la * lb)).abs() < 0.5
 }
 
 /// A thin dark line, `width` pixels wide.
