@@ -441,13 +441,13 @@ async fn owned_job(state: &AppState, caller: &Caller, id: &str) -> Result<Job, A
         Err(e) if e.code == ErrorCode::JobNotFound => return Err(ApiError::not_found_job()),
         Err(e) => return Err(e.into()),
     };
-    check_owner(&job, caller)?;
+    check_owner(job.owner.as_deref(), caller)?;
     Ok(job)
 }
 
 /// Another key's job does not exist for this caller.
-fn check_owner(job: &Job, caller: &Caller) -> Result<(), ApiError> {
-    if job.owner.as_deref() == Some(caller.key_name.as_str()) {
+fn check_owner(owner: Option<&str>, caller: &Caller) -> Result<(), ApiError> {
+    if owner == Some(caller.key_name.as_str()) {
         Ok(())
     } else {
         Err(ApiError::not_found_job())
@@ -491,9 +491,7 @@ pub async fn show(
             view
         }
     };
-    if view.owner.as_deref() != Some(caller.key_name.as_str()) {
-        return Err(ApiError::not_found_job());
-    }
+    check_owner(view.owner.as_deref(), &caller)?;
     Ok(success_bytes(view.data, StatusCode::OK))
 }
 

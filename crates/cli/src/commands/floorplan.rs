@@ -9,11 +9,10 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use docpipe_core::detect::detect_media_type;
 use docpipe_core::stages::verify::apply_room_checks;
-use docpipe_core::{ErrorCode, MediaType};
 use docpipe_local::ocr::PdfRenderer;
 use docpipe_local::rooms::eval::{evaluate_r2v_dir, overlay_png};
 use docpipe_local::rooms::r2v::{RenderOptions, render_png};
-use docpipe_local::rooms::{RoomOptions, detect_rooms, working_png};
+use docpipe_local::rooms::{RoomOptions, detect_rooms, plan_raster, working_png};
 use serde_json::json;
 
 #[derive(Debug, Subcommand)]
@@ -109,23 +108,16 @@ pub async fn floorplan(cmd: FloorplanCommand) -> Result<ExitCode> {
         FloorplanCommand::Detect(args) => {
             let bytes = std::fs::read(&args.file)
                 .with_context(|| format!("reading {}", args.file.display()))?;
-            let Some(mut media_type) = detect_media_type(&bytes) else {
+            let Some(media_type) = detect_media_type(&bytes) else {
                 bail!("{}: not a PDF, PNG or JPEG", args.file.display());
             };
-            let mut bytes = bytes;
             // A PDF that is not a single-JPEG scan (a vector drawing) is rendered, as the
             // pipeline does.
-            if media_type == MediaType::Pdf
-                && let Err(e) = docpipe_local::rooms::decode::pdf_scan(&bytes)
-                && e.code == ErrorCode::UnsupportedDocument
-            {
-                let page = PdfRenderer::new("pdftoppm")
-                    .render_page_fit(&bytes, 1, RoomOptions::default().pdf_render_side())
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
-                bytes = page.bytes;
-                media_type = page.media_type;
-            }
+            let renderer = PdfRenderer::new("pdftoppm");
+            let plan = plan_raster(&bytes, media_type, Some(&renderer), &RoomOptions::default())
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+            let (bytes, media_type) = (plan.bytes.into_owned(), plan.media_type);
             let opts = RoomOptions {
                 pixels_per_metre: args.pixels_per_metre,
                 ..RoomOptions::default()

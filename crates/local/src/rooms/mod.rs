@@ -91,6 +91,48 @@ pub fn working_png(
     Ok(out)
 }
 
+/// The image a blueprint's rooms are read from.
+pub struct PlanRaster<'a> {
+    pub bytes: std::borrow::Cow<'a, [u8]>,
+    pub media_type: MediaType,
+    /// The PDF page that was rendered, when one was.
+    pub rendered_page: Option<u32>,
+}
+
+/// A PNG or JPEG, or a PDF that is a JPEG scan, as it is (the decoder reads the scan); any
+/// other PDF (a vector drawing, a scan in another encoding) with `renderer`: page 1 drawn
+/// at the detector's working size. Without a renderer such a PDF is refused by the decoder
+/// (`UNSUPPORTED_DOCUMENT`).
+pub async fn plan_raster<'a>(
+    bytes: &'a [u8],
+    media_type: MediaType,
+    renderer: Option<&PdfRenderer>,
+    options: &RoomOptions,
+) -> Result<PlanRaster<'a>, StageError> {
+    let as_is = PlanRaster {
+        bytes: std::borrow::Cow::Borrowed(bytes),
+        media_type,
+        rendered_page: None,
+    };
+    let Some(renderer) = renderer.filter(|_| media_type == MediaType::Pdf) else {
+        return Ok(as_is);
+    };
+    match decode::pdf_scan(bytes) {
+        Ok(_) => Ok(as_is),
+        Err(e) if e.code != ErrorCode::UnsupportedDocument => Err(e),
+        Err(_) => {
+            let page = renderer
+                .render_page_fit(bytes, 1, options.pdf_render_side())
+                .await?;
+            Ok(PlanRaster {
+                bytes: std::borrow::Cow::Owned(page.bytes),
+                media_type: page.media_type,
+                rendered_page: Some(1),
+            })
+        }
+    }
+}
+
 /// Detects rooms on the blocking thread pool, so the pipeline's runtime keeps serving.
 pub async fn extract_rooms(
     bytes: &[u8],
@@ -217,23 +259,12 @@ impl<E: Extractor> Extractor for WithRooms<E> {
         bytes: &[u8],
         media_type: MediaType,
     ) -> Result<RoomsResult, StageError> {
-        let mut result = if media_type == MediaType::Pdf
-            && let Some(renderer) = &self.pdf_renderer
-            && let Err(e) = decode::pdf_scan(bytes)
-        {
-            if e.code != ErrorCode::UnsupportedDocument {
-                return Err(e);
-            }
-            let page = renderer
-                .render_page_fit(bytes, 1, self.options.pdf_render_side())
-                .await?;
-            let mut result =
-                extract_rooms(&page.bytes, page.media_type, self.options.clone()).await?;
-            result.page = Some(1);
-            result
-        } else {
-            extract_rooms(bytes, media_type, self.options.clone()).await?
-        };
+        let plan =
+            plan_raster(bytes, media_type, self.pdf_renderer.as_ref(), &self.options).await?;
+        let mut result = extract_rooms(&plan.bytes, plan.media_type, self.options.clone()).await?;
+        if plan.rendered_page.is_some() {
+            result.page = plan.rendered_page;
+        }
         if let Some(ocr) = &self.label_ocr
             && !result.rooms.is_empty()
         {
