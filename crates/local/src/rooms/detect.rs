@@ -109,9 +109,9 @@ pub fn detect(gray: &GrayImage, params: &DetectParams) -> Detection {
     let walls = wall_mask(&ink, w, h, t);
     let gap_len = (params.gap_factor * f64::from(t)).round().max(2.0) as u32;
     let mut bridged = walls.clone();
-    bridge_gaps(&walls, &ink, &mut bridged, w, h, t, gap_len);
+    let swings = bridge_gaps(&walls, &ink, &mut bridged, w, h, t, gap_len);
     let marks = if params.labelled_only {
-        Some(marks(&ink, &walls, w, h, t)).filter(|m| m.iter().any(|&b| b))
+        Some(marks(&ink, &walls, &swings, w, h, t)).filter(|m| m.iter().any(|&b| b))
     } else {
         None
     };
@@ -151,8 +151,8 @@ pub(crate) fn debug_masks(
     let walls = wall_mask(&ink, w, h, t);
     let gap_len = (params.gap_factor * f64::from(t)).round().max(2.0) as u32;
     let mut bridged = walls.clone();
-    bridge_gaps(&walls, &ink, &mut bridged, w, h, t, gap_len);
-    let m = marks(&ink, &walls, w, h, t);
+    let swings = bridge_gaps(&walls, &ink, &mut bridged, w, h, t, gap_len);
+    let m = marks(&ink, &walls, &swings, w, h, t);
     (ink, walls, bridged, m)
 }
 
@@ -285,8 +285,8 @@ struct Band {
     runs: Vec<(usize, usize, usize)>,
 }
 
-/// Closes door gaps in both directions (see the module doc); returns how many doors were
-/// recognised by their symbol.
+/// Closes door gaps in both directions (see the module doc); returns the swings of the
+/// doors recognised by their symbol, `[x, y, radius]`.
 #[allow(clippy::too_many_arguments)]
 fn bridge_gaps(
     walls: &[bool],
@@ -296,7 +296,7 @@ fn bridge_gaps(
     h: u32,
     t: u32,
     gap_len: u32,
-) -> usize {
+) -> Vec<[f64; 3]> {
     let (wu, hu) = (w as usize, h as usize);
     let max_band = (f64::from(t) * 1.5).ceil() as usize + 2;
     let min_band = (t as usize / 2).max(2);
@@ -340,7 +340,7 @@ fn bridge_gaps(
     let near_wall = dilate(&mask(&|i| walls[i]), Norm::LInf, (t / 2 + 2).min(255) as u8);
     // Every recognised swing, `[x, y, radius]`: a drawn swing is one door.
     let swings: std::cell::RefCell<Vec<[f64; 3]>> = std::cell::RefCell::new(Vec::new());
-    let mut doors = leaf_doors(
+    leaf_doors(
         &thin_raw,
         &thin,
         &any,
@@ -404,17 +404,17 @@ fn bridge_gaps(
         if rows.is_empty() && cols.is_empty() {
             break;
         }
-        doors += rows.len() + cols.len();
         fill_bands(out, wu, &rows, &cols);
     }
     // Except where a wall that is all door closes the room's end: there a door's swing is
     // drawn from a line at the band's end, one not already recognised as another door's.
-    let known = swings.into_inner();
+    let mut known = swings.into_inner();
     let new_swing = |x: f64, y: f64, r: f64| {
         !known
             .iter()
             .any(|s| (s[0] - x).hypot(s[1] - y) <= tf && (s[2] - r).abs() <= tf)
     };
+    let late: std::cell::RefCell<Vec<[f64; 3]>> = std::cell::RefCell::new(Vec::new());
     let current: &[bool] = out;
     let mut rows: Vec<Band> = Vec::new();
     for g in bands(hu, wu, gap_len as usize, min_band, tol, |l, i| {
@@ -423,7 +423,10 @@ fn bridge_gaps(
         if g.runs.len() > max_band {
             rows.extend(doors_across(&g, t, |sub| {
                 let fresh = std::cell::Cell::new(true);
-                let record = |l: f64, i: f64, r: f64| fresh.set(fresh.get() && new_swing(i, l, r));
+                let record = |l: f64, i: f64, r: f64| {
+                    fresh.set(fresh.get() && new_swing(i, l, r));
+                    late.borrow_mut().push([i, l, r]);
+                };
                 (door_symbol(
                     sub,
                     tf,
@@ -443,7 +446,10 @@ fn bridge_gaps(
         if g.runs.len() > max_band {
             cols.extend(doors_across(&g, t, |sub| {
                 let fresh = std::cell::Cell::new(true);
-                let record = |l: f64, i: f64, r: f64| fresh.set(fresh.get() && new_swing(l, i, r));
+                let record = |l: f64, i: f64, r: f64| {
+                    fresh.set(fresh.get() && new_swing(l, i, r));
+                    late.borrow_mut().push([l, i, r]);
+                };
                 (door_symbol(
                     sub,
                     tf,
@@ -456,9 +462,9 @@ fn bridge_gaps(
             }));
         }
     }
-    doors += rows.len() + cols.len();
     fill_bands(out, wu, &rows, &cols);
-    doors
+    known.extend(late.into_inner());
+    known
 }
 
 /// Doorways at the ends of a band as long as a room: lines from which a door's symbol is
@@ -1051,14 +1057,36 @@ fn bands(
 
 /// Writing: where a row crosses a line of text it cuts many short strokes close together
 /// (letters' stems and diagonals), unlike a fixture's outline, a door's leaf or swing, or
-/// a wall. Marks the short runs of thin ink (not wall) that come in chains of at least
-/// three, each within a wall thickness of the next.
-fn marks(ink: &[bool], walls: &[bool], w: u32, h: u32, t: u32) -> Vec<bool> {
+/// a wall. Marks the short runs of thin ink (not wall, not on a recognised door's swing)
+/// that come in chains of at least two, each within a wall thickness of the next.
+fn marks(ink: &[bool], walls: &[bool], swings: &[[f64; 3]], w: u32, h: u32, t: u32) -> Vec<bool> {
     let (wu, hu) = (w as usize, h as usize);
     let short = (t as usize / 3).max(4);
     let gap = (t as usize).max(6);
     let mut out = vec![false; wu * hu];
-    let thin = |i: usize| ink[i] && !walls[i];
+    // A recognised door's swing is no writing, wherever it crosses other strokes.
+    let mut on_swing = vec![false; wu * hu];
+    let near = (f64::from(t) / 4.0).max(2.0);
+    for &[cx, cy, r] in swings {
+        let reach = r + near;
+        let (x0, x1) = (
+            (cx - reach).max(0.0) as usize,
+            ((cx + reach).max(0.0) as usize).min(wu.saturating_sub(1)),
+        );
+        let (y0, y1) = (
+            (cy - reach).max(0.0) as usize,
+            ((cy + reach).max(0.0) as usize).min(hu.saturating_sub(1)),
+        );
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                let d = (x as f64 + 0.5 - cx).hypot(y as f64 + 0.5 - cy);
+                if (d - r).abs() <= near {
+                    on_swing[y * wu + x] = true;
+                }
+            }
+        }
+    }
+    let thin = |i: usize| ink[i] && !walls[i] && !on_swing[i];
     for y in 0..hu {
         let row = y * wu;
         let mut chain: Vec<(usize, usize)> = Vec::new();

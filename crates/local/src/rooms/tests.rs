@@ -129,6 +129,27 @@ fn regions_without_writing_are_not_rooms() {
     assert_eq!(all.rooms.len(), 2);
 }
 
+/// A hall with no writing in it, only a fixture's outline that its door's swing crosses
+/// nearly along it: the two close strokes on each row there are no line of text, since the
+/// swing is a recognised door's, so the hall is no room.
+#[test]
+fn a_door_swing_crossing_a_fixture_is_no_writing() {
+    let plan = "0\t0\t200\t0\twall\n\
+        200\t0\t200\t100\twall\n\
+        200\t100\t0\t100\twall\n\
+        0\t100\t0\t0\twall\n\
+        100\t0\t100\t100\twall\n\
+        110\t0\t160\t0\tdoor\n\
+        120\t6\t155\t40\tentrance\n\
+        40\t45\t70\t55\tbedroom\n";
+    let rendered =
+        render(&parse(plan).expect("parses"), &RenderOptions::default()).expect("renders");
+    assert_eq!(rendered.room_labels.len(), 1);
+    let found = detect::detect(&rendered.image, &DetectParams::default());
+    assert_eq!(found.rooms.len(), 1, "{:?}", found.rooms);
+    assert!(found.rooms[0].bbox[2] < rendered.image.width() / 2);
+}
+
 #[test]
 fn outlines_are_in_original_pixels_when_the_sheet_is_downscaled() {
     let rendered = render(
