@@ -220,6 +220,7 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<Rendered, String> {
     // A door is an opening in its own wall: where it ends on a crossing wall (a door in a
     // corner), the crossing wall stays whole, as a drawn plan shows it, rather than losing
     // the half of its thickness the opening's rectangle overlaps.
+    let closed = walls.clone();
     let mut ink = walls;
     let cuts: Vec<[[f64; 2]; 4]> = plan
         .doors
@@ -258,8 +259,29 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<Rendered, String> {
             255
         }])
     });
+    // A door cannot swing through a wall: the annotation does not say to which side a door
+    // opens, so it opens to the default side (left of its line) unless its swing there
+    // would cross another wall and on the other side would not (a closet whose door is
+    // wider than the closet is deep opens outwards). Leaving the drawing is allowed: an
+    // entrance may open out of the building.
+    let wall_at = |p: [f64; 2]| {
+        let (x, y) = (p[0].floor(), p[1].floor());
+        x >= 0.0
+            && y >= 0.0
+            && x < f64::from(w)
+            && y < f64::from(h)
+            && closed[(y as usize) * (w as usize) + x as usize]
+    };
     for door in &plan.doors {
-        draw_door(&mut image, px(door.a), px(door.b));
+        let (a, b) = (px(door.a), px(door.b));
+        let side = if swing_blocked(a, b, 1.0, t, &wall_at) > 0
+            && swing_blocked(a, b, -1.0, t, &wall_at) == 0
+        {
+            -1.0
+        } else {
+            1.0
+        };
+        draw_door(&mut image, a, b, side);
     }
     for icon in &plan.icons {
         let (a, b) = (px([icon.x0, icon.y0]), px([icon.x1, icon.y1]));
@@ -451,24 +473,61 @@ fn stroke(image: &mut GrayImage, a: [f64; 2], b: [f64; 2], width: f64) {
     }
 }
 
-/// A door as plans draw it: the leaf, open at 90 degrees from one jamb, and its swing.
-fn draw_door(image: &mut GrayImage, a: [f64; 2], b: [f64; 2]) {
+/// A door as plans draw it: the leaf, open at 90 degrees from the jamb at `a`, to the
+/// left of `a -> b` (`side` 1) or to its right (-1), and its swing.
+fn draw_door(image: &mut GrayImage, a: [f64; 2], b: [f64; 2], side: f64) {
     let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
     let len = (dx * dx + dy * dy).sqrt();
     if len < 1.0 {
         return;
     }
-    let leaf = [a[0] - dy, a[1] + dx];
+    let leaf = [a[0] - side * dy, a[1] + side * dx];
     stroke(image, a, leaf, 2.0);
-    let steps = (len * 1.6).ceil() as usize;
-    let start = dy.atan2(dx);
     let mut prev = b;
-    for i in 1..=steps {
-        let ang = start + std::f64::consts::FRAC_PI_2 * i as f64 / steps as f64;
-        let p = [a[0] + len * ang.cos(), a[1] + len * ang.sin()];
+    for p in swing_points(a, b, side).skip(1) {
         stroke(image, prev, p, 1.0);
         prev = p;
     }
+}
+
+/// Points along a door's swing, from the far jamb `b` round to the open leaf's end.
+fn swing_points(a: [f64; 2], b: [f64; 2], side: f64) -> impl Iterator<Item = [f64; 2]> {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let len = (dx * dx + dy * dy).sqrt();
+    let steps = (len * 1.6).ceil().max(1.0) as usize;
+    let start = dy.atan2(dx);
+    (0..=steps).map(move |i| {
+        let ang = start + side * std::f64::consts::FRAC_PI_2 * i as f64 / steps as f64;
+        [a[0] + len * ang.cos(), a[1] + len * ang.sin()]
+    })
+}
+
+/// How many of a door's swing points, clear of its own wall (`t` thick) and of the leaf's
+/// end, are `blocked` (on another wall) when it opens to `side`. The leaf itself may lie
+/// along a wall (a door hinged in a corner opens flat against it).
+fn swing_blocked(
+    a: [f64; 2],
+    b: [f64; 2],
+    side: f64,
+    t: f64,
+    blocked: &dyn Fn([f64; 2]) -> bool,
+) -> usize {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let len = (dx * dx + dy * dy).sqrt();
+    if len < 1.0 {
+        return 0;
+    }
+    let (nx, ny) = (-side * dy / len, side * dx / len);
+    // Off its own wall: more than its half thickness from the door's line; short of the
+    // leaf's end: more than a wall thickness from the leaf's line.
+    let clear = |p: &[f64; 2]| {
+        let (vx, vy) = (p[0] - a[0], p[1] - a[1]);
+        vx * nx + vy * ny > t / 2.0 + 1.0 && (vx * dx + vy * dy) / len > t
+    };
+    swing_points(a, b, side)
+        .filter(clear)
+        .filter(|&p| blocked(p))
+        .count()
 }
 
 #[cfg(test)]
