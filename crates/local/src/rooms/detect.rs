@@ -1,8 +1,8 @@
 //! Rooms from a grayscale plan: binarise (Otsu; light-on-dark sheets inverted), estimate
 //! the wall thickness from ink run lengths, keep walls with a morphological opening sized
 //! from that thickness (hairlines, text, furniture and door swings go), drop small
-//! leftovers, close slits between wall pieces and doorways, then take the free-space regions that walls enclose and
-//! that have writing in them.
+//! leftovers, close slits between wall pieces and doorways, then take the free-space
+//! regions that walls enclose and that have writing in them.
 //!
 //! A doorway is closed where its door symbol is drawn, since a gap with no door is an
 //! opening that makes two spaces one room. Candidate gaps are bands: a free run along a row
@@ -17,14 +17,14 @@
 //! meet); where two leaves explain one swing, the better-fitting one is the door. A wall
 //! that is all door (the doorway as wide as the room beyond it, so the gap merges with
 //! the room into a band as long as the room) is closed where a swing spanning the band is
-//! drawn from a line near the band's end, checked strictly and not already some other
-//! door's swing. Where the swing would lie off the sheet (and what is on the sheet of it
+//! drawn from a line across it, checked strictly and not already some other door's swing. Where the swing would lie off the sheet (and what is on the sheet of it
 //! is drawn), and on plans drawn with no door symbols at all, a band is a doorway when one
 //! of its jambs is a wall end.
 //!
 //! A closed region is a room only when something is written in it (rows crossing text cut
-//! short strokes close together): shafts, voids and notches between walls carry no label.
-//! Everything is relative to the wall thickness, never absolute.
+//! short strokes close together; a recognised door's swing is no writing): shafts, voids
+//! and notches between walls carry no label. Everything is relative to the wall
+//! thickness, never absolute.
 
 use image::{GrayImage, Luma};
 use imageproc::contours::{BorderType, find_contours};
@@ -406,8 +406,8 @@ fn bridge_gaps(
         }
         fill_bands(out, wu, &rows, &cols);
     }
-    // Except where a wall that is all door closes the room's end: there a door's swing is
-    // drawn from a line at the band's end, one not already recognised as another door's.
+    // Except where a wall that is all door crosses it: there a door's swing spanning the
+    // band is drawn from a line across it, one not already recognised as another door's.
     let mut known = swings.into_inner();
     let new_swing = |x: f64, y: f64, r: f64| {
         !known
@@ -467,23 +467,22 @@ fn bridge_gaps(
     known
 }
 
-/// Doorways at the ends of a band as long as a room: lines from which a door's symbol is
-/// drawn (hinge on the line, swing reaching the band's far side), within a wall thickness
-/// and a half of the band's first or last line (the wall that closes the room's end is
-/// all door). Each group of such lines is one door, and the wall thickness of lines
-/// centred on it is closed.
+/// Doorways across a band as long as a room: lines from which a door's symbol is drawn
+/// (hinge on the line, swing reaching the band's far side), at the band's end (the wall
+/// that closes the room's end is all door) or anywhere along it (a closet off a corridor
+/// as wide as the closet's door). Each group of such lines is one door, and the wall
+/// thickness of lines centred on it is closed.
 fn doors_across(g: &Band, t: u32, is_door: impl Fn(&Band) -> Option<bool>) -> Vec<Band> {
     let step = 1;
     let half = t as usize / 2;
     let n = g.runs.len();
-    let end = (3 * t as usize / 2).min(n);
     // A door as wide as a closet (two or three wall thicknesses) cannot be told from the
     // writing that fills such a closet.
     if g.b.saturating_sub(g.a) < 3 * t as usize {
         return Vec::new();
     }
     let (mut hits, mut known): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
-    for k in (0..end).chain(n.saturating_sub(end).max(end)..n) {
+    for k in 0..n {
         let (line, a, b) = g.runs[k];
         let sub = Band {
             line0: line,
@@ -923,8 +922,24 @@ fn door_symbol(
     } else {
         (len - 1.5 * t - 2.0).max(t).max(4.0)
     };
+    // A swing spanning the gap crosses the diagonal from its hinge somewhere between the
+    // two radii: where no thin stroke does, no radius need be tried.
+    let crosses_diagonal = |hinge: f64, dir: f64, side: f64| {
+        let d = std::f64::consts::FRAC_1_SQRT_2;
+        let mut r = r_min;
+        while r <= r_max {
+            if thin(c + side * r * d, hinge + dir * r * d) == Some(true) {
+                return true;
+            }
+            r += 1.0;
+        }
+        false
+    };
     for side in [-1.0, 1.0] {
         for (hinge, dir) in [(ja, 1.0), (jb, -1.0)] {
+            if check.full && !crosses_diagonal(hinge, dir, side) {
+                continue;
+            }
             let mut r = r_max;
             while r >= r_min {
                 if arc(hinge, dir, side, r) && leaf(hinge, side, r) >= LEAF {

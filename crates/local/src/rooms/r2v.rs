@@ -504,7 +504,8 @@ fn swing_points(a: [f64; 2], b: [f64; 2], side: f64) -> impl Iterator<Item = [f6
 
 /// How many of a door's swing points, clear of its own wall (`t` thick) and of the leaf's
 /// end, are `blocked` (on another wall) when it opens to `side`. The leaf itself may lie
-/// along a wall (a door hinged in a corner opens flat against it).
+/// along a wall (a door hinged in a corner opens flat against it), and the swing may start
+/// along one (a door whose far jamb is a corner).
 fn swing_blocked(
     a: [f64; 2],
     b: [f64; 2],
@@ -519,10 +520,12 @@ fn swing_blocked(
     }
     let (nx, ny) = (-side * dy / len, side * dx / len);
     // Off its own wall: more than its half thickness from the door's line; short of the
-    // leaf's end: more than a wall thickness from the leaf's line.
+    // leaf's end: more than a wall thickness from the leaf's line; clear of a wall through
+    // the far jamb, which the swing's start runs along rather than crosses.
     let clear = |p: &[f64; 2]| {
         let (vx, vy) = (p[0] - a[0], p[1] - a[1]);
-        vx * nx + vy * ny > t / 2.0 + 1.0 && (vx * dx + vy * dy) / len > t
+        let along = (vx * dx + vy * dy) / len;
+        vx * nx + vy * ny > t / 2.0 + 1.0 && along > t && along < len - t / 2.0 - 1.0
     };
     swing_points(a, b, side)
         .filter(clear)
