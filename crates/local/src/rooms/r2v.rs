@@ -566,6 +566,61 @@ mod tests {
         assert_eq!(r.room_map[124 * 448 + 224], 0);
     }
 
+    /// A door wider than the closet it closes is deep opens the other way: its swing
+    /// is drawn in the corridor, not through the closet's far wall.
+    #[test]
+    fn a_door_opens_to_the_side_where_it_has_room() {
+        let plan = "0\t0\t50\t0\twall\n\
+            50\t0\t50\t180\twall\n\
+            50\t180\t0\t180\twall\n\
+            0\t180\t0\t0\twall\n\
+            0\t150\t50\t150\twall\n\
+            3\t150\t47\t150\tdoor\n";
+        let opts = RenderOptions::default();
+        let rendered = render(&parse(plan).expect("parses"), &opts).expect("renders");
+        let ink = |x: f64, y: f64| {
+            let (s, m) = (opts.scale, f64::from(opts.margin));
+            // Any dark pixel within two pixels of the point.
+            (-2i32..=2).any(|dx| {
+                (-2i32..=2).any(|dy| {
+                    let px = (x * s + m).round() as i32 + dx;
+                    let py = (y * s + m).round() as i32 + dy;
+                    rendered.image.get_pixel(px as u32, py as u32).0[0] < 128
+                })
+            })
+        };
+        // Hinge (3, 150), radius 44: the swing at 60 degrees in the corridor is drawn;
+        // past the closet's far wall (y 180) nothing is.
+        let (dx, dy) = (22.0, 44.0 * 3f64.sqrt() / 2.0);
+        assert!(ink(3.0 + dx, 150.0 - dy));
+        assert!(!ink(3.0 + dx, 150.0 + dy));
+        // Where both sides are clear, the door opens to the default side (left of its line).
+        let open = "0\t0\t50\t0\twall\n\
+            50\t0\t50\t180\twall\n\
+            50\t180\t0\t180\twall\n\
+            0\t180\t0\t0\twall\n\
+            0\t90\t50\t90\twall\n\
+            3\t90\t47\t90\tdoor\n";
+        let rendered = render(&parse(open).expect("parses"), &opts).expect("renders");
+        let ink = |x: f64, y: f64| {
+            let (s, m) = (opts.scale, f64::from(opts.margin));
+            rendered
+                .image
+                .get_pixel((x * s + m).round() as u32, (y * s + m).round() as u32)
+                .0[0]
+                < 128
+        };
+        let on_arc = |sign: f64| {
+            (0..10).any(|k| {
+                let r = 44.0 + f64::from(k) * 0.2 - 1.0;
+                let d = r * std::f64::consts::FRAC_1_SQRT_2;
+                ink(3.0 + d, 90.0 + sign * d)
+            })
+        };
+        assert!(on_arc(1.0));
+        assert!(!on_arc(-1.0));
+    }
+
     #[test]
     fn bad_lines_are_errors() {
         assert!(parse("1 2 3 wall").is_err());
