@@ -68,11 +68,7 @@ fn two_rooms_with_door_gaps_are_found_with_their_outlines() {
 /// corridor's whole width and a washing room whose door meets a wall junction.
 #[test]
 fn a_real_r2v_plan_is_matched_to_its_ground_truth() {
-    let score = score_plan("r2v-00_02", R2V_PLAN).expect("scores");
-    assert_eq!(score.truth_rooms, 10, "{score:?}");
-    assert_eq!(score.detected_rooms, 10, "{score:?}");
-    assert_eq!(score.matched, 10, "{score:?}");
-    assert!(score.mean_iou > 0.95, "{score:?}");
+    assert_all_found("r2v-00_02", R2V_PLAN, 10, 0.95);
 }
 
 /// A room and a balcony whose wall to the room is all door: the doorway spans the
@@ -90,12 +86,18 @@ const ALL_DOOR: &str = "60\t0\t260\t0\twall\n\
     15\t45\t45\t55\tbalcony\n\
     130\t45\t190\t55\tbedroom\n";
 
+/// The plan's ground-truth rooms are `rooms`, all found, with at least `iou` on average.
+fn assert_all_found(name: &str, plan: &str, rooms: usize, iou: f64) {
+    let score = score_plan(name, plan).expect("scores");
+    assert_eq!(score.truth_rooms, rooms, "{score:?}");
+    assert_eq!(score.detected_rooms, rooms, "{score:?}");
+    assert_eq!(score.matched, rooms, "{score:?}");
+    assert!(score.mean_iou > iou, "{score:?}");
+}
+
 #[test]
 fn a_wall_that_is_all_door_is_closed_where_its_swing_is_drawn() {
-    let score = score_plan("all-door", ALL_DOOR).expect("scores");
-    assert_eq!(score.truth_rooms, 2, "{score:?}");
-    assert_eq!(score.detected_rooms, 2, "{score:?}");
-    assert!(score.mean_iou > 0.95, "{score:?}");
+    assert_all_found("all-door", ALL_DOOR, 2, 0.95);
 }
 
 /// A corridor with a shallow closet at its end, the wall between them all door: the door
@@ -113,10 +115,7 @@ const CLOSET_OFF_CORRIDOR: &str = "0\t0\t50\t0\twall\n\
 
 #[test]
 fn a_closet_whose_door_spans_it_is_told_from_the_corridor() {
-    let score = score_plan("closet", CLOSET_OFF_CORRIDOR).expect("scores");
-    assert_eq!(score.truth_rooms, 2, "{score:?}");
-    assert_eq!(score.detected_rooms, 2, "{score:?}");
-    assert!(score.mean_iou > 0.9, "{score:?}");
+    assert_all_found("closet", CLOSET_OFF_CORRIDOR, 2, 0.9);
 }
 
 /// A closed region with nothing written in it (a shaft) is not a room; with
