@@ -1,15 +1,22 @@
-//! `docpipe eval --json` on the shared Factur-X / ZUGFeRD folder, through the real binary
-//! and pipeline: the printed-text targets with `--no-embedded`, and every field right
-//! where the embedded XML is read. Skipped when `../shared` is absent.
+//! `docpipe eval --json` on the shared sets, through the real binary: on the Factur-X /
+//! ZUGFeRD folder the printed-text targets with `--no-embedded` and every field right
+//! where the embedded XML is read; on the r2v floor plans the room-detection targets.
+//! Skipped when `../shared` is absent.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
-fn zugferd() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/invoices/zugferd");
+fn shared(dir: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(dir);
     p.is_dir().then_some(p)
+}
+
+fn zugferd() -> Option<PathBuf> {
+    shared("invoices/zugferd")
 }
 
 fn eval(dir: &Path, extra: &[&str]) -> Value {
@@ -102,4 +109,23 @@ fn embedded_xml_is_read_exactly() {
     {
         assert_eq!(d["source"], "embedded_xml", "{d}");
     }
+}
+
+/// The room detector on the r2v plans rendered from their annotations: at least 90% of
+/// plans with the right room count and a mean IoU of at least 0.85.
+#[test]
+fn floor_plans_meet_the_room_targets() {
+    let Some(dir) = shared("floorplans/r2v") else {
+        println!("skipped: ../shared is absent");
+        return;
+    };
+    let report = eval(&dir, &[]);
+    let rooms = &report["rooms"];
+    let plans = rooms["plans"].as_u64().unwrap_or(0);
+    let right = rooms["count_correct"].as_u64().unwrap_or(0);
+    let iou = rooms["mean_iou"].as_f64().unwrap_or(0.0);
+    println!("rooms: {right}/{plans} right counts, mean IoU {iou:.3}");
+    assert!(plans >= 15, "{rooms}");
+    assert!(right * 10 >= plans * 9, "{rooms}");
+    assert!(iou >= 0.85, "{rooms}");
 }
