@@ -26,7 +26,8 @@ use crate::settings::Settings;
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Folder of PDFs with `*.pdf.truth.json` or invoice2data `*.json` answers beside
-    /// them; searched recursively.
+    /// them (searched recursively), and of r2v floor-plan annotations (`*.txt` directly
+    /// in it, scored for rooms).
     pub dir: PathBuf,
     /// Print one JSON object instead of a report.
     #[arg(long)]
