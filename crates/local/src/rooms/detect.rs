@@ -272,6 +272,46 @@ fn wall_mask(ink: &[bool], w: u32, h: u32, t: u32) -> Vec<bool> {
         .collect()
 }
 
+/// Which way a pass runs: along rows (a line is a row `y`, positions on it are `x`) or
+/// along columns (a line is a column `x`, positions are `y`). Gaps, leaves and swings are
+/// found in line coordinates and mapped back through this, so each rule is written once.
+#[derive(Debug, Clone, Copy)]
+struct Axis {
+    rows: bool,
+    w: usize,
+    h: usize,
+}
+
+impl Axis {
+    /// Rows, then columns, of a `w` x `h` image.
+    fn both(w: usize, h: usize) -> [Self; 2] {
+        [Self { rows: true, w, h }, Self { rows: false, w, h }]
+    }
+
+    /// How many lines there are, and how long each is.
+    fn dims(self) -> (usize, usize) {
+        if self.rows {
+            (self.h, self.w)
+        } else {
+            (self.w, self.h)
+        }
+    }
+
+    /// The image index of position `i` on line `line`.
+    fn idx(self, line: usize, i: usize) -> usize {
+        if self.rows {
+            line * self.w + i
+        } else {
+            i * self.w + line
+        }
+    }
+
+    /// The image coordinates `(x, y)` of position `i` on line `line`.
+    fn xy(self, line: f64, i: f64) -> (f64, f64) {
+        if self.rows { (i, line) } else { (line, i) }
+    }
+}
+
 /// A candidate door gap: consecutive lines (rows, or columns) whose free runs between wall
 /// pixels start and end at about the same places.
 #[derive(Debug, Clone)]
@@ -326,11 +366,8 @@ fn bridge_gaps(
             .then(|| !ink[(y as usize) * wu + x as usize])
     };
     let beside = (f64::from(t) / 4.0).max(2.0);
-    let paper_rows = |l: f64, i: f64| paper(i, l);
-    let paper_cols = |l: f64, i: f64| paper(l, i);
-    let ordinary = |paper| Check::ordinary(paper, beside);
-    let strict = |paper| Check::all_door(paper, beside);
-    let at = |img: &GrayImage, x: f64, y: f64| {
+    let at = |img: &GrayImage, axis: Axis, l: f64, i: f64| {
+        let (x, y) = axis.xy(l, i);
         let (x, y) = (x.round(), y.round());
         (x >= 0.0 && y >= 0.0 && x < f64::from(w) && y < f64::from(h))
             .then(|| img.get_pixel(x as u32, y as u32).0[0] != 0)
@@ -354,57 +391,69 @@ fn bridge_gaps(
         &paper,
         &mut swings.borrow_mut(),
     );
+    let candidates = |axis: Axis, current: &[bool]| {
+        let (lines, len) = axis.dims();
+        bands(lines, len, gap_len as usize, min_band, tol, |l, i| {
+            current[axis.idx(l, i)]
+        })
+    };
+    // Whether a door symbol is drawn at a gap (`strict`: a wall that is all door), on the
+    // given masks; each swing found is passed to `record` as `(x, y, radius)`.
+    let symbol = |g: &Band,
+                  axis: Axis,
+                  (thin, any): (&GrayImage, &GrayImage),
+                  strict: bool,
+                  record: &dyn Fn(f64, f64, f64)| {
+        let paper_on_line = |l: f64, i: f64| {
+            let (x, y) = axis.xy(l, i);
+            paper(x, y)
+        };
+        let check = if strict {
+            Check::all_door(&paper_on_line, beside)
+        } else {
+            Check::ordinary(&paper_on_line, beside)
+        };
+        door_symbol(
+            g,
+            tf,
+            |l, i| at(thin, axis, l, i),
+            |l, i| at(any, axis, l, i),
+            check,
+            &|l, i, r| {
+                let (x, y) = axis.xy(l, i);
+                record(x, y, r);
+            },
+        )
+    };
     // Doors that meet at a junction leave one merged gap; closing the door recognised first
     // splits the rest into gaps of their own, so a few passes find them. A gap whose
     // symbol would lie off the sheet (an entrance at the drawing's edge) cannot be checked
     // and is judged by its jambs instead.
     for _ in 0..3 {
         let current: &[bool] = out;
-        let judge = |g: &Band, rows: bool| {
-            let verdict = if rows {
-                let record = |l: f64, i: f64, r: f64| swings.borrow_mut().push([i, l, r]);
-                door_symbol(
-                    g,
-                    tf,
-                    |l, i| at(&thin, i, l),
-                    |l, i| at(&any, i, l),
-                    ordinary(&paper_rows),
-                    &record,
-                )
-            } else {
-                let record = |l: f64, i: f64, r: f64| swings.borrow_mut().push([l, i, r]);
-                door_symbol(
-                    g,
-                    tf,
-                    |l, i| at(&thin, l, i),
-                    |l, i| at(&any, l, i),
-                    ordinary(&paper_cols),
-                    &record,
-                )
-            };
-            match verdict {
+        let judge = |g: &Band, axis: Axis| {
+            let record = |x: f64, y: f64, r: f64| swings.borrow_mut().push([x, y, r]);
+            match symbol(g, axis, (&thin, &any), false, &record) {
                 Some(door) => door,
-                None if rows => jamb_rule(g, hu, wu, tol, |l, i| current[l * wu + i]),
-                None => jamb_rule(g, wu, hu, tol, |l, i| current[i * wu + l]),
+                None => {
+                    let (lines, len) = axis.dims();
+                    jamb_rule(g, lines, len, tol, |l, i| current[axis.idx(l, i)])
+                }
             }
         };
         // Bands as long as a room (the space between two parallel walls) are no doorways.
-        let rows: Vec<Band> = bands(hu, wu, gap_len as usize, min_band, tol, |l, i| {
-            current[l * wu + i]
-        })
-        .into_iter()
-        .filter(|g| g.runs.len() <= max_band && judge(g, true))
-        .collect();
-        let cols: Vec<Band> = bands(wu, hu, gap_len as usize, min_band, tol, |l, i| {
-            current[i * wu + l]
-        })
-        .into_iter()
-        .filter(|g| g.runs.len() <= max_band && judge(g, false))
-        .collect();
-        if rows.is_empty() && cols.is_empty() {
+        let mut doors: Vec<(Axis, Band)> = Vec::new();
+        for axis in Axis::both(wu, hu) {
+            for g in candidates(axis, current) {
+                if g.runs.len() <= max_band && judge(&g, axis) {
+                    doors.push((axis, g));
+                }
+            }
+        }
+        if doors.is_empty() {
             break;
         }
-        fill_bands(out, wu, &rows, &cols);
+        fill_bands(out, &doors);
     }
     // Except where a wall that is all door crosses it: there a door's swing spanning the
     // band is drawn from a line across it, one not already recognised as another door's.
@@ -416,53 +465,25 @@ fn bridge_gaps(
     };
     let late: std::cell::RefCell<Vec<[f64; 3]>> = std::cell::RefCell::new(Vec::new());
     let current: &[bool] = out;
-    let mut rows: Vec<Band> = Vec::new();
-    for g in bands(hu, wu, gap_len as usize, min_band, tol, |l, i| {
-        current[l * wu + i]
-    }) {
-        if g.runs.len() > max_band {
-            rows.extend(doors_across(&g, t, |sub| {
+    let mut doors: Vec<(Axis, Band)> = Vec::new();
+    for axis in Axis::both(wu, hu) {
+        for g in candidates(axis, current) {
+            if g.runs.len() <= max_band {
+                continue;
+            }
+            let across = doors_across(&g, t, |sub| {
                 let fresh = std::cell::Cell::new(true);
-                let record = |l: f64, i: f64, r: f64| {
-                    fresh.set(fresh.get() && new_swing(i, l, r));
-                    late.borrow_mut().push([i, l, r]);
+                let record = |x: f64, y: f64, r: f64| {
+                    fresh.set(fresh.get() && new_swing(x, y, r));
+                    late.borrow_mut().push([x, y, r]);
                 };
-                (door_symbol(
-                    sub,
-                    tf,
-                    |l, i| at(&thin_tight, i, l),
-                    |l, i| at(&any_tight, i, l),
-                    strict(&paper_rows),
-                    &record,
-                ) == Some(true))
-                .then(|| fresh.get())
-            }));
+                (symbol(sub, axis, (&thin_tight, &any_tight), true, &record) == Some(true))
+                    .then(|| fresh.get())
+            });
+            doors.extend(across.into_iter().map(|b| (axis, b)));
         }
     }
-    let mut cols: Vec<Band> = Vec::new();
-    for g in bands(wu, hu, gap_len as usize, min_band, tol, |l, i| {
-        current[i * wu + l]
-    }) {
-        if g.runs.len() > max_band {
-            cols.extend(doors_across(&g, t, |sub| {
-                let fresh = std::cell::Cell::new(true);
-                let record = |l: f64, i: f64, r: f64| {
-                    fresh.set(fresh.get() && new_swing(l, i, r));
-                    late.borrow_mut().push([l, i, r]);
-                };
-                (door_symbol(
-                    sub,
-                    tf,
-                    |l, i| at(&thin_tight, l, i),
-                    |l, i| at(&any_tight, l, i),
-                    strict(&paper_cols),
-                    &record,
-                ) == Some(true))
-                .then(|| fresh.get())
-            }));
-        }
-    }
-    fill_bands(out, wu, &rows, &cols);
+    fill_bands(out, &doors);
     known.extend(late.into_inner());
     known
 }
@@ -558,20 +579,15 @@ fn leaf_doors(
         (x >= 0.0 && y >= 0.0 && x < f64::from(w) && y < f64::from(h))
             .then(|| img.get_pixel(x as u32, y as u32).0[0] != 0)
     };
-    // (vertical, line, hinge, dir, side, radius, fit)
-    type Leaf = (bool, f64, f64, f64, f64, f64, f64);
+    // (axis, line, hinge, dir, side, radius, fit)
+    type Leaf = (Axis, f64, f64, f64, f64, f64, f64);
     let mut found: Vec<Leaf> = Vec::new();
-    for vertical in [true, false] {
-        // Leaves run along `i` on line `line`: columns (x, y) when vertical.
-        let (lines, len) = if vertical { (wu, hu) } else { (hu, wu) };
-        let idx = |line: usize, i: usize| {
-            if vertical {
-                i * wu + line
-            } else {
-                line * wu + i
-            }
-        };
-        let xy = |line: f64, i: f64| if vertical { (line, i) } else { (i, line) };
+    let [rows, cols] = Axis::both(wu, hu);
+    for axis in [cols, rows] {
+        // Leaves run along `i` on line `line`.
+        let (lines, len) = axis.dims();
+        let idx = |line: usize, i: usize| axis.idx(line, i);
+        let xy = |line: f64, i: f64| axis.xy(line, i);
         for line in 0..lines {
             let mut i = 0;
             while i < len {
@@ -628,7 +644,7 @@ fn leaf_doors(
                         if ok == Some(true) {
                             let fit =
                                 arc_fit(lf, hinge, dir, side, radius, &|l, i| on(l, i, tight));
-                            found.push((vertical, lf, hinge, dir, side, radius, fit));
+                            found.push((axis, lf, hinge, dir, side, radius, fit));
                         }
                     }
                 }
@@ -640,31 +656,25 @@ fn leaf_doors(
     // beyond the span: the lines through the wall's thickness (the hinge found from the
     // leaf can be off by half a wall, where the leaf's end merges into a jamb).
     let max_band = (tf * 1.5).ceil() as usize + 2;
-    let mut runs: Vec<(usize, usize, usize, bool)> = Vec::new();
+    let mut runs: Vec<(usize, usize, usize, Axis)> = Vec::new();
     // One drawn swing is one door: where two leaves (a leaf and a fixture's edge, or the
     // two sides of one stroke) explain the same swing, the one whose swing fits the
     // drawing best is the door.
     found.sort_by(|p, q| q.6.total_cmp(&p.6));
-    let mut fills: Vec<(bool, f64, f64, f64, f64)> = Vec::new();
-    for &(vertical, lf, hinge, _, side, radius, _) in &found {
-        let (x, y) = if vertical { (lf, hinge) } else { (hinge, lf) };
+    let mut fills: Vec<(Axis, f64, f64, f64, f64)> = Vec::new();
+    for &(axis, lf, hinge, _, side, radius, _) in &found {
+        let (x, y) = axis.xy(lf, hinge);
         let taken = swings
             .iter()
             .any(|s| (s[0] - x).hypot(s[1] - y) <= tf && (s[2] - radius).abs() <= tf);
         if !taken {
             swings.push([x, y, radius]);
-            fills.push((vertical, lf, hinge, side, radius));
+            fills.push((axis, lf, hinge, side, radius));
         }
     }
-    for &(vertical, lf, hinge, side, radius) in &fills {
-        let (lines, len) = if vertical { (wu, hu) } else { (hu, wu) };
-        let idx = |line: usize, i: usize| {
-            if vertical {
-                i * wu + line
-            } else {
-                line * wu + i
-            }
-        };
+    for &(axis, lf, hinge, side, radius) in &fills {
+        let (lines, len) = axis.dims();
+        let idx = |line: usize, i: usize| axis.idx(line, i);
         let (s0, s1) = if side > 0.0 {
             (lf, lf + radius)
         } else {
@@ -697,15 +707,11 @@ fn leaf_doors(
         if bounded.len() > max_band {
             bounded.retain(|r| (r.0 as f64 - hinge).abs() <= tf / 2.0 + 1.0);
         }
-        runs.extend(bounded.into_iter().map(|(i, a, b)| (i, a, b, vertical)));
+        runs.extend(bounded.into_iter().map(|(i, a, b)| (i, a, b, axis)));
     }
-    for (i, a, b, vertical) in runs {
+    for (i, a, b, axis) in runs {
         for line in a..b {
-            if vertical {
-                out[i * wu + line] = true;
-            } else {
-                out[line * wu + i] = true;
-            }
+            out[axis.idx(line, i)] = true;
         }
     }
     fills.len()
@@ -841,16 +847,12 @@ fn swing(
     Some(drawn && (!check.lone || lone))
 }
 
-fn fill_bands(out: &mut [bool], wu: usize, rows: &[Band], cols: &[Band]) {
-    for g in rows {
-        for &(line, a, b) in &g.runs {
-            out[line * wu + a..line * wu + b].fill(true);
-        }
-    }
-    for g in cols {
+/// Closes the gaps found: every run of every band, along its axis.
+fn fill_bands(out: &mut [bool], doors: &[(Axis, Band)]) {
+    for (axis, g) in doors {
         for &(line, a, b) in &g.runs {
             for i in a..b {
-                out[i * wu + line] = true;
+                out[axis.idx(line, i)] = true;
             }
         }
     }
