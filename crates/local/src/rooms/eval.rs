@@ -110,12 +110,7 @@ pub fn overlay_png(annotation: &str) -> Result<Vec<u8>, String> {
         let found = detection.room_map.get(i).copied().unwrap_or(0);
         let truth = rendered.room_map.get(i).copied().unwrap_or(0);
         let c = if found > 0 {
-            let k = found as usize * 97;
-            [
-                (80 + (k * 37) % 160) as u8,
-                (80 + (k * 71) % 160) as u8,
-                (80 + (k * 13) % 160) as u8,
-            ]
+            room_colour(found, 80, 160)
         } else if truth > 0 {
             [255, 0, 0]
         } else {
@@ -141,6 +136,12 @@ pub fn overlay_png(annotation: &str) -> Result<Vec<u8>, String> {
         )
         .map_err(|e| e.to_string())?;
     Ok(bytes)
+}
+
+/// A colour of its own for room `id`: each channel in `base..base + span`.
+pub(crate) fn room_colour(id: u32, base: usize, span: usize) -> [u8; 3] {
+    let k = id as usize * 97;
+    [37, 71, 13].map(|m| (base + (k * m) % span).min(255) as u8)
 }
 
 /// IoU of every (truth, detected) pair, row-major `truth x found`, from two label maps

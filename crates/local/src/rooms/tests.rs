@@ -311,12 +311,7 @@ fn dump_stages() {
             } else if ink[i] {
                 [150, 150, 150]
             } else if found > 0 {
-                let k = found as usize * 97;
-                [
-                    (140 + (k * 37) % 110) as u8,
-                    (140 + (k * 71) % 110) as u8,
-                    (140 + (k * 13) % 110) as u8,
-                ]
+                super::eval::room_colour(found, 140, 110)
             } else if truth > 0 {
                 [255, 60, 60]
             } else {
