@@ -273,17 +273,7 @@ fn dump_stages() {
     };
     let out = std::env::var("DOCPIPE_DEBUG_OUT").unwrap_or_else(|_| "/tmp/dbg".into());
     std::fs::create_dir_all(&out).expect("out dir");
-    let report = super::eval::evaluate_r2v_dir(std::path::Path::new(&dir)).expect("evaluates");
-    for d in &report.details {
-        println!(
-            "{:45} {:3} {:3} {:3} {:.3} {:5}",
-            d.file, d.truth_rooms, d.detected_rooms, d.matched, d.mean_iou, d.detect_ms
-        );
-    }
-    println!(
-        "SUMMARY {} plans, {} right, mean IoU {:.4}",
-        report.plans, report.count_correct, report.mean_iou
-    );
+    // The score table is `docpipe floorplan eval`'s; this adds the masks behind it.
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
