@@ -17,9 +17,10 @@
 //! meet); where two leaves explain one swing, the better-fitting one is the door. A wall
 //! that is all door (the doorway as wide as the room beyond it, so the gap merges with
 //! the room into a band as long as the room) is closed where a swing spanning the band is
-//! drawn from a line across it, checked strictly and not already some other door's swing. Where the swing would lie off the sheet (and what is on the sheet of it
-//! is drawn), and on plans drawn with no door symbols at all, a band is a doorway when one
-//! of its jambs is a wall end.
+//! drawn from a line across it, checked strictly and not already some other door's swing.
+//! Where the swing would lie off the sheet (and what is on the sheet of it is drawn), and
+//! on plans drawn with no door symbols at all, a band is a doorway when one of its jambs
+//! is a wall end.
 //!
 //! A closed region is a room only when something is written in it (rows crossing text cut
 //! short strokes close together; a recognised door's swing is no writing): shafts, voids
