@@ -38,6 +38,14 @@ if cargo tree -p docpipe-core --edges normal --prefix none | grep -E '^(aws-|tok
   exit 1
 fi
 
+echo "== the Lambda functions link no SQLite, PDF or image engine"
+for p in docpipe-functions docpipe-fn-api; do
+  if cargo tree -p "$p" --edges normal --prefix none --locked | grep -E '^(rusqlite|libsqlite3-sys|lopdf|image|imageproc) '; then
+    echo "$p must not depend on these" >&2
+    exit 1
+  fi
+done
+
 if have npx; then
   echo "== asl-validator on statemachine/pipeline.asl.json"
   npx --yes asl-validator@4 --no-arn-check --json-path statemachine/pipeline.asl.json

@@ -12,8 +12,8 @@ use std::time::Duration;
 use base64::Engine;
 use docpipe_api::{ApiSettings, AppState, LocalPresigner};
 use docpipe_core::ports::StageSettings;
+use docpipe_invoice::RuleExtractor;
 use docpipe_local::embedded::{Embedded, EmbeddedOptions};
-use docpipe_local::invoice::RuleExtractor;
 use docpipe_local::orchestrator::{EmbeddedOrchestrator, PoolOptions};
 use lambda_http::request::LambdaRequest;
 use lambda_http::tower::ServiceExt;
@@ -120,7 +120,7 @@ impl Host {
             settings: StageSettings::default(),
             ocr: pdf_ocr(),
             extractor: Arc::new(RuleExtractor::default()),
-            fetcher: Arc::new(docpipe_local::fetch::HttpFetcher::default()),
+            fetcher: Arc::new(docpipe_fetch::HttpFetcher::default()),
             clock: Arc::new(docpipe_asl::clock::SystemClock),
         })
         .expect("pipeline opens");

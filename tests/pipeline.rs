@@ -16,7 +16,7 @@ use docpipe_core::{
     Clock, Document, ErrorCode, JobId, JobPatch, JobStatus, JobStore, MediaType, Ocr, StageError,
 };
 use docpipe_local::embedded::{Content, PIPELINE_DEFINITION, Submission};
-use docpipe_local::pdf::{PdfLimits, extract_document};
+use docpipe_pdf::{PdfLimits, extract_document};
 use serde_json::Value;
 
 fn virtual_clock() -> Arc<VirtualClock> {
@@ -269,7 +269,7 @@ async fn identical_content_reuses_a_finished_jobs_result_within_its_ttl() {
     });
     let h = Harness::with_settings(
         ocr.clone(),
-        Arc::new(docpipe_local::invoice::RuleExtractor::default()),
+        Arc::new(docpipe_invoice::RuleExtractor::default()),
         clock.clone(),
         docpipe_core::ports::StageSettings {
             dedupe_ttl_secs: 3600,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use docpipe_aws::AwsAdapters;
 use docpipe_core::stages::{self, Stage};
 use docpipe_core::{JobId, JobPatch, Ports, StageError};
-use docpipe_local::fetch::HttpFetcher;
+use docpipe_fetch::HttpFetcher;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use docpipe_core::ports::StageSettings;
 use docpipe_core::{Clock, Extractor, Ocr};
+use docpipe_invoice::RuleExtractor;
 use docpipe_local::embedded::{Embedded, EmbeddedOptions};
-use docpipe_local::invoice::RuleExtractor;
-use docpipe_local::worker::{PdfTextOcr, WORKER_ARGS, WorkerCommand};
+use docpipe_pdf::worker::{PdfTextOcr, WORKER_ARGS, WorkerCommand};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -78,7 +78,7 @@ impl Harness {
             settings,
             ocr,
             extractor,
-            fetcher: Arc::new(docpipe_local::fetch::HttpFetcher::default()),
+            fetcher: Arc::new(docpipe_fetch::HttpFetcher::default()),
             clock,
         })
         .expect("pipeline opens");

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use docpipe_local::pdf::{PdfLimits, extract_document};
+use docpipe_pdf::{PdfLimits, extract_document};
 
 fn main() -> std::process::ExitCode {
     let mut reps = 5usize;

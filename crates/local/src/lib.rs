@@ -1,20 +1,14 @@
-//! docpipe-local: the embedded adapters. SQLite job store, filesystem object store, the PDF
-//! text layer (parsed in a bounded worker subprocess) and the rule-based extractors.
+//! docpipe-local: the embedded host. SQLite job store, filesystem object store, the
+//! execution journal, the orchestrator that runs `pipeline.asl.json` in-process, and the
+//! embedded pipeline that wires the document engines (docpipe-pdf, -ocr, -invoice,
+//! -rooms) behind the core's ports.
 
 pub mod api_store;
-mod child;
-pub mod einvoice;
 pub mod embedded;
-pub mod fetch;
 pub mod fs_objects;
-pub mod invoice;
 pub mod journal;
-pub mod ocr;
 pub mod orchestrator;
-pub mod pdf;
-pub mod rooms;
 pub mod sqlite;
-pub mod worker;
 
 pub use fs_objects::FsObjectStore;
 pub use sqlite::SqliteJobStore;

@@ -11,7 +11,7 @@ use docpipe_api::{ApiSettings, AppState, Presigner};
 use docpipe_aws::{AwsAdapters, S3ObjectStore, SystemClock};
 use docpipe_core::ports::Result;
 use docpipe_core::{Clock, ErrorCode, ObjectKey, StageError};
-use docpipe_local::fetch::HttpFetcher;
+use docpipe_fetch::HttpFetcher;
 
 /// Upload links are S3 presigned PUTs straight into the documents bucket; the API never
 /// sees the bytes (API Gateway and Lambda cap bodies at 10 and 6 MB).

@@ -111,11 +111,11 @@ struct Report {
     per_document: Vec<DocumentOutcome>,
     /// Floor plans with r2v annotations in the folder: room count and IoU.
     #[serde(skip_serializing_if = "Option::is_none")]
-    rooms: Option<docpipe_local::rooms::eval::RoomsReport>,
+    rooms: Option<docpipe_rooms::eval::RoomsReport>,
 }
 
 /// Room detection scored on the r2v annotation files (`*.txt`) directly in `dir`, if any.
-fn rooms_report(dir: &std::path::Path) -> Option<docpipe_local::rooms::eval::RoomsReport> {
+fn rooms_report(dir: &std::path::Path) -> Option<docpipe_rooms::eval::RoomsReport> {
     let has_txt = std::fs::read_dir(dir).ok()?.any(|e| {
         e.ok()
             .is_some_and(|e| e.path().extension().is_some_and(|x| x == "txt"))
@@ -123,7 +123,7 @@ fn rooms_report(dir: &std::path::Path) -> Option<docpipe_local::rooms::eval::Roo
     if !has_txt {
         return None;
     }
-    match docpipe_local::rooms::eval::evaluate_r2v_dir(dir) {
+    match docpipe_rooms::eval::evaluate_r2v_dir(dir) {
         Ok(r) if r.plans > 0 => Some(r),
         Ok(_) => None,
         Err(e) => {

@@ -9,10 +9,10 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use docpipe_core::detect::detect_media_type;
 use docpipe_core::stages::verify::apply_room_checks;
-use docpipe_local::ocr::PdfRenderer;
-use docpipe_local::rooms::eval::{evaluate_r2v_dir, overlay_png};
-use docpipe_local::rooms::r2v::{RenderOptions, render_png};
-use docpipe_local::rooms::{RoomOptions, detect_rooms, plan_raster, working_png};
+use docpipe_ocr::PdfRenderer;
+use docpipe_rooms::eval::{evaluate_r2v_dir, overlay_png};
+use docpipe_rooms::r2v::{RenderOptions, render_png};
+use docpipe_rooms::{RoomOptions, detect_rooms, plan_raster, working_png};
 use serde_json::json;
 
 #[derive(Debug, Subcommand)]

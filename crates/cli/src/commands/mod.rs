@@ -15,12 +15,12 @@ use std::time::Duration;
 use anyhow::Result;
 use docpipe_asl::clock::SystemClock;
 use docpipe_core::ports::StageSettings;
+use docpipe_fetch::{FetchPolicy, HttpFetcher};
+use docpipe_invoice::RuleExtractor;
 use docpipe_local::embedded::{Embedded, EmbeddedOptions};
-use docpipe_local::fetch::{FetchPolicy, HttpFetcher};
-use docpipe_local::invoice::RuleExtractor;
-use docpipe_local::ocr::{LayeredOcr, PdfRenderer};
-use docpipe_local::rooms::WithRooms;
-use docpipe_local::worker::{PdfTextOcr, WorkerCommand};
+use docpipe_ocr::{LayeredOcr, PdfRenderer};
+use docpipe_pdf::worker::{PdfTextOcr, WorkerCommand};
+use docpipe_rooms::WithRooms;
 
 use crate::settings::Settings;
 
@@ -28,7 +28,7 @@ use crate::settings::Settings;
 /// under its own resource limits.
 pub fn worker_main() -> Option<ExitCode> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    docpipe_local::worker::dispatch(&args)
+    docpipe_pdf::worker::dispatch(&args)
 }
 
 pub fn init_logging(filter: &str) {

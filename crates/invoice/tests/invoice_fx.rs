@@ -8,7 +8,7 @@ mod invoice_eval;
 mod poppler;
 
 use docpipe_core::Extractor;
-use docpipe_local::invoice::RuleExtractor;
+use docpipe_invoice::RuleExtractor;
 
 const FIELDS: [&str; 13] = [
     "invoice_number",

@@ -2,5 +2,5 @@
 //! docpipe CLI runs the same entry point under `docpipe __worker pdf-text`.
 
 fn main() -> std::process::ExitCode {
-    docpipe_local::worker::run_pdf_text_worker()
+    docpipe_pdf::worker::run_pdf_text_worker()
 }

@@ -9,9 +9,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use docpipe_core::{Document, ErrorCode, Extractor, MediaType, Ocr, TextSource};
-use docpipe_local::invoice::RuleExtractor;
-use docpipe_local::ocr::{LayeredOcr, PdfRenderer, TesseractOcr, image_info};
-use docpipe_local::worker::{PdfTextOcr, WorkerCommand};
+use docpipe_invoice::RuleExtractor;
+use docpipe_ocr::{LayeredOcr, PdfRenderer, TesseractOcr, image_info};
+use docpipe_pdf::worker::{PdfTextOcr, WorkerCommand};
 use lopdf::{Object, Stream, dictionary};
 
 fn fixture(rel: &str) -> PathBuf {

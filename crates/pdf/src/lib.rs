@@ -5,11 +5,13 @@
 //! it in a resource-limited child process. The limits here bound the work per document
 //! so that even in-process a hostile file ends in an error rather than running forever.
 
+pub mod child;
 mod cmap;
 mod font;
 mod interp;
 mod layout;
 mod tables;
+pub mod worker;
 
 use std::collections::HashSet;
 

@@ -79,13 +79,13 @@ pub(crate) async fn run(inv: &Invocation<'_>, input: Vec<u8>) -> Result<Vec<u8>,
     })?;
     limit_child(child.id(), inv.memory_bytes, inv.cpu_seconds);
     let max_out = inv.max_output_bytes;
-    let exchanged = crate::child::exchange(&mut child, input, max_out, 16 * 1024);
+    let exchanged = docpipe_pdf::child::exchange(&mut child, input, max_out, 16 * 1024);
     let Ok(exchanged) = tokio::time::timeout(inv.timeout, exchanged).await else {
         let _ = child.start_kill();
         let _ = child.wait().await;
         return Err(RunError::Timeout);
     };
-    let crate::child::Exchanged {
+    let docpipe_pdf::child::Exchanged {
         out,
         read: read_result,
         err,

@@ -17,10 +17,10 @@ fn dump() {
         println!("pdftotext failed");
         return;
     };
-    for r in docpipe_local::invoice::layout_rows(&doc) {
+    for r in docpipe_invoice::layout_rows(&doc) {
         println!("{r}");
     }
-    let result = docpipe_local::invoice::extract_invoice(&doc);
+    let result = docpipe_invoice::extract_invoice(&doc);
     for (k, f) in &result.fields {
         println!("{k:<16} {:<30} {:.2}", f.value, f.confidence);
     }

@@ -2,7 +2,7 @@
 //! page geometry, columns) and the work bounds on hostile constructions.
 
 use docpipe_core::Document;
-use docpipe_local::pdf::{PdfLimits, extract_document};
+use docpipe_pdf::{PdfLimits, extract_document};
 use lopdf::{Dictionary, Document as PdfDoc, Object, Stream, dictionary};
 
 /// A one-page PDF: `content` drawn with `/F1` = Helvetica (no Widths) and `/F2` = a Type0
@@ -262,7 +262,7 @@ fn deeply_nested_operands_do_not_hang() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_constructions_through_the_worker() {
     use docpipe_core::{ErrorCode, MediaType, Ocr};
-    use docpipe_local::worker::{PdfTextOcr, WorkerCommand};
+    use docpipe_pdf::worker::{PdfTextOcr, WorkerCommand};
     use std::time::{Duration, Instant};
 
     let ocr = PdfTextOcr::new(WorkerCommand {
@@ -341,5 +341,5 @@ fn encrypted_with_an_empty_user_password_reads() {
     assert_eq!(extract(&encrypted("")).text(), "secret text\n");
     let err =
         extract_document(&encrypted("user"), &PdfLimits::default()).expect_err("needs a password");
-    assert_eq!(err, docpipe_local::pdf::PdfError::Encrypted);
+    assert_eq!(err, docpipe_pdf::PdfError::Encrypted);
 }

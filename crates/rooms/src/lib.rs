@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use docpipe_core::Ocr;
 
-use crate::ocr::PdfRenderer;
+use docpipe_ocr::PdfRenderer;
 use image::GrayImage;
 
 pub use decode::DecodeLimits;

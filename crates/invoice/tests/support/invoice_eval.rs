@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use docpipe_core::{Document, InvoiceResult};
-use docpipe_local::invoice::extract_invoice;
-use docpipe_local::pdf::{PdfLimits, extract_document};
+use docpipe_invoice::extract_invoice;
+use docpipe_pdf::{PdfLimits, extract_document};
 use rust_decimal::Decimal;
 use serde_json::Value;
 

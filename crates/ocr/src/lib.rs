@@ -16,7 +16,7 @@ mod tsv;
 use async_trait::async_trait;
 use docpipe_core::{Document, ErrorCode, MediaType, Ocr, StageError, TextSource};
 
-use crate::worker::PdfTextOcr;
+use docpipe_pdf::worker::PdfTextOcr;
 
 pub use docpipe_core::image_info::{ImageInfo, image_info};
 pub use render::{PageImage, PdfRenderer};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use docpipe_core::Document;
-use docpipe_local::pdf::{PdfLimits, extract_document};
+use docpipe_pdf::{PdfLimits, extract_document};
 
 fn shared() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");

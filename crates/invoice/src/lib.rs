@@ -13,6 +13,8 @@ mod parties;
 mod table;
 mod text;
 
+pub mod einvoice;
+
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;

@@ -7,10 +7,10 @@ use std::process::Command;
 use std::sync::Arc;
 
 use docpipe_core::{ErrorCode, Extractor, MediaType};
-use docpipe_local::invoice::RuleExtractor;
-use docpipe_local::ocr::PdfRenderer;
-use docpipe_local::rooms::WithRooms;
-use docpipe_local::worker::{PdfTextOcr, WorkerCommand};
+use docpipe_invoice::RuleExtractor;
+use docpipe_ocr::PdfRenderer;
+use docpipe_pdf::worker::{PdfTextOcr, WorkerCommand};
+use docpipe_rooms::WithRooms;
 use lopdf::{Dictionary, Document as PdfDoc, Object, Stream, dictionary};
 
 /// An 800 x 600 pt sheet: an outer wall, a wall splitting it in two, and one splitting

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use docpipe_core::{ErrorCode, MediaType, Ocr};
-use docpipe_local::worker::{PdfTextOcr, WorkerCommand};
+use docpipe_pdf::worker::{PdfTextOcr, WorkerCommand};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -215,7 +215,7 @@ async fn a_real_invoice_round_trips_through_the_worker() {
         .recognize(bytes.clone(), MediaType::Pdf)
         .await
         .expect("document");
-    let direct = docpipe_local::pdf::extract_document(&bytes, &Default::default()).expect("direct");
+    let direct = docpipe_pdf::extract_document(&bytes, &Default::default()).expect("direct");
     assert_eq!(doc, direct);
     assert!(doc.text().contains("Zahlbetrag 529,87"));
 }

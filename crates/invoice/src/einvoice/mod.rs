@@ -150,7 +150,7 @@ impl Invoice {
         ];
         for (name, v) in amounts {
             if let Some(v) = v {
-                r.set(name, Field::new(crate::invoice::format_amount(v), 1.0));
+                r.set(name, Field::new(crate::format_amount(v), 1.0));
             }
         }
         r.lines = self.lines;

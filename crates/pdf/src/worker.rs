@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::process::Command;
 use tokio::sync::Semaphore;
 
-use crate::pdf::{PdfLimits, extract_document};
+use crate::{PdfLimits, extract_document};
 
 /// The arguments that select the PDF text worker in the docpipe binary.
 pub const WORKER_ARGS: [&str; 2] = ["__worker", "pdf-text"];

@@ -7,7 +7,7 @@ use tokio::process::Child;
 
 /// What came back: stdout (at most `max_out + 1` bytes, so a caller can tell it overflowed),
 /// how reading stdout ended, and the start of stderr.
-pub(crate) struct Exchanged {
+pub struct Exchanged {
     pub out: Vec<u8>,
     pub read: std::io::Result<usize>,
     pub err: Vec<u8>,
@@ -16,7 +16,7 @@ pub(crate) struct Exchanged {
 /// Writes `input` to the child's stdin and reads its output. A child whose stdout passes
 /// `max_out` bytes is killed at once rather than left blocked until a timeout. Fails only
 /// if the child was spawned without piped stdin, stdout and stderr.
-pub(crate) async fn exchange(
+pub async fn exchange(
     child: &mut Child,
     input: Vec<u8>,
     max_out: usize,
