@@ -12,6 +12,7 @@ use chrono::{TimeZone, Utc};
 use common::{Harness, fixture, pdf_ocr};
 use docpipe_asl::clock::VirtualClock;
 use docpipe_core::ports::Result;
+use docpipe_core::stages::Stage;
 use docpipe_core::{
     Clock, Document, ErrorCode, JobId, JobPatch, JobStatus, JobStore, MediaType, Ocr, StageError,
 };
@@ -222,8 +223,14 @@ async fn a_job_runs_through_every_stage_with_the_real_worker() {
     assert!(keys.ocr.is_some() && keys.extraction.is_some() && keys.result.is_some());
     assert_eq!(job.media_type, Some(MediaType::Pdf));
     assert!(job.cost.pages >= 1);
-    for stage in ["ingest", "ocr", "extract", "verify", "finalize"] {
-        assert!(job.cost.stage_ms.contains_key(stage), "{stage} timed");
+    for stage in [
+        Stage::Ingest,
+        Stage::Ocr,
+        Stage::Extract,
+        Stage::Verify,
+        Stage::Finalize,
+    ] {
+        assert!(job.cost.stage_ms.contains_key(&stage), "{stage:?} timed");
     }
     let result = h
         .pipeline

@@ -67,7 +67,12 @@ impl JobView {
                 code: e.code.as_str().to_owned(),
                 message: e.message.clone(),
             }),
-            stage_timings: job.cost.stage_ms.clone(),
+            stage_timings: job
+                .cost
+                .stage_ms
+                .iter()
+                .map(|(stage, ms)| (stage.as_str().to_owned(), *ms))
+                .collect(),
             pages: job.cost.pages,
             status_history: history.map(|h| {
                 h.iter()

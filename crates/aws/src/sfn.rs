@@ -6,7 +6,7 @@ use aws_sdk_sfn::Client;
 use chrono::{DateTime, Utc};
 use docpipe_core::ports::Result;
 use docpipe_core::stages::PipelineInput;
-use docpipe_core::{ErrorCode, JobId, StageError};
+use docpipe_core::{ErrorCode, ErrorName, JobId, StageError};
 use serde_json::Value;
 
 use crate::error::sdk_error;
@@ -97,7 +97,7 @@ impl SfnOrchestrator {
             .client
             .stop_execution()
             .execution_arn(&arn)
-            .error("DocPipe.Cancelled")
+            .error(ErrorName::Cancelled.as_str())
             .cause(cause)
             .send()
             .await;

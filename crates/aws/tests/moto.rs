@@ -98,7 +98,7 @@ async fn dynamo_transitions_are_table_checked_recorded_and_expire() {
 
     let patch = JobPatch {
         pages: Some(2),
-        stage_ms: Some(("ingest".into(), 40)),
+        stage_ms: Some((docpipe_core::stages::Stage::Ingest, 40)),
         ..JobPatch::default()
     };
     let j = store

@@ -138,6 +138,9 @@ pub enum ErrorName {
     Cancelled,
     /// Anything else.
     Internal,
+    /// The host stopped the execution because it shut down: an abort reason, never a
+    /// Task's error (the job resumes from the journal on the next start).
+    Shutdown,
 }
 
 impl ErrorName {
@@ -148,6 +151,7 @@ impl ErrorName {
             Self::Unsupported => "DocPipe.Unsupported",
             Self::Cancelled => "DocPipe.Cancelled",
             Self::Internal => "DocPipe.Internal",
+            Self::Shutdown => "DocPipe.Shutdown",
         }
     }
 }

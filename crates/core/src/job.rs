@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorCode, StageError};
 use crate::ids::{JobId, ObjectKey};
+use crate::stages::Stage;
 
 /// Where a job is in the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -204,8 +205,8 @@ pub struct StatusChange {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cost {
     pub pages: u32,
-    /// Milliseconds spent in each stage, by stage name.
-    pub stage_ms: BTreeMap<String, u64>,
+    /// Milliseconds spent in each stage.
+    pub stage_ms: BTreeMap<Stage, u64>,
     pub ocr_pages: u32,
     /// Tokens a model extractor (Bedrock) consumed for the job; 0 for local extractors.
     #[serde(default, skip_serializing_if = "is_zero")]

@@ -13,6 +13,7 @@ use crate::error::StageError;
 use crate::ids::{JobId, ObjectKey};
 use crate::job::{Cost, DocumentKind, Job, JobError, JobStatus, MediaType};
 use crate::result::{InvoiceResult, RoomsResult};
+use crate::stages::Stage;
 
 pub type Result<T, E = StageError> = std::result::Result<T, E>;
 
@@ -32,8 +33,8 @@ pub struct JobPatch {
     /// Pages processed (replaces the counter).
     pub pages: Option<u32>,
     pub ocr_pages: Option<u32>,
-    /// A stage's duration in milliseconds (added under the stage's name).
-    pub stage_ms: Option<(String, u64)>,
+    /// A stage's duration in milliseconds (added to the stage's counter).
+    pub stage_ms: Option<(Stage, u64)>,
     /// The earlier job whose result this one reuses (content-hash dedupe).
     pub deduplicated_from: Option<JobId>,
     /// Model tokens (input, output) consumed; added to the counters.
@@ -77,7 +78,7 @@ impl JobPatch {
             *ocr_pages = p;
         }
         if let Some((stage, ms)) = &self.stage_ms {
-            *stage_ms.entry(stage.clone()).or_default() += ms;
+            *stage_ms.entry(*stage).or_default() += ms;
         }
     }
 }

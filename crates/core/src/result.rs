@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::document::BBox;
+use crate::job::DocumentKind;
 
 /// Field names of an invoice result, in the order they are documented.
 pub const INVOICE_FIELDS: [&str; 15] = [
@@ -125,8 +126,8 @@ pub struct Check {
 /// The extracted (and, after verify, checked) invoice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InvoiceResult {
-    /// Always `"invoice"`.
-    pub kind: String,
+    /// Always [`DocumentKind::Invoice`].
+    pub kind: DocumentKind,
     pub source: ResultSource,
     pub fields: BTreeMap<String, Field>,
     pub lines: Vec<LineItem>,
@@ -139,7 +140,7 @@ pub struct InvoiceResult {
 impl InvoiceResult {
     pub fn new(source: ResultSource) -> Self {
         Self {
-            kind: "invoice".to_owned(),
+            kind: DocumentKind::Invoice,
             source,
             fields: BTreeMap::new(),
             lines: Vec::new(),
@@ -196,8 +197,8 @@ pub struct Room {
 /// Rooms detected on a floor plan (a blueprint job's result).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoomsResult {
-    /// Always `"blueprint"`.
-    pub kind: String,
+    /// Always [`DocumentKind::Blueprint`].
+    pub kind: DocumentKind,
     pub source: ResultSource,
     /// The image the coordinates refer to (for a PDF, the page's embedded scan).
     pub image: ImageSize,
@@ -216,7 +217,7 @@ pub struct RoomsResult {
 impl RoomsResult {
     pub fn new(image: ImageSize) -> Self {
         Self {
-            kind: "blueprint".to_owned(),
+            kind: DocumentKind::Blueprint,
             source: ResultSource::Visual,
             image,
             page: None,
@@ -227,4 +228,14 @@ impl RoomsResult {
             review_reasons: Vec::new(),
         }
     }
+}
+
+/// The `kind` a stored result (an extraction or a verified result) declares: which model
+/// it is read into. `None` when it declares none the models know.
+pub fn result_kind(value: &serde_json::Value) -> Option<DocumentKind> {
+    #[derive(Deserialize)]
+    struct Declared {
+        kind: DocumentKind,
+    }
+    Declared::deserialize(value).ok().map(|d| d.kind)
 }

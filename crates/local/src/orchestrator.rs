@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use docpipe_asl::StopHandle;
 use docpipe_core::ports::Result;
-use docpipe_core::{Job, JobId, Orchestrator, StageError};
+use docpipe_core::{ErrorName, Job, JobId, Orchestrator, StageError};
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
 
@@ -111,7 +111,7 @@ impl EmbeddedOrchestrator {
             for (id, stop) in lock(&self.shared.running).iter() {
                 tracing::warn!(job_id = %id, "aborting an execution at shutdown");
                 stop.stop(
-                    Some("DocPipe.Shutdown".into()),
+                    Some(ErrorName::Shutdown.as_str().into()),
                     Some("the server shut down".into()),
                 );
             }
@@ -142,7 +142,10 @@ impl Orchestrator for EmbeddedOrchestrator {
 
     async fn stop(&self, job_id: &JobId, cause: &str) -> Result<()> {
         if let Some(stop) = lock(&self.shared.running).get(job_id) {
-            stop.stop(Some("DocPipe.Cancelled".into()), Some(cause.to_owned()));
+            stop.stop(
+                Some(ErrorName::Cancelled.as_str().into()),
+                Some(cause.to_owned()),
+            );
         }
         Ok(())
     }

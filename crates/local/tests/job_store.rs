@@ -1,6 +1,7 @@
 //! The SQLite job store, on a real database file in a temp dir.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use docpipe_core::stages::Stage;
 use docpipe_core::{
     DocumentKind, ErrorCode, Job, JobFilter, JobId, JobPatch, JobStatus, JobStore, ObjectKey,
 };
@@ -35,7 +36,7 @@ async fn jobs_survive_reopening_and_keep_their_history() {
         s.create(&j).await.expect("created");
         let patch = JobPatch {
             document_key: Some(ObjectKey::parse("documents/x/a.pdf").expect("key")),
-            stage_ms: Some(("ingest".into(), 12)),
+            stage_ms: Some((Stage::Ingest, 12)),
             ..JobPatch::default()
         };
         s.transition(&j.id, JobStatus::Ingesting, patch, t(1))
@@ -45,7 +46,7 @@ async fn jobs_survive_reopening_and_keep_their_history() {
     let s = SqliteJobStore::open(&path).expect("reopens and skips applied migrations");
     let got = s.get(&j.id).await.expect("found");
     assert_eq!(got.status, JobStatus::Ingesting);
-    assert_eq!(got.cost.stage_ms.get("ingest"), Some(&12));
+    assert_eq!(got.cost.stage_ms.get(&Stage::Ingest), Some(&12));
     assert_eq!(got.updated_at, t(1));
     let h = s.history(&j.id).await.expect("history");
     let statuses: Vec<_> = h.iter().map(|c| (c.status, c.at)).collect();

@@ -4,7 +4,7 @@ use super::eval::{greedy_match, iou_matrix, score_plan};
 use super::r2v::{RenderOptions, parse, render};
 use super::*;
 
-const R2V_PLAN: &str = include_str!("../../../../fixtures/floorplans/r2v-00_02.txt");
+const R2V_PLAN: &str = include_str!("../../../fixtures/floorplans/r2v-00_02.txt");
 
 const TWO_ROOMS: &str = "0\t0\t200\t0\twall\n\
     200\t0\t200\t100\twall\n\
@@ -37,7 +37,7 @@ fn two_rooms_with_door_gaps_are_found_with_their_outlines() {
         ..RoomOptions::default()
     };
     let result = detect_rooms(&png(&rendered.image), MediaType::Png, &opts).expect("detects");
-    assert_eq!(result.kind, "blueprint");
+    assert_eq!(result.kind, docpipe_core::DocumentKind::Blueprint);
     assert_eq!(result.image.width, rendered.image.width());
     assert_eq!(result.rooms.len(), 2, "{result:#?}");
     let (w, h) = (

@@ -54,7 +54,7 @@ impl From<KindArg> for DocumentKind {
 pub struct FileOutcome {
     pub file: String,
     pub job_id: Option<String>,
-    pub status: String,
+    pub status: JobStatus,
     pub error: Option<ErrorOut>,
     /// The invoice, or a blueprint's rooms.
     pub result: Option<serde_json::Value>,
@@ -122,9 +122,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
         print_table(&outcomes);
         println!("\nresults: {}", out_dir.display());
     }
-    let any_failed = outcomes
-        .iter()
-        .any(|o| o.status == JobStatus::Failed.as_str());
+    let any_failed = outcomes.iter().any(|o| o.status == JobStatus::Failed);
     Ok(if any_failed {
         ExitCode::from(1)
     } else {
@@ -140,7 +138,7 @@ async fn process(pipeline: &Embedded, file: &Path, kind: DocumentKind) -> FileOu
             return FileOutcome {
                 file: name,
                 job_id: None,
-                status: JobStatus::Failed.as_str().into(),
+                status: JobStatus::Failed,
                 error: Some(ErrorOut {
                     code: e.code.as_str().into(),
                     message: e.message,
@@ -158,7 +156,7 @@ async fn process(pipeline: &Embedded, file: &Path, kind: DocumentKind) -> FileOu
         Err(e) => FileOutcome {
             file: name,
             job_id: Some(job.id.to_string()),
-            status: JobStatus::Failed.as_str().into(),
+            status: JobStatus::Failed,
             error: Some(ErrorOut {
                 code: e.code.as_str().into(),
                 message: e.message,
@@ -173,7 +171,7 @@ async fn outcome_of(pipeline: &Embedded, file: String, job: Job) -> FileOutcome 
     FileOutcome {
         file,
         job_id: Some(job.id.to_string()),
-        status: job.status.as_str().into(),
+        status: job.status,
         error: job.error.map(|e| ErrorOut {
             code: e.code.as_str().into(),
             message: e.message,
@@ -213,7 +211,7 @@ fn print_table(outcomes: &[FileOutcome]) {
                 .unwrap_or_else(|| o.file.clone());
             [
                 file,
-                o.status.clone(),
+                o.status.as_str().to_owned(),
                 field("invoice_number"),
                 field("gross_total"),
                 field("currency"),

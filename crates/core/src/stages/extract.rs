@@ -1,6 +1,6 @@
 use tracing::info;
 
-use super::{ExtractInput, ExtractOutput, elapsed_ms, enter, read_json, write_json};
+use super::{ExtractInput, ExtractOutput, Stage, elapsed_ms, enter, read_json, write_json};
 use crate::document::Document;
 use crate::error::{ErrorCode, StageError};
 use crate::ids::{JobId, ObjectKey};
@@ -81,7 +81,7 @@ async fn record_extraction(
             job_id,
             JobPatch {
                 extraction_key: Some(key.clone()),
-                stage_ms: Some(("extract".into(), elapsed_ms(ports, start))),
+                stage_ms: Some((Stage::Extract, elapsed_ms(ports, start))),
                 ..JobPatch::default()
             },
             ports.clock.now(),

@@ -1,14 +1,14 @@
 use tracing::{info, warn};
 
 use super::{
-    FinalizeInput, FinalizeOutput, RecordFailureInput, VerifyOutput, dedupe_key, elapsed_ms,
+    FinalizeInput, FinalizeOutput, RecordFailureInput, Stage, VerifyOutput, dedupe_key, elapsed_ms,
     read_json, write_json,
 };
 use crate::error::{ErrorCode, StageError};
 use crate::ids::ObjectKey;
-use crate::job::{Job, JobError, JobStatus};
+use crate::job::{DocumentKind, Job, JobError, JobStatus};
 use crate::ports::{CachedResult, JobPatch, Ports};
-use crate::result::{InvoiceResult, RoomsResult};
+use crate::result::{InvoiceResult, RoomsResult, result_kind};
 
 /// Writes the result JSON to `results/{job}/result.json` and sets the final status
 /// (`completed` or `needs_review`) with the cost counters.
@@ -33,7 +33,7 @@ pub async fn finalize(ports: &Ports, input: FinalizeInput) -> Result<FinalizeOut
             input.outcome,
             JobPatch {
                 result_key: Some(key.clone()),
-                stage_ms: Some(("finalize".into(), elapsed_ms(ports, start))),
+                stage_ms: Some((Stage::Finalize, elapsed_ms(ports, start))),
                 ..JobPatch::default()
             },
             ports.clock.now(),
@@ -90,7 +90,7 @@ async fn write_result(
     let invalid = |e: serde_json::Error| {
         StageError::internal(format!("object {verified_key} is not valid: {e}"))
     };
-    if verified.get("kind").and_then(|k| k.as_str()) == Some("blueprint") {
+    if result_kind(&verified) == Some(DocumentKind::Blueprint) {
         let result: RoomsResult = serde_json::from_value(verified).map_err(invalid)?;
         write_json(ports, key, &result).await
     } else {

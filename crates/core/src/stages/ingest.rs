@@ -1,7 +1,7 @@
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use super::{IngestOutput, JobRef, dedupe_key, elapsed_ms, enter};
+use super::{IngestOutput, JobRef, Stage, dedupe_key, elapsed_ms, enter};
 use crate::detect::detect_media_type;
 use crate::error::{ErrorCode, StageError};
 use crate::ids::ObjectKey;
@@ -109,7 +109,7 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
                 size_bytes: Some(size_bytes),
                 content_sha256: Some(sha256.clone()),
                 document_key: Some(key.clone()),
-                stage_ms: Some(("ingest".into(), elapsed_ms(ports, start))),
+                stage_ms: Some((Stage::Ingest, elapsed_ms(ports, start))),
                 deduplicated_from: deduplicated.as_ref().map(|d| d.job_id.clone()),
                 ..JobPatch::default()
             },

@@ -155,7 +155,10 @@ pub struct RecordFailureInput {
 }
 
 /// The stages by name; `Resource` placeholders in the state machine name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Stage {
     Ingest,
     Ocr,

@@ -1,6 +1,6 @@
 use tracing::info;
 
-use super::{OcrInput, OcrOutput, elapsed_ms, enter, write_json};
+use super::{OcrInput, OcrOutput, Stage, elapsed_ms, enter, write_json};
 use crate::error::StageError;
 use crate::ids::ObjectKey;
 use crate::job::JobStatus;
@@ -38,7 +38,7 @@ pub async fn ocr(ports: &Ports, input: OcrInput) -> Result<OcrOutput, StageError
                 ocr_key: Some(key.clone()),
                 pages: Some(pages),
                 ocr_pages: Some(ocr_pages),
-                stage_ms: Some(("ocr".into(), elapsed_ms(ports, start))),
+                stage_ms: Some((Stage::Ocr, elapsed_ms(ports, start))),
                 ..JobPatch::default()
             },
             ports.clock.now(),

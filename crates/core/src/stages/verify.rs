@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use rust_decimal::{Decimal, RoundingStrategy};
 use tracing::info;
 
-use super::{VerifyInput, VerifyOutput, elapsed_ms, enter, read_json, write_json};
+use super::{Stage, VerifyInput, VerifyOutput, elapsed_ms, enter, read_json, write_json};
 use crate::error::StageError;
 use crate::ids::ObjectKey;
 use crate::job::JobStatus;
@@ -48,7 +48,7 @@ pub async fn verify(ports: &Ports, input: VerifyInput) -> Result<VerifyOutput, S
         .update(
             &input.job_id,
             JobPatch {
-                stage_ms: Some(("verify".into(), elapsed_ms(ports, start))),
+                stage_ms: Some((Stage::Verify, elapsed_ms(ports, start))),
                 ..JobPatch::default()
             },
             ports.clock.now(),

@@ -4,18 +4,19 @@
 
 use tracing::info;
 
-use super::super::{VerifyInput, VerifyOutput, elapsed_ms, write_json};
+use super::super::{Stage, VerifyInput, VerifyOutput, elapsed_ms, write_json};
 use crate::error::StageError;
 use crate::ids::ObjectKey;
+use crate::job::DocumentKind;
 use crate::ports::{JobPatch, Ports};
-use crate::result::{Check, Room, RoomsResult};
+use crate::result::{Check, Room, RoomsResult, result_kind};
 
 /// Two rooms whose outlines share more than this fraction of the smaller one overlap.
 const MAX_OVERLAP: f64 = 0.02;
 
 /// Whether an extraction is a blueprint's rooms rather than an invoice.
 pub(super) fn is_rooms_result(extraction: &serde_json::Value) -> bool {
-    extraction.get("kind").and_then(|k| k.as_str()) == Some("blueprint")
+    result_kind(extraction) == Some(DocumentKind::Blueprint)
 }
 
 /// The verify stage for a blueprint: checks the rooms and stores the checked result at
@@ -37,7 +38,7 @@ pub(super) async fn verify_rooms(
         .update(
             &input.job_id,
             JobPatch {
-                stage_ms: Some(("verify".into(), elapsed_ms(ports, start))),
+                stage_ms: Some((Stage::Verify, elapsed_ms(ports, start))),
                 ..JobPatch::default()
             },
             ports.clock.now(),

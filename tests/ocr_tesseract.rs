@@ -11,7 +11,7 @@ use std::time::Instant;
 use docpipe_core::{Document, ErrorCode, Extractor, MediaType, Ocr, TextSource};
 use docpipe_invoice::RuleExtractor;
 use docpipe_ocr::{LayeredOcr, PdfRenderer, TesseractOcr, image_info};
-use docpipe_pdf::worker::{PdfTextOcr, WorkerCommand};
+use docpipe_pdf::worker::{PdfTextOcr, WORKER_ARGS, WorkerCommand};
 use lopdf::{Object, Stream, dictionary};
 
 fn fixture(rel: &str) -> PathBuf {
@@ -22,8 +22,8 @@ fn fixture(rel: &str) -> PathBuf {
 
 fn text_ocr() -> PdfTextOcr {
     PdfTextOcr::new(WorkerCommand {
-        program: PathBuf::from(env!("CARGO_BIN_EXE_docpipe-worker")),
-        args: Vec::new(),
+        program: PathBuf::from(env!("CARGO_BIN_EXE_docpipe")),
+        args: WORKER_ARGS.iter().map(Into::into).collect(),
     })
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use docpipe_core::{ErrorCode, Extractor, MediaType};
 use docpipe_invoice::RuleExtractor;
 use docpipe_ocr::PdfRenderer;
-use docpipe_pdf::worker::{PdfTextOcr, WorkerCommand};
+use docpipe_pdf::worker::{PdfTextOcr, WORKER_ARGS, WorkerCommand};
 use docpipe_rooms::WithRooms;
 use lopdf::{Dictionary, Document as PdfDoc, Object, Stream, dictionary};
 
@@ -78,8 +78,8 @@ async fn a_vector_pdf_plan_is_rendered_and_its_rooms_found() {
     }
     // Labels come from the drawing's text layer, read by the PDF text worker.
     let text = PdfTextOcr::new(WorkerCommand {
-        program: PathBuf::from(env!("CARGO_BIN_EXE_docpipe-worker")),
-        args: Vec::new(),
+        program: PathBuf::from(env!("CARGO_BIN_EXE_docpipe")),
+        args: WORKER_ARGS.iter().map(Into::into).collect(),
     });
     let extractor = WithRooms::new(RuleExtractor::default())
         .with_pdf_renderer(PdfRenderer::new("pdftoppm"))
