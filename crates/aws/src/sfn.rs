@@ -154,15 +154,9 @@ impl SfnOrchestrator {
 #[async_trait::async_trait]
 impl docpipe_core::Orchestrator for SfnOrchestrator {
     async fn start(&self, job: &docpipe_core::Job) -> Result<()> {
-        let input = PipelineInput {
-            job_id: job.id.clone(),
-            kind: job.kind,
-            correlation_id: job
-                .correlation_id
-                .clone()
-                .unwrap_or_else(|| job.id.to_string()),
-        };
-        SfnOrchestrator::start(self, &input).await.map(|_| ())
+        SfnOrchestrator::start(self, &PipelineInput::for_job(job))
+            .await
+            .map(|_| ())
     }
 
     async fn stop(&self, job_id: &JobId, cause: &str) -> Result<()> {

@@ -190,15 +190,8 @@ impl Embedded {
         stop: Option<StopHandle>,
     ) -> Result<ExecutionRecord> {
         let job = self.ports.jobs.get(job_id).await?;
-        let input = serde_json::to_value(PipelineInput {
-            job_id: job.id.clone(),
-            kind: job.kind,
-            correlation_id: job
-                .correlation_id
-                .clone()
-                .unwrap_or_else(|| job.id.to_string()),
-        })
-        .map_err(|e| StageError::internal(format!("execution input: {e}")))?;
+        let input = serde_json::to_value(PipelineInput::for_job(&job))
+            .map_err(|e| StageError::internal(format!("execution input: {e}")))?;
         let started_at = self.ports.clock.now();
         let record = ExecutionRecord {
             name: job.id.to_string(),

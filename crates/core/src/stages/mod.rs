@@ -20,7 +20,7 @@ use sha2::Digest;
 
 use crate::error::{ErrorCode, StageError};
 use crate::ids::{JobId, ObjectKey};
-use crate::job::{DocumentKind, JobStatus, MediaType};
+use crate::job::{DocumentKind, Job, JobStatus, MediaType};
 use crate::ports::{JobPatch, Ports};
 
 pub use extract::extract;
@@ -36,6 +36,20 @@ pub struct PipelineInput {
     pub kind: DocumentKind,
     /// Carried into every stage's log lines; the request id that created the job.
     pub correlation_id: String,
+}
+
+impl PipelineInput {
+    /// The execution input for a job: the one place it is built, on every host.
+    pub fn for_job(job: &Job) -> Self {
+        PipelineInput {
+            job_id: job.id.clone(),
+            kind: job.kind,
+            correlation_id: job
+                .correlation_id
+                .clone()
+                .unwrap_or_else(|| job.id.to_string()),
+        }
+    }
 }
 
 /// Input of every stage that needs only the job.
