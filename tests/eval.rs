@@ -3,6 +3,9 @@
 //! where the embedded XML is read; on the r2v floor plans the room-detection targets.
 //! Skipped when `../shared` is absent.
 
+#[path = "support/skipping.rs"]
+mod skipping;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -49,7 +52,7 @@ fn accuracy(report: &Value, field: &str) -> (u64, u64) {
 #[test]
 fn printed_text_meets_the_targets() {
     let Some(dir) = zugferd() else {
-        println!("skipped: ../shared is absent");
+        skipping::skip("../shared is absent");
         return;
     };
     let report = eval(&dir, &["--no-embedded"]);
@@ -83,7 +86,7 @@ fn printed_text_meets_the_targets() {
 #[test]
 fn embedded_xml_is_read_exactly() {
     let Some(dir) = zugferd() else {
-        println!("skipped: ../shared is absent");
+        skipping::skip("../shared is absent");
         return;
     };
     let report = eval(&dir, &[]);
@@ -116,7 +119,7 @@ fn embedded_xml_is_read_exactly() {
 #[test]
 fn floor_plans_meet_the_room_targets() {
     let Some(dir) = shared("floorplans/r2v") else {
-        println!("skipped: ../shared is absent");
+        skipping::skip("../shared is absent");
         return;
     };
     let report = eval(&dir, &[]);

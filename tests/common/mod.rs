@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../support/skipping.rs"]
+mod skipping;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -30,7 +33,7 @@ pub fn shared() -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
-        eprintln!("skipping: {} is absent", p.display());
+        skipping::skip(&format!("{} is absent", p.display()));
         None
     }
 }

@@ -1,6 +1,9 @@
 //! Prints the extractor's view of one PDF: `INVOICE_DEBUG=path cargo test -p docpipe-local
 //! --test invoice_debug -- --nocapture`. Does nothing without the variable.
 
+#[path = "../../../tests/support/skipping.rs"]
+mod skipping;
+
 #[path = "support/poppler.rs"]
 mod poppler;
 
@@ -10,7 +13,7 @@ fn dump() {
         return;
     };
     if !poppler::available() {
-        println!("skipped: pdftotext not available");
+        skipping::skip("pdftotext not available");
         return;
     }
     let Some(doc) = poppler::document(std::path::Path::new(&path)) else {

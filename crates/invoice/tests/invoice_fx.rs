@@ -1,6 +1,9 @@
 //! The rule extractor on the Factur-X EN16931 sample PDFs (printed text only, read by
 //! poppler): per-field accuracy against the embedded XML's values.
 
+#[path = "../../../tests/support/skipping.rs"]
+mod skipping;
+
 #[allow(dead_code)]
 #[path = "support/invoice_eval.rs"]
 mod invoice_eval;
@@ -29,7 +32,7 @@ const FIELDS: [&str; 13] = [
 #[test]
 fn fx_accuracy() {
     let (Some(shared), true) = (invoice_eval::shared(), poppler::available()) else {
-        println!("skipped: shared data or pdftotext not available");
+        skipping::skip("shared data or pdftotext not available");
         return;
     };
     let docs = invoice_eval::zugferd_docs(&shared.join("zugferd/fx"));
@@ -54,7 +57,7 @@ fn fx_accuracy() {
 #[test]
 fn fx_accuracy_own_text_layer() {
     let Some(shared) = invoice_eval::shared() else {
-        println!("skipped: shared data not available");
+        skipping::skip("shared data not available");
         return;
     };
     let docs = invoice_eval::zugferd_docs(&shared.join("zugferd/fx"));
@@ -66,7 +69,7 @@ fn fx_accuracy_own_text_layer() {
 #[tokio::test]
 async fn port_extracts_from_a_real_pdf() {
     let (Some(shared), true) = (invoice_eval::shared(), poppler::available()) else {
-        println!("skipped: shared data or pdftotext not available");
+        skipping::skip("shared data or pdftotext not available");
         return;
     };
     let Some(doc) = poppler::document(&shared.join("zugferd/fx/EN16931_Einfach.pdf")) else {

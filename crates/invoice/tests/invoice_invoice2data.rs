@@ -1,6 +1,9 @@
 //! The rule extractor on invoice2data's real vendor invoices (English, Dutch, French,
 //! German, Indian layouts). Figures are printed; floors only where stable.
 
+#[path = "../../../tests/support/skipping.rs"]
+mod skipping;
+
 #[allow(dead_code)]
 #[path = "support/invoice_eval.rs"]
 mod invoice_eval;
@@ -21,7 +24,7 @@ const FIELDS: [&str; 8] = [
 #[test]
 fn invoice2data_accuracy() {
     let (Some(shared), true) = (invoice_eval::shared(), poppler::available()) else {
-        println!("skipped: shared data or pdftotext not available");
+        skipping::skip("shared data or pdftotext not available");
         return;
     };
     let docs = invoice_eval::invoice2data_docs(&shared.join("invoice2data"));

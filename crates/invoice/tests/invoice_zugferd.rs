@@ -1,5 +1,8 @@
 //! The rule extractor on the ZUGFeRD 1 and 2 sample PDFs (printed text only).
 
+#[path = "../../../tests/support/skipping.rs"]
+mod skipping;
+
 #[allow(dead_code)]
 #[path = "support/invoice_eval.rs"]
 mod invoice_eval;
@@ -25,7 +28,7 @@ const FIELDS: [&str; 13] = [
 #[test]
 fn zugferd1_and_2_accuracy() {
     let (Some(shared), true) = (invoice_eval::shared(), poppler::available()) else {
-        println!("skipped: shared data or pdftotext not available");
+        skipping::skip("shared data or pdftotext not available");
         return;
     };
     let mut docs = invoice_eval::zugferd_docs(&shared.join("zugferd/zugferd1"));

@@ -2,6 +2,9 @@
 //! shared data set: word recall, box agreement and reading order. Skipped (with a message)
 //! when the data set or pdftotext is absent.
 
+#[path = "../../../tests/support/skipping.rs"]
+mod skipping;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,7 +17,7 @@ fn shared() -> Option<PathBuf> {
     if dir.join("data").is_dir() {
         Some(dir)
     } else {
-        eprintln!("skipped: no shared data set at {}", dir.display());
+        skipping::skip(&format!("no shared data set at {}", dir.display()));
         None
     }
 }
@@ -145,7 +148,7 @@ fn recall_over(files: &[PathBuf]) -> Option<(f64, usize, usize)> {
     let (mut recall_sum, mut n, mut close, mut matched) = (0.0, 0, 0, 0);
     for f in files {
         let Some(reference) = poppler_words(f) else {
-            eprintln!("skipped: pdftotext is not installed");
+            skipping::skip("pdftotext is not installed");
             return None;
         };
         let bytes = std::fs::read(f).expect("read fixture");

@@ -1,6 +1,9 @@
 //! The PDF text layer through its worker subprocess: hostile and broken files end as a
 //! document or a `DOCUMENT_UNREADABLE` error, within the timeout, never as a panic here.
 
+#[path = "../../../tests/support/skipping.rs"]
+mod skipping;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +18,7 @@ fn shared() -> Option<PathBuf> {
     if dir.join("data").is_dir() {
         Some(dir)
     } else {
-        eprintln!("skipped: no shared data set at {}", dir.display());
+        skipping::skip(&format!("no shared data set at {}", dir.display()));
         None
     }
 }

@@ -2,6 +2,9 @@
 //! the truth files that `shared/data/tools/extract_cii_truth.py` made from the same XML.
 //! Skipped when `../shared` is absent.
 
+#[path = "../../../../tests/support/skipping.rs"]
+mod skipping;
+
 use std::path::{Path, PathBuf};
 
 use docpipe_core::InvoiceResult;
@@ -123,7 +126,7 @@ fn pdfs_with_truth(dir: &Path) -> Vec<(PathBuf, Value)> {
 #[test]
 fn every_embedded_invoice_matches_its_truth() {
     let Some(root) = zugferd() else {
-        println!("skipped: shared data not available");
+        skipping::skip("shared data not available");
         return;
     };
     let mut n = 0;
@@ -145,7 +148,7 @@ fn every_embedded_invoice_matches_its_truth() {
 #[test]
 fn broken_and_absent_attachments() {
     let Some(root) = zugferd() else {
-        println!("skipped: shared data not available");
+        skipping::skip("shared data not available");
         return;
     };
     let bad =
@@ -169,7 +172,7 @@ fn broken_and_absent_attachments() {
 #[test]
 fn plain_cii_and_ubl_files_map_alike() {
     let Some(root) = zugferd() else {
-        println!("skipped: shared data not available");
+        skipping::skip("shared data not available");
         return;
     };
     let mut n = 0;
