@@ -122,16 +122,17 @@ fn find(buf: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
         .map(|i| from + i)
 }
 
-/// The next `endstream` at or after a position; positions only move forward, so the
-/// answer of the last search is reused until it is passed.
+/// The next match of one search at or after a position. The scan only moves forward, so
+/// the answer of the last search stands until the scan passes it, and the searches of
+/// the whole file add up to one pass.
 #[derive(Default)]
-struct EndstreamFinder {
+struct Next {
     /// `(searched from, found at)`.
     last: Option<(usize, Option<usize>)>,
 }
 
-impl EndstreamFinder {
-    fn next(&mut self, buf: &[u8], from: usize) -> Option<usize> {
+impl Next {
+    fn find(&mut self, from: usize, search: impl FnOnce(usize) -> Option<usize>) -> Option<usize> {
         if let Some((searched, found)) = self.last
             && searched <= from
         {
@@ -141,10 +142,25 @@ impl EndstreamFinder {
                 Some(_) => {}
             }
         }
-        let found = find(buf, from, b"endstream");
+        let found = search(from);
         self.last = Some((from, found));
         found
     }
+}
+
+/// Where stream data may end: the next `endstream`, `endobj` and object header.
+#[derive(Default)]
+struct StreamEnds {
+    endstream: Next,
+    endobj: Next,
+    header: Next,
+}
+
+/// The next `N G obj` header that starts a token at or after `from`.
+fn next_header(buf: &[u8], from: usize, start: usize) -> Option<usize> {
+    (from..buf.len()).find(|&p| {
+        buf[p].is_ascii_digit() && starts_token(buf, p, start) && object_header(buf, p).is_some()
+    })
 }
 
 /// One parsed PDF value: where it ends. Strings, names, numbers, keywords, arrays and
@@ -244,7 +260,7 @@ fn entries(buf: &[u8], at: usize) -> Option<(Vec<(&[u8], Range<usize>)>, usize)>
         if buf.get(p..)?.starts_with(b">>") {
             return Some((out, p + 2));
         }
-        if buf[p] != b'/' {
+        if *buf.get(p)? != b'/' {
             return None;
         }
         let key_end = value_end(buf, p, 0)?;
@@ -303,7 +319,7 @@ impl Found {
 }
 
 /// Reads the object whose body starts at `at`: where it ends and what it is.
-fn read_object(buf: &[u8], at: usize, start: usize, ends: &mut EndstreamFinder) -> (Body, usize) {
+fn read_object(buf: &[u8], at: usize, start: usize, ends: &mut StreamEnds) -> (Body, usize) {
     let mut p = at;
     while p < buf.len() {
         let b = buf[p];
@@ -327,7 +343,7 @@ fn read_object(buf: &[u8], at: usize, start: usize, ends: &mut EndstreamFinder) 
                     continue;
                 }
             }
-            return read_stream(buf, at..p, d, ends);
+            return read_stream(buf, at..p, d, start, ends);
         }
         if b.is_ascii_digit() && starts_token(buf, p, start) && object_header(buf, p).is_some() {
             // A missing `endobj`: the next object begins.
@@ -344,36 +360,56 @@ fn read_object(buf: &[u8], at: usize, start: usize, ends: &mut EndstreamFinder) 
     (Body::Value(at..buf.len()), buf.len())
 }
 
-/// A stream whose dictionary is `dict` and whose data starts at `data`.
+/// `end` less one end-of-line marker before it, not before `floor`.
+fn before_eol(buf: &[u8], floor: usize, mut end: usize) -> usize {
+    if end > floor && buf[end - 1] == b'\n' {
+        end -= 1;
+    }
+    if end > floor && buf[end - 1] == b'\r' {
+        end -= 1;
+    }
+    end
+}
+
+/// A stream whose dictionary is `dict` and whose data starts at `data`: the declared
+/// length when `endstream` follows it; else up to the next `endstream` if no `endobj`
+/// comes first; else (the keyword is damaged) the declared length if it stays inside the
+/// object, or everything up to the object's end.
 fn read_stream(
     buf: &[u8],
     dict: Range<usize>,
     data: usize,
-    ends: &mut EndstreamFinder,
+    start: usize,
+    ends: &mut StreamEnds,
 ) -> (Body, usize) {
-    // The declared length, when it is a direct integer that lands on `endstream`.
     let declared = entries(&buf[..dict.end], dict.start)
         .and_then(|(list, _)| entry(&list, buf, b"Length").and_then(integer))
         .and_then(|n| usize::try_from(n).ok())
         .and_then(|n| data.checked_add(n))
-        .filter(|&end| end <= buf.len())
-        .filter(|&end| buf[skip_ws(buf, end)..].starts_with(b"endstream"));
-    let (data_end, after) = match declared {
-        Some(end) => (end, skip_ws(buf, end) + 9),
-        None => match ends.next(buf, data) {
-            Some(kw) => {
-                let mut end = kw;
-                if end > data && buf[end - 1] == b'\n' {
-                    end -= 1;
+        .filter(|&end| end <= buf.len());
+    let (data_end, after) = if let Some(end) =
+        declared.filter(|&end| buf[skip_ws(buf, end)..].starts_with(b"endstream"))
+    {
+        (end, skip_ws(buf, end) + 9)
+    } else {
+        let endstream = ends.endstream.find(data, |f| find(buf, f, b"endstream"));
+        let endobj = ends.endobj.find(data, |f| find(buf, f, b"endobj"));
+        match (endstream, endobj) {
+            (Some(kw), o) if o.is_none_or(|o| kw < o) => (before_eol(buf, data, kw), kw + 9),
+            _ => {
+                let header = ends.header.find(data, |f| next_header(buf, f, start));
+                let limit = match (endobj, header) {
+                    (Some(o), Some(h)) => o.min(h),
+                    (Some(o), None) => o,
+                    (None, Some(h)) => h,
+                    (None, None) => buf.len(),
+                };
+                match declared.filter(|&end| end <= limit) {
+                    Some(end) => (end, end),
+                    None => (before_eol(buf, data, limit), limit),
                 }
-                if end > data && buf[end - 1] == b'\r' {
-                    end -= 1;
-                }
-                (end, kw + 9)
             }
-            // No `endstream` anywhere after: the data runs to the end of the file.
-            None => (buf.len(), buf.len()),
-        },
+        }
     };
     let mut next = skip_ws(buf, after);
     if buf[next..].starts_with(b"endobj") {
@@ -411,6 +447,16 @@ fn with_entries(buf: &[u8], range: Range<usize>, extra: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A stream with the entries of an object stream but another type.
+fn looks_like_object_stream(buf: &[u8], dict: &Range<usize>) -> bool {
+    entries(&buf[..dict.end], dict.start).is_some_and(|(list, _)| {
+        entry(&list, buf, b"N").and_then(integer).is_some()
+            && entry(&list, buf, b"First").and_then(integer).is_some()
+            && entry(&list, buf, b"Type") != Some(b"/ObjStm".as_slice())
+            && entry(&list, buf, b"Type") != Some(b"/XRef".as_slice())
+    })
+}
+
 fn has_type(buf: &[u8], range: &Range<usize>, ty: &[u8]) -> bool {
     entries(&buf[..range.end], range.start)
         .and_then(|(list, _)| entry(&list, buf, b"Type").map(|v| v == [b"/", ty].concat()))
@@ -444,7 +490,7 @@ pub(crate) fn rebuild(bytes: &[u8], options: RebuildOptions) -> Option<Rebuilt> 
 
     let mut objects: BTreeMap<u32, Found> = BTreeMap::new();
     let mut trailers: Vec<(usize, Range<usize>)> = Vec::new();
-    let mut ends = EndstreamFinder::default();
+    let mut ends = StreamEnds::default();
     let mut headers = 0usize;
     let mut p = start;
     while p < bytes.len() {
@@ -498,6 +544,8 @@ pub(crate) fn rebuild(bytes: &[u8], options: RebuildOptions) -> Option<Rebuilt> 
 
     // The trailer entries that matter, the latest of each across all trailers.
     let mut root: Option<(u32, u16)> = None;
+    // A root that is no top-level object may still be inside an object stream.
+    let mut unseen_root: Option<(u32, u16)> = None;
     let mut encrypt: Option<&[u8]> = None;
     let mut id: Option<&[u8]> = None;
     let mut info: Option<(u32, u16)> = None;
@@ -505,10 +553,12 @@ pub(crate) fn rebuild(bytes: &[u8], options: RebuildOptions) -> Option<Rebuilt> 
         let Some((list, _)) = entries(&bytes[..range.end], range.start) else {
             continue;
         };
-        if let Some(r) = entry(&list, bytes, b"Root").and_then(reference)
-            && objects.contains_key(&r.0)
-        {
-            root = Some(r);
+        if let Some(r) = entry(&list, bytes, b"Root").and_then(reference) {
+            if objects.contains_key(&r.0) {
+                root = Some(r);
+            } else {
+                unseen_root = Some(r);
+            }
         }
         if let Some(e) = entry(&list, bytes, b"Encrypt") {
             encrypt = Some(e);
@@ -542,7 +592,7 @@ pub(crate) fn rebuild(bytes: &[u8], options: RebuildOptions) -> Option<Rebuilt> 
             .max_by_key(|(_, f)| f.at)
             .map(|(n, f)| (*n, f.generation));
     }
-    let root = root?;
+    let root = root.or(unseen_root)?;
 
     // A direct encryption dictionary becomes an object of its own.
     let max_num = objects.keys().next_back().copied().unwrap_or(0);
@@ -592,7 +642,11 @@ pub(crate) fn rebuild(bytes: &[u8], options: RebuildOptions) -> Option<Rebuilt> 
                 write_value(&mut out, num, f.generation, &value);
             }
             Body::Stream { dict, data } => {
-                let len = format!("/Length {}", data.len());
+                let mut len = format!("/Length {}", data.len());
+                if looks_like_object_stream(bytes, dict) {
+                    // Its /Type is wrong: the loader expands only a typed object stream.
+                    len.push_str(" /Type /ObjStm");
+                }
                 let mut value = with_entries(bytes, dict.clone(), len.as_bytes());
                 value.extend_from_slice(b"\nstream\n");
                 value.extend_from_slice(&bytes[data.clone()]);
