@@ -57,7 +57,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidFileFormat => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::DocumentUnreadable | ErrorCode::UnsupportedDocument => {
+        ErrorCode::DocumentUnreadable
+        | ErrorCode::DocumentEncrypted
+        | ErrorCode::UnsupportedDocument => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
         ErrorCode::UrlNotAllowed | ErrorCode::UrlFetchFailed => StatusCode::UNPROCESSABLE_ENTITY,

@@ -16,6 +16,9 @@ pub enum ErrorCode {
     FileTooLarge,
     /// A supported format that could not be parsed within the size, time and memory bounds.
     DocumentUnreadable,
+    /// An encrypted document that needs a password (or a certificate) to open; one
+    /// encrypted with an empty user password is read without asking.
+    DocumentEncrypted,
     /// The document kind or format is valid but this build cannot process it yet.
     UnsupportedDocument,
     JobNotFound,
@@ -45,10 +48,11 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         Self::InvalidFileFormat,
         Self::FileTooLarge,
         Self::DocumentUnreadable,
+        Self::DocumentEncrypted,
         Self::UnsupportedDocument,
         Self::JobNotFound,
         Self::JobAlreadyCompleted,
@@ -71,6 +75,7 @@ impl ErrorCode {
             Self::InvalidFileFormat => "INVALID_FILE_FORMAT",
             Self::FileTooLarge => "FILE_TOO_LARGE",
             Self::DocumentUnreadable => "DOCUMENT_UNREADABLE",
+            Self::DocumentEncrypted => "DOCUMENT_ENCRYPTED",
             Self::UnsupportedDocument => "UNSUPPORTED_DOCUMENT",
             Self::JobNotFound => "JOB_NOT_FOUND",
             Self::JobAlreadyCompleted => "JOB_ALREADY_COMPLETED",
@@ -100,6 +105,7 @@ impl ErrorCode {
             Self::InvalidFileFormat
             | Self::FileTooLarge
             | Self::DocumentUnreadable
+            | Self::DocumentEncrypted
             | Self::UrlNotAllowed
             | Self::UrlFetchFailed => ErrorName::InvalidDocument,
             Self::UnsupportedDocument => ErrorName::Unsupported,

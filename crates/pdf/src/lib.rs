@@ -10,13 +10,16 @@ mod cmap;
 mod font;
 mod interp;
 mod layout;
+mod open;
+mod pages;
+mod rebuild;
 mod tables;
 pub mod worker;
 
 use std::collections::HashSet;
 
 use docpipe_core::{Document, Page, TextSource};
-use lopdf::{Dictionary, Document as PdfDoc, LoadOptions, Object, ObjectId};
+use lopdf::{Dictionary, Document as PdfDoc, Object, ObjectId};
 
 use interp::{FontCache, Interpreter, Matrix};
 
@@ -58,7 +61,7 @@ impl Default for PdfLimits {
 pub enum PdfError {
     #[error("not a readable PDF: {0}")]
     Parse(String),
-    #[error("the PDF is encrypted and needs a password")]
+    #[error("the PDF is encrypted and needs a password to open")]
     Encrypted,
     #[error("the PDF has no pages")]
     NoPages,
@@ -70,30 +73,34 @@ pub enum PdfError {
 
 pub type Result<T, E = PdfError> = std::result::Result<T, E>;
 
+impl PdfError {
+    /// The stable code a job fails with.
+    pub fn code(&self) -> docpipe_core::ErrorCode {
+        match self {
+            Self::Encrypted => docpipe_core::ErrorCode::DocumentEncrypted,
+            _ => docpipe_core::ErrorCode::DocumentUnreadable,
+        }
+    }
+}
+
 impl From<PdfError> for docpipe_core::StageError {
     fn from(e: PdfError) -> Self {
-        docpipe_core::StageError::new(docpipe_core::ErrorCode::DocumentUnreadable, e.to_string())
+        docpipe_core::StageError::new(e.code(), e.to_string())
     }
 }
 
 /// Extracts every page's words with boxes (normalised, origin top-left) in reading order.
+///
+/// A damaged file is read from a rebuilt copy and an encrypted one with the empty user
+/// password ([`open`]); one that needs a real password is [`PdfError::Encrypted`].
 pub fn extract_document(bytes: &[u8], limits: &PdfLimits) -> Result<Document> {
-    let options = LoadOptions {
-        max_decompressed_size: Some(limits.max_stream_bytes),
-        ..LoadOptions::default()
-    };
-    let doc = PdfDoc::load_mem_with_options(bytes, options)
-        .map_err(|e| PdfError::Parse(e.to_string()))?;
-    if doc.trailer.get(b"Encrypt").is_ok() && !doc.was_encrypted() {
-        return Err(PdfError::Encrypted);
-    }
-    let page_ids: Vec<ObjectId> = doc
-        .page_iter()
-        .take(limits.max_pages.saturating_add(1))
-        .collect();
+    let open::Opened {
+        doc,
+        pages: page_ids,
+    } = open::open(bytes, limits)?;
     if page_ids.len() > limits.max_pages {
         return Err(PdfError::TooManyPages {
-            pages: doc.page_iter().take(1_000_000).count(),
+            pages: pages::page_ids(&doc, 1_000_000).len(),
             max: limits.max_pages,
         });
     }

@@ -2,7 +2,8 @@
 //! docpipe binary re-executed with [`WORKER_ARGS`]) that caps its own memory, CPU time and
 //! stack; the parent ([`PdfTextOcr`]) feeds it the bytes on stdin, reads one JSON reply
 //! from stdout under a wall-clock timeout and an output cap, and turns every way the child
-//! can die into a clean `DOCUMENT_UNREADABLE` error. A stack overflow or an allocation
+//! can die into a clean `DOCUMENT_UNREADABLE` error (a file that needs a password is
+//! `DOCUMENT_ENCRYPTED`). A stack overflow or an allocation
 //! failure aborts a process and cannot be caught in-process; in a child it is just a
 //! non-zero exit.
 
@@ -55,7 +56,12 @@ impl Default for WorkerLimits {
 #[serde(rename_all = "snake_case")]
 enum Reply {
     Document(Document),
-    Error { message: String },
+    Error {
+        message: String,
+        /// The error's code when it is not `DOCUMENT_UNREADABLE`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<ErrorCode>,
+    },
 }
 
 /// Exit code of a child that read the input but found no document in it.
@@ -104,6 +110,7 @@ pub fn run_pdf_text_worker_with(limits: &WorkerLimits) -> ExitCode {
     if bytes.len() as u64 > limits.max_input_bytes {
         let _ = reply(&Reply::Error {
             message: format!("the PDF is larger than {} bytes", limits.max_input_bytes),
+            code: None,
         });
         return ExitCode::from(EXIT_DOCUMENT_ERROR);
     }
@@ -128,8 +135,10 @@ pub fn run_pdf_text_worker_with(limits: &WorkerLimits) -> ExitCode {
             }
         },
         Ok(Err(e)) => {
+            let code = e.code();
             let _ = reply(&Reply::Error {
                 message: e.to_string(),
+                code: (code != ErrorCode::DocumentUnreadable).then_some(code),
             });
             ExitCode::from(EXIT_DOCUMENT_ERROR)
         }
@@ -279,7 +288,13 @@ impl PdfTextOcr {
         if status.success() || code == Some(i32::from(EXIT_DOCUMENT_ERROR)) {
             return match serde_json::from_slice::<Reply>(&out) {
                 Ok(Reply::Document(d)) if status.success() => Ok(d),
-                Ok(Reply::Error { message }) => Err(unreadable(message)),
+                // Only a document's own verdicts pass from the child; anything else it
+                // could name is the parent's to decide.
+                Ok(Reply::Error {
+                    message,
+                    code: Some(ErrorCode::DocumentEncrypted),
+                }) => Err(StageError::new(ErrorCode::DocumentEncrypted, message)),
+                Ok(Reply::Error { message, .. }) => Err(unreadable(message)),
                 _ => Err(unreadable(
                     "the PDF text worker gave a malformed reply".into(),
                 )),
