@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use docpipe_core::Document;
-use docpipe_local::pdf::{PdfError, PdfLimits, extract_document};
+use docpipe_pdf::{PdfError, PdfLimits, extract_document};
 
 /// A PDF written by hand: `objects` as `(number, body)`, a classic cross-reference table
 /// (offsets passed through `offset`), a trailer with `trailer` entries, and `startxref`.
@@ -365,7 +365,7 @@ fn a_real_user_password_is_its_own_error() {
 #[tokio::test]
 async fn the_worker_reports_a_password_as_document_encrypted() {
     use docpipe_core::{ErrorCode, MediaType, Ocr};
-    use docpipe_local::worker::{PdfTextOcr, WorkerCommand};
+    use docpipe_pdf::worker::{PdfTextOcr, WorkerCommand};
     let ocr = PdfTextOcr::new(WorkerCommand {
         program: env!("CARGO_BIN_EXE_docpipe-worker").into(),
         args: Vec::new(),
