@@ -1,7 +1,9 @@
 //! docpipe-local: the embedded adapters. SQLite job store, filesystem object store, the PDF
-//! text layer (parsed in a bounded worker subprocess) and the rule-based extractors.
+//! text layer (parsed in a bounded worker subprocess), the rule-based extractors, and the
+//! extractor over an OpenAI-compatible chat-completions server.
 
 pub mod api_store;
+pub mod chat_extractor;
 mod child;
 pub mod einvoice;
 pub mod embedded;
