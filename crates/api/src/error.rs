@@ -73,6 +73,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::ExtractionFailed => StatusCode::BAD_GATEWAY,
+        ErrorCode::ExtractionRefused => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 

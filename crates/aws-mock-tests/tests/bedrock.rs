@@ -130,7 +130,7 @@ async fn replies_that_do_not_fit_are_errors_not_half_results() {
             .await
             .expect_err(name);
         assert!(err.message.contains(want), "{name}: {err}");
-        assert_eq!(err.code, ErrorCode::InternalError);
+        assert_eq!(err.code, ErrorCode::ExtractionFailed);
         // Tokens were spent all the same, and are counted.
         assert_eq!(extractor.usage().calls, 1, "{name}");
     }

@@ -1,15 +1,16 @@
 //! Bedrock extraction: one `Converse` call with a single tool, `record_invoice`, whose
-//! input schema is the invoice part of the result model, and a tool choice that forces
-//! the model to answer through it. Blueprints the same way: the plan image and the tool
-//! `record_rooms` (outlines normalised to the image, labels, confidences, scale). The reply is checked against the same rules the schema
-//! states (known field names, decimal strings, ISO dates, ISO 4217 currency, confidences
-//! in 0..1); a reply that does not fit is an error, never a half result.
+//! input schema is the invoice record of `docpipe_core::invoice_record` (the invoice part
+//! of the result model, with the model's confidences), and a tool choice that forces the
+//! model to answer through it. Blueprints the same way: the plan image and the tool
+//! `record_rooms` (outlines normalised to the image, labels, confidences, scale). The
+//! reply is checked against the same rules the schema states (known field names, decimal
+//! strings, ISO dates, ISO 4217 currency, confidences in 0..1); a reply that does not fit
+//! is an error (`EXTRACTION_FAILED`), never a half result.
 //!
 //! Token usage is added to [`TokenUsage`] counters the host reads after each call (the
 //! extract Lambda writes them as CloudWatch metrics) and logged with the model id.
 
 use std::collections::{BTreeMap, HashMap};
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -22,20 +23,18 @@ use aws_sdk_bedrockruntime::types::{
 };
 use aws_smithy_types::{Document as SmithyDocument, Number};
 use docpipe_core::image_info::image_info;
+use docpipe_core::invoice_record::{self, Judgement, VALUE_RULES};
 use docpipe_core::ports::Result;
-use docpipe_core::result::{AMOUNT_FIELDS, DATE_FIELDS, INVOICE_FIELDS};
 use docpipe_core::result::{ImageSize, Room, RoomsResult};
 use docpipe_core::{
-    Document, ErrorCode, Extractor, Field, InvoiceResult, LineItem, MediaType, ResultSource,
-    StageError, TaxSubtotal,
+    Document, ErrorCode, Extractor, InvoiceResult, MediaType, ResultSource, StageError,
 };
-use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::sdk_error;
 
-pub const TOOL_NAME: &str = "record_invoice";
+pub const TOOL_NAME: &str = invoice_record::RECORD_NAME;
 pub const ROOMS_TOOL_NAME: &str = "record_rooms";
 
 /// What Converse accepts in one image block.
@@ -51,15 +50,15 @@ inside a room (e.g. \"Kitchen\") when there is one; never invent one. Confidence
 sure you are the outline is right. Give image_width_m, the real width the whole image spans in \
 metres, only when the plan states its scale or dimensions.";
 
-/// The largest document text sent to the model (characters); longer text is cut, which
-/// the prompt says, so the model lowers its confidences rather than guesses.
-const MAX_PROMPT_CHARS: usize = 100_000;
-
-const SYSTEM_PROMPT: &str = "You read invoices. Call the record_invoice tool exactly once \
-with the fields you find in the document text. Amounts are decimal strings with a dot and \
-no thousands separators (\"1234.50\"), dates are YYYY-MM-DD, currency is an ISO 4217 code. \
-Leave out a field you cannot find; never invent one. Confidence is 0..1: how sure you are \
-the value is right. Pages are numbered from 1 as marked in the text.";
+/// What the model is told besides the document text: the tool to call and how values and
+/// confidences are written.
+fn system_prompt() -> String {
+    format!(
+        "You read invoices. Call the {TOOL_NAME} tool exactly once with the fields you find \
+         in the document text. {VALUE_RULES} Confidence is 0..1: how sure you are the value \
+         is right. Pages are numbered from 1 as marked in the text."
+    )
+}
 
 /// Tokens consumed, summed over calls.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -109,76 +108,10 @@ impl BedrockExtractor {
     }
 }
 
-/// The tool's input schema: the invoice fields, lines and tax breakdown of the result
-/// model (boxes and checks are not the model's business).
+/// The tool's input schema: the invoice record (`docpipe_core::invoice_record`), with the
+/// model's own confidences and pages.
 pub fn invoice_schema() -> Value {
-    let field = json!({
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["value", "confidence"],
-        "properties": {
-            "value": {"type": "string"},
-            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-            "page": {"type": "integer", "minimum": 1}
-        }
-    });
-    let decimal = json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$"});
-    let fields: serde_json::Map<String, Value> = INVOICE_FIELDS
-        .iter()
-        .map(|name| ((*name).to_owned(), field.clone()))
-        .collect();
-    json!({
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["fields", "lines", "tax_breakdown"],
-        "properties": {
-            "fields": {"type": "object", "additionalProperties": false, "properties": fields},
-            "lines": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "required": ["description", "net_amount", "confidence"],
-                    "properties": {
-                        "line_id": {"type": "string"},
-                        "description": {"type": "string"},
-                        "quantity": decimal,
-                        "unit_price": decimal,
-                        "net_amount": decimal,
-                        "tax_rate": decimal,
-                        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-                        "page": {"type": "integer", "minimum": 1}
-                    }
-                }
-            },
-            "tax_breakdown": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "required": ["rate", "basis", "tax"],
-                    "properties": {"rate": decimal, "basis": decimal, "tax": decimal}
-                }
-            }
-        }
-    })
-}
-
-/// The prompt text: every page's lines, marked with page numbers.
-fn document_text(document: &Document) -> String {
-    let mut text = String::new();
-    for page in &document.pages {
-        text.push_str(&format!("--- page {} ---\n", page.number));
-        for line in &page.lines {
-            text.push_str(&line.text());
-            text.push('\n');
-        }
-    }
-    if text.chars().count() > MAX_PROMPT_CHARS {
-        let cut: String = text.chars().take(MAX_PROMPT_CHARS).collect();
-        return format!("{cut}\n--- the text was cut here ---\n");
-    }
-    text
+    invoice_record::schema(Judgement::Model)
 }
 
 fn build_error(e: impl std::fmt::Display) -> StageError {
@@ -239,7 +172,8 @@ impl BedrockExtractor {
                 output_tokens = u.output_tokens(), "bedrock usage");
         }
         if out.stop_reason() == &StopReason::MaxTokens {
-            return Err(StageError::internal(
+            return Err(StageError::new(
+                ErrorCode::ExtractionFailed,
                 "the model's reply was cut at max_tokens; no partial result is kept",
             ));
         }
@@ -250,7 +184,12 @@ impl BedrockExtractor {
             }),
             _ => None,
         }
-        .ok_or_else(|| StageError::internal(format!("the model did not call {tool}")))?;
+        .ok_or_else(|| {
+            StageError::new(
+                ErrorCode::ExtractionFailed,
+                format!("the model did not call {tool}"),
+            )
+        })?;
         Ok(from_document(input))
     }
 }
@@ -264,8 +203,8 @@ impl Extractor for BedrockExtractor {
     ) -> Result<InvoiceResult> {
         let input = self
             .converse_tool(
-                SYSTEM_PROMPT,
-                vec![ContentBlock::Text(document_text(document))],
+                &system_prompt(),
+                vec![ContentBlock::Text(invoice_record::document_text(document))],
                 TOOL_NAME,
                 "Record the invoice's fields, lines and tax breakdown.",
                 &invoice_schema(),
@@ -478,142 +417,14 @@ fn shoelace(p: &[[f64; 2]]) -> f64 {
 
 fn rooms_misfit(why: String) -> StageError {
     StageError::new(
-        ErrorCode::InternalError,
+        ErrorCode::ExtractionFailed,
         format!("the model's reply does not fit the rooms schema: {why}"),
     )
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Reply {
-    fields: BTreeMap<String, ReplyField>,
-    lines: Vec<ReplyLine>,
-    tax_breakdown: Vec<ReplyTax>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReplyField {
-    value: String,
-    confidence: f64,
-    #[serde(default)]
-    page: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReplyLine {
-    #[serde(default)]
-    line_id: Option<String>,
-    description: String,
-    #[serde(default)]
-    quantity: Option<String>,
-    #[serde(default)]
-    unit_price: Option<String>,
-    net_amount: String,
-    #[serde(default)]
-    tax_rate: Option<String>,
-    confidence: f64,
-    #[serde(default)]
-    page: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReplyTax {
-    rate: String,
-    basis: String,
-    tax: String,
-}
-
 /// Checks a `record_invoice` input against the schema's rules and builds the result.
 pub fn parse_reply(input: &Value) -> Result<InvoiceResult> {
-    let reply: Reply = serde_json::from_value(input.clone()).map_err(|e| misfit(e.to_string()))?;
-    let mut result = InvoiceResult::new(ResultSource::Bedrock);
-    for (name, f) in reply.fields {
-        if !INVOICE_FIELDS.contains(&name.as_str()) {
-            return Err(misfit(format!("unknown field {name:?}")));
-        }
-        let value = f.value.trim().to_owned();
-        if AMOUNT_FIELDS.contains(&name.as_str()) {
-            decimal(&name, &value)?;
-        }
-        if DATE_FIELDS.contains(&name.as_str())
-            && chrono::NaiveDate::parse_from_str(&value, "%Y-%m-%d").is_err()
-        {
-            return Err(misfit(format!("{name} {value:?} is not a YYYY-MM-DD date")));
-        }
-        if name == "currency"
-            && !(value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase()))
-        {
-            return Err(misfit(format!(
-                "currency {value:?} is not an ISO 4217 code"
-            )));
-        }
-        let mut field = Field::new(value, confidence(&name, f.confidence)?);
-        field.page = page(&name, f.page)?;
-        result.set(&name, field);
-    }
-    for (i, l) in reply.lines.into_iter().enumerate() {
-        let what = format!("line {}", i + 1);
-        let opt = |v: Option<String>, part: &str| -> Result<Option<Decimal>> {
-            v.map(|v| decimal(&format!("{what} {part}"), v.trim()))
-                .transpose()
-        };
-        result.lines.push(LineItem {
-            line_id: l.line_id,
-            description: l.description,
-            quantity: opt(l.quantity, "quantity")?,
-            unit_price: opt(l.unit_price, "unit_price")?,
-            net_amount: decimal(&format!("{what} net_amount"), l.net_amount.trim())?,
-            tax_rate: opt(l.tax_rate, "tax_rate")?,
-            confidence: confidence(&what, l.confidence)?,
-            page: page(&what, l.page)?,
-            bbox: None,
-        });
-    }
-    for (i, t) in reply.tax_breakdown.into_iter().enumerate() {
-        let what = format!("tax subtotal {}", i + 1);
-        result.tax_breakdown.push(TaxSubtotal {
-            rate: decimal(&format!("{what} rate"), t.rate.trim())?,
-            basis: decimal(&format!("{what} basis"), t.basis.trim())?,
-            tax: decimal(&format!("{what} tax"), t.tax.trim())?,
-        });
-    }
-    Ok(result)
-}
-
-fn misfit(why: String) -> StageError {
-    StageError::new(
-        ErrorCode::InternalError,
-        format!("the model's reply does not fit the invoice schema: {why}"),
-    )
-}
-
-fn decimal(what: &str, v: &str) -> Result<Decimal> {
-    let plain = !v.is_empty()
-        && v.trim_start_matches('-')
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'.');
-    match Decimal::from_str(v) {
-        Ok(d) if plain => Ok(d),
-        _ => Err(misfit(format!("{what} {v:?} is not a decimal string"))),
-    }
-}
-
-fn confidence(what: &str, c: f64) -> Result<f32> {
-    if (0.0..=1.0).contains(&c) {
-        Ok(c as f32)
-    } else {
-        Err(misfit(format!("{what} confidence {c} is outside 0..1")))
-    }
-}
-
-fn page(what: &str, p: Option<u32>) -> Result<Option<u32>> {
-    match p {
-        Some(0) => Err(misfit(format!("{what} page 0 (pages start at 1)"))),
-        p => Ok(p),
-    }
+    invoice_record::parse(input, Judgement::Model, ResultSource::Bedrock)
 }
 
 /// serde_json -> smithy Document (tool schemas and inputs).
@@ -666,57 +477,6 @@ pub fn from_document(d: &SmithyDocument) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn good() -> Value {
-        json!({
-            "fields": {
-                "invoice_number": {"value": "R-2024-001", "confidence": 0.97, "page": 1},
-                "issue_date": {"value": "2024-03-01", "confidence": 0.95},
-                "currency": {"value": "EUR", "confidence": 0.99},
-                "gross_total": {"value": "235.62", "confidence": 0.93}
-            },
-            "lines": [{"description": "Widgets", "quantity": "20", "unit_price": "9.90",
-                       "net_amount": "198.00", "tax_rate": "19", "confidence": 0.9, "page": 1}],
-            "tax_breakdown": [{"rate": "19.00", "basis": "198.00", "tax": "37.62"}]
-        })
-    }
-
-    #[test]
-    fn a_fitting_reply_becomes_a_result() {
-        let r = parse_reply(&good()).expect("fits");
-        assert_eq!(r.source, ResultSource::Bedrock);
-        assert_eq!(r.value("invoice_number"), Some("R-2024-001"));
-        assert_eq!(r.amount("gross_total"), Decimal::from_str("235.62").ok());
-        assert_eq!(r.lines.len(), 1);
-        assert_eq!(
-            r.tax_breakdown[0].tax,
-            Decimal::from_str("37.62").expect("dec")
-        );
-    }
-
-    #[test]
-    fn a_misfit_is_an_error_not_a_half_result() {
-        let cases = [
-            ("/fields/gross_total/value", json!("1.234,50")),
-            ("/fields/issue_date/value", json!("01.03.2024")),
-            ("/fields/currency/value", json!("euro")),
-            ("/fields/currency/confidence", json!(1.5)),
-            ("/lines/0/net_amount", json!(198.0)),
-            ("/tax_breakdown", json!(null)),
-        ];
-        for (path, value) in cases {
-            let mut v = good();
-            *v.pointer_mut(path).expect("path exists") = value;
-            let err = parse_reply(&v).expect_err(path);
-            assert!(err.message.contains("does not fit"), "{path}: {err}");
-        }
-        let mut v = good();
-        v["fields"]["iban"] = json!({"value": "DE00", "confidence": 0.9});
-        assert!(parse_reply(&v).is_err());
-        let mut v = good();
-        v["extra"] = json!(1);
-        assert!(parse_reply(&v).is_err());
-    }
 
     #[test]
     fn documents_round_trip() {

@@ -4,7 +4,18 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use docpipe_local::chat_extractor::{Secret, completions_url};
 use serde::Deserialize;
+
+/// Which extractor reads invoices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExtractorChoice {
+    /// The rule-based extractor (embedded e-invoice XML first, then layout rules).
+    Rules,
+    /// A language model behind an OpenAI-compatible chat-completions server.
+    Openai,
+}
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -44,7 +55,23 @@ pub struct Settings {
     /// Content-hash dedupe: a document identical to one finished this long ago or less
     /// (same bytes, kind and settings) reuses its result; 0 turns dedupe off.
     pub dedupe_ttl_secs: u64,
+    /// Which extractor reads invoices: `rules` or `openai`.
+    pub extractor: ExtractorChoice,
+    /// `openai`: the API's base URL; requests go to `{llm_base_url}/chat/completions`.
+    pub llm_base_url: String,
+    /// `openai`: the model name the server knows.
+    pub llm_model: String,
+    /// `openai`: sent as a bearer token when set.
+    pub llm_api_key: Option<Secret>,
+    /// `openai`: how long one request may take (under the Extract state's 300 s).
+    pub llm_timeout_secs: u64,
+    /// `openai`: the longest reply, in tokens.
+    pub llm_max_tokens: u32,
 }
+
+/// The Extract state's `TimeoutSeconds` in the definition: a request must give up first,
+/// so that a slow server is a retried `SERVICE_UNAVAILABLE`, not a `STAGE_TIMEOUT`.
+const MAX_LLM_TIMEOUT_SECS: u64 = 290;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -71,6 +98,12 @@ impl Default for Settings {
             url_allowed_hosts: Vec::new(),
             embedded_xml: true,
             dedupe_ttl_secs: 3600,
+            extractor: ExtractorChoice::Rules,
+            llm_base_url: "http://127.0.0.1:11434/v1".into(),
+            llm_model: String::new(),
+            llm_api_key: None,
+            llm_timeout_secs: 120,
+            llm_max_tokens: 4096,
         }
     }
 }
@@ -140,6 +173,20 @@ impl Settings {
             }
             "DOCPIPE_URL_ALLOWED_HOSTS" => self.url_allowed_hosts = list(value),
             "DOCPIPE_DEDUPE_TTL_SECS" => self.dedupe_ttl_secs = num(key, value)?,
+            "DOCPIPE_EXTRACTOR" => {
+                self.extractor = match value.trim() {
+                    "rules" => ExtractorChoice::Rules,
+                    "openai" => ExtractorChoice::Openai,
+                    _ => bail!("{key}={value:?} is not rules or openai"),
+                }
+            }
+            "DOCPIPE_LLM_BASE_URL" => self.llm_base_url = value.to_owned(),
+            "DOCPIPE_LLM_MODEL" => self.llm_model = value.to_owned(),
+            "DOCPIPE_LLM_API_KEY" => {
+                self.llm_api_key = Some(Secret::new(value)).filter(|_| !value.is_empty())
+            }
+            "DOCPIPE_LLM_TIMEOUT_SECS" => self.llm_timeout_secs = num(key, value)?,
+            "DOCPIPE_LLM_MAX_TOKENS" => self.llm_max_tokens = num(key, value)?,
             "DOCPIPE_EMBEDDED_XML" => {
                 self.embedded_xml = match value.trim().to_ascii_lowercase().as_str() {
                     "1" | "true" | "yes" | "on" => true,
@@ -170,6 +217,20 @@ impl Settings {
         }
         if self.worker_timeout_secs == 0 || self.worker_memory_mib < 64 {
             bail!("worker_timeout_secs must be positive and worker_memory_mib at least 64");
+        }
+        if self.extractor == ExtractorChoice::Openai {
+            if self.llm_model.trim().is_empty() {
+                bail!("extractor = \"openai\" needs llm_model (the model name the server knows)");
+            }
+            if let Err(e) = completions_url(&self.llm_base_url) {
+                bail!("llm_base_url {e}");
+            }
+            if !(1..=MAX_LLM_TIMEOUT_SECS).contains(&self.llm_timeout_secs) {
+                bail!("llm_timeout_secs must be within 1..={MAX_LLM_TIMEOUT_SECS}");
+            }
+            if self.llm_max_tokens == 0 {
+                bail!("llm_max_tokens must be at least 1");
+            }
         }
         Ok(())
     }
@@ -245,5 +306,58 @@ mod tests {
                 .expect("loads")
                 .embedded_xml
         );
+    }
+
+    #[test]
+    fn the_rules_read_invoices_unless_a_model_is_configured() {
+        let s = Settings::load(None, env(&[])).expect("loads");
+        assert_eq!(s.extractor, ExtractorChoice::Rules);
+        let s = Settings::load(
+            None,
+            env(&[
+                ("DOCPIPE_EXTRACTOR", "openai"),
+                ("DOCPIPE_LLM_MODEL", "qwen2.5:7b"),
+                ("DOCPIPE_LLM_API_KEY", "sk-secret"),
+                ("DOCPIPE_LLM_TIMEOUT_SECS", "30"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(s.extractor, ExtractorChoice::Openai);
+        assert_eq!(
+            s.llm_base_url, "http://127.0.0.1:11434/v1",
+            "Ollama's, by default"
+        );
+        assert_eq!(s.llm_timeout_secs, 30);
+        assert_eq!(s.llm_max_tokens, 4096);
+        assert!(
+            !format!("{s:?}").contains("sk-secret"),
+            "the key is never printed"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("docpipe.toml");
+        std::fs::write(
+            &file,
+            "extractor = \"openai\"\nllm_model = \"m\"\nllm_base_url = \"http://gpu:8000/v1\"\n",
+        )
+        .expect("write");
+        let s = Settings::load(Some(&file), env(&[])).expect("loads");
+        assert_eq!(s.llm_base_url, "http://gpu:8000/v1");
+        for bad in [
+            vec![("DOCPIPE_EXTRACTOR", "gpt")],
+            vec![("DOCPIPE_EXTRACTOR", "openai")],
+            vec![
+                ("DOCPIPE_EXTRACTOR", "openai"),
+                ("DOCPIPE_LLM_MODEL", "m"),
+                ("DOCPIPE_LLM_BASE_URL", "localhost:11434"),
+            ],
+            vec![
+                ("DOCPIPE_EXTRACTOR", "openai"),
+                ("DOCPIPE_LLM_MODEL", "m"),
+                ("DOCPIPE_LLM_TIMEOUT_SECS", "600"),
+            ],
+            vec![("DOCPIPE_LLM_MAX_TOKENS", "many")],
+        ] {
+            assert!(Settings::load(None, env(&bad)).is_err(), "{bad:?}");
+        }
     }
 }

@@ -45,10 +45,17 @@ pub enum ErrorCode {
     NotFound,
     /// A bug or an unexpected condition; details are logged, not shown.
     InternalError,
+    /// The extractor's model gave no usable answer: a reply that does not fit the schema
+    /// it was asked to fill, a reply cut at its token limit, or a request the model server
+    /// refused.
+    /// Retrying the same request cannot help.
+    ExtractionFailed,
+    /// The extractor's model declined to answer (a refusal or its content filter).
+    ExtractionRefused,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 21] = [
         Self::InvalidFileFormat,
         Self::FileTooLarge,
         Self::DocumentUnreadable,
@@ -68,6 +75,8 @@ impl ErrorCode {
         Self::IdempotencyConflict,
         Self::NotFound,
         Self::InternalError,
+        Self::ExtractionFailed,
+        Self::ExtractionRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +100,8 @@ impl ErrorCode {
             Self::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             Self::NotFound => "NOT_FOUND",
             Self::InternalError => "INTERNAL_ERROR",
+            Self::ExtractionFailed => "EXTRACTION_FAILED",
+            Self::ExtractionRefused => "EXTRACTION_REFUSED",
         }
     }
 
@@ -119,7 +130,9 @@ impl ErrorCode {
             | Self::Unauthorized
             | Self::IdempotencyConflict
             | Self::NotFound
-            | Self::InternalError => ErrorName::Internal,
+            | Self::InternalError
+            | Self::ExtractionFailed
+            | Self::ExtractionRefused => ErrorName::Internal,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod document;
 pub mod error;
 pub mod ids;
 pub mod image_info;
+pub mod invoice_record;
 pub mod job;
 pub mod keys;
 pub mod ports;

@@ -1,6 +1,6 @@
 //! The result model: the contract shared by the API, `docpipe run --json`, `docpipe eval`
-//! and the Bedrock schema. Amounts are `rust_decimal` (decimal strings on the wire), dates
-//! `YYYY-MM-DD` strings.
+//! and the record models fill in (`invoice_record`). Amounts are `rust_decimal` (decimal
+//! strings on the wire), dates `YYYY-MM-DD` strings.
 
 use std::collections::BTreeMap;
 
@@ -54,6 +54,8 @@ pub enum ResultSource {
     EmbeddedXml,
     /// Returned by a model on Amazon Bedrock.
     Bedrock,
+    /// Returned by a language model behind an OpenAI-compatible chat-completions server.
+    Llm,
 }
 
 /// One extracted field: its value as a string (decimal amount, ISO date, ISO 4217 code or

@@ -1,9 +1,11 @@
 //! docpipe-local: the embedded host. SQLite job store, filesystem object store, the
-//! execution journal, the orchestrator that runs `pipeline.asl.json` in-process, and the
+//! execution journal, the orchestrator that runs `pipeline.asl.json` in-process, the
 //! embedded pipeline that wires the document engines (docpipe-pdf, -ocr, -invoice,
-//! -rooms) behind the core's ports.
+//! -rooms) behind the core's ports, and the extractor over an OpenAI-compatible
+//! chat-completions server.
 
 pub mod api_store;
+pub mod chat_extractor;
 pub mod embedded;
 pub mod fs_objects;
 pub mod journal;

@@ -15,14 +15,16 @@ use std::time::Duration;
 use anyhow::Result;
 use docpipe_asl::clock::SystemClock;
 use docpipe_core::ports::StageSettings;
+use docpipe_core::{Clock, Extractor};
 use docpipe_fetch::{FetchPolicy, HttpFetcher};
 use docpipe_invoice::RuleExtractor;
+use docpipe_local::chat_extractor::{ChatConfig, ChatExtractor};
 use docpipe_local::embedded::{Embedded, EmbeddedOptions};
 use docpipe_ocr::{LayeredOcr, PdfRenderer};
 use docpipe_pdf::worker::{PdfTextOcr, WorkerCommand};
 use docpipe_rooms::WithRooms;
 
-use crate::settings::Settings;
+use crate::settings::{ExtractorChoice, Settings};
 
 /// The worker process, when the arguments select it: parses one document from stdin
 /// under its own resource limits.
@@ -63,6 +65,8 @@ pub fn open_pipeline(settings: &Settings) -> Result<Embedded> {
     // Scans (images, PDF pages without text) go to Tesseract when it is installed; without
     // it they fail their job with UNSUPPORTED_DOCUMENT naming what to install.
     let ocr: Arc<dyn docpipe_core::Ocr> = Arc::new(LayeredOcr::with_tesseract(text));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (extractor, extractor_profile) = extractor(settings, &ocr, &clock)?;
     let pipeline = Embedded::open(EmbeddedOptions {
         home: settings.home.clone(),
         settings: StageSettings {
@@ -72,26 +76,71 @@ pub fn open_pipeline(settings: &Settings) -> Result<Embedded> {
             // Everything besides the bytes that shapes a result: a run with other
             // settings (or another build) never reuses this one's results.
             dedupe_profile: format!(
-                "docpipe {} ({}) local; embedded_xml={}; review<{}",
+                "docpipe {} ({}) local; embedded_xml={}; {extractor_profile}; review<{}",
                 env!("CARGO_PKG_VERSION"),
                 build_identity(),
                 settings.embedded_xml,
                 settings.review_confidence_threshold,
             ),
         },
-        ocr: Arc::clone(&ocr),
-        extractor: Arc::new(
-            WithRooms::new(RuleExtractor {
-                embedded_xml: settings.embedded_xml,
-            })
-            .with_pdf_renderer(PdfRenderer::new("pdftoppm"))
-            .with_label_ocr(ocr),
-        ),
+        ocr,
+        extractor,
         fetcher: Arc::new(HttpFetcher::new(FetchPolicy {
             allowed_hosts: settings.url_allowed_hosts.clone(),
             ..FetchPolicy::default()
         })),
-        clock: Arc::new(SystemClock),
+        clock,
     })?;
     Ok(pipeline)
+}
+
+/// The extractor: the invoice extractor the settings choose, with the room detector for
+/// blueprints whichever it is; and what of it shapes a result (for the dedupe profile;
+/// never the API key).
+fn extractor(
+    settings: &Settings,
+    ocr: &Arc<dyn docpipe_core::Ocr>,
+    clock: &Arc<dyn Clock>,
+) -> Result<(Arc<dyn Extractor>, String)> {
+    fn with_rooms<E: Extractor + 'static>(
+        invoices: E,
+        ocr: &Arc<dyn docpipe_core::Ocr>,
+    ) -> Arc<dyn Extractor> {
+        Arc::new(
+            WithRooms::new(invoices)
+                .with_pdf_renderer(PdfRenderer::new("pdftoppm"))
+                .with_label_ocr(Arc::clone(ocr)),
+        )
+    }
+    Ok(match settings.extractor {
+        ExtractorChoice::Rules => (
+            with_rooms(
+                RuleExtractor {
+                    embedded_xml: settings.embedded_xml,
+                },
+                ocr,
+            ),
+            "extractor=rules".to_owned(),
+        ),
+        ExtractorChoice::Openai => {
+            let chat = ChatExtractor::new(
+                ChatConfig {
+                    base_url: settings.llm_base_url.clone(),
+                    model: settings.llm_model.clone(),
+                    api_key: settings.llm_api_key.clone(),
+                    timeout: Duration::from_secs(settings.llm_timeout_secs),
+                    max_tokens: settings.llm_max_tokens,
+                    embedded_xml: settings.embedded_xml,
+                },
+                Arc::clone(clock),
+            )?;
+            let profile = format!(
+                "extractor=openai {} at {} max_tokens={}",
+                settings.llm_model,
+                chat.url(),
+                settings.llm_max_tokens
+            );
+            (with_rooms(chat, ocr), profile)
+        }
+    })
 }

@@ -248,6 +248,37 @@ pub async fn read_embedded_bounded(
     }
 }
 
+/// What the embedded e-invoice gives an extractor that otherwise reads the printed text.
+#[derive(Debug)]
+pub enum EmbeddedInvoice {
+    /// A sound e-invoice: the answer.
+    Found(InvoiceResult),
+    /// None (or not a PDF).
+    Absent,
+    /// One that cannot be used: the failed check saying why, for the printed text's
+    /// result (verify keeps it, so a person learns the document's e-invoice is unsound).
+    Unusable(Check),
+}
+
+/// Reads a document's embedded e-invoice, bounded, before its printed text is read.
+pub async fn read_before_printed_text(original: &[u8]) -> EmbeddedInvoice {
+    if !looks_like_pdf(original) {
+        return EmbeddedInvoice::Absent;
+    }
+    match read_embedded_bounded(original.to_vec(), EinvoiceLimits::default()).await {
+        Ok(Some(result)) => EmbeddedInvoice::Found(result),
+        Ok(None) => EmbeddedInvoice::Absent,
+        Err(e) => {
+            tracing::warn!(error = %e, "embedded e-invoice unusable; reading the printed text");
+            EmbeddedInvoice::Unusable(Check {
+                name: EMBEDDED_XML_CHECK.to_owned(),
+                passed: false,
+                detail: format!("{e}; read the printed text instead"),
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
