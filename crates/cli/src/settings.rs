@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use docpipe_local::faults::{FaultInjection, FaultMode};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -44,6 +45,11 @@ pub struct Settings {
     /// Content-hash dedupe: a document identical to one finished this long ago or less
     /// (same bytes, kind and settings) reuses its result; 0 turns dedupe off.
     pub dedupe_ttl_secs: u64,
+    /// Reliability testing only: make stage tries fail (`probability`, `mode`, `seed`).
+    pub fault_injection: FaultInjection,
+    /// Fault injection is refused unless this is set: it never switches on by accident in
+    /// a deployment.
+    pub allow_fault_injection: bool,
 }
 
 impl Default for Settings {
@@ -71,6 +77,8 @@ impl Default for Settings {
             url_allowed_hosts: Vec::new(),
             embedded_xml: true,
             dedupe_ttl_secs: 3600,
+            fault_injection: FaultInjection::default(),
+            allow_fault_injection: false,
         }
     }
 }
@@ -140,13 +148,17 @@ impl Settings {
             }
             "DOCPIPE_URL_ALLOWED_HOSTS" => self.url_allowed_hosts = list(value),
             "DOCPIPE_DEDUPE_TTL_SECS" => self.dedupe_ttl_secs = num(key, value)?,
-            "DOCPIPE_EMBEDDED_XML" => {
-                self.embedded_xml = match value.trim().to_ascii_lowercase().as_str() {
-                    "1" | "true" | "yes" | "on" => true,
-                    "0" | "false" | "no" | "off" => false,
-                    _ => bail!("{key}={value:?} is not true or false"),
-                }
+            "DOCPIPE_EMBEDDED_XML" => self.embedded_xml = boolean(key, value)?,
+            "DOCPIPE_FAULT_INJECTION_PROBABILITY" => {
+                self.fault_injection.probability = num(key, value)?
             }
+            "DOCPIPE_FAULT_INJECTION_MODE" => {
+                self.fault_injection.mode = FaultMode::parse(value).ok_or_else(|| {
+                    anyhow::anyhow!("{key}={value:?} is not transient or permanent")
+                })?
+            }
+            "DOCPIPE_FAULT_INJECTION_SEED" => self.fault_injection.seed = num(key, value)?,
+            "DOCPIPE_ALLOW_FAULT_INJECTION" => self.allow_fault_injection = boolean(key, value)?,
             other => bail!("unknown setting {other} (see README: Settings)"),
         }
         Ok(())
@@ -171,7 +183,26 @@ impl Settings {
         if self.worker_timeout_secs == 0 || self.worker_memory_mib < 64 {
             bail!("worker_timeout_secs must be positive and worker_memory_mib at least 64");
         }
+        let p = self.fault_injection.probability;
+        if !(0.0..=1.0).contains(&p) {
+            bail!("fault_injection.probability must be within 0..1");
+        }
+        if self.fault_injection.is_active() && !self.allow_fault_injection {
+            bail!(
+                "fault_injection makes jobs fail on purpose; it is for test environments and \
+                 needs allow_fault_injection = true (never set it in production)"
+            );
+        }
         Ok(())
+    }
+}
+
+/// A yes/no value.
+fn boolean(key: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("{key}={value:?} is not true or false"),
     }
 }
 
@@ -244,6 +275,66 @@ mod tests {
             !Settings::load(Some(&file), env(&[]))
                 .expect("loads")
                 .embedded_xml
+        );
+    }
+
+    #[test]
+    fn fault_injection_is_off_and_refused_unless_allowed() {
+        let s = Settings::load(None, env(&[])).expect("loads");
+        assert!(!s.fault_injection.is_active(), "off by default");
+        let on = [
+            ("DOCPIPE_FAULT_INJECTION_PROBABILITY", "0.3"),
+            ("DOCPIPE_FAULT_INJECTION_MODE", "permanent"),
+            ("DOCPIPE_FAULT_INJECTION_SEED", "42"),
+        ];
+        let refused = Settings::load(None, env(&on)).expect_err("refused");
+        assert!(
+            refused.to_string().contains("allow_fault_injection"),
+            "{refused}"
+        );
+        let mut allowed = on.to_vec();
+        allowed.push(("DOCPIPE_ALLOW_FAULT_INJECTION", "true"));
+        let s = Settings::load(None, env(&allowed)).expect("loads");
+        assert_eq!(
+            s.fault_injection,
+            FaultInjection {
+                probability: 0.3,
+                mode: FaultMode::Permanent,
+                seed: 42
+            }
+        );
+        for bad in [
+            ("DOCPIPE_FAULT_INJECTION_PROBABILITY", "1.5"),
+            ("DOCPIPE_FAULT_INJECTION_MODE", "sometimes"),
+            ("DOCPIPE_FAULT_INJECTION_SEED", "-1"),
+        ] {
+            let mut e = allowed.clone();
+            e.push(bad);
+            assert!(Settings::load(None, env(&e)).is_err(), "{bad:?}");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("docpipe.toml");
+        std::fs::write(
+            &file,
+            "allow_fault_injection = true\n[fault_injection]\nprobability = 0.5\nmode = \"transient\"\nseed = 3\n",
+        )
+        .expect("write");
+        let s = Settings::load(Some(&file), env(&[])).expect("loads");
+        assert_eq!(s.fault_injection.probability, 0.5);
+        assert_eq!(s.fault_injection.mode, FaultMode::Transient);
+        std::fs::write(&file, "[fault_injection]\nprobability = 0.5\n").expect("write");
+        assert!(
+            Settings::load(Some(&file), env(&[])).is_err(),
+            "not allowed in the file either"
+        );
+        std::fs::write(
+            &file,
+            "allow_fault_injection = true\n[fault_injection]\nprobabilty = 0.5\n",
+        )
+        .expect("write");
+        assert!(
+            Settings::load(Some(&file), env(&[])).is_err(),
+            "unknown key"
         );
     }
 }

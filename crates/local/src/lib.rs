@@ -5,6 +5,7 @@ pub mod api_store;
 mod child;
 pub mod einvoice;
 pub mod embedded;
+pub mod faults;
 pub mod fetch;
 pub mod fs_objects;
 pub mod invoice;
