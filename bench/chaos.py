@@ -322,7 +322,8 @@ def main():
           f"{len(attempts)} sent")
     for k, v in sorted(answers.items()):
         print(f"  answer {k}: {v}")
-    print(f"kills: {len(kill_log)} (SIGKILL), restarts: {server.incarnation - 1}")
+    print(f"kills: {len(kill_log)} (SIGKILL), restarts: {server.incarnation - 1} "
+          f"({len(server.unexpected_exits)} after a crash of its own)")
     for m in kill_log:
         print(f"  kill {m}")
     print(f"reader: {reader['runs']} runs of `docpipe jobs list`, {reader['failures']} failed")

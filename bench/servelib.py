@@ -72,6 +72,7 @@ class Server:
         self.up = threading.Event()
         self.unexpected_exits = []
         self.logs = []
+        self.max_restarts = 20
 
     def start(self, timeout=120):
         with self.lock:
@@ -113,8 +114,17 @@ class Server:
         code = proc.wait()
         with self.lock:
             expected = getattr(proc, "_docpipe_expected", False)
-            if not expected:
-                self.unexpected_exits.append((incarnation, code))
+            if expected:
+                return
+            self.unexpected_exits.append((incarnation, code))
+            self.up.clear()
+        # A crash is recorded; start again so the run (and its checks) can go on.
+        if len(self.unexpected_exits) <= self.max_restarts:
+            time.sleep(0.2)
+            try:
+                self.start()
+            except RuntimeError as e:
+                self.unexpected_exits.append((incarnation, f"restart failed: {e}"))
 
     def pid(self):
         with self.lock:
