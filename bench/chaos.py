@@ -163,6 +163,26 @@ def main():
     reader_stop = threading.Event()
     reader = Counter()
 
+    def closed_pipe():
+        # A reader that stops reading (`docpipe jobs list | head -1`): EPIPE must end the
+        # command quietly, not panic it.
+        p = subprocess.Popen([binary, "--home", home, "jobs", "list", "--limit", "100"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=servelib.clean_env({}), cwd=work)
+        p.stdout.close()
+        try:
+            _, err = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            violations.add("reader failed", "docpipe jobs list hung on a closed pipe")
+            return
+        reader["closed-pipe runs"] += 1
+        text = err.decode(errors="replace")
+        if "panicked" in text or p.returncode < 0 or p.returncode == 101:
+            violations.add("reader panicked on a closed pipe",
+                           f"exit {p.returncode}: {text.strip()[:200]}")
+
     def read_loop():
         while not reader_stop.is_set() and time.monotonic() < deadline:
             try:
@@ -174,6 +194,8 @@ def main():
                 violations.add("reader failed", "docpipe jobs list hung for 60 s")
                 continue
             reader["runs"] += 1
+            if reader["runs"] % 10 == 0:
+                closed_pipe()
             if out.returncode != 0:
                 reader["failures"] += 1
                 what = (f"killed by signal {-out.returncode}" if out.returncode < 0
@@ -326,7 +348,8 @@ def main():
           f"({len(server.unexpected_exits)} after a crash of its own)")
     for m in kill_log:
         print(f"  kill {m}")
-    print(f"reader: {reader['runs']} runs of `docpipe jobs list`, {reader['failures']} failed")
+    print(f"reader: {reader['runs']} runs of `docpipe jobs list`, {reader['failures']} failed; "
+          f"{reader['closed-pipe runs']} into a closed pipe")
     print(f"jobs in the store: {len(jobs)}; 202-answered keys: {len(key_jobs)}")
     for k, v in sorted(figures.items()):
         print(f"  {k}: {v}")

@@ -13,6 +13,7 @@ Prints the answer counts and the RSS before, at peak and after; exits 1 on any v
 Usage: bench/load.py --bin target/release/docpipe [-n 10000] [-c 64]"""
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -64,6 +65,8 @@ def main():
     ap.add_argument("--rss-limit-mib", type=float, default=200)
     ap.add_argument("--settle-secs", type=float, default=5,
                     help="idle time after the last job finished before the RSS is read")
+    ap.add_argument("--uploads", type=int, default=20,
+                    help="uploads each claimed by 4 concurrent creates")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--deadline", type=float, default=1800)
     ap.add_argument("--keep", action="store_true")
@@ -156,6 +159,59 @@ def main():
                 violations.add("409 for a repeat with the same body", rid)
         c.close()
 
+    # Uploads claimed by several creates at once: one job per upload at most.
+    upload_claims = {}
+
+    def claim_uploads(n_uploads, claimers):
+        c = servelib.Client(server)
+        ids = []
+        for u in range(n_uploads):
+            s, _, raw = c.request("POST", "/api/v1/uploads",
+                                  json.dumps({"filename": f"upload-{u}.pdf"}).encode(),
+                                  {"x-api-key": api_key, "content-type": "application/json"})
+            ok, v = servelib.envelope_ok(s, raw)
+            if s != 201 or not ok:
+                violations.add("upload not created", f"{s} {raw[:160]!r}")
+                continue
+            link = v["data"]
+            target = link["url"].split("://", 1)[1]
+            target = target[target.index("/"):]
+            s, _, raw = c.request(link.get("method", "PUT"), target, pdf,
+                                  {"content-type": "application/pdf"})
+            if s >= 300:
+                violations.add("upload not stored", f"{s} {raw[:160]!r}")
+                continue
+            ids.append(link["upload_id"])
+        c.close()
+
+        def claim(u, n):
+            cc = servelib.Client(server)
+            rid = f"u{u}-c{n}"
+            s, _, raw = cc.request(
+                "POST", "/api/v1/jobs", json.dumps({"upload_id": ids[u]}).encode(),
+                {"x-api-key": api_key, "content-type": "application/json",
+                 "idempotency-key": f"claim-{seed}-{u}-{n}", "x-request-id": rid})
+            cc.close()
+            ok, v = servelib.envelope_ok(s, raw)
+            code = (v or {}).get("error", {}).get("code") if s >= 300 and ok else None
+            with lock:
+                answers[f"{s} {code or ''} (upload claims)".strip()] += 1
+                by_request[rid] = ("claim", f"u{u}", s)
+                if s == 202 and ok:
+                    upload_claims.setdefault(u, set()).add(v["data"]["job_id"])
+            if not ok:
+                violations.add("answer without the envelope", f"{rid}: {s} {raw[:160]!r}")
+
+        ts = [threading.Thread(target=claim, args=(u, n))
+              for u in range(len(ids)) for n in range(claimers)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        for u, jobs_of in upload_claims.items():
+            if len(jobs_of) > 1:
+                violations.add("upload claimed twice", f"upload {ids[u]}: {len(jobs_of)} jobs")
+
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     t0 = time.monotonic()
@@ -165,6 +221,7 @@ def main():
     for t in threads:
         t.join()
     load_secs = time.monotonic() - t0
+    claim_uploads(args.uploads, 4)
     print(f"{len(by_request)} answers in {load_secs:.1f} s "
           f"({len(by_request) / max(load_secs, 1e-9):.0f} requests/s)", flush=True)
 
@@ -209,7 +266,7 @@ def main():
             violations.add("job from no request", f"{jid} ({rid!r})")
             continue
         kind, i, status = fate
-        per_key[i] += 1
+        per_key[(kind == "claim", i)] += 1
         if status != 202:
             violations.add("job stored for a refused request", f"{jid}: {rid} answered {status}")
     for i, n in per_key.items():

@@ -35,14 +35,19 @@ struct InProcessOcr;
 #[async_trait::async_trait]
 impl Ocr for InProcessOcr {
     async fn recognize(&self, bytes: Vec<u8>, _: MediaType) -> Result<Document> {
-        extract_document(&bytes, &PdfLimits::default())
-            .map_err(|e| docpipe_core::StageError::new(ErrorCode::DocumentUnreadable, e.to_string()))
+        extract_document(&bytes, &PdfLimits::default()).map_err(|e| {
+            docpipe_core::StageError::new(ErrorCode::DocumentUnreadable, e.to_string())
+        })
     }
 }
 
 fn harness(clock: Arc<VirtualClock>) -> Harness {
     // Dedupe off (the default settings): every job runs every stage.
-    Harness::with(Arc::new(InProcessOcr), Arc::new(RuleExtractor::default()), clock)
+    Harness::with(
+        Arc::new(InProcessOcr),
+        Arc::new(RuleExtractor::default()),
+        clock,
+    )
 }
 
 fn virtual_clock() -> Arc<VirtualClock> {

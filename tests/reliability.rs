@@ -35,7 +35,18 @@ fn driver(script: &str, args: &[&str]) -> (bool, String) {
 fn chaos_kills_and_restarts_lose_nothing_and_run_nothing_twice() {
     let (ok, text) = driver(
         "chaos.py",
-        &["-n", "60", "-k", "2", "-c", "4", "--seed", "7", "--deadline", "300"],
+        &[
+            "-n",
+            "60",
+            "-k",
+            "2",
+            "-c",
+            "4",
+            "--seed",
+            "7",
+            "--deadline",
+            "300",
+        ],
     );
     assert!(ok, "chaos found violations:\n{text}");
     assert!(text.contains("kills: 2 (SIGKILL)"), "{text}");

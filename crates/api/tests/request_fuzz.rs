@@ -269,7 +269,12 @@ const BOUNDARY: &str = "fuzzboundary";
 fn multipart_body() -> impl Strategy<Value = Vec<u8>> {
     let part = (
         proptest::sample::select(&["file", "kind", "other", "", "file\"; x=\"y"]),
-        proptest::option::of(proptest::sample::select(&["a.pdf", "../x.png", "", "\u{202e}.pdf"])),
+        proptest::option::of(proptest::sample::select(&[
+            "a.pdf",
+            "../x.png",
+            "",
+            "\u{202e}.pdf",
+        ])),
         prop_oneof![
             Just(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec()),
             Just(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec()),
@@ -417,6 +422,111 @@ fn hostile_requests_get_an_envelope_never_a_panic_or_a_500() {
         }
         Ok(())
     });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// Bodies over the request limit, in every shape the create endpoint reads: each is 413
+/// `FILE_TOO_LARGE` in the envelope, whatever else is wrong with it.
+#[test]
+fn oversized_create_bodies_are_413_in_every_shape() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let home = tempfile::tempdir().expect("tempdir");
+    let (router, key) = rt.block_on(app(home.path()));
+    let limit = ApiSettings {
+        max_document_bytes: 64 * 1024,
+        ..ApiSettings::default()
+    }
+    .max_request_bytes();
+    let shape = proptest::sample::select(&[
+        "json",
+        "multipart",
+        "none",
+        "raw-json",
+        "document-json",
+        "document-multipart",
+    ]);
+    let mut runner = TestRunner::new(config(24));
+    let result =
+        runner.run(
+            &(shape, 1usize..200_000, any::<u8>()),
+            |(shape, extra, fill)| {
+                let filler = "A".repeat(limit + extra);
+                let (content_type, body) = match shape {
+                "json" => (
+                    Some("application/json"),
+                    format!(
+                        r#"{{"document": {{"content_base64": "{filler}", "filename": "a.pdf"}}}}"#
+                    )
+                    .into_bytes(),
+                ),
+                "multipart" => (
+                    Some("multipart/form-data; boundary=fuzzboundary"),
+                    format!(
+                        "--fuzzboundary\r\nContent-Disposition: form-data; name=\"file\"; \
+                     filename=\"a.pdf\"\r\n\r\n%PDF-1.4 {filler}\r\n--fuzzboundary--\r\n"
+                    )
+                    .into_bytes(),
+                ),
+                "none" => (
+                    None,
+                    format!(r#"{{"document": {{"content_base64": "{filler}"}}}}"#).into_bytes(),
+                ),
+                // Under the request limit, but the document itself is over its own.
+            "document-json" => {
+                let doc = "QUFB".repeat((64 * 1024 + extra % 8192) / 3 + 1);
+                (
+                    Some("application/json"),
+                    format!(r#"{{"document": {{"content_base64": "{doc}", "filename": "a.pdf"}}}}"#)
+                        .into_bytes(),
+                )
+            }
+            "document-multipart" => {
+                let mut body = b"--fuzzboundary\r\nContent-Disposition: form-data; name=\"file\"; \
+                                 filename=\"a.pdf\"\r\n\r\n%PDF-1.4\n"
+                    .to_vec();
+                body.extend(vec![fill; 64 * 1024 + extra % 8192]);
+                body.extend(b"\r\n--fuzzboundary--\r\n");
+                (Some("multipart/form-data; boundary=fuzzboundary"), body)
+            }
+            _ => (Some("application/json"), vec![fill; limit + extra]),
+            };
+                let mut b = Request::builder()
+                    .method("POST")
+                    .uri("/api/v1/jobs")
+                    .header("x-api-key", key.as_str());
+                if let Some(ct) = content_type {
+                    b = b.header("content-type", ct);
+                }
+                let http = b.body(Body::from(body)).expect("request");
+                let (status, body) = rt.block_on(async {
+                    let resp = router.clone().oneshot(http).await.expect("infallible");
+                    let status = resp.status();
+                    let body = resp
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    (status, body)
+                });
+                let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                if status != axum::http::StatusCode::PAYLOAD_TOO_LARGE
+                    || v["error"]["code"] != "FILE_TOO_LARGE"
+                {
+                    return Err(TestCaseError::fail(format!(
+                        "{shape} body of {} bytes: {status} {v}",
+                        limit + extra
+                    )));
+                }
+                Ok(())
+            },
+        );
     if let Err(e) = result {
         panic!("{e}");
     }

@@ -119,11 +119,8 @@ impl Embedded {
                 }),
                 faults,
             ));
-            self.runner = DurableRunner::new(
-                invoker,
-                Arc::clone(&self.ports.clock),
-                self.journal.clone(),
-            );
+            self.runner =
+                DurableRunner::new(invoker, Arc::clone(&self.ports.clock), self.journal.clone());
         }
         self
     }
