@@ -259,6 +259,7 @@ def main():
             if jid not in jobs:
                 violations.add("lost: 202 without a job", f"key {i}: {jid}")
     per_key = Counter()
+    per_upload = Counter()
     for jid, job in jobs.items():
         rid = job["data"].get("correlation_id") or ""
         fate = by_request.get(rid)
@@ -266,12 +267,18 @@ def main():
             violations.add("job from no request", f"{jid} ({rid!r})")
             continue
         kind, i, status = fate
-        per_key[(kind == "claim", i)] += 1
+        if kind == "claim":
+            per_upload[i] += 1
+        else:
+            per_key[i] += 1
         if status != 202:
             violations.add("job stored for a refused request", f"{jid}: {rid} answered {status}")
     for i, n in per_key.items():
         if n > 1:
             violations.add("duplicate: one key, several jobs stored", f"key {i}: {n}")
+    for u, n in per_upload.items():
+        if n > 1:
+            violations.add("upload claimed twice", f"upload {u}: {n} jobs stored")
     # The statuses themselves: every job final, histories valid (dedupe may make a job's
     # verdict needs_review; failures here are not the document's fault).
     figures = servelib.check_jobs(store, {}, violations, expect_success=True)
