@@ -22,6 +22,13 @@ if ! have tesseract; then
     tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu >/dev/null
 fi
 
+# python3 (standard library only): the chaos and load drivers that tests/reliability.rs runs.
+if ! have python3; then
+  echo "== installing python3"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null
+fi
+
 echo "== cargo fmt"
 cargo fmt --all -- --check
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use docpipe_local::chat_extractor::{Secret, completions_url};
+use docpipe_local::faults::{FaultInjection, FaultMode};
 use serde::Deserialize;
 
 /// Which extractor reads invoices.
@@ -67,6 +68,11 @@ pub struct Settings {
     pub llm_timeout_secs: u64,
     /// `openai`: the longest reply, in tokens.
     pub llm_max_tokens: u32,
+    /// Reliability testing only: make stage tries fail (`probability`, `mode`, `seed`).
+    pub fault_injection: FaultInjection,
+    /// Fault injection is refused unless this is set: it never switches on by accident in
+    /// a deployment.
+    pub allow_fault_injection: bool,
 }
 
 /// The Extract state's `TimeoutSeconds` in the definition: a request must give up first,
@@ -104,6 +110,8 @@ impl Default for Settings {
             llm_api_key: None,
             llm_timeout_secs: 120,
             llm_max_tokens: 4096,
+            fault_injection: FaultInjection::default(),
+            allow_fault_injection: false,
         }
     }
 }
@@ -187,13 +195,17 @@ impl Settings {
             }
             "DOCPIPE_LLM_TIMEOUT_SECS" => self.llm_timeout_secs = num(key, value)?,
             "DOCPIPE_LLM_MAX_TOKENS" => self.llm_max_tokens = num(key, value)?,
-            "DOCPIPE_EMBEDDED_XML" => {
-                self.embedded_xml = match value.trim().to_ascii_lowercase().as_str() {
-                    "1" | "true" | "yes" | "on" => true,
-                    "0" | "false" | "no" | "off" => false,
-                    _ => bail!("{key}={value:?} is not true or false"),
-                }
+            "DOCPIPE_EMBEDDED_XML" => self.embedded_xml = boolean(key, value)?,
+            "DOCPIPE_FAULT_INJECTION_PROBABILITY" => {
+                self.fault_injection.probability = num(key, value)?
             }
+            "DOCPIPE_FAULT_INJECTION_MODE" => {
+                self.fault_injection.mode = FaultMode::parse(value).ok_or_else(|| {
+                    anyhow::anyhow!("{key}={value:?} is not transient or permanent")
+                })?
+            }
+            "DOCPIPE_FAULT_INJECTION_SEED" => self.fault_injection.seed = num(key, value)?,
+            "DOCPIPE_ALLOW_FAULT_INJECTION" => self.allow_fault_injection = boolean(key, value)?,
             other => bail!("unknown setting {other} (see README: Settings)"),
         }
         Ok(())
@@ -232,7 +244,26 @@ impl Settings {
                 bail!("llm_max_tokens must be at least 1");
             }
         }
+        let p = self.fault_injection.probability;
+        if !(0.0..=1.0).contains(&p) {
+            bail!("fault_injection.probability must be within 0..1");
+        }
+        if self.fault_injection.is_active() && !self.allow_fault_injection {
+            bail!(
+                "fault_injection makes jobs fail on purpose; it is for test environments and \
+                 needs allow_fault_injection = true (never set it in production)"
+            );
+        }
         Ok(())
+    }
+}
+
+/// A yes/no value.
+fn boolean(key: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("{key}={value:?} is not true or false"),
     }
 }
 
@@ -359,5 +390,65 @@ mod tests {
         ] {
             assert!(Settings::load(None, env(&bad)).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn fault_injection_is_off_and_refused_unless_allowed() {
+        let s = Settings::load(None, env(&[])).expect("loads");
+        assert!(!s.fault_injection.is_active(), "off by default");
+        let on = [
+            ("DOCPIPE_FAULT_INJECTION_PROBABILITY", "0.3"),
+            ("DOCPIPE_FAULT_INJECTION_MODE", "permanent"),
+            ("DOCPIPE_FAULT_INJECTION_SEED", "42"),
+        ];
+        let refused = Settings::load(None, env(&on)).expect_err("refused");
+        assert!(
+            refused.to_string().contains("allow_fault_injection"),
+            "{refused}"
+        );
+        let mut allowed = on.to_vec();
+        allowed.push(("DOCPIPE_ALLOW_FAULT_INJECTION", "true"));
+        let s = Settings::load(None, env(&allowed)).expect("loads");
+        assert_eq!(
+            s.fault_injection,
+            FaultInjection {
+                probability: 0.3,
+                mode: FaultMode::Permanent,
+                seed: 42
+            }
+        );
+        for bad in [
+            ("DOCPIPE_FAULT_INJECTION_PROBABILITY", "1.5"),
+            ("DOCPIPE_FAULT_INJECTION_MODE", "sometimes"),
+            ("DOCPIPE_FAULT_INJECTION_SEED", "-1"),
+        ] {
+            let mut e = allowed.clone();
+            e.push(bad);
+            assert!(Settings::load(None, env(&e)).is_err(), "{bad:?}");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("docpipe.toml");
+        std::fs::write(
+            &file,
+            "allow_fault_injection = true\n[fault_injection]\nprobability = 0.5\nmode = \"transient\"\nseed = 3\n",
+        )
+        .expect("write");
+        let s = Settings::load(Some(&file), env(&[])).expect("loads");
+        assert_eq!(s.fault_injection.probability, 0.5);
+        assert_eq!(s.fault_injection.mode, FaultMode::Transient);
+        std::fs::write(&file, "[fault_injection]\nprobability = 0.5\n").expect("write");
+        assert!(
+            Settings::load(Some(&file), env(&[])).is_err(),
+            "not allowed in the file either"
+        );
+        std::fs::write(
+            &file,
+            "allow_fault_injection = true\n[fault_injection]\nprobabilty = 0.5\n",
+        )
+        .expect("write");
+        assert!(
+            Settings::load(Some(&file), env(&[])).is_err(),
+            "unknown key"
+        );
     }
 }

@@ -21,6 +21,7 @@ use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tracing::info;
 
+use crate::faults::{FaultInjectingInvoker, FaultInjection};
 use crate::fs_objects::FsObjectStore;
 use crate::journal::SqliteJournal;
 use crate::sqlite::{ExecutionRecord, SqliteJobStore};
@@ -106,6 +107,22 @@ impl Embedded {
             runner,
             journal,
         })
+    }
+
+    /// The same pipeline with faults injected into its stage tasks (see
+    /// [`crate::faults`]); inactive settings leave it unchanged.
+    pub fn with_fault_injection(mut self, faults: FaultInjection) -> Self {
+        if faults.is_active() {
+            let invoker = Arc::new(FaultInjectingInvoker::new(
+                Arc::new(StageInvoker {
+                    ports: self.ports.clone(),
+                }),
+                faults,
+            ));
+            self.runner =
+                DurableRunner::new(invoker, Arc::clone(&self.ports.clock), self.journal.clone());
+        }
+        self
     }
 
     pub fn ports(&self) -> &Ports {

@@ -7,6 +7,7 @@
 pub mod api_store;
 pub mod chat_extractor;
 pub mod embedded;
+pub mod faults;
 pub mod fs_objects;
 pub mod journal;
 pub mod orchestrator;

@@ -90,7 +90,17 @@ pub fn open_pipeline(settings: &Settings) -> Result<Embedded> {
             ..FetchPolicy::default()
         })),
         clock,
-    })?;
+    })?
+    .with_fault_injection(settings.fault_injection);
+    if settings.fault_injection.is_active() {
+        let f = settings.fault_injection;
+        eprintln!(
+            "docpipe: fault injection is on: {} faults, probability {}, seed {}",
+            f.mode.as_str(),
+            f.probability,
+            f.seed
+        );
+    }
     Ok(pipeline)
 }
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The property-based fuzz tests, longer than in the suite: the ASL parser, paths,
+# intrinsics and JSONata (crates/asl/tests/fuzz.rs), the e-invoice reader
+# (crates/local/tests/einvoice_fuzz.rs) and the API's request parsing
+# (crates/api/tests/request_fuzz.rs). CASES (default 20000) per property; the API fuzz takes
+# a random seed each run (printed) unless DOCPIPE_FUZZ_SEED is set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PROPTEST_CASES=${CASES:-20000}
+export DOCPIPE_FUZZ_SEED=${DOCPIPE_FUZZ_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+echo "fuzz: $PROPTEST_CASES cases per property, API seed $DOCPIPE_FUZZ_SEED"
+cargo test --release -p docpipe-asl --test fuzz -- --nocapture
+cargo test --release -p docpipe-local --test einvoice_fuzz -- --nocapture
+cargo test --release -p docpipe-api --test request_fuzz -- --nocapture
