@@ -4,7 +4,9 @@
 //! arithmetic (net + tax = gross) as evidence when candidates compete. No per-vendor
 //! templates.
 
+mod adjustments;
 mod amount;
+mod credit;
 mod currency;
 mod date;
 mod labels;
@@ -141,6 +143,7 @@ pub fn extract_invoice(document: &Document) -> InvoiceResult {
     let (lines, tables) = table::line_items(&layout);
     result.lines = lines;
     totals(&layout, &hits, &tables, &mut result);
+    credit::amounts_as_the_standard_states(&mut result);
     result
 }
 
@@ -177,10 +180,16 @@ struct Hit {
 
 fn label_hits(layout: &Layout) -> Vec<Hit> {
     let mut all: Vec<Hit> = Vec::new();
-    for label in LABELS {
+    for label in LABELS.iter() {
         let toks: Vec<&str> = label.text.split(' ').collect();
         for at in layout.find(&toks) {
-            if label.anywhere || at.at_cell_start {
+            if label.anywhere
+                || at.at_cell_start
+                || layout
+                    .rows
+                    .get(at.row)
+                    .is_some_and(|r| only_qualifiers_before(r, at.start))
+            {
                 all.push(Hit { label, at });
             }
         }
@@ -211,6 +220,35 @@ fn label_hits(layout: &Layout) -> Vec<Hit> {
         }
     }
     out
+}
+
+/// Whether the words before `start` in its cell only qualify a label: a rate ("19 %
+/// VAT"), "plus" or "included" ("zuzüglich 19% MwSt.", "incl. VAT"), punctuation. Such a
+/// label still names its value; a label after other words is prose ("the VAT number").
+fn only_qualifiers_before(row: &Row, start: usize) -> bool {
+    const QUALIFYING: [&str; 14] = [
+        "zzgl", "zuzuglich", "plus", "add", "inkl", "incl", "including", "enthaltene",
+        "enthalten", "davon", "dont", "di", "cui", "de",
+    ];
+    let cell = row.cell_of.get(start);
+    if start == 0 || cell.is_none() {
+        return false;
+    }
+    (0..start)
+        .rev()
+        .take_while(|&i| row.cell_of.get(i) == cell)
+        .all(|i| {
+            let Some(w) = row.words.get(i) else {
+                return false;
+            };
+            let f = fold(&w.text);
+            let t = f.trim_matches(|c: char| !c.is_alphanumeric() && c != '%' && c != ',' && c != '.');
+            let t = t.trim_matches(|c: char| c == ',' || c == '.');
+            t.is_empty()
+                || t == "%"
+                || parse_percent(t, true).is_some()
+                || QUALIFYING.contains(&t)
+        })
 }
 
 fn hits_of<'a>(hits: &'a [Hit], field: &'a str) -> impl Iterator<Item = &'a Hit> + 'a {
@@ -645,7 +683,10 @@ fn column_amounts(layout: &Layout, row: usize, span: BBox) -> Vec<(usize, usize,
     let mut out = Vec::new();
     let mut at = row;
     while out.len() < 8 {
-        let Some((ri, s, e)) = layout.below(at, span, 2) else {
+        // The first value may sit a few rows down, with notes in other columns between
+        // (a totals header row printed above the figures, beside payment terms).
+        let max_rows = if out.is_empty() { 4 } else { 2 };
+        let Some((ri, s, e)) = layout.below(at, span, max_rows) else {
             break;
         };
         let Some(r) = layout.rows.get(ri) else {
@@ -805,6 +846,39 @@ fn totals(layout: &Layout, hits: &[Hit], tables: &[(usize, usize)], result: &mut
     {
         chosen.insert("net_total", (c.clone(), 0.9));
         chosen.insert("tax_basis_total", (net_c, net_conf));
+    }
+    // Allowances and charges printed as rows of their own: when the printed net amount is
+    // what the VAT breakdown's bases add up to, it is the tax basis (EN 16931: the bases
+    // sum to the basis), and the net total (the lines) is basis - charges + allowances.
+    let adjusted = adjustments::adjustments(layout);
+    if adjusted.any()
+        && !chosen.contains_key("tax_basis_total")
+        && let Some((net_c, net_conf)) = chosen.get("net_total").cloned()
+        && let Ok(printed) = net_c.value.parse::<Decimal>()
+        && breakdown_basis == Some(printed)
+        && line_sum != Some(printed)
+    {
+        let net = printed - adjusted.charges + adjusted.allowances;
+        let conf: f32 = if line_sum == Some(net) { 0.95 } else { 0.85 };
+        let (page, ocr) = (net_c.page, net_c.ocr);
+        let derived = |v: Decimal| Candidate {
+            value: format_amount(v),
+            score: 0.7,
+            row: 0,
+            page,
+            bbox: BBox::default(),
+            ocr,
+        };
+        chosen.insert("net_total", (derived(net), conf.min(net_conf.max(0.85))));
+        chosen.insert("tax_basis_total", (net_c, net_conf));
+        for (field, v) in [
+            ("allowance_total", adjusted.allowances),
+            ("charge_total", adjusted.charges),
+        ] {
+            if !chosen.contains_key(field) {
+                chosen.insert(field, (derived(v), conf));
+            }
+        }
     }
     // Tax total from the printed breakdown when no total line says it.
     if let Some(sum) = breakdown_tax {
@@ -1255,10 +1329,11 @@ mod tests {
         assert_eq!(r.value("gross_total"), Some("166.60"));
     }
 
-    /// A credit note printed with minus signs keeps them; one printed positive stays
-    /// positive (the type code says what it is, the amounts are as printed).
+    /// A credit note printed with minus signs is reported with positive amounts, as
+    /// EN 16931 states them (type code 381 carries the direction); one printed positive
+    /// stays positive.
     #[test]
-    fn credit_note_amounts_keep_the_printed_sign() {
+    fn credit_note_amounts_follow_the_standard() {
         let words = |sign: &'static str| {
             let amount = move |v: &'static str| -> &'static str {
                 match (sign, v) {
@@ -1291,15 +1366,15 @@ mod tests {
         };
         let r = extract_invoice(&words("-"));
         assert_eq!(r.value("type_code"), Some("381"));
-        assert_eq!(r.value("net_total"), Some("-100.00"));
-        assert_eq!(r.value("tax_total"), Some("-19.00"));
-        assert_eq!(r.value("gross_total"), Some("-119.00"));
+        assert_eq!(r.value("net_total"), Some("100.00"));
+        assert_eq!(r.value("tax_total"), Some("19.00"));
+        assert_eq!(r.value("gross_total"), Some("119.00"));
         let got: Vec<(String, String)> = r
             .tax_breakdown
             .iter()
             .map(|t| (t.basis.to_string(), t.tax.to_string()))
             .collect();
-        assert_eq!(got, vec![("-100.00".to_owned(), "-19.00".to_owned())]);
+        assert_eq!(got, vec![("100.00".to_owned(), "19.00".to_owned())]);
         let r = extract_invoice(&words("+"));
         assert_eq!(r.value("type_code"), Some("381"));
         assert_eq!(r.value("gross_total"), Some("119.00"));
