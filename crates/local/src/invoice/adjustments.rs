@@ -70,6 +70,20 @@ pub(super) fn adjustments(layout: &Layout) -> Adjustments {
     out
 }
 
+/// Whether a row is an allowance or charge row.
+pub(super) fn is_adjustment(row: &Row) -> bool {
+    adjustment_row(row).is_some()
+}
+
+/// Whether a (folded) description names an allowance or a charge: one of its words is an
+/// allowance or charge word, or starts with one ("Rabattstaffel" does not count, "Rabatt:"
+/// does).
+pub(super) fn names_adjustment(folded: &str) -> bool {
+    folded
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|w| ALLOWANCE_WORDS.contains(&w) || CHARGE_WORDS.contains(&w))
+}
+
 fn adjustment_row(row: &Row) -> Option<(Kind, Decimal)> {
     let cells = row.cells();
     let (kind, cell) = cells.iter().take(3).enumerate().find_map(|(ci, &(s, e))| {

@@ -470,4 +470,21 @@ const FIXED: &[Entry] = &[
     l("other_date", "data ordine", 1.0, true),
     l("other_date", "fecha de entrega", 1.0, true),
     l("other_date", "fecha de pedido", 1.0, true),
+    // References to another invoice (the one corrected or settled): its number and date
+    // are not this invoice's.
+    l("other_reference", "facture associee", 1.0, true),
+    l("other_reference", "n de facture associee", 1.0, true),
+    l("other_reference", "date de facture associee", 1.0, true),
+    l("other_reference", "facture d origine", 1.0, true),
+    l("other_reference", "facture precedente", 1.0, true),
+    l("other_reference", "preceding invoice", 1.0, true),
+    l("other_reference", "original invoice", 1.0, true),
+    l("other_reference", "referenced invoice", 1.0, true),
+    l("other_reference", "ursprungsrechnung", 1.0, true),
+    l("other_reference", "ursprungliche rechnung", 1.0, true),
+    l("other_reference", "vorausgegangene rechnung", 1.0, true),
+    l("other_reference", "bezugsrechnung", 1.0, true),
+    l("other_reference", "oorspronkelijke factuur", 1.0, true),
+    l("other_reference", "fattura di riferimento", 1.0, true),
+    l("other_reference", "factura original", 1.0, true),
 ];

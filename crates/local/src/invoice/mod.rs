@@ -139,8 +139,8 @@ pub fn extract_invoice(document: &Document) -> InvoiceResult {
     if let Some(f) = buyer {
         result.set("buyer_name", f);
     }
-    result.tax_breakdown = table::tax_breakdown(&layout);
     let (lines, tables) = table::line_items(&layout);
+    result.tax_breakdown = table::tax_breakdown(&layout, &tables);
     result.lines = lines;
     totals(&layout, &hits, &tables, &mut result);
     credit::amounts_as_the_standard_states(&mut result);
@@ -277,6 +277,33 @@ fn conf_of(score: f32) -> f32 {
     (0.5 + 0.45 * score).min(0.95)
 }
 
+/// The best candidate, and a confidence from the evidence behind it: how specific its
+/// label is (the score: 1.0 names the field outright), whether candidates with another
+/// value compete (a rival scoring within 80% of it costs 0.15; none at all adds 0.08),
+/// and whether another label led to the same value (adds 0.04).
+fn decide(cands: Vec<Candidate>, prefer_late: bool) -> Option<(Candidate, f32)> {
+    let chosen = best(cands.clone(), prefer_late)?;
+    let agreeing = cands
+        .iter()
+        .filter(|c| c.value == chosen.value && c.row != chosen.row)
+        .count();
+    let rival = cands
+        .iter()
+        .filter(|c| c.value != chosen.value)
+        .map(|c| c.score)
+        .fold(None, |m: Option<f32>, s| Some(m.map_or(s, |m| m.max(s))));
+    let mut conf = 0.5 + 0.45 * chosen.score.min(1.0);
+    match rival {
+        None => conf += 0.08,
+        Some(r) if r >= chosen.score * 0.8 => conf -= 0.15,
+        Some(_) => {}
+    }
+    if agreeing > 0 {
+        conf += 0.04;
+    }
+    Some((chosen, conf.min(0.97)))
+}
+
 /// Whether any word after `from` on a row holds a digit (a header row has none).
 fn has_number_right(row: &Row, from: usize) -> bool {
     row.words
@@ -351,7 +378,7 @@ fn invoice_number(layout: &Layout, hits: &[Hit]) -> Option<Field> {
             });
         }
     }
-    best(cands, false).map(|c| c.field(conf_of(c.score)))
+    decide(cands, false).map(|(c, conf)| c.field(conf))
 }
 
 fn has_value_right_id(row: &Row, from: usize) -> bool {
@@ -463,7 +490,7 @@ fn date_field(layout: &Layout, hits: &[Hit], field: &str, order: DateOrder) -> O
         }
         return best(cands, false).map(|c| c.field(0.35));
     }
-    best(cands, false).map(|c| c.field(conf_of(c.score)))
+    decide(cands, false).map(|(c, conf)| c.field(conf))
 }
 
 fn has_date_like_right(row: &Row, from: usize) -> bool {
@@ -535,10 +562,17 @@ fn currency_field(layout: &Layout, hits: &[Hit]) -> Option<Field> {
             e.0 += 2;
         }
     }
+    let kinds = tally.len();
     let (code, (count, ri, i)) = tally.into_iter().max_by_key(|(_, v)| v.0)?;
     let r = layout.rows.get(ri)?;
     let bbox = r.span_box(i, i + 1)?;
-    let conf = if count >= 2 { 0.8 } else { 0.6 };
+    // Unlabelled: as sure as the marks are many and agree (one currency seen throughout).
+    let conf = match (kinds, count) {
+        (1, 3..) => 0.9,
+        (1, 2) => 0.85,
+        (_, 2..) => 0.75,
+        _ => 0.6,
+    };
     Some(Field::new(code, conf).at(r.page, bbox))
 }
 
