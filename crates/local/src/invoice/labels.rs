@@ -178,6 +178,7 @@ const FIXED: &[Entry] = &[
     l("issue_date", "date de facture", 1.0, true),
     l("issue_date", "date facture", 1.0, true),
     l("issue_date", "du", 0.45, true),
+    l("issue_date", "dated", 0.5, true),
     l("issue_date", "factuurdatum", 1.0, true),
     l("issue_date", "factuur datum", 1.0, true),
     l("issue_date", "datum factuur", 1.0, true),

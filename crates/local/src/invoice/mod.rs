@@ -222,6 +222,87 @@ fn label_hits(layout: &Layout) -> Vec<Hit> {
     out
 }
 
+/// Labels that only say "number" or "of (date)": whose number or date they give depends
+/// on the noun before them ("Rechnung Nr." or "Bestellung Nr.", "Rechnung vom").
+const GENERIC_LABELS: [&str; 5] = ["nr", "#", "vom", "du", "dated"];
+
+/// Nouns of the invoice itself, in the six languages (German compounds such as
+/// "Handelsrechnung" or "Schlussrechnung" end in "rechnung").
+const INVOICE_NOUNS: [&str; 12] = [
+    "rechnung", "gutschrift", "invoice", "bill", "facture", "avoir", "factuur", "creditnota",
+    "fattura", "factura", "receipt", "quittung",
+];
+
+/// Nouns of other documents and things that carry numbers and dates on an invoice.
+const OTHER_NOUNS: [&str; 30] = [
+    "bestellung", "auftrag", "lieferung", "lieferschein", "kunde", "kunden", "vertrag",
+    "angebot", "version", "order", "delivery", "customer", "contract", "quote", "commande",
+    "livraison", "client", "contrat", "devis", "bestelling", "levering", "klant", "offerte",
+    "ordine", "consegna", "contratto", "pedido", "entrega", "albaran", "contrato",
+];
+
+/// Whose number or date a generic label gives: the nearest noun before it on its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Invoice,
+    Other,
+    Unknown,
+}
+
+fn owner_before(row: &Row, start: usize) -> Owner {
+    let mut lettered = 0;
+    for i in (0..start).rev() {
+        let Some(w) = row.words.get(i) else {
+            break;
+        };
+        for t in w.norm.iter().rev() {
+            if !t.chars().any(char::is_alphabetic) {
+                continue;
+            }
+            if INVOICE_NOUNS
+                .iter()
+                .any(|n| t == n || (t.len() > n.len() + 2 && t.ends_with(n) && *n == "rechnung"))
+            {
+                return Owner::Invoice;
+            }
+            if OTHER_NOUNS.contains(&t.as_str()) {
+                return Owner::Other;
+            }
+            lettered += 1;
+            if lettered >= 4 {
+                return Owner::Unknown;
+            }
+        }
+    }
+    Owner::Unknown
+}
+
+/// A label hit's score: its weight (less when it does not begin its cell); a weak label
+/// on a row that names the invoice gains; a generic label ("Nr.", "vom") takes the
+/// strength of the noun it belongs to, and belongs to no invoice field after another
+/// document's noun (`None`).
+fn label_score(h: &Hit, row: &Row) -> Option<f32> {
+    let mut score = h.label.weight * if h.at.at_cell_start { 1.0 } else { 0.9 };
+    if GENERIC_LABELS.contains(&h.label.text.as_str()) {
+        return match owner_before(row, h.at.start) {
+            Owner::Invoice => Some(score.max(0.9)),
+            Owner::Other => None,
+            Owner::Unknown => Some(score),
+        };
+    }
+    let row_text = fold(&row.text());
+    if h.label.weight < 0.9
+        && [
+            "rechnung", "gutschrift", "invoice", "facture", "factuur", "fattura", "factura",
+        ]
+        .iter()
+        .any(|k| row_text.contains(k))
+    {
+        score += 0.2;
+    }
+    Some(score)
+}
+
 /// Whether the words before `start` in its cell only qualify a label: a rate ("19 %
 /// VAT"), "plus" or "included" ("zuzüglich 19% MwSt.", "incl. VAT"), punctuation. Such a
 /// label still names its value; a label after other words is prose ("the VAT number").
@@ -329,15 +410,9 @@ fn invoice_number(layout: &Layout, hits: &[Hit]) -> Option<Field> {
         let Some(row) = layout.rows.get(h.at.row) else {
             continue;
         };
-        let mut score = h.label.weight * if h.at.at_cell_start { 1.0 } else { 0.9 };
-        let row_text = fold(&row.text());
-        if h.label.weight < 0.9
-            && ["rechnung", "invoice", "facture", "factuur", "gutschrift"]
-                .iter()
-                .any(|k| row_text.contains(k))
-        {
-            score += 0.2;
-        }
+        let Some(mut score) = label_score(h, row) else {
+            continue;
+        };
         let mut found = None;
         for (i, w) in row.words.iter().enumerate().skip(h.at.end).take(4) {
             if let Some(v) = id_value(&w.text) {
@@ -432,15 +507,9 @@ fn date_field(layout: &Layout, hits: &[Hit], field: &str, order: DateOrder) -> O
         let Some(row) = layout.rows.get(h.at.row) else {
             continue;
         };
-        let mut score = h.label.weight * if h.at.at_cell_start { 1.0 } else { 0.9 };
-        let row_text = fold(&row.text());
-        if h.label.weight < 0.9
-            && ["rechnung", "invoice", "facture", "factuur", "gutschrift"]
-                .iter()
-                .any(|k| row_text.contains(k))
-        {
-            score += 0.2;
-        }
+        let Some(mut score) = label_score(h, row) else {
+            continue;
+        };
         let end = (h.at.end + 8).min(row.words.len());
         let right = row.text_range(h.at.end, end);
         let mut found = find_date(&right, order).map(|d| (h.at.row, h.at.end, end, d));
