@@ -523,6 +523,19 @@ fn date_field(layout: &Layout, hits: &[Hit], field: &str, order: DateOrder) -> O
             found = Some((ri, s, e, d));
             score *= 0.9;
         }
+        // A label ending its row ("... Nr. 4711 vom") whose value wrapped to the start of
+        // the next row, as running text does.
+        if found.is_none()
+            && h.at.end == row.words.len()
+            && let Some(next) = layout.rows.get(h.at.row + 1)
+            && next.page == row.page
+            && next.bbox.y0 - row.bbox.y1 < row.height() * 1.5
+            && let Some(&(s, e)) = next.cells().first()
+            && let Some(d) = find_date(&next.text_range(s, e.min(s + 4)), order)
+        {
+            found = Some((h.at.row + 1, s, e.min(s + 4), d));
+            score *= 0.9;
+        }
         if let Some((ri, s, e, d)) = found
             && let Some(r) = layout.rows.get(ri)
             && let Some(bbox) = r.span_box(s, e)
@@ -1482,6 +1495,249 @@ mod tests {
         assert_eq!(r.value("type_code"), Some("381"));
         assert_eq!(r.value("gross_total"), Some("119.00"));
         assert_eq!(r.value("tax_total"), Some("19.00"));
+    }
+
+    /// "zuzüglich 19% MwSt." still labels the tax; "Gesamtbetrag Netto/Steuer/Brutto"
+    /// are composed labels.
+    #[test]
+    fn qualified_and_composed_totals_labels() {
+        let d = doc(&[
+            (300.0, 400.0, "Rechnungssumme"),
+            (390.0, 400.0, "netto"),
+            (480.0, 400.0, "845,00"),
+            (300.0, 415.0, "zuzüglich"),
+            (360.0, 415.0, "19%"),
+            (385.0, 415.0, "MwSt."),
+            (480.0, 415.0, "160,55"),
+            (300.0, 430.0, "Rechnungssumme"),
+            (390.0, 430.0, "brutto"),
+            (480.0, 430.0, "1.005,55"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("net_total"), Some("845.00"));
+        assert_eq!(r.value("tax_total"), Some("160.55"));
+        assert_eq!(r.value("gross_total"), Some("1005.55"));
+        let d = doc(&[
+            (300.0, 400.0, "Gesamtbetrag"),
+            (375.0, 400.0, "Netto:"),
+            (480.0, 400.0, "554,55"),
+            (300.0, 415.0, "Gesamtbetrag"),
+            (375.0, 415.0, "Steuer:"),
+            (480.0, 415.0, "100,83"),
+            (300.0, 430.0, "Gesamtbetrag"),
+            (375.0, 430.0, "Brutto:"),
+            (480.0, 430.0, "655,38"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("net_total"), Some("554.55"));
+        assert_eq!(r.value("tax_total"), Some("100.83"));
+        assert_eq!(r.value("gross_total"), Some("655.38"));
+    }
+
+    #[test]
+    fn italian_invoice() {
+        let d = doc(&[
+            (50.0, 80.0, "Fattura"),
+            (95.0, 80.0, "n."),
+            (110.0, 80.0, "2024/117"),
+            (50.0, 95.0, "Data"),
+            (80.0, 95.0, "fattura:"),
+            (250.0, 95.0, "6"),
+            (260.0, 95.0, "dicembre"),
+            (310.0, 95.0, "2026"),
+            (50.0, 110.0, "Data"),
+            (80.0, 110.0, "scadenza:"),
+            (250.0, 110.0, "05/01/2027"),
+            (300.0, 400.0, "Totale"),
+            (340.0, 400.0, "imponibile"),
+            (480.0, 400.0, "1.000,00"),
+            (300.0, 415.0, "IVA"),
+            (330.0, 415.0, "22%"),
+            (480.0, 415.0, "220,00"),
+            (300.0, 430.0, "Totale"),
+            (340.0, 430.0, "documento"),
+            (480.0, 430.0, "1.220,00"),
+            (520.0, 430.0, "EUR"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("invoice_number"), Some("2024/117"));
+        assert_eq!(r.value("issue_date"), Some("2026-12-06"));
+        assert_eq!(r.value("due_date"), Some("2027-01-05"));
+        assert_eq!(r.value("net_total"), Some("1000.00"));
+        assert_eq!(r.value("tax_total"), Some("220.00"));
+        assert_eq!(r.value("gross_total"), Some("1220.00"));
+        assert_eq!(r.value("currency"), Some("EUR"));
+    }
+
+    #[test]
+    fn spanish_invoice() {
+        let d = doc(&[
+            (50.0, 80.0, "Número"),
+            (100.0, 80.0, "de"),
+            (115.0, 80.0, "factura:"),
+            (250.0, 80.0, "F-2026-0042"),
+            (50.0, 95.0, "Fecha"),
+            (90.0, 95.0, "de"),
+            (105.0, 95.0, "factura:"),
+            (250.0, 95.0, "6"),
+            (260.0, 95.0, "de"),
+            (275.0, 95.0, "diciembre"),
+            (330.0, 95.0, "de"),
+            (345.0, 95.0, "2026"),
+            (50.0, 110.0, "Fecha"),
+            (90.0, 110.0, "de"),
+            (105.0, 110.0, "vencimiento:"),
+            (250.0, 110.0, "05/01/2027"),
+            (300.0, 400.0, "Base"),
+            (330.0, 400.0, "imponible"),
+            (480.0, 400.0, "500,00"),
+            (300.0, 415.0, "IVA"),
+            (330.0, 415.0, "21%"),
+            (480.0, 415.0, "105,00"),
+            (300.0, 430.0, "Total"),
+            (340.0, 430.0, "factura"),
+            (480.0, 430.0, "605,00"),
+            (520.0, 430.0, "€"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("invoice_number"), Some("F-2026-0042"));
+        assert_eq!(r.value("issue_date"), Some("2026-12-06"));
+        assert_eq!(r.value("due_date"), Some("2027-01-05"));
+        assert_eq!(r.value("net_total"), Some("500.00"));
+        assert_eq!(r.value("tax_total"), Some("105.00"));
+        assert_eq!(r.value("gross_total"), Some("605.00"));
+        assert_eq!(r.value("currency"), Some("EUR"));
+    }
+
+    /// "Nr." and "vom" belong to the noun before them: the order's number and date in a
+    /// remark neither compete with the invoice's nor lower its confidence.
+    #[test]
+    fn generic_labels_belong_to_their_noun() {
+        let d = doc(&[
+            (50.0, 60.0, "Handelsrechnung"),
+            (150.0, 60.0, "(380)"),
+            (185.0, 60.0, "Nr."),
+            (205.0, 60.0, "471102"),
+            (250.0, 60.0, "vom"),
+            (275.0, 60.0, "05.06.2018"),
+            (50.0, 300.0, "Rechnung"),
+            (105.0, 300.0, "gemäß"),
+            (140.0, 300.0, "Bestellung"),
+            (205.0, 300.0, "Nr."),
+            (225.0, 300.0, "2018-471331"),
+            (300.0, 300.0, "vom"),
+            (325.0, 300.0, "01.03.2018."),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("invoice_number"), Some("471102"));
+        assert_eq!(r.value("issue_date"), Some("2018-06-05"));
+        for f in ["invoice_number", "issue_date"] {
+            let c = r.fields.get(f).map_or(0.0, |f| f.confidence);
+            assert!(c >= 0.9, "{f} at {c}");
+        }
+    }
+
+    /// A date label ending its row, the date wrapped to the next row's start.
+    #[test]
+    fn wrapped_date() {
+        let d = doc(&[
+            (50.0, 60.0, "VERSICHERUNGSRECHNUNG"),
+            (190.0, 60.0, "Nr."),
+            (210.0, 60.0, "00.123.456.7-2018-1"),
+            (330.0, 60.0, "vom"),
+            (50.0, 72.0, "18.04.2018"),
+            (50.0, 200.0, "ZUGFeRD-Version:"),
+            (150.0, 200.0, "2.1.1"),
+            (180.0, 200.0, "vom"),
+            (205.0, 200.0, "01.07.2020"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("invoice_number"), Some("00.123.456.7-2018-1"));
+        assert_eq!(r.value("issue_date"), Some("2018-04-18"));
+    }
+
+    /// Delivery and service dates, and the referenced invoice's date, are not the invoice
+    /// date even under a "Date" heading.
+    #[test]
+    fn other_dates_are_not_the_invoice_date() {
+        let d = doc(&[
+            (300.0, 60.0, "Date"),
+            (330.0, 60.0, ":"),
+            (450.0, 60.0, "31/01/2022"),
+            (50.0, 300.0, "DATE"),
+            (80.0, 300.0, "DE"),
+            (100.0, 300.0, "FACTURE"),
+            (150.0, 300.0, "ASSOCIÉE"),
+            (205.0, 300.0, ":"),
+            (215.0, 300.0, "01/01/2022"),
+            (300.0, 300.0, "DATE"),
+            (330.0, 300.0, "DE"),
+            (350.0, 300.0, "LIVRAISON"),
+            (410.0, 300.0, ":"),
+            (420.0, 300.0, "28/01/2022"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("issue_date"), Some("2022-01-31"));
+    }
+
+    /// Totals printed as a header row with the figures a few rows below, allowance and
+    /// charge rows under the lines: the printed "Total HT" is the tax basis (the VAT
+    /// breakdown's bases add up to it), the net total the lines' sum.
+    #[test]
+    fn totals_under_their_header_with_allowances_and_charges() {
+        let d = doc(&[
+            (50.0, 200.0, "Désignation"),
+            (300.0, 200.0, "Qté"),
+            (480.0, 200.0, "Montant"),
+            (50.0, 215.0, "Prestation"),
+            (300.0, 215.0, "1,00"),
+            (480.0, 215.0, "60,00"),
+            (50.0, 230.0, "Fournitures"),
+            (300.0, 230.0, "3,00"),
+            (480.0, 230.0, "35,00"),
+            (50.0, 250.0, "REMISE"),
+            (95.0, 250.0, ":"),
+            (105.0, 250.0, "REMISE"),
+            (150.0, 250.0, "COMMERCIALE"),
+            (480.0, 250.0, "-5,00"),
+            (530.0, 250.0, "20,00%"),
+            (50.0, 265.0, "CHARGE"),
+            (95.0, 265.0, ":"),
+            (105.0, 265.0, "FRAIS"),
+            (480.0, 265.0, "10,00"),
+            (530.0, 265.0, "20,00%"),
+            (50.0, 300.0, "Détail"),
+            (90.0, 300.0, "TVA"),
+            (300.0, 300.0, "Taux"),
+            (380.0, 300.0, "Base"),
+            (480.0, 300.0, "Montant"),
+            (300.0, 315.0, "20,00%"),
+            (380.0, 315.0, "100,00"),
+            (480.0, 315.0, "20,00"),
+            (320.0, 350.0, "TOTAL"),
+            (355.0, 350.0, "HT"),
+            (400.0, 350.0, "TOTAL"),
+            (435.0, 350.0, "TVA"),
+            (480.0, 350.0, "TOTAL"),
+            (515.0, 350.0, "TTC"),
+            (50.0, 362.0, "Tout"),
+            (80.0, 362.0, "retard"),
+            (120.0, 362.0, "de"),
+            (140.0, 362.0, "paiement"),
+            (50.0, 374.0, "Indemnité"),
+            (110.0, 374.0, "forfaitaire"),
+            (320.0, 386.0, "100,00"),
+            (400.0, 386.0, "20,00"),
+            (480.0, 386.0, "120,00"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("tax_basis_total"), Some("100.00"));
+        assert_eq!(r.value("tax_total"), Some("20.00"));
+        assert_eq!(r.value("gross_total"), Some("120.00"));
+        assert_eq!(r.value("net_total"), Some("95.00"));
+        assert_eq!(r.value("allowance_total"), Some("5.00"));
+        assert_eq!(r.value("charge_total"), Some("10.00"));
+        assert_eq!(r.lines.len(), 2, "{:?}", r.lines);
     }
 
     #[test]
