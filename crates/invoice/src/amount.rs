@@ -1,5 +1,8 @@
 //! Amounts and percentages in every common locale format: `1.234,56`, `1,234.56`,
-//! `1 234,56 EUR`, `€ 1.234,56`, `-12,00`, `12,00-`, `(12.00)`, `1'234.56`.
+//! `1 234,56 EUR`, `€ 1.234,56`, `-12,00`, `12,00-`, `(12.00)`, `1'234.56`. What OCR
+//! engines commonly get wrong in a figure is tolerated where the shape of a money amount
+//! leaves no doubt: `O`/`o` read for `0` and `l`/`I`/`|` for `1` (`1O5,OO`), a
+//! thousands separator read as the decimal one (`1.234.56`).
 
 use std::str::FromStr;
 
@@ -54,6 +57,7 @@ pub fn parse_amount(text: &str) -> Option<Amount> {
         currency = currency.or(cur);
         s = rest.trim().to_owned();
     }
+    let s = ocr_digits(&s).unwrap_or(s);
     let (digits, has_decimals) = normalise_number(&s)?;
     let mut value = Decimal::from_str(&digits).ok()?;
     if negative {
@@ -122,6 +126,40 @@ fn strip_currency(s: &str) -> (String, Option<&'static str>) {
     (t.to_owned(), None)
 }
 
+/// A figure with letters an OCR engine confuses with digits (`O`, `o` for `0`; `l`, `I`,
+/// `|` for `1`), read as digits when the result has the shape of a money amount with two
+/// decimals and at least one real digit: `1O5,OO`, `l.234,56`. `None` when nothing was
+/// replaced or the shape does not fit.
+fn ocr_digits(s: &str) -> Option<String> {
+    if !s.chars().any(|c| matches!(c, 'O' | 'o' | 'l' | 'I' | '|'))
+        || !s.chars().any(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let mapped: String = s
+        .chars()
+        .map(|c| match c {
+            'O' | 'o' => '0',
+            'l' | 'I' | '|' => '1',
+            c => c,
+        })
+        .collect();
+    let bytes = mapped.as_bytes();
+    let n = bytes.len();
+    // d{1,} ([.,' ]ddd)* [.,] dd
+    let shaped = n >= 4
+        && matches!(bytes.get(n - 3), Some(b'.' | b','))
+        && bytes
+            .get(n - 2..)
+            .is_some_and(|t| t.iter().all(u8::is_ascii_digit))
+        && mapped.get(..n - 3).is_some_and(|int| {
+            int.split(['.', ',', '\'', ' ']).enumerate().all(|(i, g)| {
+                !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()) && (i == 0 || g.len() == 3)
+            })
+        });
+    shaped.then_some(mapped)
+}
+
 /// Turns a number in any locale grouping into a plain `1234.56` string. Returns whether
 /// it had a decimal part.
 fn normalise_number(s: &str) -> Option<(String, bool)> {
@@ -168,9 +206,16 @@ fn normalise_number(s: &str) -> Option<(String, bool)> {
             let after = s.rsplit(sep).next().unwrap_or("");
             let before = s.split(sep).next().unwrap_or("");
             if count > 1 {
-                // "1.234.567": thousands only, each group three digits.
-                if s.split(sep).skip(1).all(|g| g.len() == 3) && !before.is_empty() {
+                let groups: Vec<&str> = s.split(sep).collect();
+                let inner_ok = groups
+                    .get(1..groups.len() - 1)
+                    .is_some_and(|g| g.iter().all(|g| g.len() == 3));
+                if groups.iter().skip(1).all(|g| g.len() == 3) && !before.is_empty() {
+                    // "1.234.567": thousands only, each group three digits.
                     None
+                } else if inner_ok && after.len() == 2 && !before.is_empty() {
+                    // "1.234.56": OCR read the decimal comma as the thousands dot.
+                    Some(sep)
                 } else {
                     return None;
                 }
@@ -296,6 +341,21 @@ mod tests {
         assert_eq!(val("(12.00)"), Some(d("-12.00")));
         assert_eq!(val("€ -9,32"), Some(d("-9.32")));
         assert_eq!(val("-0,00"), Some(d("0.00")));
+    }
+
+    #[test]
+    fn ocr_confusions_in_figures() {
+        assert_eq!(val("1O5,OO"), Some(d("105.00")));
+        assert_eq!(val("l.234,56"), Some(d("1234.56")));
+        assert_eq!(val("12,3O"), Some(d("12.30")));
+        assert_eq!(val("€ 4I,50"), Some(d("41.50")));
+        assert_eq!(val("1.234.56"), Some(d("1234.56")));
+        assert_eq!(val("1,234,56"), Some(d("1234.56")));
+        assert_eq!(val("2 345,6O"), Some(d("2345.60")));
+        // Words stay words: no real digit, no amount shape, or no decimals.
+        for s in ["lO.OO", "IOO", "Olo", "1O5", "Total", "1.23.45"] {
+            assert_eq!(val(s), None, "{s}");
+        }
     }
 
     #[test]

@@ -29,7 +29,7 @@ static COMPACT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:^|[^\d])(\d{8})(?:$|[^\d])").expect("valid regex"));
 static DAY_MONTH: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?:^|[^\d])(\d{1,2})(?:\.|er|st|nd|rd|th)?\s*(?:de\s+)?([a-z]{3,10})\.?,?\s+(\d{4})",
+        r"(?:^|[^\d])(\d{1,2})(?:\.|er|st|nd|rd|th|º|°)?\s*(?:de\s+)?([a-z]{3,10})\.?,?\s+(?:de\s+)?(\d{4})",
     )
     .expect("valid regex")
 });
@@ -38,22 +38,27 @@ static MONTH_DAY: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 
-/// The month number of a month name or abbreviation in English, German, French or Dutch
-/// (already folded to lower-case ASCII).
+/// The month number of a month name or its usual abbreviation in English, German,
+/// French, Dutch, Italian or Spanish (already folded to lower-case ASCII).
 fn month_of(name: &str) -> Option<u32> {
     let m = match name {
-        "jan" | "january" | "januar" | "janner" | "janvier" | "januari" | "janv" => 1,
-        "feb" | "february" | "februar" | "fevrier" | "februari" | "fev" | "fevr" => 2,
-        "mar" | "march" | "marz" | "mars" | "maart" | "mrz" | "maa" => 3,
-        "apr" | "april" | "avril" | "avr" => 4,
-        "may" | "mai" | "mei" => 5,
-        "jun" | "june" | "juni" | "juin" => 6,
-        "jul" | "july" | "juli" | "juillet" | "juil" => 7,
-        "aug" | "august" | "aout" | "augustus" => 8,
-        "sep" | "sept" | "september" | "septembre" => 9,
-        "oct" | "okt" | "october" | "oktober" | "octobre" => 10,
-        "nov" | "november" | "novembre" => 11,
-        "dec" | "dez" | "december" | "dezember" | "decembre" => 12,
+        "jan" | "january" | "januar" | "janner" | "janvier" | "januari" | "janv" | "gennaio"
+        | "gen" | "enero" | "ene" => 1,
+        "feb" | "february" | "februar" | "fevrier" | "februari" | "fev" | "fevr" | "febbraio"
+        | "febrero" => 2,
+        "mar" | "march" | "marz" | "mars" | "maart" | "mrz" | "maa" | "marzo" => 3,
+        "apr" | "april" | "avril" | "avr" | "aprile" | "abril" | "abr" => 4,
+        "may" | "mai" | "mei" | "maggio" | "mag" | "mayo" => 5,
+        "jun" | "june" | "juni" | "juin" | "giugno" | "giu" | "junio" => 6,
+        "jul" | "july" | "juli" | "juillet" | "juil" | "luglio" | "lug" | "julio" => 7,
+        "aug" | "august" | "aout" | "augustus" | "agosto" | "ago" => 8,
+        "sep" | "sept" | "september" | "septembre" | "settembre" | "set" | "septiembre"
+        | "setiembre" => 9,
+        "oct" | "okt" | "october" | "oktober" | "octobre" | "ottobre" | "ott" | "octubre" => 10,
+        "nov" | "november" | "novembre" | "noviembre" => 11,
+        "dec" | "dez" | "december" | "dezember" | "decembre" | "dicembre" | "dic" | "diciembre" => {
+            12
+        }
         _ => return None,
     };
     Some(m)
@@ -216,6 +221,50 @@ mod tests {
         assert_eq!(f("August 3 , 2014"), ymd(2014, 8, 3));
         assert_eq!(f("Jan 1, 2022"), ymd(2022, 1, 1));
         assert_eq!(f("12. März 2024"), ymd(2024, 3, 12));
+    }
+
+    /// "6 December 2026" in each of the six languages, long and abbreviated.
+    #[test]
+    fn month_names_in_six_languages() {
+        let want = ymd(2026, 12, 6);
+        for s in [
+            "6 December 2026",
+            "December 6, 2026",
+            "6 Dec 2026",
+            "6. Dezember 2026",
+            "6. Dez. 2026",
+            "6 décembre 2026",
+            "6 december 2026",
+            "6 dicembre 2026",
+            "6 dic 2026",
+            "6 de diciembre de 2026",
+            "6 diciembre 2026",
+        ] {
+            assert_eq!(f(s), want, "{s}");
+        }
+        assert_eq!(f("1º de marzo de 2025"), ymd(2025, 3, 1));
+        assert_eq!(f("12 maggio 2024"), ymd(2024, 5, 12));
+        assert_eq!(f("3 settembre 2023"), ymd(2023, 9, 3));
+        assert_eq!(f("15 de agosto de 2022"), ymd(2022, 8, 15));
+        assert_eq!(f("1er janvier 2021"), ymd(2021, 1, 1));
+        assert_eq!(f("14 februari 2020"), ymd(2020, 2, 14));
+    }
+
+    /// The numeric forms each locale prints.
+    #[test]
+    fn numeric_forms_per_locale() {
+        let want = ymd(2026, 12, 6);
+        for s in [
+            "06.12.2026",
+            "06/12/2026",
+            "6-12-2026",
+            "2026-12-06",
+            "20261206",
+            "6.12.26",
+        ] {
+            assert_eq!(f(s), want, "{s}");
+        }
+        assert_eq!(find_date("12/06/2026", DateOrder::MonthFirst), want);
     }
 
     #[test]

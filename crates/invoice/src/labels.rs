@@ -1,18 +1,36 @@
-//! Label vocabularies (English, German, French, Dutch), folded to lower-case ASCII tokens.
-//! Weight says how specific a label is (1.0 names the field outright, 0.5 is a guess); a
-//! label marked `anywhere` may start inside a cell ("Handelsrechnung Nr. 4711").
+//! Label lexicon: the words invoices print before their values, in English, German,
+//! French, Dutch, Italian and Spanish, folded to lower-case ASCII tokens. The terms are
+//! those of EN 16931's business terms and of the invoice forms of each language (invoice
+//! number, invoice date, due date, net, VAT, total, amount due, prepaid, credit note), not
+//! of any one vendor. Weight says how specific a label is (1.0 names the field outright,
+//! 0.5 is a guess); a label marked `anywhere` may start inside a cell ("Handelsrechnung
+//! Nr. 4711"). Totals labels are also composed: a total word ("Total", "Gesamtbetrag",
+//! "Totale", "Importe", ...) with a qualifier that names the amount (net, tax, gross), in
+//! either order, so "Gesamtbetrag Netto" or "Totale IVA" need no entry of their own.
+//! `other_date` labels (delivery, order, service period) claim their text so that a bare
+//! "Date" inside them is not read as the invoice date.
+
+use std::sync::LazyLock;
 
 /// One label of one field.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Label {
     pub field: &'static str,
-    pub text: &'static str,
+    pub text: String,
     pub weight: f32,
     pub anywhere: bool,
 }
 
-const fn l(field: &'static str, text: &'static str, weight: f32, anywhere: bool) -> Label {
-    Label {
+/// A fixed lexicon entry.
+struct Entry {
+    field: &'static str,
+    text: &'static str,
+    weight: f32,
+    anywhere: bool,
+}
+
+const fn l(field: &'static str, text: &'static str, weight: f32, anywhere: bool) -> Entry {
+    Entry {
         field,
         text,
         weight,
@@ -20,7 +38,90 @@ const fn l(field: &'static str, text: &'static str, weight: f32, anywhere: bool)
     }
 }
 
-pub const LABELS: &[Label] = &[
+/// Words that say "the total of" in the six languages.
+const TOTAL_WORDS: [&str; 16] = [
+    "total",
+    "totaal",
+    "totale",
+    "gesamt",
+    "gesamtbetrag",
+    "gesamtsumme",
+    "summe",
+    "betrag",
+    "montant",
+    "importe",
+    "importo",
+    "bedrag",
+    "rechnungsbetrag",
+    "rechnungssumme",
+    "endsumme",
+    "sum",
+];
+
+/// Qualifiers that say which total: (field, qualifier).
+const QUALIFIERS: [(&str, &str); 30] = [
+    ("net_total", "netto"),
+    ("net_total", "net"),
+    ("net_total", "ht"),
+    ("net_total", "neto"),
+    ("net_total", "imponibile"),
+    ("net_total", "excl vat"),
+    ("net_total", "excl tax"),
+    ("net_total", "excl btw"),
+    ("net_total", "exkl mwst"),
+    ("net_total", "ohne mwst"),
+    ("net_total", "ohne ust"),
+    ("net_total", "hors taxes"),
+    ("net_total", "sin iva"),
+    ("tax_total", "steuer"),
+    ("tax_total", "mwst"),
+    ("tax_total", "ust"),
+    ("tax_total", "vat"),
+    ("tax_total", "tax"),
+    ("tax_total", "tva"),
+    ("tax_total", "btw"),
+    ("tax_total", "iva"),
+    ("tax_total", "umsatzsteuer"),
+    ("gross_total", "brutto"),
+    ("gross_total", "gross"),
+    ("gross_total", "ttc"),
+    ("gross_total", "incl vat"),
+    ("gross_total", "inkl mwst"),
+    ("gross_total", "incl btw"),
+    ("gross_total", "iva inclusa"),
+    ("gross_total", "con iva"),
+];
+
+/// The whole lexicon: the fixed entries, then the composed totals labels not already
+/// among them.
+pub static LABELS: LazyLock<Vec<Label>> = LazyLock::new(|| {
+    let mut out: Vec<Label> = FIXED
+        .iter()
+        .map(|e| Label {
+            field: e.field,
+            text: e.text.to_owned(),
+            weight: e.weight,
+            anywhere: e.anywhere,
+        })
+        .collect();
+    for t in TOTAL_WORDS {
+        for (field, q) in QUALIFIERS {
+            for text in [format!("{t} {q}"), format!("{q} {t}")] {
+                if !out.iter().any(|l| l.text == text) {
+                    out.push(Label {
+                        field,
+                        text,
+                        weight: 0.95,
+                        anywhere: true,
+                    });
+                }
+            }
+        }
+    }
+    out
+});
+
+const FIXED: &[Entry] = &[
     // invoice number
     l("invoice_number", "rechnungsnummer", 1.0, true),
     l("invoice_number", "rechnungsnr", 1.0, true),
@@ -77,6 +178,15 @@ pub const LABELS: &[Label] = &[
     l("issue_date", "date de facture", 1.0, true),
     l("issue_date", "date facture", 1.0, true),
     l("issue_date", "du", 0.45, true),
+    l("issue_date", "dated", 0.5, true),
+    l("tax_total", "taxes", 0.8, false),
+    l("tax_total", "total taxes", 1.0, true),
+    l("tax_total", "total des taxes", 1.0, true),
+    l("tax_total", "steuern", 0.8, false),
+    l("tax_total", "impuestos", 0.8, false),
+    l("tax_total", "imposte", 0.8, false),
+    l("due_total", "solde a payer", 1.0, true),
+    l("due_total", "solde du", 1.0, true),
     l("issue_date", "factuurdatum", 1.0, true),
     l("issue_date", "factuur datum", 1.0, true),
     l("issue_date", "datum factuur", 1.0, true),
@@ -264,4 +374,126 @@ pub const LABELS: &[Label] = &[
     l("buyer_name", "adresse de facturation", 0.9, false),
     l("buyer_name", "factuuradres", 0.9, false),
     l("buyer_name", "koper", 0.9, false),
+    // Italian and Spanish
+    l("invoice_number", "fattura n", 1.0, true),
+    l("invoice_number", "fattura nr", 1.0, true),
+    l("invoice_number", "fattura numero", 1.0, true),
+    l("invoice_number", "numero fattura", 1.0, true),
+    l("invoice_number", "n fattura", 1.0, true),
+    l("invoice_number", "fattura", 0.55, true),
+    l("invoice_number", "nota di credito n", 1.0, true),
+    l("invoice_number", "nota di credito", 0.55, true),
+    l("invoice_number", "factura n", 1.0, true),
+    l("invoice_number", "factura no", 1.0, true),
+    l("invoice_number", "numero de factura", 1.0, true),
+    l("invoice_number", "num factura", 1.0, true),
+    l("invoice_number", "n de factura", 1.0, true),
+    l("invoice_number", "factura", 0.55, true),
+    l("invoice_number", "nota de credito", 0.55, true),
+    l("invoice_number", "factura rectificativa", 0.55, true),
+    l("issue_date", "data fattura", 1.0, true),
+    l("issue_date", "data documento", 0.95, true),
+    l("issue_date", "data emissione", 1.0, true),
+    l("issue_date", "data", 0.6, false),
+    l("issue_date", "fecha factura", 1.0, true),
+    l("issue_date", "fecha de factura", 1.0, true),
+    l("issue_date", "fecha de emision", 1.0, true),
+    l("issue_date", "fecha de expedicion", 1.0, true),
+    l("issue_date", "fecha", 0.6, false),
+    l("issue_date", "ausstellungsdatum", 1.0, true),
+    l("issue_date", "date d emission", 1.0, true),
+    l("issue_date", "date de la facture", 1.0, true),
+    l("due_date", "data scadenza", 1.0, true),
+    l("due_date", "data di scadenza", 1.0, true),
+    l("due_date", "scadenza", 0.9, true),
+    l("due_date", "fecha de vencimiento", 1.0, true),
+    l("due_date", "fecha vencimiento", 1.0, true),
+    l("due_date", "vencimiento", 0.9, true),
+    l("currency", "moneda", 1.0, true),
+    l("currency", "divisa", 1.0, true),
+    l("net_total", "imponibile", 0.8, false),
+    l("net_total", "totale imponibile", 1.0, true),
+    l("net_total", "base imponible", 0.9, true),
+    l("net_total", "importe neto", 1.0, true),
+    l("net_total", "total neto", 1.0, true),
+    l("tax_total", "iva", 0.7, false),
+    l("tax_total", "imposta", 0.8, false),
+    l("tax_total", "cuota iva", 0.9, true),
+    l("tax_total", "importe iva", 0.9, true),
+    l("tax_total", "importo iva", 0.9, true),
+    l("gross_total", "totale fattura", 1.0, true),
+    l("gross_total", "totale documento", 1.0, true),
+    l("gross_total", "importo totale", 0.9, true),
+    l("gross_total", "totale", 0.7, false),
+    l("gross_total", "total factura", 1.0, true),
+    l("gross_total", "importe total", 0.9, true),
+    l("due_total", "netto a pagare", 1.0, true),
+    l("due_total", "totale da pagare", 1.0, true),
+    l("due_total", "importo dovuto", 1.0, true),
+    l("due_total", "total a pagar", 1.0, true),
+    l("due_total", "importe a pagar", 1.0, true),
+    l("due_total", "falliger betrag", 1.0, true),
+    l("prepaid_total", "acconto", 0.8, true),
+    l("prepaid_total", "gia pagato", 1.0, true),
+    l("prepaid_total", "anticipo", 0.8, true),
+    l("prepaid_total", "ya pagado", 1.0, true),
+    l("allowance_total", "sconto", 0.6, false),
+    l("allowance_total", "descuento", 0.6, false),
+    l("allowance_total", "rabatt", 0.6, false),
+    l("seller_name", "cedente prestatore", 1.0, false),
+    l("seller_name", "cedente", 0.9, false),
+    l("seller_name", "fornitore", 0.9, false),
+    l("seller_name", "proveedor", 0.9, false),
+    l("seller_name", "emisor", 0.9, false),
+    l("seller_name", "vendedor", 0.9, false),
+    l("seller_name", "emetteur", 0.9, false),
+    l("buyer_name", "cessionario committente", 1.0, false),
+    l("buyer_name", "cessionario", 0.9, false),
+    l("buyer_name", "cliente", 0.7, false),
+    l("buyer_name", "comprador", 0.9, false),
+    l("buyer_name", "destinatario", 0.8, false),
+    l("buyer_name", "destinataire", 0.8, false),
+    // Other dates: their labels claim the text, so a bare "Date" inside them is not the
+    // invoice date.
+    l("other_date", "lieferdatum", 1.0, true),
+    l("other_date", "leistungsdatum", 1.0, true),
+    l("other_date", "liefertermin", 1.0, true),
+    l("other_date", "bestelldatum", 1.0, true),
+    l("other_date", "auftragsdatum", 1.0, true),
+    l("other_date", "leistungszeitraum", 1.0, true),
+    l("other_date", "delivery date", 1.0, true),
+    l("other_date", "date of delivery", 1.0, true),
+    l("other_date", "order date", 1.0, true),
+    l("other_date", "ship date", 1.0, true),
+    l("other_date", "shipment date", 1.0, true),
+    l("other_date", "service date", 1.0, true),
+    l("other_date", "date de livraison", 1.0, true),
+    l("other_date", "date de commande", 1.0, true),
+    l("other_date", "date de debut", 1.0, true),
+    l("other_date", "date de fin", 1.0, true),
+    l("other_date", "date de prestation", 1.0, true),
+    l("other_date", "leverdatum", 1.0, true),
+    l("other_date", "besteldatum", 1.0, true),
+    l("other_date", "data di consegna", 1.0, true),
+    l("other_date", "data consegna", 1.0, true),
+    l("other_date", "data ordine", 1.0, true),
+    l("other_date", "fecha de entrega", 1.0, true),
+    l("other_date", "fecha de pedido", 1.0, true),
+    // References to another invoice (the one corrected or settled): its number and date
+    // are not this invoice's.
+    l("other_reference", "facture associee", 1.0, true),
+    l("other_reference", "n de facture associee", 1.0, true),
+    l("other_reference", "date de facture associee", 1.0, true),
+    l("other_reference", "facture d origine", 1.0, true),
+    l("other_reference", "facture precedente", 1.0, true),
+    l("other_reference", "preceding invoice", 1.0, true),
+    l("other_reference", "original invoice", 1.0, true),
+    l("other_reference", "referenced invoice", 1.0, true),
+    l("other_reference", "ursprungsrechnung", 1.0, true),
+    l("other_reference", "ursprungliche rechnung", 1.0, true),
+    l("other_reference", "vorausgegangene rechnung", 1.0, true),
+    l("other_reference", "bezugsrechnung", 1.0, true),
+    l("other_reference", "oorspronkelijke factuur", 1.0, true),
+    l("other_reference", "fattura di riferimento", 1.0, true),
+    l("other_reference", "factura original", 1.0, true),
 ];

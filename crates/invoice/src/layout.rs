@@ -199,7 +199,8 @@ impl Layout {
     /// page) holding a cell that overlaps the span horizontally. Returns row and word range.
     pub fn below(&self, row: usize, span: BBox, max_rows: usize) -> Option<(usize, usize, usize)> {
         let r = self.rows.get(row)?;
-        let limit = r.bbox.y1 + r.height() * 4.5;
+        // About a row and a half per row searched (4.5 row heights for three rows).
+        let limit = r.bbox.y1 + r.height() * 1.5 * max_rows.max(3) as f32;
         for (ri, cand) in self.rows.iter().enumerate().skip(row + 1).take(max_rows) {
             if cand.page != r.page || cand.bbox.y0 > limit {
                 return None;

@@ -4,7 +4,9 @@
 //! arithmetic (net + tax = gross) as evidence when candidates compete. No per-vendor
 //! templates.
 
+mod adjustments;
 mod amount;
+mod credit;
 mod currency;
 mod date;
 mod labels;
@@ -139,10 +141,11 @@ pub fn extract_invoice(document: &Document) -> InvoiceResult {
     if let Some(f) = buyer {
         result.set("buyer_name", f);
     }
-    result.tax_breakdown = table::tax_breakdown(&layout);
     let (lines, tables) = table::line_items(&layout);
+    result.tax_breakdown = table::tax_breakdown(&layout, &tables);
     result.lines = lines;
     totals(&layout, &hits, &tables, &mut result);
+    credit::amounts_as_the_standard_states(&mut result);
     result
 }
 
@@ -179,10 +182,16 @@ struct Hit {
 
 fn label_hits(layout: &Layout) -> Vec<Hit> {
     let mut all: Vec<Hit> = Vec::new();
-    for label in LABELS {
+    for label in LABELS.iter() {
         let toks: Vec<&str> = label.text.split(' ').collect();
         for at in layout.find(&toks) {
-            if label.anywhere || at.at_cell_start {
+            if label.anywhere
+                || at.at_cell_start
+                || layout
+                    .rows
+                    .get(at.row)
+                    .is_some_and(|r| only_qualifiers_before(r, at.start))
+            {
                 all.push(Hit { label, at });
             }
         }
@@ -215,6 +224,168 @@ fn label_hits(layout: &Layout) -> Vec<Hit> {
     out
 }
 
+/// Labels that only say "number" or "of (date)": whose number or date they give depends
+/// on the noun before them ("Rechnung Nr." or "Bestellung Nr.", "Rechnung vom").
+const GENERIC_LABELS: [&str; 5] = ["nr", "#", "vom", "du", "dated"];
+
+/// Nouns of the invoice itself, in the six languages (German compounds such as
+/// "Handelsrechnung" or "Schlussrechnung" end in "rechnung").
+const INVOICE_NOUNS: [&str; 12] = [
+    "rechnung",
+    "gutschrift",
+    "invoice",
+    "bill",
+    "facture",
+    "avoir",
+    "factuur",
+    "creditnota",
+    "fattura",
+    "factura",
+    "receipt",
+    "quittung",
+];
+
+/// Nouns of other documents and things that carry numbers and dates on an invoice.
+const OTHER_NOUNS: [&str; 30] = [
+    "bestellung",
+    "auftrag",
+    "lieferung",
+    "lieferschein",
+    "kunde",
+    "kunden",
+    "vertrag",
+    "angebot",
+    "version",
+    "order",
+    "delivery",
+    "customer",
+    "contract",
+    "quote",
+    "commande",
+    "livraison",
+    "client",
+    "contrat",
+    "devis",
+    "bestelling",
+    "levering",
+    "klant",
+    "offerte",
+    "ordine",
+    "consegna",
+    "contratto",
+    "pedido",
+    "entrega",
+    "albaran",
+    "contrato",
+];
+
+/// Whose number or date a generic label gives: the nearest noun before it on its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Invoice,
+    Other,
+    Unknown,
+}
+
+fn owner_before(row: &Row, start: usize) -> Owner {
+    let mut lettered = 0;
+    for i in (0..start).rev() {
+        let Some(w) = row.words.get(i) else {
+            break;
+        };
+        for t in w.norm.iter().rev() {
+            if !t.chars().any(char::is_alphabetic) {
+                continue;
+            }
+            if INVOICE_NOUNS
+                .iter()
+                .any(|n| t == n || (t.len() > n.len() + 2 && t.ends_with(n) && *n == "rechnung"))
+            {
+                return Owner::Invoice;
+            }
+            if OTHER_NOUNS.contains(&t.as_str()) {
+                return Owner::Other;
+            }
+            lettered += 1;
+            if lettered >= 4 {
+                return Owner::Unknown;
+            }
+        }
+    }
+    Owner::Unknown
+}
+
+/// A label hit's score: its weight (less when it does not begin its cell); a weak label
+/// on a row that names the invoice gains; a generic label ("Nr.", "vom") takes the
+/// strength of the noun it belongs to, and belongs to no invoice field after another
+/// document's noun (`None`).
+fn label_score(h: &Hit, row: &Row) -> Option<f32> {
+    let mut score = h.label.weight * if h.at.at_cell_start { 1.0 } else { 0.9 };
+    if GENERIC_LABELS.contains(&h.label.text.as_str()) {
+        return match owner_before(row, h.at.start) {
+            Owner::Invoice => Some(score.max(0.9)),
+            Owner::Other => None,
+            Owner::Unknown => Some(score),
+        };
+    }
+    let row_text = fold(&row.text());
+    if h.label.weight < 0.9
+        && [
+            "rechnung",
+            "gutschrift",
+            "invoice",
+            "facture",
+            "factuur",
+            "fattura",
+            "factura",
+        ]
+        .iter()
+        .any(|k| row_text.contains(k))
+    {
+        score += 0.2;
+    }
+    Some(score)
+}
+
+/// Whether the words before `start` in its cell only qualify a label: a rate ("19 %
+/// VAT"), "plus" or "included" ("zuzüglich 19% MwSt.", "incl. VAT"), punctuation. Such a
+/// label still names its value; a label after other words is prose ("the VAT number").
+fn only_qualifiers_before(row: &Row, start: usize) -> bool {
+    const QUALIFYING: [&str; 14] = [
+        "zzgl",
+        "zuzuglich",
+        "plus",
+        "add",
+        "inkl",
+        "incl",
+        "including",
+        "enthaltene",
+        "enthalten",
+        "davon",
+        "dont",
+        "di",
+        "cui",
+        "de",
+    ];
+    let cell = row.cell_of.get(start);
+    if start == 0 || cell.is_none() {
+        return false;
+    }
+    (0..start)
+        .rev()
+        .take_while(|&i| row.cell_of.get(i) == cell)
+        .all(|i| {
+            let Some(w) = row.words.get(i) else {
+                return false;
+            };
+            let f = fold(&w.text);
+            let t =
+                f.trim_matches(|c: char| !c.is_alphanumeric() && c != '%' && c != ',' && c != '.');
+            let t = t.trim_matches(|c: char| c == ',' || c == '.');
+            t.is_empty() || t == "%" || parse_percent(t, true).is_some() || QUALIFYING.contains(&t)
+        })
+}
+
 fn hits_of<'a>(hits: &'a [Hit], field: &'a str) -> impl Iterator<Item = &'a Hit> + 'a {
     hits.iter().filter(move |h| h.label.field == field)
 }
@@ -239,6 +410,33 @@ impl Candidate {
 
 fn conf_of(score: f32) -> f32 {
     (0.5 + 0.45 * score).min(0.95)
+}
+
+/// The best candidate, and a confidence from the evidence behind it: how specific its
+/// label is (the score: 1.0 names the field outright), whether candidates with another
+/// value compete (a rival scoring within 80% of it costs 0.15; none at all adds 0.08),
+/// and whether another label led to the same value (adds 0.04).
+fn decide(cands: Vec<Candidate>, prefer_late: bool) -> Option<(Candidate, f32)> {
+    let chosen = best(cands.clone(), prefer_late)?;
+    let agreeing = cands
+        .iter()
+        .filter(|c| c.value == chosen.value && c.row != chosen.row)
+        .count();
+    let rival = cands
+        .iter()
+        .filter(|c| c.value != chosen.value)
+        .map(|c| c.score)
+        .fold(None, |m: Option<f32>, s| Some(m.map_or(s, |m| m.max(s))));
+    let mut conf = 0.5 + 0.45 * chosen.score.min(1.0);
+    match rival {
+        None => conf += 0.08,
+        Some(r) if r >= chosen.score * 0.8 => conf -= 0.15,
+        Some(_) => {}
+    }
+    if agreeing > 0 {
+        conf += 0.04;
+    }
+    Some((chosen, conf.min(0.97)))
 }
 
 /// Whether any word after `from` on a row holds a digit (a header row has none).
@@ -266,15 +464,9 @@ fn invoice_number(layout: &Layout, hits: &[Hit]) -> Option<Field> {
         let Some(row) = layout.rows.get(h.at.row) else {
             continue;
         };
-        let mut score = h.label.weight * if h.at.at_cell_start { 1.0 } else { 0.9 };
-        let row_text = fold(&row.text());
-        if h.label.weight < 0.9
-            && ["rechnung", "invoice", "facture", "factuur", "gutschrift"]
-                .iter()
-                .any(|k| row_text.contains(k))
-        {
-            score += 0.2;
-        }
+        let Some(mut score) = label_score(h, row) else {
+            continue;
+        };
         let mut found = None;
         for (i, w) in row.words.iter().enumerate().skip(h.at.end).take(4) {
             if let Some(v) = id_value(&w.text) {
@@ -315,7 +507,7 @@ fn invoice_number(layout: &Layout, hits: &[Hit]) -> Option<Field> {
             });
         }
     }
-    best(cands, false).map(|c| c.field(conf_of(c.score)))
+    decide(cands, false).map(|(c, conf)| c.field(conf))
 }
 
 fn has_value_right_id(row: &Row, from: usize) -> bool {
@@ -369,15 +561,9 @@ fn date_field(layout: &Layout, hits: &[Hit], field: &str, order: DateOrder) -> O
         let Some(row) = layout.rows.get(h.at.row) else {
             continue;
         };
-        let mut score = h.label.weight * if h.at.at_cell_start { 1.0 } else { 0.9 };
-        let row_text = fold(&row.text());
-        if h.label.weight < 0.9
-            && ["rechnung", "invoice", "facture", "factuur", "gutschrift"]
-                .iter()
-                .any(|k| row_text.contains(k))
-        {
-            score += 0.2;
-        }
+        let Some(mut score) = label_score(h, row) else {
+            continue;
+        };
         let end = (h.at.end + 8).min(row.words.len());
         let right = row.text_range(h.at.end, end);
         let mut found = find_date(&right, order).map(|d| (h.at.row, h.at.end, end, d));
@@ -389,6 +575,19 @@ fn date_field(layout: &Layout, hits: &[Hit], field: &str, order: DateOrder) -> O
             && let Some(d) = find_date(&r.text_range(s, e), order)
         {
             found = Some((ri, s, e, d));
+            score *= 0.9;
+        }
+        // A label ending its row ("... Nr. 4711 vom") whose value wrapped to the start of
+        // the next row, as running text does.
+        if found.is_none()
+            && h.at.end == row.words.len()
+            && let Some(next) = layout.rows.get(h.at.row + 1)
+            && next.page == row.page
+            && next.bbox.y0 - row.bbox.y1 < row.height() * 1.5
+            && let Some(&(s, e)) = next.cells().first()
+            && let Some(d) = find_date(&next.text_range(s, e.min(s + 4)), order)
+        {
+            found = Some((h.at.row + 1, s, e.min(s + 4), d));
             score *= 0.9;
         }
         if let Some((ri, s, e, d)) = found
@@ -427,7 +626,7 @@ fn date_field(layout: &Layout, hits: &[Hit], field: &str, order: DateOrder) -> O
         }
         return best(cands, false).map(|c| c.field(0.35));
     }
-    best(cands, false).map(|c| c.field(conf_of(c.score)))
+    decide(cands, false).map(|(c, conf)| c.field(conf))
 }
 
 fn has_date_like_right(row: &Row, from: usize) -> bool {
@@ -499,10 +698,17 @@ fn currency_field(layout: &Layout, hits: &[Hit]) -> Option<Field> {
             e.0 += 2;
         }
     }
+    let kinds = tally.len();
     let (code, (count, ri, i)) = tally.into_iter().max_by_key(|(_, v)| v.0)?;
     let r = layout.rows.get(ri)?;
     let bbox = r.span_box(i, i + 1)?;
-    let conf = if count >= 2 { 0.8 } else { 0.6 };
+    // Unlabelled: as sure as the marks are many and agree (one currency seen throughout).
+    let conf = match (kinds, count) {
+        (1, 3..) => 0.9,
+        (1, 2) => 0.85,
+        (_, 2..) => 0.75,
+        _ => 0.6,
+    };
     Some(Field::new(code, conf).at(r.page, bbox))
 }
 
@@ -647,7 +853,10 @@ fn column_amounts(layout: &Layout, row: usize, span: BBox) -> Vec<(usize, usize,
     let mut out = Vec::new();
     let mut at = row;
     while out.len() < 8 {
-        let Some((ri, s, e)) = layout.below(at, span, 2) else {
+        // The first value may sit a few rows down, with notes in other columns between
+        // (a totals header row printed above the figures, beside payment terms).
+        let max_rows = if out.is_empty() { 4 } else { 2 };
+        let Some((ri, s, e)) = layout.below(at, span, max_rows) else {
             break;
         };
         let Some(r) = layout.rows.get(ri) else {
@@ -807,6 +1016,39 @@ fn totals(layout: &Layout, hits: &[Hit], tables: &[(usize, usize)], result: &mut
     {
         chosen.insert("net_total", (c.clone(), 0.9));
         chosen.insert("tax_basis_total", (net_c, net_conf));
+    }
+    // Allowances and charges printed as rows of their own: when the printed net amount is
+    // what the VAT breakdown's bases add up to, it is the tax basis (EN 16931: the bases
+    // sum to the basis), and the net total (the lines) is basis - charges + allowances.
+    let adjusted = adjustments::adjustments(layout);
+    if adjusted.any()
+        && !chosen.contains_key("tax_basis_total")
+        && let Some((net_c, net_conf)) = chosen.get("net_total").cloned()
+        && let Ok(printed) = net_c.value.parse::<Decimal>()
+        && breakdown_basis == Some(printed)
+        && line_sum != Some(printed)
+    {
+        let net = printed - adjusted.charges + adjusted.allowances;
+        let conf: f32 = if line_sum == Some(net) { 0.95 } else { 0.85 };
+        let (page, ocr) = (net_c.page, net_c.ocr);
+        let derived = |v: Decimal| Candidate {
+            value: format_amount(v),
+            score: 0.7,
+            row: 0,
+            page,
+            bbox: BBox::default(),
+            ocr,
+        };
+        chosen.insert("net_total", (derived(net), conf.min(net_conf.max(0.85))));
+        chosen.insert("tax_basis_total", (net_c, net_conf));
+        for (field, v) in [
+            ("allowance_total", adjusted.allowances),
+            ("charge_total", adjusted.charges),
+        ] {
+            if !chosen.contains_key(field) {
+                chosen.insert(field, (derived(v), conf));
+            }
+        }
     }
     // Tax total from the printed breakdown when no total line says it.
     if let Some(sum) = breakdown_tax {
@@ -1257,10 +1499,11 @@ mod tests {
         assert_eq!(r.value("gross_total"), Some("166.60"));
     }
 
-    /// A credit note printed with minus signs keeps them; one printed positive stays
-    /// positive (the type code says what it is, the amounts are as printed).
+    /// A credit note printed with minus signs is reported with positive amounts, as
+    /// EN 16931 states them (type code 381 carries the direction); one printed positive
+    /// stays positive.
     #[test]
-    fn credit_note_amounts_keep_the_printed_sign() {
+    fn credit_note_amounts_follow_the_standard() {
         let words = |sign: &'static str| {
             let amount = move |v: &'static str| -> &'static str {
                 match (sign, v) {
@@ -1293,19 +1536,262 @@ mod tests {
         };
         let r = extract_invoice(&words("-"));
         assert_eq!(r.value("type_code"), Some("381"));
-        assert_eq!(r.value("net_total"), Some("-100.00"));
-        assert_eq!(r.value("tax_total"), Some("-19.00"));
-        assert_eq!(r.value("gross_total"), Some("-119.00"));
+        assert_eq!(r.value("net_total"), Some("100.00"));
+        assert_eq!(r.value("tax_total"), Some("19.00"));
+        assert_eq!(r.value("gross_total"), Some("119.00"));
         let got: Vec<(String, String)> = r
             .tax_breakdown
             .iter()
             .map(|t| (t.basis.to_string(), t.tax.to_string()))
             .collect();
-        assert_eq!(got, vec![("-100.00".to_owned(), "-19.00".to_owned())]);
+        assert_eq!(got, vec![("100.00".to_owned(), "19.00".to_owned())]);
         let r = extract_invoice(&words("+"));
         assert_eq!(r.value("type_code"), Some("381"));
         assert_eq!(r.value("gross_total"), Some("119.00"));
         assert_eq!(r.value("tax_total"), Some("19.00"));
+    }
+
+    /// "zuzüglich 19% MwSt." still labels the tax; "Gesamtbetrag Netto/Steuer/Brutto"
+    /// are composed labels.
+    #[test]
+    fn qualified_and_composed_totals_labels() {
+        let d = doc(&[
+            (300.0, 400.0, "Rechnungssumme"),
+            (390.0, 400.0, "netto"),
+            (480.0, 400.0, "845,00"),
+            (300.0, 415.0, "zuzüglich"),
+            (360.0, 415.0, "19%"),
+            (385.0, 415.0, "MwSt."),
+            (480.0, 415.0, "160,55"),
+            (300.0, 430.0, "Rechnungssumme"),
+            (390.0, 430.0, "brutto"),
+            (480.0, 430.0, "1.005,55"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("net_total"), Some("845.00"));
+        assert_eq!(r.value("tax_total"), Some("160.55"));
+        assert_eq!(r.value("gross_total"), Some("1005.55"));
+        let d = doc(&[
+            (300.0, 400.0, "Gesamtbetrag"),
+            (375.0, 400.0, "Netto:"),
+            (480.0, 400.0, "554,55"),
+            (300.0, 415.0, "Gesamtbetrag"),
+            (375.0, 415.0, "Steuer:"),
+            (480.0, 415.0, "100,83"),
+            (300.0, 430.0, "Gesamtbetrag"),
+            (375.0, 430.0, "Brutto:"),
+            (480.0, 430.0, "655,38"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("net_total"), Some("554.55"));
+        assert_eq!(r.value("tax_total"), Some("100.83"));
+        assert_eq!(r.value("gross_total"), Some("655.38"));
+    }
+
+    #[test]
+    fn italian_invoice() {
+        let d = doc(&[
+            (50.0, 80.0, "Fattura"),
+            (95.0, 80.0, "n."),
+            (110.0, 80.0, "2024/117"),
+            (50.0, 95.0, "Data"),
+            (80.0, 95.0, "fattura:"),
+            (250.0, 95.0, "6"),
+            (260.0, 95.0, "dicembre"),
+            (310.0, 95.0, "2026"),
+            (50.0, 110.0, "Data"),
+            (80.0, 110.0, "scadenza:"),
+            (250.0, 110.0, "05/01/2027"),
+            (300.0, 400.0, "Totale"),
+            (340.0, 400.0, "imponibile"),
+            (480.0, 400.0, "1.000,00"),
+            (300.0, 415.0, "IVA"),
+            (330.0, 415.0, "22%"),
+            (480.0, 415.0, "220,00"),
+            (300.0, 430.0, "Totale"),
+            (340.0, 430.0, "documento"),
+            (480.0, 430.0, "1.220,00"),
+            (520.0, 430.0, "EUR"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("invoice_number"), Some("2024/117"));
+        assert_eq!(r.value("issue_date"), Some("2026-12-06"));
+        assert_eq!(r.value("due_date"), Some("2027-01-05"));
+        assert_eq!(r.value("net_total"), Some("1000.00"));
+        assert_eq!(r.value("tax_total"), Some("220.00"));
+        assert_eq!(r.value("gross_total"), Some("1220.00"));
+        assert_eq!(r.value("currency"), Some("EUR"));
+    }
+
+    #[test]
+    fn spanish_invoice() {
+        let d = doc(&[
+            (50.0, 80.0, "Número"),
+            (100.0, 80.0, "de"),
+            (115.0, 80.0, "factura:"),
+            (250.0, 80.0, "F-2026-0042"),
+            (50.0, 95.0, "Fecha"),
+            (90.0, 95.0, "de"),
+            (105.0, 95.0, "factura:"),
+            (250.0, 95.0, "6"),
+            (260.0, 95.0, "de"),
+            (275.0, 95.0, "diciembre"),
+            (330.0, 95.0, "de"),
+            (345.0, 95.0, "2026"),
+            (50.0, 110.0, "Fecha"),
+            (90.0, 110.0, "de"),
+            (105.0, 110.0, "vencimiento:"),
+            (250.0, 110.0, "05/01/2027"),
+            (300.0, 400.0, "Base"),
+            (330.0, 400.0, "imponible"),
+            (480.0, 400.0, "500,00"),
+            (300.0, 415.0, "IVA"),
+            (330.0, 415.0, "21%"),
+            (480.0, 415.0, "105,00"),
+            (300.0, 430.0, "Total"),
+            (340.0, 430.0, "factura"),
+            (480.0, 430.0, "605,00"),
+            (520.0, 430.0, "€"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("invoice_number"), Some("F-2026-0042"));
+        assert_eq!(r.value("issue_date"), Some("2026-12-06"));
+        assert_eq!(r.value("due_date"), Some("2027-01-05"));
+        assert_eq!(r.value("net_total"), Some("500.00"));
+        assert_eq!(r.value("tax_total"), Some("105.00"));
+        assert_eq!(r.value("gross_total"), Some("605.00"));
+        assert_eq!(r.value("currency"), Some("EUR"));
+    }
+
+    /// "Nr." and "vom" belong to the noun before them: the order's number and date in a
+    /// remark neither compete with the invoice's nor lower its confidence.
+    #[test]
+    fn generic_labels_belong_to_their_noun() {
+        let d = doc(&[
+            (50.0, 60.0, "Handelsrechnung"),
+            (150.0, 60.0, "(380)"),
+            (185.0, 60.0, "Nr."),
+            (205.0, 60.0, "471102"),
+            (250.0, 60.0, "vom"),
+            (275.0, 60.0, "05.06.2018"),
+            (50.0, 300.0, "Rechnung"),
+            (105.0, 300.0, "gemäß"),
+            (140.0, 300.0, "Bestellung"),
+            (205.0, 300.0, "Nr."),
+            (225.0, 300.0, "2018-471331"),
+            (300.0, 300.0, "vom"),
+            (325.0, 300.0, "01.03.2018."),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("invoice_number"), Some("471102"));
+        assert_eq!(r.value("issue_date"), Some("2018-06-05"));
+        for f in ["invoice_number", "issue_date"] {
+            let c = r.fields.get(f).map_or(0.0, |f| f.confidence);
+            assert!(c >= 0.9, "{f} at {c}");
+        }
+    }
+
+    /// A date label ending its row, the date wrapped to the next row's start.
+    #[test]
+    fn wrapped_date() {
+        let d = doc(&[
+            (50.0, 60.0, "VERSICHERUNGSRECHNUNG"),
+            (190.0, 60.0, "Nr."),
+            (210.0, 60.0, "00.123.456.7-2018-1"),
+            (330.0, 60.0, "vom"),
+            (50.0, 72.0, "18.04.2018"),
+            (50.0, 200.0, "ZUGFeRD-Version:"),
+            (150.0, 200.0, "2.1.1"),
+            (180.0, 200.0, "vom"),
+            (205.0, 200.0, "01.07.2020"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("invoice_number"), Some("00.123.456.7-2018-1"));
+        assert_eq!(r.value("issue_date"), Some("2018-04-18"));
+    }
+
+    /// Delivery and service dates, and the referenced invoice's date, are not the invoice
+    /// date even under a "Date" heading.
+    #[test]
+    fn other_dates_are_not_the_invoice_date() {
+        let d = doc(&[
+            (300.0, 60.0, "Date"),
+            (330.0, 60.0, ":"),
+            (450.0, 60.0, "31/01/2022"),
+            (50.0, 300.0, "DATE"),
+            (80.0, 300.0, "DE"),
+            (100.0, 300.0, "FACTURE"),
+            (150.0, 300.0, "ASSOCIÉE"),
+            (205.0, 300.0, ":"),
+            (215.0, 300.0, "01/01/2022"),
+            (300.0, 300.0, "DATE"),
+            (330.0, 300.0, "DE"),
+            (350.0, 300.0, "LIVRAISON"),
+            (410.0, 300.0, ":"),
+            (420.0, 300.0, "28/01/2022"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("issue_date"), Some("2022-01-31"));
+    }
+
+    /// Totals printed as a header row with the figures a few rows below, allowance and
+    /// charge rows under the lines: the printed "Total HT" is the tax basis (the VAT
+    /// breakdown's bases add up to it), the net total the lines' sum.
+    #[test]
+    fn totals_under_their_header_with_allowances_and_charges() {
+        let d = doc(&[
+            (50.0, 200.0, "Désignation"),
+            (300.0, 200.0, "Qté"),
+            (480.0, 200.0, "Montant"),
+            (50.0, 215.0, "Prestation"),
+            (300.0, 215.0, "1,00"),
+            (480.0, 215.0, "60,00"),
+            (50.0, 230.0, "Fournitures"),
+            (300.0, 230.0, "3,00"),
+            (480.0, 230.0, "35,00"),
+            (50.0, 250.0, "REMISE"),
+            (95.0, 250.0, ":"),
+            (105.0, 250.0, "REMISE"),
+            (150.0, 250.0, "COMMERCIALE"),
+            (480.0, 250.0, "-5,00"),
+            (530.0, 250.0, "20,00%"),
+            (50.0, 265.0, "CHARGE"),
+            (95.0, 265.0, ":"),
+            (105.0, 265.0, "FRAIS"),
+            (480.0, 265.0, "10,00"),
+            (530.0, 265.0, "20,00%"),
+            (50.0, 300.0, "Détail"),
+            (90.0, 300.0, "TVA"),
+            (300.0, 300.0, "Taux"),
+            (380.0, 300.0, "Base"),
+            (480.0, 300.0, "Montant"),
+            (300.0, 315.0, "20,00%"),
+            (380.0, 315.0, "100,00"),
+            (480.0, 315.0, "20,00"),
+            (320.0, 350.0, "TOTAL"),
+            (355.0, 350.0, "HT"),
+            (400.0, 350.0, "TOTAL"),
+            (435.0, 350.0, "TVA"),
+            (480.0, 350.0, "TOTAL"),
+            (515.0, 350.0, "TTC"),
+            (50.0, 362.0, "Tout"),
+            (80.0, 362.0, "retard"),
+            (120.0, 362.0, "de"),
+            (140.0, 362.0, "paiement"),
+            (50.0, 374.0, "Indemnité"),
+            (110.0, 374.0, "forfaitaire"),
+            (320.0, 386.0, "100,00"),
+            (400.0, 386.0, "20,00"),
+            (480.0, 386.0, "120,00"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("tax_basis_total"), Some("100.00"));
+        assert_eq!(r.value("tax_total"), Some("20.00"));
+        assert_eq!(r.value("gross_total"), Some("120.00"));
+        assert_eq!(r.value("net_total"), Some("95.00"));
+        assert_eq!(r.value("allowance_total"), Some("5.00"));
+        assert_eq!(r.value("charge_total"), Some("10.00"));
+        assert_eq!(r.lines.len(), 2, "{:?}", r.lines);
     }
 
     #[test]

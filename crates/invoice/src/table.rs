@@ -65,11 +65,17 @@ pub(super) fn percents(text: &str) -> Vec<Decimal> {
 }
 
 /// VAT subtotals: rows holding a rate and two amounts with basis x rate / 100 = tax.
-pub(super) fn tax_breakdown(layout: &Layout) -> Vec<TaxSubtotal> {
+/// Rows of the line tables (`tables`: header to last line) are invoice lines, and rows
+/// naming an allowance or a charge ("5,00% sur 28,00 EUR -1,40") are adjustments, not
+/// VAT subtotals, however well their figures multiply.
+pub(super) fn tax_breakdown(layout: &Layout, tables: &[(usize, usize)]) -> Vec<TaxSubtotal> {
     let mut out: Vec<TaxSubtotal> = Vec::new();
     let tol = Decimal::new(11, 3);
     let taxy: Vec<bool> = layout.rows.iter().map(has_tax_word).collect();
     for (ri, row) in layout.rows.iter().enumerate() {
+        if tables.iter().any(|&(s, e)| ri > s && ri < e) || super::adjustments::is_adjustment(row) {
+            continue;
+        }
         let context = (ri.saturating_sub(4)..=ri).any(|i| {
             layout.rows.get(i).is_some_and(|r| r.page == row.page)
                 && taxy.get(i).copied().unwrap_or(false)
@@ -256,6 +262,7 @@ fn is_allowance_row(desc: &str) -> bool {
     ]
     .iter()
     .any(|k| t.contains(k))
+        || super::adjustments::names_adjustment(&t)
 }
 
 /// A sub-header inside a table: words only (and `%`), one of them naming an amount.

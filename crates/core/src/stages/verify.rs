@@ -80,8 +80,30 @@ pub const VERIFY_CHECKS: [&str; 10] = [
     "currency_valid",
 ];
 
+/// Fields whose confidence decides the verdict: the required fields and the totals that
+/// take part in the arithmetic. Names, the due date, the type code and lines keep their
+/// confidence in the result for a reader to weigh, but do not send a document to review
+/// by themselves (a line that breaks the arithmetic does, through `lines_sum_to_net`).
+pub const VERDICT_FIELDS: [&str; 10] = [
+    "invoice_number",
+    "issue_date",
+    "currency",
+    "net_total",
+    "tax_basis_total",
+    "tax_total",
+    "gross_total",
+    "prepaid_total",
+    "due_total",
+    "allowance_total",
+];
+
 /// Runs every check, replacing this stage's checks, `needs_review` and `review_reasons`;
 /// the extractor's own checks are kept, and a failed one sends the job to review too.
+///
+/// A document completes without review only when every check passed, every verdict
+/// field clears `confidence_threshold`, and the totals could be reconciled at all:
+/// a net (or tax basis), a tax and a gross total are present, so that
+/// `net_plus_tax_equals_gross` ran (a gross total nothing else confirms is a guess).
 pub fn apply_checks(result: &mut InvoiceResult, confidence_threshold: f32) {
     let mut checks: Vec<Check> = result
         .checks
@@ -95,21 +117,31 @@ pub fn apply_checks(result: &mut InvoiceResult, confidence_threshold: f32) {
         .filter(|c| !c.passed)
         .map(|c| format!("{}: {}", c.name, c.detail))
         .collect();
+    if !checks.iter().any(|c| c.name == "net_plus_tax_equals_gross") {
+        let missing: Vec<&str> = [
+            (
+                "net_total",
+                result
+                    .value("net_total")
+                    .or(result.value("tax_basis_total")),
+            ),
+            ("tax_total", result.value("tax_total")),
+            ("gross_total", result.value("gross_total")),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| n)
+        .collect();
+        reasons.push(format!(
+            "totals_unreconciled: net + tax = gross cannot be checked without {}",
+            missing.join(", ")
+        ));
+    }
     for (name, field) in &result.fields {
-        if field.confidence < confidence_threshold {
+        if VERDICT_FIELDS.contains(&name.as_str()) && field.confidence < confidence_threshold {
             reasons.push(format!(
                 "low_confidence: {name} at {:.2} is under {:.2}",
                 field.confidence, confidence_threshold
-            ));
-        }
-    }
-    for (i, line) in result.lines.iter().enumerate() {
-        if line.confidence < confidence_threshold {
-            reasons.push(format!(
-                "low_confidence: line {} at {:.2} is under {:.2}",
-                i + 1,
-                line.confidence,
-                confidence_threshold
             ));
         }
     }
@@ -502,6 +534,33 @@ mod tests {
         // The threshold is a setting.
         apply_checks(&mut r, 0.4);
         assert!(!r.needs_review);
+    }
+
+    #[test]
+    fn only_verdict_fields_need_confidence() {
+        let mut r = consistent();
+        r.set("seller_name", Field::new("Lieferant GmbH", 0.3));
+        r.set("due_date", Field::new("2018-04-04", 0.5));
+        r.lines[0].confidence = 0.4;
+        apply_checks(&mut r, 0.8);
+        assert!(!r.needs_review, "{:?}", r.review_reasons);
+        r.set("tax_total", Field::new("56.87", 0.7));
+        apply_checks(&mut r, 0.8);
+        assert_eq!(r.review_reasons.len(), 1, "{:?}", r.review_reasons);
+        assert!(r.review_reasons[0].starts_with("low_confidence: tax_total"));
+    }
+
+    #[test]
+    fn totals_that_cannot_be_reconciled_need_review() {
+        let mut r = consistent();
+        r.fields.remove("tax_total");
+        apply_checks(&mut r, 0.8);
+        assert!(r.needs_review);
+        assert!(failed(&r).is_empty(), "{:?}", r.checks);
+        assert_eq!(
+            r.review_reasons,
+            ["totals_unreconciled: net + tax = gross cannot be checked without tax_total"]
+        );
     }
 
     #[test]
