@@ -49,6 +49,122 @@ fn accuracy(report: &Value, field: &str) -> (u64, u64) {
     )
 }
 
+fn count(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
+/// The verdict and reliability figures exist and agree with the per-document outcomes
+/// and the field tallies. Returns the verdict.
+fn verdict_is_consistent(report: &Value) -> Value {
+    let docs = report["per_document"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let n = count(&report["documents"]);
+    assert_eq!(docs.len() as u64, n);
+    for d in &docs {
+        assert!(d["key_fields_right"].is_boolean(), "{d}");
+        assert!(d["review_reasons"].is_array(), "{d}");
+        assert!(d["key_fields_wrong"].is_array(), "{d}");
+        let wrong = d["key_fields_wrong"].as_array().map_or(0, Vec::len);
+        assert_eq!(d["key_fields_right"] == true, wrong == 0, "{d}");
+        // A document whose key fields are wrong has a failure listed for each of them.
+        for field in d["key_fields_wrong"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            assert!(
+                report["failures"].as_array().is_some_and(|f| f
+                    .iter()
+                    .any(|f| f["file"] == d["file"] && f["field"] == field)),
+                "{field} of {}",
+                d["file"]
+            );
+        }
+        if d["status"] == "needs_review" {
+            assert_eq!(d["needs_review"], true, "{d}");
+            assert!(
+                !d["review_reasons"].as_array().is_some_and(Vec::is_empty),
+                "{d}"
+            );
+        }
+    }
+    let v = report["verdict"].clone();
+    let with = |status: &str, right: bool| {
+        docs.iter()
+            .filter(|d| d["status"] == status && d["key_fields_right"] == right)
+            .count() as u64
+    };
+    let right = docs
+        .iter()
+        .filter(|d| d["key_fields_right"] == true)
+        .count() as u64;
+    assert_eq!(count(&v["documents"]) + count(&v["unjudged"]), n, "{v}");
+    assert_eq!(count(&v["key_fields_right"]), right, "{v}");
+    assert_eq!(
+        count(&v["straight_through"]),
+        with("completed", true),
+        "{v}"
+    );
+    assert_eq!(count(&v["silent_errors"]), with("completed", false), "{v}");
+    assert_eq!(
+        count(&v["needless_reviews"]),
+        with("needs_review", true),
+        "{v}"
+    );
+    assert_eq!(
+        count(&v["caught_errors"]),
+        with("needs_review", false),
+        "{v}"
+    );
+    let outcomes = [
+        "straight_through",
+        "silent_errors",
+        "needless_reviews",
+        "caught_errors",
+        "failed",
+    ]
+    .iter()
+    .map(|k| count(&v[*k]))
+    .sum::<u64>();
+    assert_eq!(outcomes, count(&v["documents"]), "{v}");
+    if right > 0 {
+        let rate = v["straight_through_rate"].as_f64().expect("a rate");
+        assert!((rate - count(&v["straight_through"]) as f64 / right as f64).abs() < 1e-9);
+    }
+
+    // Reliability: every scalar field the answers hold is either in a bin or missing.
+    let r = &report["reliability"];
+    let bins = r["bins"].as_array().cloned().unwrap_or_default();
+    assert_eq!(bins.len(), 5, "{r}");
+    assert_eq!(bins[0]["from"].as_f64(), Some(0.0));
+    assert_eq!(bins[4]["to"].as_f64(), Some(1.0));
+    let binned: u64 = bins.iter().map(|b| count(&b["fields"])).sum();
+    let scalar_fields: u64 = report["fields"]
+        .as_object()
+        .map(|f| {
+            f.iter()
+                .filter(|(k, _)| *k != "lines" && *k != "tax_breakdown")
+                .map(|(_, t)| count(&t["total"]))
+                .sum()
+        })
+        .unwrap_or(0);
+    assert_eq!(binned + count(&r["missing"]), scalar_fields, "{r}");
+    for b in &bins {
+        assert!(count(&b["correct"]) <= count(&b["fields"]), "{b}");
+    }
+    let confident: u64 = bins
+        .iter()
+        .filter(|b| b["from"].as_f64().is_some_and(|f| f >= 0.9 - 1e-6))
+        .map(|b| count(&b["fields"]))
+        .sum();
+    assert_eq!(count(&r["confident"]["fields"]), confident, "{r}");
+    assert!(report["seconds"].as_f64().is_some_and(|s| s > 0.0));
+    println!("verdict: {v}\nreliability: {r}");
+    v
+}
+
 #[test]
 fn printed_text_meets_the_targets() {
     let Some(dir) = zugferd() else {
@@ -81,6 +197,7 @@ fn printed_text_meets_the_targets() {
         .map(|d| d.iter().filter_map(|d| d["source"].as_str()).collect())
         .unwrap_or_default();
     assert!(sources.iter().all(|s| *s == "visual"), "{sources:?}");
+    verdict_is_consistent(&report);
 }
 
 #[test]
@@ -112,6 +229,10 @@ fn embedded_xml_is_read_exactly() {
     {
         assert_eq!(d["source"], "embedded_xml", "{d}");
     }
+    // Read exactly, so every key field is right and nothing completes wrong.
+    let v = verdict_is_consistent(&report);
+    assert_eq!(v["key_fields_right"].as_u64(), Some(n), "{v}");
+    assert_eq!(v["silent_errors"].as_u64(), Some(0), "{v}");
 }
 
 /// The room detector on the r2v plans rendered from their annotations: at least 90% of

@@ -10,6 +10,7 @@
 
 mod process;
 mod render;
+mod scan;
 mod tesseract;
 mod tsv;
 
@@ -20,6 +21,7 @@ use docpipe_pdf::worker::PdfTextOcr;
 
 pub use docpipe_core::image_info::{ImageInfo, image_info};
 pub use render::{PageImage, PdfRenderer};
+pub use scan::{ScannedPage, Scanner, image_pdf};
 pub use tesseract::{INSTALL_HINT, ImageLimits, TesseractOcr};
 pub use tsv::{RecognisedImage, TsvError, parse_tsv};
 

@@ -6,22 +6,32 @@
 //! one object). Values are compared after normalising: amounts as decimals, dates as
 //! `YYYY-MM-DD`, identifiers and codes trimmed without spaces and case-folded, names
 //! trimmed with whitespace collapsed and case-folded.
+//!
+//! Besides field accuracy it measures the verdict (`verdict`): how many documents read
+//! right pass straight through, how many read wrong complete anyway (silent errors), how
+//! many read right are sent to review needlessly, and how well field confidence predicts
+//! correctness.
+
+mod verdict;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{Result, bail};
 use clap::Args;
 use docpipe_core::{DocumentKind, InvoiceResult, JobStatus, ResultSource};
-use docpipe_local::embedded::Embedded;
+use docpipe_local::embedded::{Content, Embedded, Submission};
+use docpipe_local::ocr::{Scanner, TesseractOcr};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use crate::settings::Settings;
+use verdict::{Judged, KEY_FIELDS_EINVOICE, KEY_FIELDS_INVOICE2DATA, Reliability, Verdict};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -35,6 +45,14 @@ pub struct EvalArgs {
     /// Ignore embedded e-invoice XML: score the reading of the printed text only.
     #[arg(long)]
     pub no_embedded: bool,
+    /// Read every PDF as a scan: render its pages to an image-only PDF first (poppler's
+    /// `pdftoppm`, grayscale JPEG), so the pipeline reads it with raster OCR. Implies
+    /// `--no-embedded`.
+    #[arg(long)]
+    pub scan: bool,
+    /// Resolution of the pages `--scan` renders.
+    #[arg(long, default_value_t = 200, requires = "scan", value_parser = clap::value_parser!(u32).range(50..=600))]
+    pub scan_dpi: u32,
 }
 
 /// How a field's values are compared.
@@ -74,6 +92,8 @@ const FIELDS: [(&str, Kind); 17] = [
 struct Case {
     pdf: PathBuf,
     expected: BTreeMap<&'static str, String>,
+    /// The fields the verdict judges for this answer format.
+    key_fields: &'static [&'static str],
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -98,6 +118,22 @@ struct DocumentOutcome {
     source: Option<ResultSource>,
     needs_review: bool,
     review_reasons: Vec<String>,
+    /// Every key field its answers hold was extracted and is right.
+    key_fields_right: bool,
+    /// The key fields that are wrong or missing.
+    key_fields_wrong: Vec<String>,
+    /// Pages of the document, and how many of them were read by raster OCR.
+    pages: u32,
+    ocr_pages: u32,
+    seconds: f64,
+    /// Why the job failed (or the scan could not be made).
+    error: Option<String>,
+}
+
+/// How `--scan` made its documents.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct ScanInfo {
+    dpi: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -105,9 +141,20 @@ struct Report {
     documents: usize,
     passed: usize,
     embedded_xml: bool,
+    /// Present when the documents were read as scans.
+    scan: Option<ScanInfo>,
     fields: BTreeMap<String, Tally>,
     failures: Vec<Failure>,
     needs_review: Vec<String>,
+    /// Straight-through, silent errors, needless reviews.
+    verdict: Verdict,
+    /// Field confidence against correctness.
+    reliability: Reliability,
+    /// Why documents were sent to review, most frequent first.
+    review_reason_counts: Vec<ReasonCount>,
+    /// Wall-clock time of the whole run, and documents processed at once.
+    seconds: f64,
+    concurrency: usize,
     per_document: Vec<DocumentOutcome>,
     /// Floor plans with r2v annotations in the folder: room count and IoU.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,7 +182,22 @@ fn rooms_report(dir: &std::path::Path) -> Option<docpipe_rooms::eval::RoomsRepor
 
 pub async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode> {
     let mut settings = settings.clone();
-    settings.embedded_xml &= !args.no_embedded;
+    settings.embedded_xml &= !args.no_embedded && !args.scan;
+    let scanner = if args.scan {
+        let scanner = Scanner::new().with_dpi(args.scan_dpi);
+        if !scanner.available().await {
+            bail!("--scan renders pages with poppler: apt-get install poppler-utils");
+        }
+        if !TesseractOcr::new("tesseract").available().await {
+            bail!(
+                "--scan reads pages with Tesseract: {}",
+                docpipe_local::ocr::INSTALL_HINT
+            );
+        }
+        Some(Arc::new(scanner))
+    } else {
+        None
+    };
     let cases = collect(&args.dir)?;
     let rooms = rooms_report(&args.dir);
     if cases.is_empty() && rooms.is_none() {
@@ -145,19 +207,20 @@ pub async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode> {
         );
     }
     let pipeline = super::open_pipeline(&settings)?;
+    let started = Instant::now();
     let permits = Arc::new(Semaphore::new(settings.concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, case) in cases.iter().enumerate() {
         let pipeline = pipeline.clone();
         let permits = Arc::clone(&permits);
         let pdf = case.pdf.clone();
+        let scanner = scanner.clone();
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            (index, process(&pipeline, &pdf).await)
+            (index, process(&pipeline, &pdf, scanner.as_deref()).await)
         });
     }
-    let mut results: Vec<Option<(String, Option<InvoiceResult>)>> =
-        (0..cases.len()).map(|_| None).collect();
+    let mut results: Vec<Option<Processed>> = (0..cases.len()).map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
         let (index, outcome) = joined?;
         if let Some(slot) = results.get_mut(index) {
@@ -165,22 +228,38 @@ pub async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode> {
         }
     }
 
+    let seconds = started.elapsed().as_secs_f64();
     let root = &args.dir;
     let mut report = Report {
         documents: cases.len(),
         passed: 0,
         embedded_xml: settings.embedded_xml,
+        scan: scanner.as_ref().map(|s| ScanInfo { dpi: s.dpi() }),
         fields: BTreeMap::new(),
         failures: Vec::new(),
         needs_review: Vec::new(),
+        verdict: Verdict::default(),
+        reliability: Reliability::tally([]),
+        review_reason_counts: Vec::new(),
+        seconds,
+        concurrency: settings.concurrency,
         per_document: Vec::new(),
         rooms,
     };
+    let mut judged = Vec::with_capacity(cases.len());
+    let mut confidences = Vec::new();
     for (case, outcome) in cases.iter().zip(results) {
-        let (status, result) =
-            outcome.unwrap_or_else(|| (JobStatus::Failed.as_str().to_owned(), None));
+        let Processed {
+            status,
+            result,
+            pages,
+            ocr_pages,
+            seconds,
+            error,
+        } = outcome.unwrap_or_else(|| Processed::failed(None));
         let file = display_path(root, &case.pdf);
         let mut passed = true;
+        let mut key_fields_wrong = Vec::new();
         for (name, kind) in FIELDS {
             let Some(want) = case.expected.get(name) else {
                 continue;
@@ -188,7 +267,19 @@ pub async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode> {
             let got = result.as_ref().and_then(|r| actual(r, name, kind));
             let tally = report.fields.entry(name.to_owned()).or_default();
             tally.total += 1;
-            if got.as_deref().is_some_and(|g| same(kind, g, want)) {
+            let right = got.as_deref().is_some_and(|g| same(kind, g, want));
+            // Lines and the tax breakdown carry no single confidence.
+            if !matches!(kind, Kind::Lines | Kind::TaxBreakdown) {
+                let confidence = result
+                    .as_ref()
+                    .and_then(|r| r.fields.get(name))
+                    .map(|f| f.confidence);
+                confidences.push(confidence.map(|c| (c, right)));
+            }
+            if !right && case.key_fields.contains(&name) {
+                key_fields_wrong.push(name.to_owned());
+            }
+            if right {
                 tally.correct += 1;
             } else {
                 passed = false;
@@ -200,6 +291,17 @@ pub async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode> {
                 });
             }
         }
+        let key_fields = case
+            .key_fields
+            .iter()
+            .filter(|k| case.expected.contains_key(*k))
+            .count();
+        let key_fields_right = key_fields > 0 && key_fields_wrong.is_empty();
+        judged.push(Judged {
+            status,
+            key_fields,
+            key_fields_right,
+        });
         let needs_review = result.as_ref().is_some_and(|r| r.needs_review);
         if needs_review {
             report.needs_review.push(file.clone());
@@ -210,12 +312,21 @@ pub async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode> {
         report.per_document.push(DocumentOutcome {
             file,
             passed,
-            status,
+            status: status.as_str().to_owned(),
             source: result.as_ref().map(|r| r.source),
             needs_review,
             review_reasons: result.map(|r| r.review_reasons).unwrap_or_default(),
+            key_fields_right,
+            key_fields_wrong,
+            pages,
+            ocr_pages,
+            seconds,
+            error,
         });
     }
+    report.review_reason_counts = reason_counts(&report.per_document);
+    report.verdict = Verdict::tally(judged);
+    report.reliability = Reliability::tally(confidences);
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -225,20 +336,138 @@ pub async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs one document through the pipeline: its final status and result, if any.
-async fn process(pipeline: &Embedded, pdf: &Path) -> (String, Option<InvoiceResult>) {
-    let failed = || (JobStatus::Failed.as_str().to_owned(), None);
-    let Ok(job) = pipeline.submit_file(pdf, DocumentKind::Invoice).await else {
-        return failed();
+/// How many documents were sent to review for one kind of reason, and how many of those
+/// had their key fields right (reviews the reason caused needlessly).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct ReasonCount {
+    reason: String,
+    documents: usize,
+    key_fields_right: usize,
+}
+
+/// The kind of a review reason: its check name, and for a low confidence what was unsure
+/// (`low_confidence: seller_name at 0.60 is under 0.80` -> `low_confidence: seller_name`;
+/// lines are one kind).
+fn reason_kind(reason: &str) -> String {
+    let Some((check, rest)) = reason.split_once(':') else {
+        return reason.trim().to_owned();
     };
-    if pipeline.execute(&job.id).await.is_err() {
-        return failed();
+    let subject = rest.trim().split(" at ").next().unwrap_or("");
+    if check.trim() == "low_confidence" && !subject.is_empty() {
+        let subject = if subject.starts_with("line ") {
+            "lines"
+        } else {
+            subject
+        };
+        format!("{}: {subject}", check.trim())
+    } else {
+        check.trim().to_owned()
     }
-    let Ok(job) = pipeline.job(&job.id).await else {
-        return failed();
+}
+
+fn reason_counts(docs: &[DocumentOutcome]) -> Vec<ReasonCount> {
+    let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for d in docs.iter().filter(|d| d.needs_review) {
+        let kinds: std::collections::BTreeSet<String> =
+            d.review_reasons.iter().map(|r| reason_kind(r)).collect();
+        for k in kinds {
+            let c = counts.entry(k).or_default();
+            c.0 += 1;
+            c.1 += usize::from(d.key_fields_right);
+        }
+    }
+    let mut out: Vec<ReasonCount> = counts
+        .into_iter()
+        .map(|(reason, (documents, key_fields_right))| ReasonCount {
+            reason,
+            documents,
+            key_fields_right,
+        })
+        .collect();
+    out.sort_by(|a, b| b.documents.cmp(&a.documents).then(a.reason.cmp(&b.reason)));
+    out
+}
+
+/// What the pipeline made of one document.
+#[derive(Debug)]
+struct Processed {
+    status: JobStatus,
+    result: Option<InvoiceResult>,
+    pages: u32,
+    ocr_pages: u32,
+    seconds: f64,
+    error: Option<String>,
+}
+
+impl Processed {
+    fn failed(error: Option<String>) -> Self {
+        Self {
+            status: JobStatus::Failed,
+            result: None,
+            pages: 0,
+            ocr_pages: 0,
+            seconds: 0.0,
+            error,
+        }
+    }
+}
+
+/// Runs one document through the pipeline (first made a scan of, with a scanner): its
+/// final status, result and page counters.
+async fn process(pipeline: &Embedded, pdf: &Path, scanner: Option<&Scanner>) -> Processed {
+    let started = Instant::now();
+    let failed = |e: String| Processed {
+        seconds: started.elapsed().as_secs_f64(),
+        ..Processed::failed(Some(e))
+    };
+    let submitted = match scanner {
+        None => pipeline.submit_file(pdf, DocumentKind::Invoice).await,
+        Some(scanner) => {
+            let bytes = match tokio::fs::read(pdf).await {
+                Ok(b) => b,
+                Err(e) => return failed(format!("{}: {e}", pdf.display())),
+            };
+            let scanned = match scanner.scan(&bytes).await {
+                Ok(b) => b,
+                Err(e) => return failed(format!("scanning: {e}")),
+            };
+            let filename = pdf.file_name().map_or_else(
+                || "scan.pdf".to_owned(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            pipeline
+                .submit(Submission {
+                    filename,
+                    kind: DocumentKind::Invoice,
+                    content: Content::Bytes(scanned),
+                    owner: None,
+                    correlation_id: None,
+                })
+                .await
+        }
+    };
+    let job = match submitted {
+        Ok(job) => job,
+        Err(e) => return failed(e.to_string()),
+    };
+    if let Err(e) = pipeline.execute(&job.id).await {
+        return failed(e.to_string());
+    }
+    let job = match pipeline.job(&job.id).await {
+        Ok(job) => job,
+        Err(e) => return failed(e.to_string()),
     };
     let result = pipeline.result(&job).await.ok().flatten();
-    (job.status.as_str().to_owned(), result)
+    Processed {
+        status: job.status,
+        result,
+        pages: job.cost.pages,
+        ocr_pages: job.cost.ocr_pages,
+        seconds: started.elapsed().as_secs_f64(),
+        error: job
+            .error
+            .map(|e| format!("{}: {}", e.code.as_str(), e.message)),
+    }
 }
 
 fn display_path(root: &Path, p: &Path) -> String {
@@ -281,18 +510,22 @@ fn case_of(pdf: PathBuf) -> Option<Case> {
             .and_then(|s| serde_json::from_str::<Value>(&s).ok())
     };
     let truth = PathBuf::from(format!("{}.truth.json", pdf.display()));
-    let expected = if let Some(v) = read(&truth) {
-        from_cii_truth(&v)
+    let (expected, key_fields) = if let Some(v) = read(&truth) {
+        (from_cii_truth(&v), &KEY_FIELDS_EINVOICE[..])
     } else if let Some(v) = read(&pdf.with_extension("json")) {
         let v = match v {
             Value::Array(mut items) if !items.is_empty() => items.swap_remove(0),
             other => other,
         };
-        from_invoice2data(&v)
+        (from_invoice2data(&v), &KEY_FIELDS_INVOICE2DATA[..])
     } else {
         return None;
     };
-    (!expected.is_empty()).then_some(Case { pdf, expected })
+    (!expected.is_empty()).then_some(Case {
+        pdf,
+        expected,
+        key_fields,
+    })
 }
 
 /// A JSON string or number as text; `None` for null, empty or anything else.
@@ -469,10 +702,12 @@ fn print_report(r: &Report) {
         );
     }
     println!(
-        "{} documents, {} passed (embedded e-invoice XML {})",
+        "{} documents, {} passed (embedded e-invoice XML {}{})",
         r.documents,
         r.passed,
-        if r.embedded_xml { "on" } else { "off" }
+        if r.embedded_xml { "on" } else { "off" },
+        r.scan
+            .map_or(String::new(), |s| format!(", read as {}-dpi scans", s.dpi))
     );
     println!(
         "\n{:<18} {:>7} {:>7} {:>8}",
@@ -488,6 +723,16 @@ fn print_report(r: &Report) {
             println!("{name:<18} {:>7} {:>7} {pct:>7.1}%", t.correct, t.total);
         }
     }
+    print_verdict(&r.verdict);
+    print_reliability(&r.reliability);
+    let n = r.per_document.len().max(1) as f64;
+    println!(
+        "\ntime: {:.1} s for {} documents ({:.2} s each, {} at once)",
+        r.seconds,
+        r.per_document.len(),
+        r.seconds / n,
+        r.concurrency
+    );
     println!("\nDOCUMENTS");
     for d in &r.per_document {
         let source = d.source.map_or("-".to_owned(), |s| {
@@ -496,19 +741,47 @@ fn print_report(r: &Report) {
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default()
         });
+        let silent = d.status == JobStatus::Completed.as_str() && !d.key_fields_right;
         println!(
-            "{} {} ({}, {source}{})",
+            "{} {} ({}, {source}{}{}{})",
             if d.passed { "PASS" } else { "FAIL" },
             d.file,
             d.status,
-            if d.needs_review { ", needs review" } else { "" }
+            if d.needs_review { ", needs review" } else { "" },
+            if d.ocr_pages > 0 {
+                format!(", {} OCR page(s)", d.ocr_pages)
+            } else {
+                String::new()
+            },
+            if silent {
+                ", SILENT ERROR"
+            } else if d.key_fields_right {
+                ", key fields right"
+            } else {
+                ""
+            }
         );
+        if let Some(e) = &d.error {
+            println!("       error: {e}");
+        }
         for f in r.failures.iter().filter(|f| f.file == d.file) {
             println!(
                 "       {}: got {} want {}",
                 f.field,
                 f.got.as_deref().unwrap_or("nothing"),
                 f.expected
+            );
+        }
+    }
+    if !r.review_reason_counts.is_empty() {
+        println!(
+            "\n{:<40} {:>9} {:>16}",
+            "REVIEW REASON", "DOCUMENTS", "KEY FIELDS RIGHT"
+        );
+        for c in &r.review_reason_counts {
+            println!(
+                "{:<40} {:>9} {:>16}",
+                c.reason, c.documents, c.key_fields_right
             );
         }
     }
@@ -519,6 +792,80 @@ fn print_report(r: &Report) {
             println!("       {reason}");
         }
     }
+}
+
+/// `n of d (p%)`, or `n of d` when `d` is zero.
+fn share(n: usize, d: usize) -> String {
+    if d == 0 {
+        format!("{n} of {d}")
+    } else {
+        format!("{n} of {d} ({:.1}%)", 100.0 * n as f64 / d as f64)
+    }
+}
+
+fn print_verdict(v: &Verdict) {
+    println!(
+        "\nVERDICT (key fields, those answered: number, date, currency, net, tax, gross; \
+         invoice2data: number, date, gross)"
+    );
+    println!(
+        "key fields all right  {}",
+        share(v.key_fields_right, v.documents)
+    );
+    println!(
+        "straight-through      {}   completed without review, of those right",
+        share(v.straight_through, v.key_fields_right)
+    );
+    println!(
+        "silent errors         {}   completed with a key field wrong, of all",
+        share(v.silent_errors, v.documents)
+    );
+    println!(
+        "needless reviews      {}   sent to review with key fields right, of those right",
+        share(v.needless_reviews, v.key_fields_right)
+    );
+    println!(
+        "caught errors         {}   sent to review with a key field wrong, of all",
+        share(v.caught_errors, v.documents)
+    );
+    println!("failed                {}", v.failed);
+    if v.unjudged > 0 {
+        println!(
+            "not judged            {} (no key field answered)",
+            v.unjudged
+        );
+    }
+}
+
+fn print_reliability(r: &Reliability) {
+    println!(
+        "\n{:<18} {:>7} {:>7} {:>8}",
+        "FIELD CONFIDENCE", "FIELDS", "CORRECT", "ACCURACY"
+    );
+    let pct = |a: Option<f64>| a.map_or("-".to_owned(), |a| format!("{:.1}%", 100.0 * a));
+    let last = r.bins.len().saturating_sub(1);
+    for (i, b) in r.bins.iter().enumerate() {
+        let range = format!(
+            "[{:.2}, {:.2}{}",
+            b.from,
+            b.to,
+            if i == last { "]" } else { ")" }
+        );
+        println!(
+            "{range:<18} {:>7} {:>7} {:>8}",
+            b.fields,
+            b.correct,
+            pct(b.accuracy)
+        );
+    }
+    println!("not extracted      {:>7}", r.missing);
+    println!(
+        "accuracy of fields at confidence >= {:.2}: {} ({} of {})",
+        r.confident.confidence,
+        pct(r.confident.accuracy),
+        r.confident.correct,
+        r.confident.fields
+    );
 }
 
 #[cfg(test)]
@@ -550,6 +897,57 @@ mod tests {
             "Metallbau Leipzig",
             "Metallbau Leipzig GmbH"
         ));
+    }
+
+    #[test]
+    fn review_reasons_are_counted_by_kind() {
+        assert_eq!(
+            reason_kind("low_confidence: seller_name at 0.60 is under 0.80"),
+            "low_confidence: seller_name"
+        );
+        assert_eq!(
+            reason_kind("low_confidence: line 2 at 0.70 is under 0.80"),
+            "low_confidence: lines"
+        );
+        assert_eq!(
+            reason_kind("lines_sum_to_net: 2 lines sum to 112.00, net total is 262.90"),
+            "lines_sum_to_net"
+        );
+        assert_eq!(reason_kind("something odd"), "something odd");
+        let doc = |reasons: &[&str], right: bool| DocumentOutcome {
+            file: "x.pdf".into(),
+            passed: right,
+            status: JobStatus::NeedsReview.as_str().into(),
+            source: None,
+            needs_review: true,
+            review_reasons: reasons.iter().map(|r| r.to_string()).collect(),
+            key_fields_right: right,
+            key_fields_wrong: Vec::new(),
+            pages: 1,
+            ocr_pages: 0,
+            seconds: 0.0,
+            error: None,
+        };
+        let counts = reason_counts(&[
+            doc(
+                &[
+                    "low_confidence: line 1 at 0.70 is under 0.80",
+                    "low_confidence: line 2 at 0.70 is under 0.80",
+                    "lines_sum_to_net: 2 lines sum to 1, net total is 2",
+                ],
+                true,
+            ),
+            doc(&["low_confidence: line 1 at 0.70 is under 0.80"], false),
+        ]);
+        let got: Vec<(&str, usize, usize)> = counts
+            .iter()
+            .map(|c| (c.reason.as_str(), c.documents, c.key_fields_right))
+            .collect();
+        // One document counts once per kind, however many lines it names.
+        assert_eq!(
+            got,
+            [("low_confidence: lines", 2, 1), ("lines_sum_to_net", 1, 1)]
+        );
     }
 
     #[test]
