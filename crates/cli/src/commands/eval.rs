@@ -24,7 +24,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use docpipe_core::{DocumentKind, InvoiceResult, JobStatus, ResultSource};
 use docpipe_local::embedded::{Content, Embedded, Submission};
-use docpipe_local::ocr::{Scanner, TesseractOcr};
+use docpipe_ocr::{Scanner, TesseractOcr};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
@@ -191,7 +191,7 @@ pub async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode> {
         if !TesseractOcr::new("tesseract").available().await {
             bail!(
                 "--scan reads pages with Tesseract: {}",
-                docpipe_local::ocr::INSTALL_HINT
+                docpipe_ocr::INSTALL_HINT
             );
         }
         Some(Arc::new(scanner))
