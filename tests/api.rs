@@ -918,3 +918,51 @@ async fn cors_answers_only_the_configured_origins() {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(!r.headers().contains_key("access-control-allow-origin"));
 }
+
+/// Another process reading the database (here `docpipe jobs list`, as an operator would
+/// run it) while the server writes must never take the server down: SQLite's shared
+/// memory is only safe while every process's locks on it are SQLite's own.
+#[tokio::test]
+async fn readers_in_other_processes_never_kill_a_busy_server() {
+    let mut s = Server::start(&[("DOCPIPE_WORKERS", "2".to_owned())]);
+    let key = s.key("alice", &["--rate-limit", "100000"]);
+    let body = json!({"document": {"content_base64": invoice_b64()}});
+    let home = s.home.path().to_path_buf();
+    // 50 reads in other processes, one after the other, while jobs go through.
+    let readers = std::thread::spawn(move || {
+        for i in 0..50 {
+            let out = Command::new(BIN)
+                .arg("--home")
+                .arg(&home)
+                .args(["jobs", "list", "--limit", "5"])
+                .output()
+                .expect("jobs list");
+            assert!(
+                out.status.success(),
+                "run {i}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    });
+    let mut jobs = 0;
+    while !readers.is_finished() {
+        let (st, v) = s.create_json(&key, body.clone()).await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+        // Poll like a client, so the API's kept views are read and refreshed too.
+        let job = s.wait_final(&key, &job_id(&v)).await;
+        assert_eq!(job["status"], "completed", "{job:#}");
+        jobs += 1;
+        assert!(
+            s.child.try_wait().expect("status").is_none(),
+            "the server died"
+        );
+    }
+    readers.join().expect("the readers finished");
+    assert!(jobs > 0);
+    assert!(
+        s.child.try_wait().expect("status").is_none(),
+        "the server died while another process read the database"
+    );
+    let h = s.http.get(s.u("/health")).send().await.expect("health");
+    assert_eq!(h.status(), StatusCode::OK);
+}
