@@ -8,8 +8,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use docpipe_api::{ApiSettings, AppState, LocalPresigner};
-use docpipe_core::{JobFilter, JobPatch, JobStatus, JobStore, StageError};
-use docpipe_local::embedded::Embedded;
 use docpipe_local::orchestrator::{EmbeddedOrchestrator, PoolOptions};
 
 use crate::settings::Settings;
@@ -59,7 +57,8 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         },
         Some(secret),
     );
-    let recovered = recover(&pipeline, &orchestrator).await?;
+    // What a previous run left behind: journaled executions resume, queued jobs start.
+    let recovered = orchestrator.recover().await?;
     // The line a supervisor (or a test) waits for; the port is real even for `:0`.
     println!("docpipe listening on http://{addr}");
     tracing::info!(%addr, recovered, "listening");
@@ -72,79 +71,6 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         .drain(Duration::from_secs(settings.drain_secs))
         .await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Jobs a previous run left behind. Executions that had started resume from the
-/// execution journal (a Task whose result was journaled does not run again); queued jobs
-/// that never started are queued again; a running job with no journal (which cannot
-/// happen unless the database was edited) is marked failed with the reason.
-async fn recover(pipeline: &Embedded, pool: &EmbeddedOrchestrator) -> Result<usize> {
-    let store = pipeline.store();
-    let unfinished: std::collections::HashSet<String> =
-        pipeline.unfinished().await?.into_iter().collect();
-    let mut count = unfinished.len();
-    if !unfinished.is_empty() {
-        let pipeline = pipeline.clone();
-        tokio::spawn(async move {
-            match pipeline.recover().await {
-                Ok(done) => tracing::info!(resumed = done.len(), "executions resumed"),
-                Err(e) => tracing::error!(error = %e, "resuming executions"),
-            }
-        });
-    }
-    for status in [
-        JobStatus::Queued,
-        JobStatus::Ingesting,
-        JobStatus::Ocr,
-        JobStatus::Extracting,
-        JobStatus::Verifying,
-    ] {
-        let mut cursor = None;
-        loop {
-            let page = store
-                .list(&JobFilter {
-                    status: Some(status),
-                    limit: Some(100),
-                    cursor: cursor.clone(),
-                    ..JobFilter::default()
-                })
-                .await?;
-            for job in &page.jobs {
-                if unfinished.contains(job.id.as_str()) {
-                    continue;
-                }
-                count += 1;
-                if status == JobStatus::Queued {
-                    let pool = pool.clone();
-                    let id = job.id.clone();
-                    tokio::spawn(async move {
-                        let _ = pool.enqueue_waiting(id).await;
-                    });
-                } else {
-                    let err = StageError::new(
-                        docpipe_core::ErrorCode::InternalError,
-                        "the job was running with no execution journal; submit it again",
-                    );
-                    store
-                        .transition(
-                            &job.id,
-                            JobStatus::Failed,
-                            JobPatch {
-                                error: Some(err.into()),
-                                ..JobPatch::default()
-                            },
-                            pipeline.ports().clock.now(),
-                        )
-                        .await?;
-                }
-            }
-            cursor = page.next_cursor;
-            if cursor.is_none() {
-                break;
-            }
-        }
-    }
-    Ok(count)
 }
 
 /// The secret that signs upload URLs, kept in the data folder so URLs survive a restart.
