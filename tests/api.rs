@@ -966,3 +966,134 @@ async fn readers_in_other_processes_never_kill_a_busy_server() {
     let h = s.http.get(s.u("/health")).send().await.expect("health");
     assert_eq!(h.status(), StatusCode::OK);
 }
+
+async fn post_raw(s: &Server, key: &str, idem: &str, body: &[u8]) -> (StatusCode, Value) {
+    let r = s
+        .http
+        .post(s.u("/api/v1/jobs"))
+        .header("x-api-key", key)
+        .header("idempotency-key", idem)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("request");
+    let status = r.status();
+    (status, r.json().await.expect("json body"))
+}
+
+/// Many requests with one Idempotency-Key at once make one job, and every one of them is
+/// answered with it; a key whose request died between its record and its job (SIGKILL)
+/// is not ruined: the next retry creates the job the record names.
+#[tokio::test]
+async fn one_idempotency_key_makes_one_job_however_many_ask_at_once() {
+    let s = Arc::new(Server::start(&[]));
+    let key = s.key("alice", &["--rate-limit", "100000"]);
+    let body =
+        serde_json::to_vec(&json!({"document": {"content_base64": invoice_b64()}})).expect("body");
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (s, key, body) = (s.clone(), key.clone(), body.clone());
+        set.spawn(async move { post_raw(&s, &key, "same-request", &body).await });
+    }
+    let mut ids = std::collections::HashSet::new();
+    while let Some(answer) = set.join_next().await {
+        let (st, v) = answer.expect("task");
+        assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+        ids.insert(job_id(&v));
+    }
+    assert_eq!(ids.len(), 1, "one job: {ids:?}");
+    let id = ids.into_iter().next().expect("an id");
+    let job = s.wait_final(&key, &id).await;
+    assert_eq!(job["status"], "completed", "{job:#}");
+    let (_, list) = s.get(&key, "/api/v1/jobs").await;
+    assert_eq!(list["data"]["jobs"].as_array().expect("jobs").len(), 1);
+
+    // The record of a request that died before its job was stored.
+    let orphan = docpipe_core::JobId::generate(chrono::Utc::now());
+    {
+        use docpipe_core::IdempotencyStore;
+        use sha2::Digest;
+        let store = docpipe_local::sqlite::SqliteJobStore::open(&s.home.path().join("docpipe.db"))
+            .expect("store");
+        let record = docpipe_core::IdempotencyRecord {
+            owner: "alice".into(),
+            key: "died-halfway".into(),
+            request_hash: hex::encode(sha2::Sha256::digest(&body)),
+            job_id: orphan.clone(),
+            created_at: chrono::Utc::now(),
+        };
+        assert!(
+            store
+                .put_if_absent(&record)
+                .await
+                .expect("stored")
+                .is_none()
+        );
+    }
+    let (st, v) = post_raw(&s, &key, "died-halfway", &body).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(job_id(&v), orphan.as_str(), "the job the record names");
+    let job = s.wait_final(&key, orphan.as_str()).await;
+    assert_eq!(job["status"], "completed", "{job:#}");
+    // And again: the same job.
+    let (st, v) = post_raw(&s, &key, "died-halfway", &body).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(job_id(&v), orphan.as_str());
+}
+
+/// A full queue refuses before anything is stored: no job, no document, no idempotency
+/// record; the same request after `Retry-After` makes a job that runs.
+#[tokio::test]
+async fn a_refused_request_stores_nothing_and_its_retry_runs() {
+    let docs = doc_server().await;
+    let s = Server::start(&[
+        ("DOCPIPE_URL_ALLOWED_HOSTS", docs.addr.to_string()),
+        ("DOCPIPE_WORKERS", "1".to_owned()),
+        ("DOCPIPE_QUEUE_CAPACITY", "1".to_owned()),
+    ]);
+    let key = s.key("alice", &[]);
+    let slow = json!({"document": {"url": format!("http://{}/slow.pdf", docs.addr)}});
+    let (st, v) = s.create_json(&key, slow).await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    let running = job_id(&v);
+    for _ in 0..400 {
+        if docs.hits.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let quick = json!({"document": {"url": format!("http://{}/invoice.pdf", docs.addr)}});
+    let (st, v) = s.create_json(&key, quick).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "one waits in the queue");
+    let waiting = job_id(&v);
+    let body =
+        serde_json::to_vec(&json!({"document": {"content_base64": invoice_b64()}})).expect("body");
+    let (st, v) = post_raw(&s, &key, "full-queue", &body).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(code(&v), "SERVICE_UNAVAILABLE");
+    let (_, list) = s.get(&key, "/api/v1/jobs").await;
+    assert_eq!(
+        list["data"]["jobs"].as_array().expect("jobs").len(),
+        2,
+        "nothing stored for the refused request: {list:#}"
+    );
+    let uploads = s.home.path().join("objects/uploads");
+    let stored = std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(stored, 0, "no document stored");
+    // Let the queue drain, then retry as told.
+    for _ in 0..1000 {
+        docs.release.notify_waiters();
+        let (_, v) = s.get(&key, &format!("/api/v1/jobs/{running}")).await;
+        if v["data"]["status"] != "ingesting" && v["data"]["status"] != "queued" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s.wait_final(&key, &running).await;
+    s.wait_final(&key, &waiting).await;
+    let (st, v) = post_raw(&s, &key, "full-queue", &body).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let job = s.wait_final(&key, &job_id(&v)).await;
+    assert_eq!(job["status"], "completed", "{job:#}");
+}

@@ -42,8 +42,12 @@ impl ObjectStore for FsObjectStore {
                 .await
                 .map_err(|e| io_error("creating folder for", key, e))?;
         }
+        // A temporary name of its own per write: two writes of one key at once (two
+        // requests racing with one Idempotency-Key) must not share a half-written file.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut tmp = path.clone().into_os_string();
-        tmp.push(format!(".tmp-{}", std::process::id()));
+        tmp.push(format!(".tmp-{}-{n}", std::process::id()));
         let tmp = PathBuf::from(tmp);
         tokio::fs::write(&tmp, bytes)
             .await

@@ -11,7 +11,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use docpipe_asl::StopHandle;
 use docpipe_core::ports::Result;
-use docpipe_core::{Job, JobFilter, JobId, JobStatus, JobStore, Orchestrator, StageError};
+use docpipe_core::{
+    Admission, Job, JobFilter, JobId, JobStatus, JobStore, Orchestrator, StageError,
+};
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
 
@@ -208,6 +210,34 @@ impl Orchestrator for EmbeddedOrchestrator {
                 StageError::unavailable("the execution pool is shut down")
             }
         })
+    }
+
+    async fn admit(&self) -> Result<Admission> {
+        if self.shared.draining.load(Ordering::SeqCst) {
+            return Err(StageError::unavailable("the server is shutting down"));
+        }
+        let permit = self.tx.clone().try_reserve_owned().map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                StageError::unavailable("the execution queue is full; retry shortly")
+            }
+            mpsc::error::TrySendError::Closed(_) => {
+                StageError::unavailable("the execution pool is shut down")
+            }
+        })?;
+        Ok(Admission::holding(Box::new(permit)))
+    }
+
+    async fn start_admitted(&self, job: &Job, admission: Admission) -> Result<()> {
+        match admission
+            .into_room()
+            .map(|room| room.downcast::<mpsc::OwnedPermit<JobId>>())
+        {
+            Some(Ok(permit)) => {
+                permit.send(job.id.clone());
+                Ok(())
+            }
+            _ => Orchestrator::start(self, job).await,
+        }
     }
 
     async fn stop(&self, job_id: &JobId, cause: &str) -> Result<()> {
