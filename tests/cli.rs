@@ -383,3 +383,41 @@ fn factur_x_set_completes_and_most_gross_totals_match() {
     eprintln!("gross totals matched: {matched}/{}", files.len());
     assert!(matched * 10 >= files.len() * 7, "{matched}/{}", files.len());
 }
+
+/// The data folder is private to its owner: the folder 0700, the database (with its
+/// log and shared memory), documents and results 0600.
+#[cfg(unix)]
+#[test]
+fn the_data_folder_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("data");
+    let (code, _) = run_json(&home, &[fixture("invoices/EN16931_Einfach.pdf")]);
+    assert_eq!(code, Some(0));
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&home), 0o700, "the data folder");
+    let mut files = 0;
+    let mut stack = vec![home.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                assert_eq!(mode(&p) & 0o077, 0, "{} is open to others", p.display());
+                stack.push(p);
+            } else {
+                assert_eq!(mode(&p) & 0o077, 0, "{} is open to others", p.display());
+                files += 1;
+            }
+        }
+    }
+    assert!(
+        files >= 4,
+        "the database, a document and results were written"
+    );
+}

@@ -104,7 +104,7 @@ impl Drop for Claim {
 impl Embedded {
     /// Opens (creating) the data folder and parses the definition.
     pub fn open(opts: EmbeddedOptions) -> Result<Self> {
-        std::fs::create_dir_all(&opts.home).map_err(|e| {
+        crate::private_files::create_dir_all(&opts.home).map_err(|e| {
             StageError::unavailable(format!("creating {}: {e}", opts.home.display()))
         })?;
         let store = SqliteJobStore::open(&opts.home.join("docpipe.db"))?;

@@ -12,6 +12,7 @@ pub mod journal;
 pub mod ocr;
 pub mod orchestrator;
 pub mod pdf;
+pub mod private_files;
 pub mod rooms;
 pub mod sqlite;
 pub mod worker;

@@ -90,6 +90,13 @@ impl Watch {
 impl SqliteJobStore {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub fn open(path: &Path) -> Result<Self> {
+        // Private from the start: SQLite gives the log and the shared memory the
+        // database file's mode.
+        let private = |e: std::io::Error| {
+            StageError::unavailable(format!("making {} private: {e}", path.display()))
+        };
+        crate::private_files::create_new(path).map_err(private)?;
+        crate::private_files::make_private(path).map_err(private)?;
         let conn = Connection::open(path).map_err(db_error)?;
         let mut store = Self::init(conn)?;
         let mut readers = Vec::new();

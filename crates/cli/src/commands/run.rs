@@ -75,7 +75,8 @@ pub async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| settings.home.join("results"));
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    docpipe_local::private_files::create_dir_all(&out_dir)
+        .with_context(|| format!("creating {}", out_dir.display()))?;
     let kind = DocumentKind::from(args.kind);
     let bar = ProgressBar::new(args.files.len() as u64);
     if args.json {
@@ -112,7 +113,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
     for o in &outcomes {
         if let Some(id) = &o.job_id {
             let path = out_dir.join(format!("{id}.json"));
-            std::fs::write(&path, serde_json::to_vec_pretty(o)?)
+            docpipe_local::private_files::write(&path, &serde_json::to_vec_pretty(o)?)
                 .with_context(|| format!("writing {}", path.display()))?;
         }
     }

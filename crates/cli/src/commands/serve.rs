@@ -83,13 +83,9 @@ fn upload_secret(home: &Path) -> Result<Arc<[u8]>> {
     }
     let mut key = vec![0u8; 32];
     getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness for a key: {e}"))?;
-    std::fs::create_dir_all(home)?;
-    std::fs::write(&path, &key).with_context(|| format!("writing {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
+    docpipe_local::private_files::create_dir_all(home)?;
+    docpipe_local::private_files::write(&path, &key)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(Arc::from(key))
 }
 
