@@ -1097,3 +1097,144 @@ async fn a_refused_request_stores_nothing_and_its_retry_runs() {
     let job = s.wait_final(&key, &job_id(&v)).await;
     assert_eq!(job["status"], "completed", "{job:#}");
 }
+
+/// Smaller defects at the edges: an upload is used by one job only; a multipart document
+/// over the limit is 413; a job id that is not UTF-8 still gets the JSON envelope.
+#[tokio::test]
+async fn uploads_are_used_once_and_edges_answer_in_the_envelope() {
+    let s = Server::start(&[]);
+    let key = s.key("alice", &["--rate-limit", "100000"]);
+    let r = s
+        .http
+        .post(s.u("/api/v1/uploads"))
+        .header("x-api-key", &key)
+        .json(&json!({"filename": "a.pdf"}))
+        .send()
+        .await
+        .expect("upload link");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let link: Value = r.json().await.expect("json");
+    let upload_id = link["data"]["upload_id"].as_str().expect("id").to_owned();
+    let pdf = std::fs::read(fixture("invoices/EN16931_Einfach.pdf")).expect("fixture");
+    let r = s
+        .http
+        .put(link["data"]["url"].as_str().expect("url"))
+        .body(pdf.clone())
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), StatusCode::OK);
+    let (st, v) = s
+        .create_json(&key, json!({"upload_id": upload_id.clone()}))
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let first = job_id(&v);
+    let (st, v) = s.create_json(&key, json!({"upload_id": upload_id})).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    assert_eq!(code(&v), "UPLOAD_ALREADY_USED");
+    let job = s.wait_final(&key, &first).await;
+    assert_eq!(job["status"], "completed", "{job:#}");
+
+    // Multipart: a document over 2 MiB is fine, one over the 50 MiB limit is 413.
+    let multipart = |bytes: Vec<u8>| {
+        reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name("big.pdf"),
+        )
+    };
+    let mut padded = pdf.clone();
+    padded.resize(3 * 1024 * 1024, b'\n');
+    let r = s
+        .http
+        .post(s.u("/api/v1/jobs"))
+        .header("x-api-key", &key)
+        .multipart(multipart(padded))
+        .send()
+        .await
+        .expect("multipart");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let mut huge = pdf;
+    huge.resize(51 * 1024 * 1024, b'\n');
+    let r = s
+        .http
+        .post(s.u("/api/v1/jobs"))
+        .header("x-api-key", &key)
+        .multipart(multipart(huge))
+        .send()
+        .await
+        .expect("multipart");
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        code(&r.json::<Value>().await.expect("json")),
+        "FILE_TOO_LARGE"
+    );
+
+    // Path segments that are not UTF-8 once decoded.
+    for (method, path) in [
+        (reqwest::Method::GET, "/api/v1/jobs/%ff%fe"),
+        (reqwest::Method::GET, "/api/v1/jobs/%ff%fe/result"),
+        (reqwest::Method::DELETE, "/api/v1/jobs/%ff%fe"),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/uploads/%ff%fe?expires=1&signature=x",
+        ),
+    ] {
+        let r = s
+            .http
+            .request(method.clone(), s.u(path))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status();
+        assert!(status.is_client_error(), "{method} {path}: {status}");
+        let v: Value = r
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON: {e}"));
+        assert_eq!(v["status"], "error", "{v}");
+        assert!(v["error"]["code"].is_string(), "{v}");
+        assert!(v["meta"]["request_id"].is_string(), "{v}");
+    }
+}
+
+/// A client that sends half a request is cut off: headers and bodies have deadlines.
+#[tokio::test]
+async fn half_sent_requests_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start(&[
+        ("DOCPIPE_HEADER_TIMEOUT_SECS", "1".to_owned()),
+        ("DOCPIPE_BODY_TIMEOUT_SECS", "1".to_owned()),
+    ]);
+    let key = s.key("alice", &[]);
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let partial = [
+        "GET /health HTTP/1.1\r\nhost: x\r\n".to_owned(),
+        format!(
+            "POST /api/v1/jobs HTTP/1.1\r\nhost: x\r\nx-api-key: {key}\r\n\
+             content-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"doc"
+        ),
+    ];
+    for request in partial {
+        let mut conn = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        conn.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(20), conn.read_to_end(&mut answer)).await;
+        assert!(
+            read.is_ok(),
+            "the connection stayed open: {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "{text}"
+        );
+    }
+    // A whole request still works.
+    let h = s.http.get(s.u("/health")).send().await.expect("health");
+    assert_eq!(h.status(), StatusCode::OK);
+}

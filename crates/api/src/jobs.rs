@@ -4,7 +4,7 @@
 use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
 use docpipe_core::detect::detect_media_type;
@@ -262,10 +262,13 @@ pub async fn create(
         .to_ascii_lowercase();
     let body_limit = state.settings.max_request_bytes();
     let (new_job, request_hash) = if content_type.starts_with("multipart/form-data") {
-        let headers = req.headers().clone();
-        let bytes = read_body(req.into_body(), body_limit).await?;
+        let (parts, body) = req.into_parts();
+        let bytes = read_body(body, body_limit).await?;
         let hash = hex::encode(Sha256::digest(&bytes));
-        let rebuilt = rebuild(headers, bytes);
+        // The request's own parts: they carry the router's body limit, which multipart
+        // parsing obeys (without it, axum's 2 MB default refuses a larger file as
+        // malformed). The document's own limit is checked after.
+        let rebuilt = Request::from_parts(parts, Body::from(bytes));
         let mp = Multipart::from_request(rebuilt, &state)
             .await
             .map_err(|e| ApiError::validation(format!("invalid multipart body: {e}"), None))?;
@@ -420,6 +423,23 @@ async fn resolve(
     }
 }
 
+/// A body that could not be read: 408 when the client stopped sending (the body
+/// timeout), else 400.
+fn body_error(e: axum::Error) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::ValidationError,
+                "the request body did not arrive in time",
+            );
+        }
+        source = err.source();
+    }
+    ApiError::validation(format!("reading the request body: {e}"), None)
+}
+
 /// Reads a body up to `limit` bytes. An oversized body is read on (and dropped) up to a
 /// few times the limit before answering 413, so the client sees the answer and the
 /// connection stays usable instead of being reset mid-upload.
@@ -430,8 +450,7 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiErro
     let mut buf = Vec::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame
-            .map_err(|e| ApiError::validation(format!("reading the request body: {e}"), None))?;
+        let frame = frame.map_err(body_error)?;
         if let Ok(data) = frame.into_data() {
             seen = seen.saturating_add(data.len());
             if seen <= limit {
@@ -449,12 +468,6 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiErro
         ));
     }
     Ok(Bytes::from(buf))
-}
-
-fn rebuild(headers: HeaderMap, bytes: Bytes) -> Request {
-    let mut req = Request::new(Body::from(bytes));
-    *req.headers_mut() = headers;
-    req
 }
 
 /// The key under which an upload's one job is recorded, in the idempotency store of the

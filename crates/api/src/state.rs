@@ -26,6 +26,8 @@ pub struct ApiSettings {
     pub cors_origins: Vec<String>,
     /// Lifetime of a presigned upload URL.
     pub upload_ttl: Duration,
+    /// The longest wait for the next piece of a request body (then 408).
+    pub body_timeout: Duration,
 }
 
 impl Default for ApiSettings {
@@ -35,6 +37,7 @@ impl Default for ApiSettings {
             default_rate_limit_per_minute: 60,
             cors_origins: Vec::new(),
             upload_ttl: Duration::from_secs(15 * 60),
+            body_timeout: Duration::from_secs(30),
         }
     }
 }

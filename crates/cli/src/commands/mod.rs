@@ -3,6 +3,7 @@
 pub mod asl;
 pub mod eval;
 pub mod floorplan;
+mod http;
 pub mod jobs;
 pub mod keys;
 pub mod run;

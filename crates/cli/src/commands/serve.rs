@@ -53,6 +53,7 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
             max_document_bytes: settings.max_document_mib * 1024 * 1024,
             default_rate_limit_per_minute: settings.default_rate_limit_per_minute,
             cors_origins: settings.cors_origins.clone(),
+            body_timeout: Duration::from_secs(settings.body_timeout_secs),
             ..ApiSettings::default()
         },
         Some(secret),
@@ -62,10 +63,13 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     // The line a supervisor (or a test) waits for; the port is real even for `:0`.
     println!("docpipe listening on http://{addr}");
     tracing::info!(%addr, recovered, "listening");
-    axum::serve(listener, docpipe_api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    super::http::serve(
+        listener,
+        docpipe_api::router(state),
+        Duration::from_secs(settings.header_timeout_secs),
+        shutdown_signal(),
+    )
+    .await;
     tracing::info!("shutting down: draining executions");
     orchestrator
         .drain(Duration::from_secs(settings.drain_secs))
