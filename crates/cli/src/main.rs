@@ -99,6 +99,8 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(code) => code,
+        // The reader of our output left (`| head`): nothing more to say to anyone.
+        Err(e) if commands::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("docpipe: {e:#}");
             ExitCode::from(2)

@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
+use super::outln;
 use crate::settings::Settings;
 
 #[derive(Debug, Args)]
@@ -118,10 +119,10 @@ pub async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+        outln!("{}", serde_json::to_string_pretty(&outcomes)?)?;
     } else {
-        print_table(&outcomes);
-        println!("\nresults: {}", out_dir.display());
+        print_table(&outcomes)?;
+        outln!("\nresults: {}", out_dir.display())?;
     }
     let any_failed = outcomes
         .iter()
@@ -183,7 +184,7 @@ async fn outcome_of(pipeline: &Embedded, file: String, job: Job) -> FileOutcome 
     }
 }
 
-fn print_table(outcomes: &[FileOutcome]) {
+fn print_table(outcomes: &[FileOutcome]) -> std::io::Result<()> {
     let header = ["FILE", "STATUS", "INVOICE", "GROSS", "CURRENCY", "CHECKS"];
     let rows: Vec<[String; 6]> = outcomes
         .iter()
@@ -236,10 +237,11 @@ fn print_table(outcomes: &[FileOutcome]) {
             }
             s.push_str(&format!("{cell:<w$}"));
         }
-        println!("{}", s.trim_end());
+        outln!("{}", s.trim_end())
     };
-    line(&header.map(String::from));
+    line(&header.map(String::from))?;
     for row in &rows {
-        line(row);
+        line(row)?;
     }
+    Ok(())
 }
