@@ -260,7 +260,22 @@ pub async fn create(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
+    // Room in the execution queue comes first, before the body is read: a full queue
+    // refuses (503) at once and stores nothing, so a retry after `Retry-After` starts
+    // the job afresh, and an overloaded server spends no memory on bodies it could not
+    // run anyway.
     let body_limit = state.settings.max_request_bytes();
+    let admission = match state.orchestrator.admit().await {
+        Ok(admission) => admission,
+        Err(e) => {
+            // Read the body to its end (keeping none of it), so the client gets the
+            // answer instead of a connection reset in the middle of its upload.
+            let (_, body) = req.into_parts();
+            drain(body, body_limit.saturating_mul(4)).await;
+            return Err(ApiError::from(e).retry_after(5));
+        }
+    };
+    let _intake = state.intake().await?;
     let (new_job, request_hash) = if content_type.starts_with("multipart/form-data") {
         let (parts, body) = req.into_parts();
         let bytes = read_body(body, body_limit).await?;
@@ -303,13 +318,6 @@ pub async fn create(
     if let Source::Url(url) = &new_job.source {
         state.fetcher.check(url).await?;
     }
-    // Room in the execution queue comes first: a full queue refuses (503) before
-    // anything is stored, so a retry after `Retry-After` starts the job afresh.
-    let admission = state
-        .orchestrator
-        .admit()
-        .await
-        .map_err(|e| ApiError::from(e).retry_after(5))?;
     let job_id = match (job_id, &idem_key) {
         (Some(id), _) => id,
         (None, None) => JobId::generate(now),
@@ -447,7 +455,15 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiErro
     use http_body_util::BodyExt;
     let drain_cap = limit.saturating_mul(4).max(16 * 1024 * 1024);
     let mut body = body;
-    let mut buf = Vec::new();
+    // Sized from what the client announced rather than grown by doubling (which leaves
+    // up to twice the body allocated); at most 8 MiB up front, so an announcement alone
+    // reserves little.
+    let announced = axum::body::HttpBody::size_hint(&body).upper().unwrap_or(0);
+    let upfront = usize::try_from(announced)
+        .unwrap_or(0)
+        .min(limit)
+        .min(8 << 20);
+    let mut buf = Vec::with_capacity(upfront);
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(body_error)?;
@@ -468,6 +484,20 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiErro
         ));
     }
     Ok(Bytes::from(buf))
+}
+
+/// Reads and drops a body, up to `cap` bytes.
+async fn drain(mut body: Body, cap: usize) {
+    use http_body_util::BodyExt;
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            seen = seen.saturating_add(data.len());
+            if seen > cap {
+                break;
+            }
+        }
+    }
 }
 
 /// The key under which an upload's one job is recorded, in the idempotency store of the
