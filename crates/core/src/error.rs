@@ -41,6 +41,8 @@ pub enum ErrorCode {
     UrlFetchFailed,
     /// The same `Idempotency-Key` was used with a different request.
     IdempotencyConflict,
+    /// A presigned upload that another job already took.
+    UploadAlreadyUsed,
     /// No such resource (route, upload).
     NotFound,
     /// A bug or an unexpected condition; details are logged, not shown.
@@ -55,7 +57,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         Self::InvalidFileFormat,
         Self::FileTooLarge,
         Self::DocumentUnreadable,
@@ -73,6 +75,7 @@ impl ErrorCode {
         Self::UrlNotAllowed,
         Self::UrlFetchFailed,
         Self::IdempotencyConflict,
+        Self::UploadAlreadyUsed,
         Self::NotFound,
         Self::InternalError,
         Self::ExtractionFailed,
@@ -98,6 +101,7 @@ impl ErrorCode {
             Self::UrlNotAllowed => "URL_NOT_ALLOWED",
             Self::UrlFetchFailed => "URL_FETCH_FAILED",
             Self::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
+            Self::UploadAlreadyUsed => "UPLOAD_ALREADY_USED",
             Self::NotFound => "NOT_FOUND",
             Self::InternalError => "INTERNAL_ERROR",
             Self::ExtractionFailed => "EXTRACTION_FAILED",
@@ -129,6 +133,7 @@ impl ErrorCode {
             | Self::ValidationError
             | Self::Unauthorized
             | Self::IdempotencyConflict
+            | Self::UploadAlreadyUsed
             | Self::NotFound
             | Self::InternalError
             | Self::ExtractionFailed
