@@ -211,10 +211,17 @@ def main():
     final_kill_done = threading.Event()
 
     def kill_now(moment):
-        server.kill()
+        for _ in range(100):
+            if server.kill():
+                break
+            # It had crashed by itself: wait for its watcher's restart, then kill that.
+            server.up.wait(timeout=30)
+        else:
+            violations.add("run did not settle", "no server left to kill")
+            return
         kill_log.append(moment)
         time.sleep(rng.random() * 0.2)
-        server.start()
+        server.restart()
 
     def killer():
         for point in kill_points:

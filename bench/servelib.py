@@ -121,23 +121,36 @@ class Server:
         # A crash is recorded; start again so the run (and its checks) can go on.
         if len(self.unexpected_exits) <= self.max_restarts:
             time.sleep(0.2)
+            self.restart()
+
+    def restart(self, tries=10):
+        """Starts again; a start that fails (a crash while opening, say) is recorded and
+        tried again, a bounded number of times."""
+        for n in range(tries):
             try:
-                self.start()
+                return self.start()
             except RuntimeError as e:
-                self.unexpected_exits.append((incarnation, f"restart failed: {e}"))
+                with self.lock:
+                    self.unexpected_exits.append((self.incarnation, f"start failed: {e}"))
+                time.sleep(0.2 * (n + 1))
+        raise RuntimeError(f"docpipe serve did not start in {tries} tries")
 
     def pid(self):
         with self.lock:
             return self.proc.pid if self.proc else None
 
     def kill(self):
-        """SIGKILL: no chance to clean up."""
+        """SIGKILL: no chance to clean up. False when the server had already died on its
+        own (its watcher restarts it; the caller should not start a second one)."""
         with self.lock:
-            self.up.clear()
             proc = self.proc
+            if proc is None or proc.poll() is not None:
+                return False
+            self.up.clear()
             proc._docpipe_expected = True
             proc.send_signal(signal.SIGKILL)
         proc.wait()
+        return True
 
     def stop(self, timeout=120):
         """SIGTERM and wait for the drain; SIGKILL if it hangs. Returns the exit code."""
