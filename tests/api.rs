@@ -918,3 +918,323 @@ async fn cors_answers_only_the_configured_origins() {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(!r.headers().contains_key("access-control-allow-origin"));
 }
+
+/// Another process reading the database (here `docpipe jobs list`, as an operator would
+/// run it) while the server writes must never take the server down: SQLite's shared
+/// memory is only safe while every process's locks on it are SQLite's own.
+#[tokio::test]
+async fn readers_in_other_processes_never_kill_a_busy_server() {
+    let mut s = Server::start(&[("DOCPIPE_WORKERS", "2".to_owned())]);
+    let key = s.key("alice", &["--rate-limit", "100000"]);
+    let body = json!({"document": {"content_base64": invoice_b64()}});
+    let home = s.home.path().to_path_buf();
+    // 50 reads in other processes, one after the other, while jobs go through.
+    let readers = std::thread::spawn(move || {
+        for i in 0..50 {
+            let out = Command::new(BIN)
+                .arg("--home")
+                .arg(&home)
+                .args(["jobs", "list", "--limit", "5"])
+                .output()
+                .expect("jobs list");
+            assert!(
+                out.status.success(),
+                "run {i}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    });
+    let mut jobs = 0;
+    while !readers.is_finished() {
+        let (st, v) = s.create_json(&key, body.clone()).await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+        // Poll like a client, so the API's kept views are read and refreshed too.
+        let job = s.wait_final(&key, &job_id(&v)).await;
+        assert_eq!(job["status"], "completed", "{job:#}");
+        jobs += 1;
+        assert!(
+            s.child.try_wait().expect("status").is_none(),
+            "the server died"
+        );
+    }
+    readers.join().expect("the readers finished");
+    assert!(jobs > 0);
+    assert!(
+        s.child.try_wait().expect("status").is_none(),
+        "the server died while another process read the database"
+    );
+    let h = s.http.get(s.u("/health")).send().await.expect("health");
+    assert_eq!(h.status(), StatusCode::OK);
+}
+
+async fn post_raw(s: &Server, key: &str, idem: &str, body: &[u8]) -> (StatusCode, Value) {
+    let r = s
+        .http
+        .post(s.u("/api/v1/jobs"))
+        .header("x-api-key", key)
+        .header("idempotency-key", idem)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("request");
+    let status = r.status();
+    (status, r.json().await.expect("json body"))
+}
+
+/// Many requests with one Idempotency-Key at once make one job, and every one of them is
+/// answered with it; a key whose request died between its record and its job (SIGKILL)
+/// is not ruined: the next retry creates the job the record names.
+#[tokio::test]
+async fn one_idempotency_key_makes_one_job_however_many_ask_at_once() {
+    let s = Arc::new(Server::start(&[]));
+    let key = s.key("alice", &["--rate-limit", "100000"]);
+    let body =
+        serde_json::to_vec(&json!({"document": {"content_base64": invoice_b64()}})).expect("body");
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (s, key, body) = (s.clone(), key.clone(), body.clone());
+        set.spawn(async move { post_raw(&s, &key, "same-request", &body).await });
+    }
+    let mut ids = std::collections::HashSet::new();
+    while let Some(answer) = set.join_next().await {
+        let (st, v) = answer.expect("task");
+        assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+        ids.insert(job_id(&v));
+    }
+    assert_eq!(ids.len(), 1, "one job: {ids:?}");
+    let id = ids.into_iter().next().expect("an id");
+    let job = s.wait_final(&key, &id).await;
+    assert_eq!(job["status"], "completed", "{job:#}");
+    let (_, list) = s.get(&key, "/api/v1/jobs").await;
+    assert_eq!(list["data"]["jobs"].as_array().expect("jobs").len(), 1);
+
+    // The record of a request that died before its job was stored.
+    let orphan = docpipe_core::JobId::generate(chrono::Utc::now());
+    {
+        use docpipe_core::IdempotencyStore;
+        use sha2::Digest;
+        let store = docpipe_local::sqlite::SqliteJobStore::open(&s.home.path().join("docpipe.db"))
+            .expect("store");
+        let record = docpipe_core::IdempotencyRecord {
+            owner: "alice".into(),
+            key: "died-halfway".into(),
+            request_hash: hex::encode(sha2::Sha256::digest(&body)),
+            job_id: orphan.clone(),
+            created_at: chrono::Utc::now(),
+        };
+        assert!(
+            store
+                .put_if_absent(&record)
+                .await
+                .expect("stored")
+                .is_none()
+        );
+    }
+    let (st, v) = post_raw(&s, &key, "died-halfway", &body).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(job_id(&v), orphan.as_str(), "the job the record names");
+    let job = s.wait_final(&key, orphan.as_str()).await;
+    assert_eq!(job["status"], "completed", "{job:#}");
+    // And again: the same job.
+    let (st, v) = post_raw(&s, &key, "died-halfway", &body).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(job_id(&v), orphan.as_str());
+}
+
+/// A full queue refuses before anything is stored: no job, no document, no idempotency
+/// record; the same request after `Retry-After` makes a job that runs.
+#[tokio::test]
+async fn a_refused_request_stores_nothing_and_its_retry_runs() {
+    let docs = doc_server().await;
+    let s = Server::start(&[
+        ("DOCPIPE_URL_ALLOWED_HOSTS", docs.addr.to_string()),
+        ("DOCPIPE_WORKERS", "1".to_owned()),
+        ("DOCPIPE_QUEUE_CAPACITY", "1".to_owned()),
+    ]);
+    let key = s.key("alice", &[]);
+    let slow = json!({"document": {"url": format!("http://{}/slow.pdf", docs.addr)}});
+    let (st, v) = s.create_json(&key, slow).await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    let running = job_id(&v);
+    for _ in 0..400 {
+        if docs.hits.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let quick = json!({"document": {"url": format!("http://{}/invoice.pdf", docs.addr)}});
+    let (st, v) = s.create_json(&key, quick).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "one waits in the queue");
+    let waiting = job_id(&v);
+    let body =
+        serde_json::to_vec(&json!({"document": {"content_base64": invoice_b64()}})).expect("body");
+    let (st, v) = post_raw(&s, &key, "full-queue", &body).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(code(&v), "SERVICE_UNAVAILABLE");
+    let (_, list) = s.get(&key, "/api/v1/jobs").await;
+    assert_eq!(
+        list["data"]["jobs"].as_array().expect("jobs").len(),
+        2,
+        "nothing stored for the refused request: {list:#}"
+    );
+    let uploads = s.home.path().join("objects/uploads");
+    let stored = std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(stored, 0, "no document stored");
+    // Let the queue drain, then retry as told.
+    for _ in 0..1000 {
+        docs.release.notify_waiters();
+        let (_, v) = s.get(&key, &format!("/api/v1/jobs/{running}")).await;
+        if v["data"]["status"] != "ingesting" && v["data"]["status"] != "queued" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s.wait_final(&key, &running).await;
+    s.wait_final(&key, &waiting).await;
+    let (st, v) = post_raw(&s, &key, "full-queue", &body).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let job = s.wait_final(&key, &job_id(&v)).await;
+    assert_eq!(job["status"], "completed", "{job:#}");
+}
+
+/// Smaller defects at the edges: an upload is used by one job only; a multipart document
+/// over the limit is 413; a job id that is not UTF-8 still gets the JSON envelope.
+#[tokio::test]
+async fn uploads_are_used_once_and_edges_answer_in_the_envelope() {
+    let s = Server::start(&[]);
+    let key = s.key("alice", &["--rate-limit", "100000"]);
+    let r = s
+        .http
+        .post(s.u("/api/v1/uploads"))
+        .header("x-api-key", &key)
+        .json(&json!({"filename": "a.pdf"}))
+        .send()
+        .await
+        .expect("upload link");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let link: Value = r.json().await.expect("json");
+    let upload_id = link["data"]["upload_id"].as_str().expect("id").to_owned();
+    let pdf = std::fs::read(fixture("invoices/EN16931_Einfach.pdf")).expect("fixture");
+    let r = s
+        .http
+        .put(link["data"]["url"].as_str().expect("url"))
+        .body(pdf.clone())
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), StatusCode::OK);
+    let (st, v) = s
+        .create_json(&key, json!({"upload_id": upload_id.clone()}))
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let first = job_id(&v);
+    let (st, v) = s.create_json(&key, json!({"upload_id": upload_id})).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    assert_eq!(code(&v), "UPLOAD_ALREADY_USED");
+    let job = s.wait_final(&key, &first).await;
+    assert_eq!(job["status"], "completed", "{job:#}");
+
+    // Multipart: a document over 2 MiB is fine, one over the 50 MiB limit is 413.
+    let multipart = |bytes: Vec<u8>| {
+        reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name("big.pdf"),
+        )
+    };
+    let mut padded = pdf.clone();
+    padded.resize(3 * 1024 * 1024, b'\n');
+    let r = s
+        .http
+        .post(s.u("/api/v1/jobs"))
+        .header("x-api-key", &key)
+        .multipart(multipart(padded))
+        .send()
+        .await
+        .expect("multipart");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let mut huge = pdf;
+    huge.resize(51 * 1024 * 1024, b'\n');
+    let r = s
+        .http
+        .post(s.u("/api/v1/jobs"))
+        .header("x-api-key", &key)
+        .multipart(multipart(huge))
+        .send()
+        .await
+        .expect("multipart");
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        code(&r.json::<Value>().await.expect("json")),
+        "FILE_TOO_LARGE"
+    );
+
+    // Path segments that are not UTF-8 once decoded.
+    for (method, path) in [
+        (reqwest::Method::GET, "/api/v1/jobs/%ff%fe"),
+        (reqwest::Method::GET, "/api/v1/jobs/%ff%fe/result"),
+        (reqwest::Method::DELETE, "/api/v1/jobs/%ff%fe"),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/uploads/%ff%fe?expires=1&signature=x",
+        ),
+    ] {
+        let r = s
+            .http
+            .request(method.clone(), s.u(path))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status();
+        assert!(status.is_client_error(), "{method} {path}: {status}");
+        let v: Value = r
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON: {e}"));
+        assert_eq!(v["status"], "error", "{v}");
+        assert!(v["error"]["code"].is_string(), "{v}");
+        assert!(v["meta"]["request_id"].is_string(), "{v}");
+    }
+}
+
+/// A client that sends half a request is cut off: headers and bodies have deadlines.
+#[tokio::test]
+async fn half_sent_requests_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start(&[
+        ("DOCPIPE_HEADER_TIMEOUT_SECS", "1".to_owned()),
+        ("DOCPIPE_BODY_TIMEOUT_SECS", "1".to_owned()),
+    ]);
+    let key = s.key("alice", &[]);
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let partial = [
+        "GET /health HTTP/1.1\r\nhost: x\r\n".to_owned(),
+        format!(
+            "POST /api/v1/jobs HTTP/1.1\r\nhost: x\r\nx-api-key: {key}\r\n\
+             content-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"doc"
+        ),
+    ];
+    for request in partial {
+        let mut conn = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        conn.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(20), conn.read_to_end(&mut answer)).await;
+        assert!(
+            read.is_ok(),
+            "the connection stayed open: {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "{text}"
+        );
+    }
+    // A whole request still works.
+    let h = s.http.get(s.u("/health")).send().await.expect("health");
+    assert_eq!(h.status(), StatusCode::OK);
+}

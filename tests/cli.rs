@@ -383,3 +383,69 @@ fn factur_x_set_completes_and_most_gross_totals_match() {
     eprintln!("gross totals matched: {matched}/{}", files.len());
     assert!(matched * 10 >= files.len() * 7, "{matched}/{}", files.len());
 }
+
+/// Output cut short by a closed pipe (`docpipe executions history ID | head`) ends the
+/// command quietly: no panic, no error.
+#[test]
+fn a_closed_stdout_ends_the_output_quietly() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (_, out) = run_json(home.path(), &[fixture("invoices/EN16931_Einfach.pdf")]);
+    let id = out[0]["job_id"].as_str().expect("job id").to_owned();
+    for args in [
+        vec!["executions", "history", id.as_str()],
+        vec!["jobs", "show", id.as_str()],
+        vec!["jobs", "list"],
+    ] {
+        let mut child = docpipe(home.path())
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starts");
+        // The reader goes away before the first line is written, as `head` does after
+        // its lines.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("ends");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+    }
+}
+
+/// The data folder is private to its owner: the folder 0700, the database (with its
+/// log and shared memory), documents and results 0600.
+#[cfg(unix)]
+#[test]
+fn the_data_folder_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("data");
+    let (code, _) = run_json(&home, &[fixture("invoices/EN16931_Einfach.pdf")]);
+    assert_eq!(code, Some(0));
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&home), 0o700, "the data folder");
+    let mut files = 0;
+    let mut stack = vec![home.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                assert_eq!(mode(&p) & 0o077, 0, "{} is open to others", p.display());
+                stack.push(p);
+            } else {
+                assert_eq!(mode(&p) & 0o077, 0, "{} is open to others", p.display());
+                files += 1;
+            }
+        }
+    }
+    assert!(
+        files >= 4,
+        "the database, a document and results were written"
+    );
+}

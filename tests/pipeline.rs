@@ -330,3 +330,162 @@ async fn identical_content_reuses_a_finished_jobs_result_within_its_ttl() {
     assert_eq!(late.deduplicated_from, None);
     assert_eq!(ocr.calls.load(Ordering::SeqCst), 3);
 }
+
+/// Never answers, and says when it was asked: the process "dies" with the OCR in flight.
+struct HangingOcr {
+    entered: tokio::sync::mpsc::UnboundedSender<()>,
+}
+
+#[async_trait]
+impl Ocr for HangingOcr {
+    async fn recognize(&self, _: Vec<u8>, _: MediaType) -> Result<Document> {
+        let _ = self.entered.send(());
+        std::future::pending().await
+    }
+}
+
+/// Reads the text layer and counts the documents it was given.
+#[derive(Default)]
+struct CountingOcr {
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl Ocr for CountingOcr {
+    async fn recognize(&self, bytes: Vec<u8>, _: MediaType) -> Result<Document> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        parse(&bytes)
+    }
+}
+
+fn open_home(home: &std::path::Path, ocr: Arc<dyn Ocr>) -> docpipe_local::embedded::Embedded {
+    docpipe_local::embedded::Embedded::open(docpipe_local::embedded::EmbeddedOptions {
+        home: home.to_path_buf(),
+        settings: docpipe_core::ports::StageSettings::default(),
+        ocr,
+        extractor: Arc::new(docpipe_local::invoice::RuleExtractor::default()),
+        fetcher: Arc::new(docpipe_local::fetch::HttpFetcher::default()),
+        clock: Arc::new(docpipe_asl::clock::SystemClock),
+    })
+    .expect("pipeline opens")
+}
+
+/// After a crash, recovery is one ordered pass: executions the journal holds resume,
+/// queued jobs start, a job that was running without a journal fails with the reason, and
+/// no job ever has two executions at once (each ends with one execution whose status
+/// matches the job's).
+#[tokio::test]
+async fn recovery_runs_each_job_exactly_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let pdf = fixture("invoices/EN16931_Einfach.pdf");
+    let (entered, mut entered_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut journaled = Vec::new();
+    let mut queued = Vec::new();
+    let orphan;
+    {
+        let crashed = open_home(&home, Arc::new(HangingOcr { entered }));
+        let mut running = tokio::task::JoinSet::new();
+        for _ in 0..3 {
+            let job = crashed
+                .submit_file(&pdf, docpipe_core::DocumentKind::Invoice)
+                .await
+                .expect("submitted");
+            journaled.push(job.id.clone());
+            let p = crashed.clone();
+            running.spawn(async move { p.execute(&job.id).await });
+        }
+        for _ in 0..3 {
+            entered_rx.recv().await.expect("an OCR call");
+        }
+        for _ in 0..3 {
+            let job = crashed
+                .submit_file(&pdf, docpipe_core::DocumentKind::Invoice)
+                .await
+                .expect("submitted");
+            queued.push(job.id);
+        }
+        // Running by the store's account, with no journal (an edited database).
+        let job = crashed
+            .submit_file(&pdf, docpipe_core::DocumentKind::Invoice)
+            .await
+            .expect("submitted");
+        crashed
+            .store()
+            .transition(
+                &job.id,
+                JobStatus::Ingesting,
+                JobPatch::default(),
+                Utc::now(),
+            )
+            .await
+            .expect("moved");
+        orphan = job.id;
+        // The crash: every execution stops where it is.
+        running.abort_all();
+        while running.join_next().await.is_some() {}
+    }
+
+    let ocr = Arc::new(CountingOcr::default());
+    let pipeline = open_home(&home, ocr.clone());
+    let pool = docpipe_local::orchestrator::EmbeddedOrchestrator::start(
+        pipeline.clone(),
+        docpipe_local::orchestrator::PoolOptions {
+            workers: 4,
+            queue: 2,
+        },
+    );
+    let found = pool.recover().await.expect("recovers");
+    assert_eq!(found, 7, "three journaled, three queued, one orphan");
+    let all: Vec<JobId> = journaled
+        .iter()
+        .chain(&queued)
+        .chain([&orphan])
+        .cloned()
+        .collect();
+    for _ in 0..3000 {
+        let mut done = true;
+        for id in &all {
+            done &= pipeline.job(id).await.expect("job").status.is_final();
+        }
+        if done && pool.running() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A second start of a finished job is refused, and changes nothing.
+    assert!(pipeline.execute(&journaled[0]).await.is_err());
+
+    for id in journaled.iter().chain(&queued) {
+        let job = pipeline.job(id).await.expect("job");
+        assert_eq!(job.status, JobStatus::Completed, "{id}: {:?}", job.error);
+        let rec = pipeline
+            .store()
+            .execution(id.as_str())
+            .await
+            .expect("read")
+            .expect("an execution record");
+        assert_eq!(rec.status, "SUCCEEDED", "{id}: {:?}", rec.cause);
+        let history = pipeline.store().history(id).await.expect("history");
+        let finals = history.iter().filter(|c| c.status.is_final()).count();
+        assert_eq!(finals, 1, "{id}: {history:?}");
+        let ocr_entries = history
+            .iter()
+            .filter(|c| c.status == JobStatus::Ocr)
+            .count();
+        assert_eq!(ocr_entries, 1, "{id}: {history:?}");
+    }
+    assert_eq!(
+        ocr.calls.load(Ordering::SeqCst),
+        6,
+        "each document read once after the restart"
+    );
+    let job = pipeline.job(&orphan).await.expect("job");
+    assert_eq!(job.status, JobStatus::Failed);
+    let error = job.error.expect("a reason");
+    assert!(error.message.contains("no execution journal"), "{error:?}");
+    assert!(
+        pipeline.unfinished().await.expect("journal").is_empty(),
+        "nothing left to resume"
+    );
+}

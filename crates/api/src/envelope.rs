@@ -151,13 +151,68 @@ where
             .then(|| (req.method().clone(), req.uri().path().to_owned()));
         let response = self.inner.call(req);
         Box::pin(async move {
-            let resp = response.await?;
+            let mut resp = response.await?;
             if let Some((method, path)) = line {
                 tracing::info!(request_id = %id, %method, %path, status = resp.status().as_u16(), "request");
+            }
+            if resp.extensions().get::<PendingBody>().is_none() && is_bare_rejection(&resp) {
+                resp = envelop_rejection(resp).await;
             }
             Ok(finish(resp, id))
         })
     }
+}
+
+/// An error answer that no handler made: an extractor's or a layer's rejection (a path
+/// segment that is not UTF-8, a body over the limit), plain text by default.
+fn is_bare_rejection(resp: &Response) -> bool {
+    (resp.status().is_client_error() || resp.status().is_server_error())
+        && !resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// The code for a rejection's status.
+fn rejection_code(status: StatusCode) -> docpipe_core::ErrorCode {
+    use docpipe_core::ErrorCode;
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::FileTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::InvalidFileFormat,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::ServiceUnavailable,
+        s if s.is_server_error() => ErrorCode::InternalError,
+        _ => ErrorCode::ValidationError,
+    }
+}
+
+/// Puts a bare rejection in the envelope, with its text (axum's rejections say what was
+/// wrong, and nothing internal) as the message.
+async fn envelop_rejection(resp: Response) -> Response {
+    use http_body_util::BodyExt;
+    let (parts, body) = resp.into_parts();
+    let text = match http_body_util::Limited::new(body, 4096).collect().await {
+        Ok(collected) => String::from_utf8_lossy(&collected.to_bytes())
+            .trim()
+            .to_owned(),
+        Err(_) => String::new(),
+    };
+    let code = rejection_code(parts.status);
+    let message = if text.is_empty() || code == docpipe_core::ErrorCode::InternalError {
+        "the request was refused".to_owned()
+    } else {
+        text
+    };
+    let body = json!({
+        "status": "error",
+        "error": { "code": code.as_str(), "message": message },
+    });
+    let mut resp = Response::from_parts(parts, Body::empty());
+    resp.extensions_mut().insert(PendingBody::Value(body));
+    resp
 }
 
 /// Puts the body a handler left (or a layer's bare rejection) in the envelope with its
@@ -187,25 +242,6 @@ fn finish(mut resp: Response, id: String) -> Response {
         );
         parts.headers.remove(header::CONTENT_LENGTH);
         resp = Response::from_parts(parts, Body::from(bytes));
-    } else if resp.status() == StatusCode::PAYLOAD_TOO_LARGE
-        || resp.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
-    {
-        // A rejection produced below us by a layer (body limit) rather than a handler.
-        let body = json!({
-            "status": "error",
-            "error": {
-                "code": if resp.status() == StatusCode::PAYLOAD_TOO_LARGE { "FILE_TOO_LARGE" } else { "INVALID_FILE_FORMAT" },
-                "message": "the request body was refused",
-            },
-            "meta": { "request_id": id },
-        });
-        let (mut parts, _) = resp.into_parts();
-        parts.headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        parts.headers.remove(header::CONTENT_LENGTH);
-        resp = Response::from_parts(parts, Body::from(body.to_string()));
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);

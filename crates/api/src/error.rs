@@ -65,7 +65,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::JobAlreadyCompleted
         | ErrorCode::InvalidTransition
         | ErrorCode::JobCancelled
-        | ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
+        | ErrorCode::IdempotencyConflict
+        | ErrorCode::UploadAlreadyUsed => StatusCode::CONFLICT,
         ErrorCode::ServiceUnavailable | ErrorCode::StageTimeout => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::ValidationError => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,

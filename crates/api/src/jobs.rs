@@ -4,7 +4,7 @@
 use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
 use docpipe_core::detect::detect_media_type;
@@ -225,7 +225,7 @@ async fn parse_multipart(mut mp: Multipart, max: u64) -> Result<NewJob, ApiError
         (status = 202, description = "Job created and its execution started", body = JobView),
         (status = 400, description = "Malformed request (VALIDATION_ERROR)"),
         (status = 401, description = "Missing or invalid API key (UNAUTHORIZED)"),
-        (status = 409, description = "Idempotency-Key reused with another body (IDEMPOTENCY_CONFLICT)"),
+        (status = 409, description = "Idempotency-Key reused with another body (IDEMPOTENCY_CONFLICT), or the upload already used by another job (UPLOAD_ALREADY_USED)"),
         (status = 413, description = "Over 50 MiB (FILE_TOO_LARGE)"),
         (status = 415, description = "Not a PDF, PNG or JPEG (INVALID_FILE_FORMAT)"),
         (status = 422, description = "URL not allowed (URL_NOT_ALLOWED)"),
@@ -260,12 +260,30 @@ pub async fn create(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
+    // Room in the execution queue comes first, before the body is read: a full queue
+    // refuses (503) at once and stores nothing, so a retry after `Retry-After` starts
+    // the job afresh, and an overloaded server spends no memory on bodies it could not
+    // run anyway.
     let body_limit = state.settings.max_request_bytes();
+    let admission = match state.orchestrator.admit().await {
+        Ok(admission) => admission,
+        Err(e) => {
+            // Read the body to its end (keeping none of it), so the client gets the
+            // answer instead of a connection reset in the middle of its upload.
+            let (_, body) = req.into_parts();
+            drain(body, body_limit.saturating_mul(4)).await;
+            return Err(ApiError::from(e).retry_after(5));
+        }
+    };
+    let _intake = state.intake().await?;
     let (new_job, request_hash) = if content_type.starts_with("multipart/form-data") {
-        let headers = req.headers().clone();
-        let bytes = read_body(req.into_body(), body_limit).await?;
+        let (parts, body) = req.into_parts();
+        let bytes = read_body(body, body_limit).await?;
         let hash = hex::encode(Sha256::digest(&bytes));
-        let rebuilt = rebuild(headers, bytes);
+        // The request's own parts: they carry the router's body limit, which multipart
+        // parsing obeys (without it, axum's 2 MB default refuses a larger file as
+        // malformed). The document's own limit is checked after.
+        let rebuilt = Request::from_parts(parts, Body::from(bytes));
         let mp = Multipart::from_request(rebuilt, &state)
             .await
             .map_err(|e| ApiError::validation(format!("invalid multipart body: {e}"), None))?;
@@ -282,28 +300,57 @@ pub async fn create(
         ));
     };
 
+    // An Idempotency-Key names one job. Its record is written before the job, and the
+    // job is created under the recorded id, so a request that finds the record but not
+    // (yet) the job creates that same job itself: whichever request creates it first
+    // wins, the others answer with it. A record whose writer died before the job existed
+    // is resolved the same way by the next retry.
+    let now = state.clock.now();
+    let mut job_id = None;
     if let Some(key) = &idem_key
         && let Some(prev) = state.idempotency.get(&caller.key_name, key).await?
     {
-        return replay(&state, &prev, &request_hash).await;
+        match resolve(&state, &prev, &request_hash).await? {
+            Resolved::Job(answer) => return Ok(answer),
+            Resolved::Pending(id) => job_id = Some(id),
+        }
     }
-
-    let now = state.clock.now();
-    let mut job = Job::new(JobId::generate(now), new_job.kind, &new_job.filename, now);
+    if let Source::Url(url) = &new_job.source {
+        state.fetcher.check(url).await?;
+    }
+    let job_id = match (job_id, &idem_key) {
+        (Some(id), _) => id,
+        (None, None) => JobId::generate(now),
+        (None, Some(key)) => {
+            let record = IdempotencyRecord {
+                owner: caller.key_name.clone(),
+                key: key.clone(),
+                request_hash: request_hash.clone(),
+                job_id: JobId::generate(now),
+                created_at: now,
+            };
+            match state.idempotency.put_if_absent(&record).await? {
+                None => record.job_id,
+                Some(prev) => match resolve(&state, &prev, &request_hash).await? {
+                    Resolved::Job(answer) => return Ok(answer),
+                    Resolved::Pending(id) => id,
+                },
+            }
+        }
+    };
+    let mut job = Job::new(job_id, new_job.kind, &new_job.filename, now);
     job.owner = Some(caller.key_name.clone());
     job.correlation_id = Some(request_id.0.clone());
     let mut inline = None;
     match new_job.source {
         Source::Bytes(bytes) => {
             job.size_bytes = Some(bytes.len() as u64);
+            job.keys.upload = Some(ObjectKey::for_job("uploads", &job.id, &job.filename));
             inline = Some(bytes);
         }
-        Source::Url(url) => {
-            state.fetcher.check(&url).await?;
-            job.source_url = Some(url);
-        }
+        Source::Url(url) => job.source_url = Some(url),
         Source::Upload(upload_id) => {
-            let (key, meta, size) = claim_upload(&state, &caller, &upload_id).await?;
+            let (key, meta, size) = claim_upload(&state, &caller, &upload_id, &job.id).await?;
             job.size_bytes = Some(size);
             if let Some(name) = meta.filename {
                 job.filename = sanitize_filename(&name);
@@ -311,40 +358,25 @@ pub async fn create(
             job.keys.upload = Some(key);
         }
     }
-    // The idempotency record goes in before the job exists anywhere else, so two racing
-    // requests with the same key cannot both create a job.
-    if let Some(key) = &idem_key {
-        let record = IdempotencyRecord {
-            owner: caller.key_name.clone(),
-            key: key.clone(),
-            request_hash: request_hash.clone(),
-            job_id: job.id.clone(),
-            created_at: now,
-        };
-        if let Some(prev) = state.idempotency.put_if_absent(&record).await? {
-            return replay(&state, &prev, &request_hash).await;
+    if let Err(e) = state.jobs.create(&job).await {
+        // Another request with the same Idempotency-Key created it first.
+        if idem_key.is_some()
+            && let Ok(existing) = state.jobs.get(&job.id).await
+        {
+            return Ok(success(JobView::new(&existing, None), StatusCode::ACCEPTED));
         }
+        return Err(e.into());
     }
-    if let Some(bytes) = inline {
-        let key = ObjectKey::for_job("uploads", &job.id, &job.filename);
-        state.objects.put(&key, bytes).await?;
-        job.keys.upload = Some(key);
+    // Only the request that created the job stores its bytes and starts it.
+    if let (Some(bytes), Some(key)) = (inline, &job.keys.upload)
+        && let Err(e) = state.objects.put(key, bytes).await
+    {
+        fail_unstarted(&state, &job, &e).await;
+        return Err(e.into());
     }
-    state.jobs.create(&job).await?;
-    if let Err(e) = state.orchestrator.start(&job).await {
-        // Nothing runs this job: record why, and tell the client to come back.
-        let _ = state
-            .jobs
-            .transition(
-                &job.id,
-                JobStatus::Failed,
-                JobPatch {
-                    error: Some(e.clone().into()),
-                    ..JobPatch::default()
-                },
-                state.clock.now(),
-            )
-            .await;
+    if let Err(e) = state.orchestrator.start_admitted(&job, admission).await {
+        // Nothing runs this job (the server is shutting down): record why.
+        fail_unstarted(&state, &job, &e).await;
         return Err(ApiError::from(e).retry_after(5));
     }
     tracing::info!(job_id = %job.id, correlation_id = %request_id.0, owner = %caller.key_name,
@@ -352,11 +384,36 @@ pub async fn create(
     Ok(success(JobView::new(&job, None), StatusCode::ACCEPTED))
 }
 
-async fn replay(
+/// Fails a stored job that could not be started, with the reason.
+async fn fail_unstarted(state: &AppState, job: &Job, e: &StageError) {
+    let _ = state
+        .jobs
+        .transition(
+            &job.id,
+            JobStatus::Failed,
+            JobPatch {
+                error: Some(e.clone().into()),
+                ..JobPatch::default()
+            },
+            state.clock.now(),
+        )
+        .await;
+}
+
+/// What an existing idempotency record stands for.
+enum Resolved {
+    /// The answer: its job, or a conflict.
+    Job(Response),
+    /// The job it names does not exist yet (its request is still creating it, or died
+    /// first): this request may create it under that id.
+    Pending(JobId),
+}
+
+async fn resolve(
     state: &AppState,
     prev: &IdempotencyRecord,
     request_hash: &str,
-) -> Result<Response, ApiError> {
+) -> Result<Resolved, ApiError> {
     if prev.request_hash != request_hash {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -364,8 +421,31 @@ async fn replay(
             "this Idempotency-Key was used with a different request",
         ));
     }
-    let job = state.jobs.get(&prev.job_id).await?;
-    Ok(success(JobView::new(&job, None), StatusCode::ACCEPTED))
+    match state.jobs.get(&prev.job_id).await {
+        Ok(job) => Ok(Resolved::Job(success(
+            JobView::new(&job, None),
+            StatusCode::ACCEPTED,
+        ))),
+        Err(e) if e.code == ErrorCode::JobNotFound => Ok(Resolved::Pending(prev.job_id.clone())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A body that could not be read: 408 when the client stopped sending (the body
+/// timeout), else 400.
+fn body_error(e: axum::Error) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::ValidationError,
+                "the request body did not arrive in time",
+            );
+        }
+        source = err.source();
+    }
+    ApiError::validation(format!("reading the request body: {e}"), None)
 }
 
 /// Reads a body up to `limit` bytes. An oversized body is read on (and dropped) up to a
@@ -375,11 +455,18 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiErro
     use http_body_util::BodyExt;
     let drain_cap = limit.saturating_mul(4).max(16 * 1024 * 1024);
     let mut body = body;
-    let mut buf = Vec::new();
+    // Sized from what the client announced rather than grown by doubling (which leaves
+    // up to twice the body allocated); at most 8 MiB up front, so an announcement alone
+    // reserves little.
+    let announced = axum::body::HttpBody::size_hint(&body).upper().unwrap_or(0);
+    let upfront = usize::try_from(announced)
+        .unwrap_or(0)
+        .min(limit)
+        .min(8 << 20);
+    let mut buf = Vec::with_capacity(upfront);
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame
-            .map_err(|e| ApiError::validation(format!("reading the request body: {e}"), None))?;
+        let frame = frame.map_err(body_error)?;
         if let Ok(data) = frame.into_data() {
             seen = seen.saturating_add(data.len());
             if seen <= limit {
@@ -399,16 +486,36 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiErro
     Ok(Bytes::from(buf))
 }
 
-fn rebuild(headers: HeaderMap, bytes: Bytes) -> Request {
-    let mut req = Request::new(Body::from(bytes));
-    *req.headers_mut() = headers;
-    req
+/// Reads and drops a body, up to `cap` bytes.
+async fn drain(mut body: Body, cap: usize) {
+    use http_body_util::BodyExt;
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            seen = seen.saturating_add(data.len());
+            if seen > cap {
+                break;
+            }
+        }
+    }
 }
 
+/// The key under which an upload's one job is recorded, in the idempotency store of the
+/// upload's owner. It holds a newline, which no `Idempotency-Key` header can, so a client's
+/// own keys never collide with it.
+fn upload_claim_key(upload_id: &str) -> String {
+    format!("upload\n{upload_id}")
+}
+
+/// Takes the upload for `job_id`. The claim is a conditional write (the idempotency
+/// store's `put_if_absent`), so of any number of requests racing for one upload exactly
+/// one job gets it; the others are refused with `UPLOAD_ALREADY_USED` (the same job
+/// claiming again, a retry, is fine).
 async fn claim_upload(
     state: &AppState,
     caller: &Caller,
     upload_id: &str,
+    job_id: &JobId,
 ) -> Result<(ObjectKey, UploadMeta, u64), ApiError> {
     let gone = || {
         ApiError::new(
@@ -418,11 +525,25 @@ async fn claim_upload(
         )
         .with_details(serde_json::json!({ "field": "upload_id" }))
     };
+    let used = |by: &JobId| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::UploadAlreadyUsed,
+            format!("upload {upload_id} was already used by job {by}"),
+        )
+        .with_details(serde_json::json!({ "field": "upload_id", "job_id": by }))
+    };
     let meta_key = upload_meta_key(upload_id).map_err(|_| gone())?;
     let bytes = state.objects.get(&meta_key).await?.ok_or_else(gone)?;
     let meta: UploadMeta = serde_json::from_slice(&bytes).map_err(|_| gone())?;
     if meta.owner != caller.key_name {
         return Err(gone());
+    }
+    let claim_key = upload_claim_key(upload_id);
+    if let Some(prev) = state.idempotency.get(&caller.key_name, &claim_key).await?
+        && prev.job_id != *job_id
+    {
+        return Err(used(&prev.job_id));
     }
     let key = upload_document_key(upload_id).map_err(|_| gone())?;
     let size = state.objects.size(&key).await?.ok_or_else(|| {
@@ -431,6 +552,18 @@ async fn claim_upload(
             Some("upload_id"),
         )
     })?;
+    let claim = IdempotencyRecord {
+        owner: caller.key_name.clone(),
+        key: claim_key,
+        request_hash: String::new(),
+        job_id: job_id.clone(),
+        created_at: state.clock.now(),
+    };
+    if let Some(prev) = state.idempotency.put_if_absent(&claim).await?
+        && prev.job_id != *job_id
+    {
+        return Err(used(&prev.job_id));
+    }
     Ok((key, meta, size))
 }
 

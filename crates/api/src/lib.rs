@@ -48,6 +48,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        // A client that stops sending its body mid-way gets 408 instead of holding a
+        // connection and a buffer for as long as it likes.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.settings.body_timeout,
+        ))
         .layer(tower::util::option_layer(cors))
         .layer(envelope::EnvelopeLayer)
         .with_state(state)

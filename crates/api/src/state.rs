@@ -26,6 +26,11 @@ pub struct ApiSettings {
     pub cors_origins: Vec<String>,
     /// Lifetime of a presigned upload URL.
     pub upload_ttl: Duration,
+    /// The longest wait for the next piece of a request body (then 408).
+    pub body_timeout: Duration,
+    /// Document bodies read into memory at once (job creations and uploads); more wait
+    /// their turn unread, so memory stays bounded however many clients send at once.
+    pub max_concurrent_intake: usize,
 }
 
 impl Default for ApiSettings {
@@ -35,6 +40,8 @@ impl Default for ApiSettings {
             default_rate_limit_per_minute: 60,
             cors_origins: Vec::new(),
             upload_ttl: Duration::from_secs(15 * 60),
+            body_timeout: Duration::from_secs(30),
+            max_concurrent_intake: 8,
         }
     }
 }
@@ -101,6 +108,19 @@ pub struct Shared {
     pub(crate) kept_keys: Kept<String, Arc<ApiKey>>,
     /// Serialised job views (with the owner) by job id, while the job store is unchanged.
     pub(crate) kept_views: Kept<String, KeptView>,
+    /// Permits to read a document body (see [`ApiSettings::max_concurrent_intake`]).
+    pub(crate) intake: tokio::sync::Semaphore,
+}
+
+impl Shared {
+    /// Waits for a turn to read a document body into memory.
+    pub(crate) async fn intake(
+        &self,
+    ) -> std::result::Result<tokio::sync::SemaphorePermit<'_>, crate::ApiError> {
+        self.intake.acquire().await.map_err(|_| {
+            docpipe_core::StageError::unavailable("the server is shutting down").into()
+        })
+    }
 }
 
 /// A job's view as `GET /api/v1/jobs/{id}` serialises it, and who owns the job.
@@ -124,6 +144,7 @@ impl AppState {
         settings: ApiSettings,
         upload_secret: Option<Arc<[u8]>>,
     ) -> Self {
+        let settings_intake = settings.max_concurrent_intake.max(1);
         Self(Arc::new(Shared {
             jobs,
             objects,
@@ -139,6 +160,7 @@ impl AppState {
             usage: Arc::new(UsageCounter::default()),
             kept_keys: Kept::new(1024),
             kept_views: Kept::new(4096),
+            intake: tokio::sync::Semaphore::new(settings_intake),
         }))
     }
 }

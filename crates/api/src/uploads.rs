@@ -154,6 +154,7 @@ pub async fn receive(
         return Err(denied("the upload URL has expired"));
     }
     let max = state.settings.max_document_bytes as usize;
+    let _intake = state.intake().await?;
     let bytes = crate::jobs::read_body(body, max).await?;
     let size = bytes.len() as u64;
     state

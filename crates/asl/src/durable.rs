@@ -94,7 +94,7 @@ impl DurableRunner {
             let runner = self.clone();
             set.spawn(async move {
                 let name = replayed.name.clone();
-                let r = runner.resume(replayed).await;
+                let r = runner.resume_replayed(replayed, None).await;
                 (name, r)
             });
         }
@@ -108,9 +108,21 @@ impl DurableRunner {
         Ok(out)
     }
 
-    async fn resume(
+    /// Resumes one unfinished execution from its journal records (one entry of
+    /// [`Journal::unfinished`]) and runs it to the end; `stop` aborts it (StopExecution).
+    /// The caller makes sure nothing else runs the same execution meanwhile.
+    pub async fn resume(
+        &self,
+        log: &[JournalRecord],
+        stop: Option<StopHandle>,
+    ) -> Result<ExecutionOutcome, JournalError> {
+        self.resume_replayed(replay(log)?, stop).await
+    }
+
+    async fn resume_replayed(
         &self,
         replayed: crate::journal::Replayed,
+        stop: Option<StopHandle>,
     ) -> Result<ExecutionOutcome, JournalError> {
         let crate::journal::Replayed {
             name,
@@ -135,7 +147,7 @@ impl DurableRunner {
             outstanding.timers.insert(id, d);
         }
         let work = initial_work(&outstanding, self.clock.now());
-        self.drive(name, execution, outstanding, history, work, None)
+        self.drive(name, execution, outstanding, history, work, stop)
             .await
     }
 

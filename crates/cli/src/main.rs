@@ -75,8 +75,14 @@ fn main() -> ExitCode {
         settings.home = home;
     }
     commands::init_logging(&settings.log);
+    // The blocking pool runs SQLite calls and file I/O. Bounded, so a burst of requests
+    // queues there instead of starting hundreds of threads (each one leaves its own
+    // allocator heap behind when it exits, memory that then stays with the process);
+    // kept alive, so the threads of one burst serve the next.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(64)
+        .thread_keep_alive(std::time::Duration::from_secs(600))
         .build()
     {
         Ok(r) => r,
@@ -99,6 +105,8 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(code) => code,
+        // The reader of our output left (`| head`): nothing more to say to anyone.
+        Err(e) if commands::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("docpipe: {e:#}");
             ExitCode::from(2)

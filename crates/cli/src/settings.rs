@@ -36,6 +36,11 @@ pub struct Settings {
     pub queue_capacity: usize,
     /// How long a shutdown waits for running executions.
     pub drain_secs: u64,
+    /// `docpipe serve`: a client has this long to send a request's headers (also how
+    /// long an idle kept-alive connection stays open).
+    pub header_timeout_secs: u64,
+    /// `docpipe serve`: the longest wait for the next piece of a request body.
+    pub body_timeout_secs: u64,
     /// Requests per minute for keys created without their own limit.
     pub default_rate_limit_per_minute: u32,
     /// `host:port` pairs that URL ingest may fetch although they are not public addresses.
@@ -73,6 +78,8 @@ impl Default for Settings {
                 .unwrap_or(2),
             queue_capacity: 256,
             drain_secs: 30,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
             default_rate_limit_per_minute: 60,
             url_allowed_hosts: Vec::new(),
             embedded_xml: true,
@@ -143,6 +150,8 @@ impl Settings {
             "DOCPIPE_WORKERS" => self.workers = num(key, value)?,
             "DOCPIPE_QUEUE_CAPACITY" => self.queue_capacity = num(key, value)?,
             "DOCPIPE_DRAIN_SECS" => self.drain_secs = num(key, value)?,
+            "DOCPIPE_HEADER_TIMEOUT_SECS" => self.header_timeout_secs = num(key, value)?,
+            "DOCPIPE_BODY_TIMEOUT_SECS" => self.body_timeout_secs = num(key, value)?,
             "DOCPIPE_DEFAULT_RATE_LIMIT_PER_MINUTE" => {
                 self.default_rate_limit_per_minute = num(key, value)?
             }
@@ -176,6 +185,9 @@ impl Settings {
         }
         if self.max_document_mib == 0 || self.max_document_mib > 1024 {
             bail!("max_document_mib must be within 1..=1024");
+        }
+        if self.header_timeout_secs == 0 || self.body_timeout_secs == 0 {
+            bail!("header_timeout_secs and body_timeout_secs must be at least 1");
         }
         if self.concurrency == 0 {
             bail!("concurrency must be at least 1");

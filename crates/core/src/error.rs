@@ -38,6 +38,8 @@ pub enum ErrorCode {
     UrlFetchFailed,
     /// The same `Idempotency-Key` was used with a different request.
     IdempotencyConflict,
+    /// A presigned upload that another job already took.
+    UploadAlreadyUsed,
     /// No such resource (route, upload).
     NotFound,
     /// A bug or an unexpected condition; details are logged, not shown.
@@ -45,7 +47,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         Self::InvalidFileFormat,
         Self::FileTooLarge,
         Self::DocumentUnreadable,
@@ -62,6 +64,7 @@ impl ErrorCode {
         Self::UrlNotAllowed,
         Self::UrlFetchFailed,
         Self::IdempotencyConflict,
+        Self::UploadAlreadyUsed,
         Self::NotFound,
         Self::InternalError,
     ];
@@ -84,6 +87,7 @@ impl ErrorCode {
             Self::UrlNotAllowed => "URL_NOT_ALLOWED",
             Self::UrlFetchFailed => "URL_FETCH_FAILED",
             Self::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
+            Self::UploadAlreadyUsed => "UPLOAD_ALREADY_USED",
             Self::NotFound => "NOT_FOUND",
             Self::InternalError => "INTERNAL_ERROR",
         }
@@ -112,6 +116,7 @@ impl ErrorCode {
             | Self::ValidationError
             | Self::Unauthorized
             | Self::IdempotencyConflict
+            | Self::UploadAlreadyUsed
             | Self::NotFound
             | Self::InternalError => ErrorName::Internal,
         }

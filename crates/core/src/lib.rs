@@ -21,8 +21,8 @@ pub use ids::{JobId, ObjectKey};
 pub use job::{Cost, DocumentKind, Job, JobError, JobStatus, MediaType, StatusChange};
 pub use keys::{ApiKey, IdempotencyRecord, IdempotencyStore, KeyStore};
 pub use ports::{
-    CachedResult, ChangeToken, Extractor, Fetched, Fetcher, JobFilter, JobPage, JobPatch, JobStore,
-    ObjectStore, Ocr, Orchestrator, Ports, ResultCache,
+    Admission, CachedResult, ChangeToken, Extractor, Fetched, Fetcher, JobFilter, JobPage,
+    JobPatch, JobStore, ObjectStore, Ocr, Orchestrator, Ports, ResultCache,
 };
 pub use result::{
     Check, Field, ImageSize, InvoiceResult, LineItem, ResultSource, Room, RoomsResult, TaxSubtotal,

@@ -207,12 +207,50 @@ pub trait Fetcher: Send + Sync {
     async fn fetch(&self, url: &str, max_bytes: u64) -> Result<Fetched>;
 }
 
+/// Room for one execution, taken by [`Orchestrator::admit`] before a job is stored (so a
+/// full queue refuses a request before anything exists) and spent by
+/// [`Orchestrator::start_admitted`]. Dropped unused, it gives the room back.
+pub struct Admission(Option<Box<dyn std::any::Any + Send>>);
+
+impl Admission {
+    /// Holds nothing: for orchestrators that have no queue of their own to fill.
+    pub fn unlimited() -> Self {
+        Self(None)
+    }
+
+    /// Holds `room`, which the orchestrator that made it knows how to spend.
+    pub fn holding(room: Box<dyn std::any::Any + Send>) -> Self {
+        Self(Some(room))
+    }
+
+    /// What it holds, for the orchestrator that made it.
+    pub fn into_room(self) -> Option<Box<dyn std::any::Any + Send>> {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Admission").field(&self.0.is_some()).finish()
+    }
+}
+
 /// Starts and stops executions of the pipeline: the embedded worker pool locally, Step
 /// Functions on AWS. Execution name = job id.
 #[async_trait]
 pub trait Orchestrator: Send + Sync {
     /// Starts (or queues) the job's execution. `SERVICE_UNAVAILABLE` when the queue is full.
     async fn start(&self, job: &Job) -> Result<()>;
+    /// Takes room for one execution before its job exists; `SERVICE_UNAVAILABLE` when
+    /// there is none. By default there is always room.
+    async fn admit(&self) -> Result<Admission> {
+        Ok(Admission::unlimited())
+    }
+    /// Starts the job's execution in the room `admission` holds.
+    async fn start_admitted(&self, job: &Job, admission: Admission) -> Result<()> {
+        drop(admission);
+        self.start(job).await
+    }
     /// Stops the job's execution if it is running (StopExecution); the job's status is the
     /// caller's business.
     async fn stop(&self, job_id: &JobId, cause: &str) -> Result<()>;

@@ -51,7 +51,7 @@ const KEY_COLUMNS: &str =
 #[async_trait]
 impl KeyStore for SqliteJobStore {
     fn change_token(&self) -> Option<docpipe_core::ChangeToken> {
-        self.wal_token()
+        self.watch_token()
     }
 
     async fn create(&self, key: &ApiKey) -> Result<()> {

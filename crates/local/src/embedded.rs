@@ -3,19 +3,20 @@
 //! local adapters. Only the adapters differ from AWS; the definition and stages are the
 //! same.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use docpipe_asl::{
     Definition, DurableRunner, ExecutionOptions, ExecutionOutcome, Journal, JournalError,
-    StopHandle, TaskFailure, TaskInvoker,
+    JournalRecord, StopHandle, TaskFailure, TaskInvoker,
 };
 use docpipe_core::ports::{Result, StageSettings};
 use docpipe_core::stages::{self, PipelineInput, Stage};
 use docpipe_core::{
     Clock, DocumentKind, ErrorCode, Extractor, Fetcher, InvoiceResult, Job, JobId, JobPatch,
-    ObjectKey, ObjectStore, Ocr, Ports, StageError,
+    JobStatus, ObjectKey, ObjectStore, Ocr, Ports, StageError,
 };
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
@@ -69,12 +70,42 @@ pub struct Embedded {
     definition: Arc<Definition>,
     runner: DurableRunner,
     journal: Arc<SqliteJournal>,
+    live: Live,
+}
+
+/// Executions running in this process, by name (= job id): at most one per job. A start
+/// claims the name before it looks at the journal or the job, and gives it back when the
+/// execution ends, so two starts of one job can never interleave.
+#[derive(Clone, Default)]
+struct Live(Arc<std::sync::Mutex<HashSet<String>>>);
+
+/// A claimed execution name; dropping it releases the name.
+struct Claim {
+    live: Live,
+    name: String,
+}
+
+impl Live {
+    fn claim(&self, name: &str) -> Option<Claim> {
+        let mut names = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        names.insert(name.to_owned()).then(|| Claim {
+            live: self.clone(),
+            name: name.to_owned(),
+        })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut names = self.live.0.lock().unwrap_or_else(|p| p.into_inner());
+        names.remove(&self.name);
+    }
 }
 
 impl Embedded {
     /// Opens (creating) the data folder and parses the definition.
     pub fn open(opts: EmbeddedOptions) -> Result<Self> {
-        std::fs::create_dir_all(&opts.home).map_err(|e| {
+        crate::private_files::create_dir_all(&opts.home).map_err(|e| {
             StageError::unavailable(format!("creating {}: {e}", opts.home.display()))
         })?;
         let store = SqliteJobStore::open(&opts.home.join("docpipe.db"))?;
@@ -106,6 +137,7 @@ impl Embedded {
             definition: Arc::new(definition),
             runner,
             journal,
+            live: Live::default(),
         })
     }
 
@@ -201,12 +233,66 @@ impl Embedded {
     }
 
     /// As [`Embedded::execute`], abortable through `stop` (StopExecution).
+    ///
+    /// The job's one execution: it resumes from the journal when a previous process left
+    /// it unfinished, starts when the job is queued, and is refused when the job already
+    /// ended or another execution of it is running in this process. A job that is running
+    /// by the store's account with no journal to resume (an edited database) is failed
+    /// with that reason.
     pub async fn execute_with_stop(
         &self,
         job_id: &JobId,
         stop: Option<StopHandle>,
     ) -> Result<ExecutionRecord> {
+        let name = job_id.to_string();
+        let Some(_claim) = self.live.claim(&name) else {
+            return Err(StageError::new(
+                ErrorCode::ValidationError,
+                format!("an execution of job {job_id} is already running"),
+            ));
+        };
+        if let Some(log) = self
+            .journal
+            .unfinished_execution(&name)
+            .await
+            .map_err(journal_error)?
+        {
+            return self.resume(job_id, &log, stop).await;
+        }
         let job = self.ports.jobs.get(job_id).await?;
+        if job.status == JobStatus::Queued {
+            return self.start(&job, stop).await;
+        }
+        if job.status.is_final() {
+            return Err(StageError::new(
+                ErrorCode::JobAlreadyCompleted,
+                format!(
+                    "job {job_id} is already {}; it does not run again",
+                    job.status
+                ),
+            ));
+        }
+        let err = StageError::new(
+            ErrorCode::InternalError,
+            "the job was running with no execution journal; submit it again",
+        );
+        self.ports
+            .jobs
+            .transition(
+                job_id,
+                JobStatus::Failed,
+                JobPatch {
+                    error: Some(err.clone().into()),
+                    ..JobPatch::default()
+                },
+                self.ports.clock.now(),
+            )
+            .await?;
+        Err(err)
+    }
+
+    /// Starts a new execution for a queued job.
+    async fn start(&self, job: &Job, stop: Option<StopHandle>) -> Result<ExecutionRecord> {
         let input = serde_json::to_value(PipelineInput {
             job_id: job.id.clone(),
             kind: job.kind,
@@ -244,8 +330,42 @@ impl Embedded {
         self.complete(record, outcome).await
     }
 
-    /// Names of executions that a previous process left unfinished (the journal will
-    /// resume them in [`Embedded::recover`]).
+    /// Resumes an execution a previous process left unfinished, from its journal: a Task
+    /// whose result was journaled does not run again.
+    async fn resume(
+        &self,
+        job_id: &JobId,
+        log: &[JournalRecord],
+        stop: Option<StopHandle>,
+    ) -> Result<ExecutionRecord> {
+        let record = match self.store.execution(job_id.as_str()).await? {
+            Some(r) => r,
+            None => {
+                let (input, started_at) = match log.first() {
+                    Some(JournalRecord::Started { input, at, .. }) => (input.clone(), *at),
+                    _ => (Value::Null, self.ports.clock.now()),
+                };
+                ExecutionRecord {
+                    name: job_id.to_string(),
+                    job_id: Some(job_id.clone()),
+                    status: "RUNNING".into(),
+                    started_at,
+                    stopped_at: None,
+                    input,
+                    output: None,
+                    error: None,
+                    cause: None,
+                    history: Value::Array(Vec::new()),
+                }
+            }
+        };
+        info!(job_id = %job_id, "execution resumed from the journal");
+        let outcome = self.runner.resume(log, stop).await.map_err(journal_error)?;
+        self.complete(record, outcome).await
+    }
+
+    /// Names of executions that a previous process left unfinished (each resumes when
+    /// its job is executed again).
     pub async fn unfinished(&self) -> Result<Vec<String>> {
         let logs = self.journal.unfinished().await.map_err(journal_error)?;
         Ok(logs
@@ -254,37 +374,12 @@ impl Embedded {
             .collect())
     }
 
-    /// Resumes every execution a previous process left unfinished, from its journal: a
-    /// Task whose result was journaled does not run again. Returns the executions resumed.
-    pub async fn recover(&self) -> Result<Vec<ExecutionRecord>> {
-        let outcomes = self.runner.recover().await.map_err(journal_error)?;
-        let mut done = Vec::new();
-        for (name, outcome) in outcomes {
-            let Ok(job_id) = JobId::parse(&name) else {
-                continue;
-            };
-            let record = match self.store.execution(&name).await? {
-                Some(r) => r,
-                None => ExecutionRecord {
-                    name: name.clone(),
-                    job_id: Some(job_id.clone()),
-                    status: "RUNNING".into(),
-                    started_at: self.ports.clock.now(),
-                    stopped_at: None,
-                    input: Value::Null,
-                    output: None,
-                    error: None,
-                    cause: None,
-                    history: Value::Array(Vec::new()),
-                },
-            };
-            info!(job_id = %job_id, "execution resumed from the journal");
-            done.push(self.complete(record, outcome).await?);
-        }
+    /// Deletes the journal records of finished executions (their outcome is stored in
+    /// the execution records).
+    pub fn prune_journal(&self) {
         if let Err(e) = self.journal.prune_finished() {
             tracing::warn!(error = %e, "pruning the execution journal");
         }
-        Ok(done)
     }
 
     /// Stores an execution's outcome and makes sure its job ended in a final status.
@@ -318,7 +413,7 @@ impl Embedded {
                     .jobs
                     .transition(
                         job_id,
-                        docpipe_core::JobStatus::Failed,
+                        JobStatus::Failed,
                         JobPatch {
                             error: Some(error.into()),
                             ..JobPatch::default()

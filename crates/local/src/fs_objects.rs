@@ -1,5 +1,6 @@
 //! The filesystem object store: one file per key under a root folder. Writes go to a
 //! temporary file and are renamed into place, so a reader never sees half an object.
+//! Folders are 0700 and files 0600: documents are their owners' business.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -38,14 +39,18 @@ impl ObjectStore for FsObjectStore {
     async fn put(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<()> {
         let path = self.path_of(key);
         if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir)
+            crate::private_files::create_dir_all_async(dir)
                 .await
                 .map_err(|e| io_error("creating folder for", key, e))?;
         }
+        // A temporary name of its own per write: two writes of one key at once (two
+        // requests racing with one Idempotency-Key) must not share a half-written file.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut tmp = path.clone().into_os_string();
-        tmp.push(format!(".tmp-{}", std::process::id()));
+        tmp.push(format!(".tmp-{}-{n}", std::process::id()));
         let tmp = PathBuf::from(tmp);
-        tokio::fs::write(&tmp, bytes)
+        crate::private_files::write_async(&tmp, bytes)
             .await
             .map_err(|e| io_error("writing", key, e))?;
         tokio::fs::rename(&tmp, &path)

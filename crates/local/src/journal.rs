@@ -27,6 +27,8 @@ type Reply = oneshot::Sender<Result<(), JournalError>>;
 pub struct SqliteJournal {
     path: PathBuf,
     tx: mpsc::Sender<(Vec<JournalRecord>, Reply)>,
+    /// For reading one execution's records.
+    store: SqliteJobStore,
 }
 
 fn storage(e: impl std::fmt::Display) -> JournalError {
@@ -47,7 +49,7 @@ impl SqliteJournal {
     /// Opens (creating and migrating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, JournalError> {
         // Opening the job store runs the migrations, the journal's included.
-        SqliteJobStore::open(path).map_err(|e| JournalError::Storage(e.to_string()))?;
+        let store = SqliteJobStore::open(path).map_err(|e| JournalError::Storage(e.to_string()))?;
         let mut conn = connect(path)?;
         let (tx, rx) = mpsc::channel::<(Vec<JournalRecord>, Reply)>();
         std::thread::Builder::new()
@@ -57,7 +59,45 @@ impl SqliteJournal {
         Ok(Self {
             path: path.to_path_buf(),
             tx,
+            store,
         })
+    }
+
+    /// The records of the execution `name` if it is unfinished (as one entry of
+    /// [`Journal::unfinished`]); `None` if it never started or has finished.
+    pub async fn unfinished_execution(
+        &self,
+        name: &str,
+    ) -> Result<Option<Vec<JournalRecord>>, JournalError> {
+        let name = name.to_owned();
+        let rows = self
+            .store
+            .with_read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT r.record FROM asl_journal_records r
+                           JOIN asl_journal_executions e ON e.name = r.name
+                          WHERE e.name = ?1 AND e.finished = 0
+                          ORDER BY r.seq",
+                    )
+                    .map_err(crate::sqlite::db_error)?;
+                let rows = stmt
+                    .query_map(params![name], |row| row.get::<_, String>(0))
+                    .map_err(crate::sqlite::db_error)?;
+                rows.collect::<Result<Vec<String>, _>>()
+                    .map_err(crate::sqlite::db_error)
+            })
+            .await
+            .map_err(|e| JournalError::Storage(e.to_string()))?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        rows.iter()
+            .map(|body| {
+                serde_json::from_str(body).map_err(|e| JournalError::Corrupt(e.to_string()))
+            })
+            .collect::<Result<Vec<JournalRecord>, _>>()
+            .map(Some)
     }
 
     /// Deletes the records of finished executions (their outcome lives elsewhere).

@@ -13,6 +13,7 @@ pub mod journal;
 pub mod ocr;
 pub mod orchestrator;
 pub mod pdf;
+pub mod private_files;
 pub mod rooms;
 pub mod sqlite;
 pub mod worker;

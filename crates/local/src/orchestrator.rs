@@ -3,7 +3,7 @@
 //! stopping a job aborts its running execution (StopExecution). On shutdown the pool
 //! drains: no new job is taken, in-flight executions finish.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -11,7 +11,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use docpipe_asl::StopHandle;
 use docpipe_core::ports::Result;
-use docpipe_core::{Job, JobId, Orchestrator, StageError};
+use docpipe_core::{
+    Admission, Job, JobFilter, JobId, JobStatus, JobStore, Orchestrator, StageError,
+};
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
 
@@ -63,7 +65,14 @@ impl EmbeddedOrchestrator {
                         continue;
                     }
                     let stop = StopHandle::new();
-                    lock(&shared.running).insert(job_id.clone(), stop.clone());
+                    {
+                        let mut running = lock(&shared.running);
+                        if running.contains_key(&job_id) {
+                            // Queued twice: the execution that runs is the job's one.
+                            continue;
+                        }
+                        running.insert(job_id.clone(), stop.clone());
+                    }
                     if let Err(e) = shared.pipeline.execute_with_stop(&job_id, Some(stop)).await {
                         tracing::error!(job_id = %job_id, error = %e, "execution could not run");
                     }
@@ -84,6 +93,69 @@ impl EmbeddedOrchestrator {
             .send(job_id)
             .await
             .map_err(|_| StageError::unavailable("the execution pool is shut down"))
+    }
+
+    /// Picks up what a previous process left behind, in one ordered pass: first a
+    /// snapshot (executions unfinished in the journal, then every job in a non-final
+    /// status, oldest first), taken before anything runs, then each job queued once. The
+    /// worker that takes a job decides under the job's claim (see
+    /// [`Embedded::execute_with_stop`]): resume the journaled execution, start the queued
+    /// job, or fail a running job that has no journal. Returns how many jobs were queued;
+    /// they are fed to the queue in the background as room frees up.
+    pub async fn recover(&self) -> Result<usize> {
+        let pipeline = &self.shared.pipeline;
+        pipeline.prune_journal();
+        let mut seen = HashSet::new();
+        let mut ids = Vec::new();
+        for name in pipeline.unfinished().await? {
+            if let Ok(id) = JobId::parse(&name)
+                && seen.insert(id.clone())
+            {
+                ids.push(id);
+            }
+        }
+        let mut waiting = Vec::new();
+        for status in [
+            JobStatus::Queued,
+            JobStatus::Ingesting,
+            JobStatus::Ocr,
+            JobStatus::Extracting,
+            JobStatus::Verifying,
+        ] {
+            let mut cursor = None;
+            loop {
+                let page = pipeline
+                    .store()
+                    .list(&JobFilter {
+                        status: Some(status),
+                        limit: Some(100),
+                        cursor: cursor.clone(),
+                        ..JobFilter::default()
+                    })
+                    .await?;
+                waiting.extend(page.jobs.into_iter().map(|j| (j.created_at, j.id)));
+                cursor = page.next_cursor;
+                if cursor.is_none() {
+                    break;
+                }
+            }
+        }
+        waiting.sort();
+        for (_, id) in waiting {
+            if seen.insert(id.clone()) {
+                ids.push(id);
+            }
+        }
+        let count = ids.len();
+        let pool = self.clone();
+        tokio::spawn(async move {
+            for id in ids {
+                if pool.enqueue_waiting(id).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(count)
     }
 
     /// Jobs executing now.
@@ -138,6 +210,34 @@ impl Orchestrator for EmbeddedOrchestrator {
                 StageError::unavailable("the execution pool is shut down")
             }
         })
+    }
+
+    async fn admit(&self) -> Result<Admission> {
+        if self.shared.draining.load(Ordering::SeqCst) {
+            return Err(StageError::unavailable("the server is shutting down"));
+        }
+        let permit = self.tx.clone().try_reserve_owned().map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                StageError::unavailable("the execution queue is full; retry shortly")
+            }
+            mpsc::error::TrySendError::Closed(_) => {
+                StageError::unavailable("the execution pool is shut down")
+            }
+        })?;
+        Ok(Admission::holding(Box::new(permit)))
+    }
+
+    async fn start_admitted(&self, job: &Job, admission: Admission) -> Result<()> {
+        match admission
+            .into_room()
+            .map(|room| room.downcast::<mpsc::OwnedPermit<JobId>>())
+        {
+            Some(Ok(permit)) => {
+                permit.send(job.id.clone());
+                Ok(())
+            }
+            _ => Orchestrator::start(self, job).await,
+        }
     }
 
     async fn stop(&self, job_id: &JobId, cause: &str) -> Result<()> {

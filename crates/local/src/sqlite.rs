@@ -41,47 +41,48 @@ pub struct SqliteJobStore {
     /// writer (WAL). Empty for an in-memory database, which reads through `conn`.
     readers: Arc<Vec<Mutex<Connection>>>,
     next_reader: Arc<std::sync::atomic::AtomicUsize>,
-    /// The database's WAL index, for [`JobStore::change_token`]; `None` in memory.
-    wal_index: Option<Arc<WalIndex>>,
+    /// The change watcher, for [`JobStore::change_token`]; `None` in memory.
+    watch: Option<Arc<Watch>>,
 }
 
-/// The WAL index (`<db>-shm`) of a database in WAL mode, read for its header.
+/// A connection that only ever asks `PRAGMA data_version`, for [`JobStore::change_token`].
 ///
-/// Every commit, from any connection in any process, rewrites the index header: the
-/// transaction counter `iChange`, the last frame, the salts when the log restarts, and a
-/// checksum over them (the layout is part of SQLite's documented file format,
-/// <https://www.sqlite.org/walformat.html>). The header is kept twice; a writer updates the
-/// second copy, then the first. Reading both with one `pread` and requiring them equal gives
-/// a token that changes with every commit, for the price of one system call instead of a
-/// read transaction (two `fcntl` locks and a page-cache check).
-pub(crate) struct WalIndex {
-    file: std::fs::File,
+/// SQLite changes a connection's `data_version` whenever another connection, of this
+/// process or any other, commits; a connection's own commits leave it alone, which is
+/// why this one never writes (and is read-only). Asking is one cached statement: a read
+/// transaction on the WAL index that SQLite itself manages, so nothing here touches the
+/// database's files behind its back (closing a descriptor of `<db>-shm` that SQLite does
+/// not know about drops every POSIX lock this process holds on it, and the next process
+/// to open the database then resets the shared memory under SQLite's mapping).
+pub(crate) struct Watch {
+    conn: Mutex<Connection>,
 }
 
-impl WalIndex {
-    /// Size of one copy of the header.
-    const HEADER: usize = 48;
-
-    fn open(db: &Path) -> Option<Self> {
-        let mut name = db.as_os_str().to_owned();
-        name.push("-shm");
-        let file = std::fs::File::open(Path::new(&name)).ok()?;
-        Some(Self { file })
+impl Watch {
+    fn open(db: &Path) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            db,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db_error)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(db_error)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
-    /// The current header, or `None` while a writer is between the two copies (or the
-    /// index is not initialised): then nothing may be taken as unchanged.
+    /// The current `data_version`, or `None` when it cannot be read (then nothing may be
+    /// taken as unchanged).
     fn token(&self) -> Option<docpipe_core::ChangeToken> {
-        use std::os::unix::fs::FileExt;
-        let mut buf = [0u8; 2 * Self::HEADER];
-        self.file.read_exact_at(&mut buf, 0).ok()?;
-        let (first, second) = buf.split_at(Self::HEADER);
-        // Byte 12 is `isInit`.
-        if first != second || first[12] != 1 {
-            return None;
-        }
-        let mut token = [0u8; Self::HEADER];
-        token.copy_from_slice(first);
+        let conn = lock(&self.conn);
+        let version: i64 = conn
+            .prepare_cached("PRAGMA data_version")
+            .ok()?
+            .query_row([], |r| r.get(0))
+            .ok()?;
+        let mut token = [0u8; 48];
+        token[..8].copy_from_slice(&version.to_le_bytes());
         Some(docpipe_core::ChangeToken(token))
     }
 }
@@ -89,6 +90,13 @@ impl WalIndex {
 impl SqliteJobStore {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub fn open(path: &Path) -> Result<Self> {
+        // Private from the start: SQLite gives the log and the shared memory the
+        // database file's mode.
+        let private = |e: std::io::Error| {
+            StageError::unavailable(format!("making {} private: {e}", path.display()))
+        };
+        crate::private_files::create_new(path).map_err(private)?;
+        crate::private_files::make_private(path).map_err(private)?;
         let conn = Connection::open(path).map_err(db_error)?;
         let mut store = Self::init(conn)?;
         let mut readers = Vec::new();
@@ -110,9 +118,7 @@ impl SqliteJobStore {
             readers.push(Mutex::new(r));
         }
         store.readers = Arc::new(readers);
-        // The writer has run a transaction in WAL mode (the migrations), so the index
-        // exists; it stays while this process holds a connection.
-        store.wal_index = WalIndex::open(path).map(Arc::new);
+        store.watch = Some(Arc::new(Watch::open(path)?));
         Ok(store)
     }
 
@@ -135,7 +141,7 @@ impl SqliteJobStore {
             conn: Arc::new(Mutex::new(conn)),
             readers: Arc::new(Vec::new()),
             next_reader: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-            wal_index: None,
+            watch: None,
         })
     }
 
@@ -311,16 +317,16 @@ fn record(conn: &Connection, id: &JobId, status: JobStatus, at: DateTime<Utc>) -
 }
 
 impl SqliteJobStore {
-    /// See [`WalIndex`].
-    pub(crate) fn wal_token(&self) -> Option<docpipe_core::ChangeToken> {
-        self.wal_index.as_ref()?.token()
+    /// See [`Watch`].
+    pub(crate) fn watch_token(&self) -> Option<docpipe_core::ChangeToken> {
+        self.watch.as_ref()?.token()
     }
 }
 
 #[async_trait]
 impl JobStore for SqliteJobStore {
     fn change_token(&self) -> Option<docpipe_core::ChangeToken> {
-        self.wal_token()
+        self.watch_token()
     }
 
     async fn create(&self, job: &Job) -> Result<()> {

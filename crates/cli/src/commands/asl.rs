@@ -13,6 +13,8 @@ use docpipe_asl::conformance::{self, LambdaStubs};
 use docpipe_asl::{Definition, ExecutionOptions, ExecutionOutcome, Runner};
 use serde_json::{Map, Value, json};
 
+use super::outln;
+
 #[derive(Debug, Subcommand)]
 pub enum AslCommand {
     /// Run a conformance corpus (a folder of case folders, or one with `cases/`); the
@@ -69,16 +71,16 @@ async fn conformance_cmd(args: ConformanceArgs) -> Result<ExitCode> {
         .with_context(|| format!("cannot read the corpus at {}", args.dir.display()))?;
     let failed = summary.total - summary.passed;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
         for f in summary.failures() {
-            println!("FAIL {} [{}]: {}", f.name, f.category, f.reason);
+            outln!("FAIL {} [{}]: {}", f.name, f.category, f.reason)?;
         }
         for (cat, c) in &summary.by_category {
-            println!("{cat:>20}: {:>3}/{:<3}", c.passed, c.total);
+            outln!("{cat:>20}: {:>3}/{:<3}", c.passed, c.total)?;
         }
     }
-    println!("{} passed, {failed} failed", summary.passed);
+    outln!("{} passed, {failed} failed", summary.passed)?;
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -141,7 +143,7 @@ async fn run_cmd(args: RunArgs) -> Result<ExitCode> {
     {
         o.insert("history".into(), json!(outcome.history));
     }
-    println!("{}", serde_json::to_string_pretty(&view)?);
+    outln!("{}", serde_json::to_string_pretty(&view)?)?;
     Ok(
         if outcome.status == docpipe_asl::ExecutionStatus::Succeeded {
             ExitCode::SUCCESS

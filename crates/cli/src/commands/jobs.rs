@@ -7,6 +7,7 @@ use clap::Subcommand;
 use docpipe_core::{DocumentKind, JobFilter, JobId, JobStatus, JobStore};
 use serde_json::json;
 
+use super::outln;
 use crate::settings::Settings;
 
 #[derive(Debug, Subcommand)]
@@ -69,24 +70,27 @@ pub async fn jobs(settings: &Settings, cmd: JobsCommand) -> Result<ExitCode> {
                 })
                 .await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&page)?);
+                outln!("{}", serde_json::to_string_pretty(&page)?)?;
             } else {
-                println!(
+                outln!(
                     "{:<34}  {:<12}  {:<9}  {:<25}  FILE",
-                    "JOB", "STATUS", "KIND", "CREATED"
-                );
+                    "JOB",
+                    "STATUS",
+                    "KIND",
+                    "CREATED"
+                )?;
                 for j in &page.jobs {
-                    println!(
+                    outln!(
                         "{:<34}  {:<12}  {:<9}  {:<25}  {}",
                         j.id,
                         j.status,
                         j.kind,
                         j.created_at.to_rfc3339(),
                         j.filename
-                    );
+                    )?;
                 }
                 if let Some(c) = page.next_cursor {
-                    println!("next page: --cursor '{c}'");
+                    outln!("next page: --cursor '{c}'")?;
                 }
             }
         }
@@ -96,7 +100,7 @@ pub async fn jobs(settings: &Settings, cmd: JobsCommand) -> Result<ExitCode> {
             let history = pipeline.store().history(&id).await?;
             let result = pipeline.result_json(&job).await?;
             let out = json!({ "job": job, "history": history, "result": result });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -109,7 +113,7 @@ pub async fn executions(settings: &Settings, cmd: ExecutionsCommand) -> Result<E
             let Some(rec) = pipeline.store().execution(&id).await? else {
                 bail!("no execution named {id}");
             };
-            println!("{}", serde_json::to_string_pretty(&rec)?);
+            outln!("{}", serde_json::to_string_pretty(&rec)?)?;
         }
     }
     Ok(ExitCode::SUCCESS)

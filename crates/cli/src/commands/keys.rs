@@ -8,6 +8,7 @@ use clap::Subcommand;
 use docpipe_core::keys::{generate_secret, hash_key};
 use docpipe_core::{ApiKey, KeyStore};
 
+use super::outln;
 use crate::settings::Settings;
 
 #[derive(Debug, Subcommand)]
@@ -51,15 +52,18 @@ pub async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<ExitCode> {
                 request_count: 0,
             };
             store.create(&key).await?;
-            println!("{secret}");
+            outln!("{secret}")?;
         }
         KeysCommand::List => {
-            println!(
+            outln!(
                 "{:<24}  {:<8}  {:>10}  {:>10}  LAST USED",
-                "NAME", "ACTIVE", "LIMIT/MIN", "REQUESTS"
-            );
+                "NAME",
+                "ACTIVE",
+                "LIMIT/MIN",
+                "REQUESTS"
+            )?;
             for k in KeyStore::list(store).await? {
-                println!(
+                outln!(
                     "{:<24}  {:<8}  {:>10}  {:>10}  {}",
                     k.name,
                     if k.active { "yes" } else { "revoked" },
@@ -68,7 +72,7 @@ pub async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<ExitCode> {
                     k.last_used_at
                         .map(|t| t.to_rfc3339())
                         .unwrap_or_else(|| "-".into())
-                );
+                )?;
             }
         }
         KeysCommand::Revoke { name } => {

@@ -3,6 +3,7 @@
 pub mod asl;
 pub mod eval;
 pub mod floorplan;
+mod http;
 pub mod jobs;
 pub mod keys;
 pub mod run;
@@ -23,6 +24,26 @@ use docpipe_local::rooms::WithRooms;
 use docpipe_local::worker::{PdfTextOcr, WorkerCommand};
 
 use crate::settings::Settings;
+
+/// `println!` that returns the error instead of panicking: when the reader of a pipe
+/// goes away (`docpipe executions history ID | head`), the write fails with a broken
+/// pipe, which `main` turns into a quiet exit.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+pub(crate) use outln;
+
+/// Whether `e` is a write to a pipe whose reader is gone.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
 
 /// The worker process, when the arguments select it: parses one document from stdin
 /// under its own resource limits.

@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
+use super::outln;
 use crate::settings::Settings;
 
 #[derive(Debug, Args)]
@@ -75,7 +76,8 @@ pub async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| settings.home.join("results"));
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    docpipe_local::private_files::create_dir_all(&out_dir)
+        .with_context(|| format!("creating {}", out_dir.display()))?;
     let kind = DocumentKind::from(args.kind);
     let bar = ProgressBar::new(args.files.len() as u64);
     if args.json {
@@ -112,15 +114,15 @@ pub async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
     for o in &outcomes {
         if let Some(id) = &o.job_id {
             let path = out_dir.join(format!("{id}.json"));
-            std::fs::write(&path, serde_json::to_vec_pretty(o)?)
+            docpipe_local::private_files::write(&path, &serde_json::to_vec_pretty(o)?)
                 .with_context(|| format!("writing {}", path.display()))?;
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+        outln!("{}", serde_json::to_string_pretty(&outcomes)?)?;
     } else {
-        print_table(&outcomes);
-        println!("\nresults: {}", out_dir.display());
+        print_table(&outcomes)?;
+        outln!("\nresults: {}", out_dir.display())?;
     }
     let any_failed = outcomes
         .iter()
@@ -182,7 +184,7 @@ async fn outcome_of(pipeline: &Embedded, file: String, job: Job) -> FileOutcome 
     }
 }
 
-fn print_table(outcomes: &[FileOutcome]) {
+fn print_table(outcomes: &[FileOutcome]) -> std::io::Result<()> {
     let header = ["FILE", "STATUS", "INVOICE", "GROSS", "CURRENCY", "CHECKS"];
     let rows: Vec<[String; 6]> = outcomes
         .iter()
@@ -235,10 +237,11 @@ fn print_table(outcomes: &[FileOutcome]) {
             }
             s.push_str(&format!("{cell:<w$}"));
         }
-        println!("{}", s.trim_end());
+        outln!("{}", s.trim_end())
     };
-    line(&header.map(String::from));
+    line(&header.map(String::from))?;
     for row in &rows {
-        line(row);
+        line(row)?;
     }
+    Ok(())
 }

@@ -8,8 +8,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use docpipe_api::{ApiSettings, AppState, LocalPresigner};
-use docpipe_core::{JobFilter, JobPatch, JobStatus, JobStore, StageError};
-use docpipe_local::embedded::Embedded;
 use docpipe_local::orchestrator::{EmbeddedOrchestrator, PoolOptions};
 
 use crate::settings::Settings;
@@ -55,96 +53,28 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
             max_document_bytes: settings.max_document_mib * 1024 * 1024,
             default_rate_limit_per_minute: settings.default_rate_limit_per_minute,
             cors_origins: settings.cors_origins.clone(),
+            body_timeout: Duration::from_secs(settings.body_timeout_secs),
             ..ApiSettings::default()
         },
         Some(secret),
     );
-    let recovered = recover(&pipeline, &orchestrator).await?;
+    // What a previous run left behind: journaled executions resume, queued jobs start.
+    let recovered = orchestrator.recover().await?;
     // The line a supervisor (or a test) waits for; the port is real even for `:0`.
     println!("docpipe listening on http://{addr}");
     tracing::info!(%addr, recovered, "listening");
-    axum::serve(listener, docpipe_api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    super::http::serve(
+        listener,
+        docpipe_api::router(state),
+        Duration::from_secs(settings.header_timeout_secs),
+        shutdown_signal(),
+    )
+    .await;
     tracing::info!("shutting down: draining executions");
     orchestrator
         .drain(Duration::from_secs(settings.drain_secs))
         .await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Jobs a previous run left behind. Executions that had started resume from the
-/// execution journal (a Task whose result was journaled does not run again); queued jobs
-/// that never started are queued again; a running job with no journal (which cannot
-/// happen unless the database was edited) is marked failed with the reason.
-async fn recover(pipeline: &Embedded, pool: &EmbeddedOrchestrator) -> Result<usize> {
-    let store = pipeline.store();
-    let unfinished: std::collections::HashSet<String> =
-        pipeline.unfinished().await?.into_iter().collect();
-    let mut count = unfinished.len();
-    if !unfinished.is_empty() {
-        let pipeline = pipeline.clone();
-        tokio::spawn(async move {
-            match pipeline.recover().await {
-                Ok(done) => tracing::info!(resumed = done.len(), "executions resumed"),
-                Err(e) => tracing::error!(error = %e, "resuming executions"),
-            }
-        });
-    }
-    for status in [
-        JobStatus::Queued,
-        JobStatus::Ingesting,
-        JobStatus::Ocr,
-        JobStatus::Extracting,
-        JobStatus::Verifying,
-    ] {
-        let mut cursor = None;
-        loop {
-            let page = store
-                .list(&JobFilter {
-                    status: Some(status),
-                    limit: Some(100),
-                    cursor: cursor.clone(),
-                    ..JobFilter::default()
-                })
-                .await?;
-            for job in &page.jobs {
-                if unfinished.contains(job.id.as_str()) {
-                    continue;
-                }
-                count += 1;
-                if status == JobStatus::Queued {
-                    let pool = pool.clone();
-                    let id = job.id.clone();
-                    tokio::spawn(async move {
-                        let _ = pool.enqueue_waiting(id).await;
-                    });
-                } else {
-                    let err = StageError::new(
-                        docpipe_core::ErrorCode::InternalError,
-                        "the job was running with no execution journal; submit it again",
-                    );
-                    store
-                        .transition(
-                            &job.id,
-                            JobStatus::Failed,
-                            JobPatch {
-                                error: Some(err.into()),
-                                ..JobPatch::default()
-                            },
-                            pipeline.ports().clock.now(),
-                        )
-                        .await?;
-                }
-            }
-            cursor = page.next_cursor;
-            if cursor.is_none() {
-                break;
-            }
-        }
-    }
-    Ok(count)
 }
 
 /// The secret that signs upload URLs, kept in the data folder so URLs survive a restart.
@@ -157,13 +87,9 @@ fn upload_secret(home: &Path) -> Result<Arc<[u8]>> {
     }
     let mut key = vec![0u8; 32];
     getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness for a key: {e}"))?;
-    std::fs::create_dir_all(home)?;
-    std::fs::write(&path, &key).with_context(|| format!("writing {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
+    docpipe_local::private_files::create_dir_all(home)?;
+    docpipe_local::private_files::write(&path, &key)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(Arc::from(key))
 }
 
