@@ -435,3 +435,18 @@ def check_jobs(store, logs_by_job, violations, expect_success=True):
     for name in store["unfinished_journal"]:
         violations.add("journal left unfinished", name)
     return figures
+
+
+def open_to_others(home, limit=10):
+    """Files and folders in the data folder that group or others may read or enter."""
+    found = []
+    for root, dirs, files in os.walk(home):
+        for name in [*dirs, *files]:
+            path = os.path.join(root, name)
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                continue
+            if mode & 0o077:
+                found.append(f"{os.path.relpath(path, home)} {oct(mode & 0o777)}")
+    return found[:limit], len(found)
