@@ -2,8 +2,8 @@
 # The property-based fuzz tests, longer than in the suite: the ASL parser, paths,
 # intrinsics and JSONata (crates/asl/tests/fuzz.rs), the e-invoice reader
 # (crates/local/tests/einvoice_fuzz.rs) and the API's request parsing
-# (crates/api/tests/request_fuzz.rs). CASES (default 20000) per property; the API fuzz takes
-# a random seed each run (printed) unless DOCPIPE_FUZZ_SEED is set.
+# (crates/api/tests/request_fuzz.rs). CASES (default 20000) per property, with
+# a random seed each run (printed; DOCPIPE_FUZZ_SEED=N repeats one; the suite uses a fixed one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PROPTEST_CASES=${CASES:-20000}

@@ -121,23 +121,36 @@ class Server:
         # A crash is recorded; start again so the run (and its checks) can go on.
         if len(self.unexpected_exits) <= self.max_restarts:
             time.sleep(0.2)
+            self.restart()
+
+    def restart(self, tries=10):
+        """Starts again; a start that fails (a crash while opening, say) is recorded and
+        tried again, a bounded number of times."""
+        for n in range(tries):
             try:
-                self.start()
+                return self.start()
             except RuntimeError as e:
-                self.unexpected_exits.append((incarnation, f"restart failed: {e}"))
+                with self.lock:
+                    self.unexpected_exits.append((self.incarnation, f"start failed: {e}"))
+                time.sleep(0.2 * (n + 1))
+        raise RuntimeError(f"docpipe serve did not start in {tries} tries")
 
     def pid(self):
         with self.lock:
             return self.proc.pid if self.proc else None
 
     def kill(self):
-        """SIGKILL: no chance to clean up."""
+        """SIGKILL: no chance to clean up. False when the server had already died on its
+        own (its watcher restarts it; the caller should not start a second one)."""
         with self.lock:
-            self.up.clear()
             proc = self.proc
+            if proc is None or proc.poll() is not None:
+                return False
+            self.up.clear()
             proc._docpipe_expected = True
             proc.send_signal(signal.SIGKILL)
         proc.wait()
+        return True
 
     def stop(self, timeout=120):
         """SIGTERM and wait for the drain; SIGKILL if it hangs. Returns the exit code."""
@@ -422,3 +435,18 @@ def check_jobs(store, logs_by_job, violations, expect_success=True):
     for name in store["unfinished_journal"]:
         violations.add("journal left unfinished", name)
     return figures
+
+
+def open_to_others(home, limit=10):
+    """Files and folders in the data folder that group or others may read or enter."""
+    found = []
+    for root, dirs, files in os.walk(home):
+        for name in [*dirs, *files]:
+            path = os.path.join(root, name)
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                continue
+            if mode & 0o077:
+                found.append(f"{os.path.relpath(path, home)} {oct(mode & 0o777)}")
+    return found[:limit], len(found)

@@ -13,7 +13,7 @@ use docpipe_asl::intrinsics::Intrinsic;
 use docpipe_asl::jsonata::{Env, Expr};
 use docpipe_asl::path::{Path, ReferencePath, Scope, parse_reference};
 use proptest::prelude::*;
-use proptest::test_runner::Config;
+use proptest::test_runner::{Config, RngSeed};
 use serde_json::{Map, Value, json};
 
 fn config(default_cases: u32) -> Config {
@@ -21,9 +21,15 @@ fn config(default_cases: u32) -> Config {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default_cases);
+    // A fixed seed in the suite (reproducible); bench/fuzz.sh sets DOCPIPE_FUZZ_SEED.
+    let seed = std::env::var("DOCPIPE_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20260201);
     Config {
         cases,
         failure_persistence: None,
+        rng_seed: RngSeed::Fixed(seed),
         ..Config::default()
     }
 }

@@ -11,16 +11,22 @@ use std::sync::OnceLock;
 
 use docpipe_invoice::einvoice::{EinvoiceLimits, parse_invoice_xml, read_embedded};
 use proptest::prelude::*;
-use proptest::test_runner::Config;
+use proptest::test_runner::{Config, RngSeed};
 
 fn config(default_cases: u32) -> Config {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default_cases);
+    // A fixed seed in the suite (reproducible); bench/fuzz.sh sets DOCPIPE_FUZZ_SEED.
+    let seed = std::env::var("DOCPIPE_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20260201);
     Config {
         cases,
         failure_persistence: None,
+        rng_seed: RngSeed::Fixed(seed),
         ..Config::default()
     }
 }
