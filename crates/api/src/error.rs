@@ -59,9 +59,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::DocumentUnreadable
         | ErrorCode::DocumentEncrypted
-        | ErrorCode::UnsupportedDocument => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        | ErrorCode::UnsupportedDocument => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::UrlNotAllowed | ErrorCode::UrlFetchFailed => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::JobNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::JobAlreadyCompleted

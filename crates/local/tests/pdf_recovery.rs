@@ -42,7 +42,9 @@ impl<'a> Pdf<'a> {
             out.extend(format!("xref\n0 {size}\n0000000000 65535 f \n").as_bytes());
             for n in 1..size {
                 match offsets.get(&n) {
-                    Some(&o) => out.extend(format!("{:010} 00000 n \n", (self.offset)(n, o)).as_bytes()),
+                    Some(&o) => {
+                        out.extend(format!("{:010} 00000 n \n", (self.offset)(n, o)).as_bytes())
+                    }
                     None => out.extend(b"0000000000 65535 f \n"),
                 }
             }
@@ -76,7 +78,8 @@ fn page(parent: u32, contents: u32) -> Vec<u8> {
     .into_bytes()
 }
 
-const FONT: &[u8] = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>";
+const FONT: &[u8] =
+    b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>";
 
 /// Catalog 1, page tree 2 with `kids`, pages 3 and 5 ("First page", "Second page"), font 9.
 fn two_pages(kids: &str, extra: Vec<(u32, Vec<u8>)>) -> Vec<(u32, Vec<u8>)> {
@@ -103,7 +106,13 @@ fn read(pdf: &[u8]) -> Result<Document, PdfError> {
 fn page_texts(doc: &Document) -> Vec<String> {
     doc.pages
         .iter()
-        .map(|p| p.lines.iter().map(|l| l.text()).collect::<Vec<_>>().join("\n"))
+        .map(|p| {
+            p.lines
+                .iter()
+                .map(|l| l.text())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
         .collect()
 }
 
@@ -135,18 +144,17 @@ fn broken_cross_reference_data_is_rebuilt_by_scanning() {
     p.trailer = "/Root 77 0 R";
     cases.push(("a trailer naming no object", p.bytes()));
     let whole = Pdf::new(healthy.clone()).bytes();
-    let cut = whole
-        .windows(4)
-        .position(|w| w == b"xref")
-        .expect("xref");
+    let cut = whole.windows(4).position(|w| w == b"xref").expect("xref");
     cases.push(("cut off before the table", whole[..cut].to_vec()));
     // An incremental update with an empty section and /Size 0.
     let mut update = whole.clone();
     let prev = cut;
     let at = update.len();
     update.extend(
-        format!("xref\n0 0\ntrailer << /Root 1 0 R /Size 0 /Prev {prev} >>\nstartxref\n{at}\n%%EOF\n")
-            .as_bytes(),
+        format!(
+            "xref\n0 0\ntrailer << /Root 1 0 R /Size 0 /Prev {prev} >>\nstartxref\n{at}\n%%EOF\n"
+        )
+        .as_bytes(),
     );
     cases.push(("an empty update section", update));
     // A missing `endobj` shifts every object after it.
@@ -156,11 +164,7 @@ fn broken_cross_reference_data_is_rebuilt_by_scanning() {
     ));
     for (name, pdf) in cases {
         let doc = read(&pdf).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(
-            page_texts(&doc),
-            ["First page", "Second page"],
-            "{name}"
-        );
+        assert_eq!(page_texts(&doc), ["First page", "Second page"], "{name}");
     }
 }
 
@@ -178,11 +182,46 @@ fn damaged_streams_are_measured_by_their_keywords() {
         .bytes()
     };
     let cases = [
-        ("no /Length", [b"<< >>\nstream\n".as_slice(), content, b"\nendstream"].concat()),
-        ("/Length too long", [b"<< /Length 9999 >>\nstream\n".as_slice(), content, b"\nendstream"].concat()),
-        ("/Length names a missing object", [b"<< /Length 77 0 R >>\nstream\n".as_slice(), content, b"\nendstream"].concat()),
-        ("/Length not a number", [b"<< /Length /Big >>\nstream\n".as_slice(), content, b"\nendstream"].concat()),
-        ("no endstream", [format!("<< /Length {} >>\nstream\n", content.len()).as_bytes(), content, b"\nenxstream"].concat()),
+        (
+            "no /Length",
+            [b"<< >>\nstream\n".as_slice(), content, b"\nendstream"].concat(),
+        ),
+        (
+            "/Length too long",
+            [
+                b"<< /Length 9999 >>\nstream\n".as_slice(),
+                content,
+                b"\nendstream",
+            ]
+            .concat(),
+        ),
+        (
+            "/Length names a missing object",
+            [
+                b"<< /Length 77 0 R >>\nstream\n".as_slice(),
+                content,
+                b"\nendstream",
+            ]
+            .concat(),
+        ),
+        (
+            "/Length not a number",
+            [
+                b"<< /Length /Big >>\nstream\n".as_slice(),
+                content,
+                b"\nendstream",
+            ]
+            .concat(),
+        ),
+        (
+            "no endstream",
+            [
+                format!("<< /Length {} >>\nstream\n", content.len()).as_bytes(),
+                content,
+                b"\nenxstream",
+            ]
+            .concat(),
+        ),
     ];
     for (name, body) in cases {
         let doc = read(&with(body)).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -206,23 +245,17 @@ fn bad_page_tree_nodes_are_skipped_and_the_other_pages_read() {
             ),
         ),
         // Nodes and pages without /Type.
-        (
-            "typeless nodes",
-            {
-                let mut o = two_pages("13 0 R", vec![(13, b"<< /Kids [3 0 R 5 0 R] >>".to_vec())]);
-                o[2].1 = replace(&o[2].1, b"/Type /Page ", b"");
-                o
-            },
-        ),
+        ("typeless nodes", {
+            let mut o = two_pages("13 0 R", vec![(13, b"<< /Kids [3 0 R 5 0 R] >>".to_vec())]);
+            o[2].1 = replace(&o[2].1, b"/Type /Page ", b"");
+            o
+        }),
         // A tree that lists no page although the pages are there.
-        (
-            "an empty root",
-            {
-                let mut o = two_pages("", vec![]);
-                o[1].1 = b"<< /Type /Pages /Kids [] /Count 0 >>".to_vec();
-                o
-            },
-        ),
+        ("an empty root", {
+            let mut o = two_pages("", vec![]);
+            o[1].1 = b"<< /Type /Pages /Kids [] /Count 0 >>".to_vec();
+            o
+        }),
     ];
     for (name, objects) in cases {
         let doc = read(&Pdf::new(objects).bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -242,16 +275,20 @@ fn cycles_in_the_page_tree_and_in_resources_stop() {
             "a kid that is an ancestor",
             two_pages(
                 "3 0 R 7 0 R",
-                vec![(7, b"<< /Type /Pages /Parent 2 0 R /Kids [5 0 R 2 0 R] /Count 1 >>".to_vec())],
+                vec![(
+                    7,
+                    b"<< /Type /Pages /Parent 2 0 R /Kids [5 0 R 2 0 R] /Count 1 >>".to_vec(),
+                )],
             ),
         ),
-        ("a node that is its own kid", two_pages("2 0 R 3 0 R 2 0 R 5 0 R", vec![])),
+        (
+            "a node that is its own kid",
+            two_pages("2 0 R 3 0 R 2 0 R 5 0 R", vec![]),
+        ),
         // Resources that reference themselves, a font dictionary in a loop, a form that
         // draws itself, and a page whose /Parent chain loops.
-        (
-            "reference cycles in resources",
-            {
-                let mut o = two_pages(
+        ("reference cycles in resources", {
+            let mut o = two_pages(
                     "3 0 R 5 0 R",
                     vec![
                         (8, b"<< /Font 10 0 R /Self 8 0 R /XObject << /X1 11 0 R >> >>".to_vec()),
@@ -268,13 +305,12 @@ fn cycles_in_the_page_tree_and_in_resources_stop() {
                         (12, b"<< /Type /Pages /Parent 12 0 R >>".to_vec()),
                     ],
                 );
-                o[2].1 = b"<< /Type /Page /Parent 12 0 R /Resources 8 0 R /Contents 4 0 R >>".to_vec();
-                o[3].1 = stream(b"BT /F1 18 Tf 72 720 Td (First) Tj ET /X1 Do");
-                o[5].1 = text("Second page");
-                o[4].1 = b"<< /Type /Page /Parent 2 0 R /Resources 8 0 R /Contents 6 0 R >>".to_vec();
-                o
-            },
-        ),
+            o[2].1 = b"<< /Type /Page /Parent 12 0 R /Resources 8 0 R /Contents 4 0 R >>".to_vec();
+            o[3].1 = stream(b"BT /F1 18 Tf 72 720 Td (First) Tj ET /X1 Do");
+            o[5].1 = text("Second page");
+            o[4].1 = b"<< /Type /Page /Parent 2 0 R /Resources 8 0 R /Contents 6 0 R >>".to_vec();
+            o
+        }),
     ];
     for (name, objects) in cases {
         let start = std::time::Instant::now();
@@ -301,6 +337,7 @@ fn an_empty_user_password_opens_every_standard_cipher() {
     let mut cases: Vec<(String, Vec<u8>)> = [
         "rc4-40.pdf",
         "rc4-128.pdf",
+        "rc4-128-v4.pdf",
         "aes-128.pdf",
         "aes-128-objstm.pdf",
         "aes-256-r5.pdf",
@@ -313,18 +350,34 @@ fn an_empty_user_password_opens_every_standard_cipher() {
     // directly into the trailer (the handler expects a reference):
     for n in ["rc4-128.pdf", "aes-128.pdf", "aes-256.pdf"] {
         let pdf = fixture(n);
-        let start = pdf.windows(8).position(|w| w == b"7 0 obj\n").expect("obj 7") + 8;
-        let end = start + pdf[start..].windows(6).position(|w| w == b"endobj").expect("end");
+        let start = pdf
+            .windows(8)
+            .position(|w| w == b"7 0 obj\n")
+            .expect("obj 7")
+            + 8;
+        let end = start
+            + pdf[start..]
+                .windows(6)
+                .position(|w| w == b"endobj")
+                .expect("end");
         let dict = pdf[start..end].trim_ascii().to_vec();
         cases.push((
             format!("{n} with a direct /Encrypt"),
-            replace(&pdf, b"/Encrypt 7 0 R", &[b"/Encrypt ", dict.as_slice()].concat()),
+            replace(
+                &pdf,
+                b"/Encrypt 7 0 R",
+                &[b"/Encrypt ", dict.as_slice()].concat(),
+            ),
         ));
     }
     // An RC4-128 dictionary without its /Length (the default, 40, is wrong for it):
     cases.push((
         "rc4-128.pdf without /Length".into(),
-        replace(&fixture("rc4-128.pdf"), b"/Length 128 /O", b"/Wength 128 /O"),
+        replace(
+            &fixture("rc4-128.pdf"),
+            b"/Length 128 /O",
+            b"/Wength 128 /O",
+        ),
     ));
     // Every cross-reference offset off by a few bytes:
     for n in ["rc4-128.pdf", "aes-128.pdf", "aes-256.pdf"] {
@@ -333,9 +386,14 @@ fn an_empty_user_password_opens_every_standard_cipher() {
         let table = String::from_utf8_lossy(&pdf[at..]).to_string();
         let shifted: String = table
             .lines()
-            .map(|l| match l.strip_suffix(" 00000 n ").and_then(|o| o.parse::<usize>().ok()) {
-                Some(o) => format!("{:010} 00000 n \n", o + 7),
-                None => format!("{l}\n"),
+            .map(|l| {
+                match l
+                    .strip_suffix(" 00000 n ")
+                    .and_then(|o| o.parse::<usize>().ok())
+                {
+                    Some(o) => format!("{:010} 00000 n \n", o + 7),
+                    None => format!("{l}\n"),
+                }
             })
             .collect();
         cases.push((

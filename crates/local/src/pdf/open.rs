@@ -57,10 +57,7 @@ fn expand_object_streams(doc: &mut PdfDoc, limits: &PdfLimits) {
     let containers: Vec<ObjectId> = doc
         .objects
         .iter()
-        .filter(|(_, o)| {
-            o.as_stream()
-                .is_ok_and(|s| s.dict.has_type(b"ObjStm"))
-        })
+        .filter(|(_, o)| o.as_stream().is_ok_and(|s| s.dict.has_type(b"ObjStm")))
         .map(|(id, _)| *id)
         .collect();
     for id in containers {
@@ -91,7 +88,8 @@ fn content_missing(doc: &PdfDoc, page: ObjectId) -> bool {
             Object::Reference(id) => match doc.objects.get(id) {
                 None => true,
                 Some(Object::Stream(s)) => {
-                    s.content.is_empty() && s.dict.get(b"Length").and_then(Object::as_i64).ok() != Some(0)
+                    s.content.is_empty()
+                        && s.dict.get(b"Length").and_then(Object::as_i64).ok() != Some(0)
                 }
                 Some(Object::Array(_)) | Some(Object::Null) => false,
                 Some(_) => true,

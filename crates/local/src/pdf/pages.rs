@@ -166,11 +166,16 @@ mod tests {
                 ((3, 0), page()),
                 (
                     (10, 0),
-                    Object::Dictionary(dictionary! { "Kids" => vec![(4, 0).into(), (2, 0).into(), (10, 0).into()] }),
+                    Object::Dictionary(
+                        dictionary! { "Kids" => vec![(4, 0).into(), (2, 0).into(), (10, 0).into()] },
+                    ),
                 ),
                 ((4, 0), page()),
                 ((11, 0), Object::Integer(42)),
-                ((12, 0), Object::Dictionary(dictionary! { "Type" => "Pages" })),
+                (
+                    (12, 0),
+                    Object::Dictionary(dictionary! { "Type" => "Pages" }),
+                ),
             ],
         );
         assert_eq!(page_ids(&doc, 100), vec![(3, 0), (4, 0)]);

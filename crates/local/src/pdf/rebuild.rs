@@ -298,7 +298,10 @@ enum Body {
     /// A value: the bytes between `obj` and `endobj`.
     Value(Range<usize>),
     /// A stream: its dictionary and its data.
-    Stream { dict: Range<usize>, data: Range<usize> },
+    Stream {
+        dict: Range<usize>,
+        data: Range<usize>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -612,9 +615,7 @@ pub(crate) fn rebuild(bytes: &[u8], options: RebuildOptions) -> Option<Rebuilt> 
             encrypt_dict = Some(e.to_vec());
         }
     }
-    let no_length = encrypt_dict
-        .as_deref()
-        .is_some_and(encrypt_without_length);
+    let no_length = encrypt_dict.as_deref().is_some_and(encrypt_without_length);
     let length_fix = match (no_length, options.encrypt_key_bits) {
         (true, Some(bits)) => Some(format!("/Length {bits}").into_bytes()),
         _ => None,
@@ -679,7 +680,12 @@ pub(crate) fn rebuild(bytes: &[u8], options: RebuildOptions) -> Option<Rebuilt> 
         }
         i = j;
     }
-    let size = offsets.iter().map(|o| o.0).max().unwrap_or(0).saturating_add(1);
+    let size = offsets
+        .iter()
+        .map(|o| o.0)
+        .max()
+        .unwrap_or(0)
+        .saturating_add(1);
     out.extend_from_slice(
         format!("trailer\n<< /Size {size} /Root {} {} R", root.0, root.1).as_bytes(),
     );
@@ -735,8 +741,14 @@ mod tests {
             4 0 obj\n<< /Length 5 0 R >>\nstream\r\nxy\r\nendstream\nendobj\n";
         let r = rebuild(pdf, RebuildOptions::default()).expect("rebuilt");
         let text = String::from_utf8_lossy(&r.bytes);
-        assert!(text.contains("<< /Length 999 /Length 3 >>\nstream\nabc\nendstream"), "{text}");
-        assert!(text.contains("<< /Length 5 0 R /Length 2 >>\nstream\nxy\nendstream"), "{text}");
+        assert!(
+            text.contains("<< /Length 999 /Length 3 >>\nstream\nabc\nendstream"),
+            "{text}"
+        );
+        assert!(
+            text.contains("<< /Length 5 0 R /Length 2 >>\nstream\nxy\nendstream"),
+            "{text}"
+        );
         assert!(text.contains("/Root 1 0 R"), "{text}");
         assert_eq!(r.objects, 4);
     }
