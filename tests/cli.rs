@@ -156,6 +156,10 @@ fn bad_inputs_fail_their_jobs_with_the_right_code() {
         (fixture("bad/zip-renamed.pdf"), "INVALID_FILE_FORMAT"),
         (fixture("bad/empty.pdf"), "INVALID_FILE_FORMAT"),
         (fixture("bad/truncated.pdf"), "DOCUMENT_UNREADABLE"),
+        (
+            fixture("pdf/encrypted/user-password.pdf"),
+            "DOCUMENT_ENCRYPTED",
+        ),
         (big, "FILE_TOO_LARGE"),
     ];
     let files: Vec<PathBuf> = cases.iter().map(|(f, _)| f.clone()).collect();
@@ -339,6 +343,7 @@ fn hostile_pdfs_fail_cleanly() {
                 // the OCR engine.
                 [
                     "DOCUMENT_UNREADABLE",
+                    "DOCUMENT_ENCRYPTED",
                     "INVALID_FILE_FORMAT",
                     "UNSUPPORTED_DOCUMENT"
                 ]

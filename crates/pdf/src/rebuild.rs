@@ -247,7 +247,7 @@ fn value_end(buf: &[u8], at: usize, depth: usize) -> Option<usize> {
     }
 }
 
-/// A dictionary's top-level entries: `(key, value range)`.
+/// A dictionary's top-level entries: `(key without the slash, value range)`.
 type Entries<'a> = Vec<(&'a [u8], Range<usize>)>;
 
 /// The top-level entries of the dictionary that starts at `at`, and where it ends.
@@ -274,7 +274,7 @@ fn entries(buf: &[u8], at: usize) -> Option<(Entries<'_>, usize)> {
     }
 }
 
-fn entry<'a>(list: &[(&[u8], Range<usize>)], buf: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+fn entry<'a>(list: &Entries<'_>, buf: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
     list.iter()
         .rev()
         .find(|(k, _)| *k == key)

@@ -337,6 +337,7 @@ fn an_empty_user_password_opens_every_standard_cipher() {
     let mut cases: Vec<(String, Vec<u8>)> = [
         "rc4-40.pdf",
         "rc4-128.pdf",
+        "rc4-128-v4.pdf",
         "aes-128.pdf",
         "aes-128-objstm.pdf",
         "aes-256-r5.pdf",
