@@ -443,7 +443,7 @@ fn with_entries(buf: &[u8], range: Range<usize>, extra: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(t.len() + extra.len() + 2);
     match t.strip_suffix(b">>") {
         Some(head) if t.starts_with(b"<<") => {
-            out.extend_from_slice(head);
+            out.extend_from_slice(head.trim_ascii_end());
             out.push(b' ');
             out.extend_from_slice(extra);
             out.extend_from_slice(b" >>");
@@ -716,7 +716,7 @@ mod tests {
 
     #[test]
     fn values_and_entries_scan() {
-        let d = b"<< /Type /Catalog /Pages 2 0 R /A [1 (a)b) <41> << /X 1 >>] /L 12 >>";
+        let d = b"<< /Type /Catalog /Pages 2 0 R /A [1 (a\\)b (c)) <41> << /X 1 >>] /L 12 >>";
         let (list, end) = entries(d, 0).expect("dict");
         assert_eq!(end, d.len());
         assert_eq!(entry(&list, d, b"Pages").and_then(reference), Some((2, 0)));
