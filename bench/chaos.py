@@ -27,6 +27,7 @@ import threading
 import time
 from collections import Counter
 
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import servelib  # noqa: E402
 

@@ -23,6 +23,7 @@ import threading
 import time
 from collections import Counter
 
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import servelib  # noqa: E402
 
@@ -213,7 +214,7 @@ def main():
             ok, v = servelib.envelope_ok(s, raw)
             code = (v or {}).get("error", {}).get("code") if s >= 300 and ok else None
             with lock:
-                answers[f"{s} {code or ''} (upload claims)".strip()] += 1
+                answers[f"{s} {code or ''}".strip() + " (upload claims)"] += 1
                 by_request[rid] = ("claim", f"u{u}", s)
                 if s == 202 and ok:
                     upload_claims.setdefault(u, set()).add(v["data"]["job_id"])
