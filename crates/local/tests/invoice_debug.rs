@@ -57,7 +57,10 @@ fn dump() {
 
 #[test]
 fn models() {
-    let (Ok(dir), Ok(out)) = (std::env::var("INVOICE_MODELS"), std::env::var("INVOICE_OUT")) else {
+    let (Ok(dir), Ok(out)) = (
+        std::env::var("INVOICE_MODELS"),
+        std::env::var("INVOICE_OUT"),
+    ) else {
         return;
     };
     let mut paths: Vec<_> = std::fs::read_dir(&dir)

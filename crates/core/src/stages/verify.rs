@@ -119,7 +119,12 @@ pub fn apply_checks(result: &mut InvoiceResult, confidence_threshold: f32) {
         .collect();
     if !checks.iter().any(|c| c.name == "net_plus_tax_equals_gross") {
         let missing: Vec<&str> = [
-            ("net_total", result.value("net_total").or(result.value("tax_basis_total"))),
+            (
+                "net_total",
+                result
+                    .value("net_total")
+                    .or(result.value("tax_basis_total")),
+            ),
             ("tax_total", result.value("tax_total")),
             ("gross_total", result.value("gross_total")),
         ]

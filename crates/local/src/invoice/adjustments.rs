@@ -109,7 +109,10 @@ fn adjustment_row(row: &Row) -> Option<(Kind, Decimal)> {
     while i > start {
         i -= 1;
         let w = row.words.get(i)?;
-        let next_is_percent = row.words.get(i + 1).is_some_and(|n| n.text.starts_with('%'));
+        let next_is_percent = row
+            .words
+            .get(i + 1)
+            .is_some_and(|n| n.text.starts_with('%'));
         if w.text.contains('%')
             || next_is_percent
             || parse_percent(&w.text, false).is_some()

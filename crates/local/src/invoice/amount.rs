@@ -148,8 +148,10 @@ fn ocr_digits(s: &str) -> Option<String> {
     let n = bytes.len();
     // d{1,} ([.,' ]ddd)* [.,] dd
     let shaped = n >= 4
-        && matches!(bytes.get(n - 3), Some(b'.' | b',' ))
-        && bytes.get(n - 2..).is_some_and(|t| t.iter().all(u8::is_ascii_digit))
+        && matches!(bytes.get(n - 3), Some(b'.' | b','))
+        && bytes
+            .get(n - 2..)
+            .is_some_and(|t| t.iter().all(u8::is_ascii_digit))
         && mapped.get(..n - 3).is_some_and(|int| {
             int.split(['.', ',', '\'', ' ']).enumerate().all(|(i, g)| {
                 !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()) && (i == 0 || g.len() == 3)

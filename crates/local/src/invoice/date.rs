@@ -56,8 +56,9 @@ fn month_of(name: &str) -> Option<u32> {
         | "setiembre" => 9,
         "oct" | "okt" | "october" | "oktober" | "octobre" | "ottobre" | "ott" | "octubre" => 10,
         "nov" | "november" | "novembre" | "noviembre" => 11,
-        "dec" | "dez" | "december" | "dezember" | "decembre" | "dicembre" | "dic"
-        | "diciembre" => 12,
+        "dec" | "dez" | "december" | "dezember" | "decembre" | "dicembre" | "dic" | "diciembre" => {
+            12
+        }
         _ => return None,
     };
     Some(m)
@@ -253,7 +254,14 @@ mod tests {
     #[test]
     fn numeric_forms_per_locale() {
         let want = ymd(2026, 12, 6);
-        for s in ["06.12.2026", "06/12/2026", "6-12-2026", "2026-12-06", "20261206", "6.12.26"] {
+        for s in [
+            "06.12.2026",
+            "06/12/2026",
+            "6-12-2026",
+            "2026-12-06",
+            "20261206",
+            "6.12.26",
+        ] {
             assert_eq!(f(s), want, "{s}");
         }
         assert_eq!(find_date("12/06/2026", DateOrder::MonthFirst), want);

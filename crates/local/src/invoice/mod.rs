@@ -237,16 +237,52 @@ const GENERIC_LABELS: [&str; 5] = ["nr", "#", "vom", "du", "dated"];
 /// Nouns of the invoice itself, in the six languages (German compounds such as
 /// "Handelsrechnung" or "Schlussrechnung" end in "rechnung").
 const INVOICE_NOUNS: [&str; 12] = [
-    "rechnung", "gutschrift", "invoice", "bill", "facture", "avoir", "factuur", "creditnota",
-    "fattura", "factura", "receipt", "quittung",
+    "rechnung",
+    "gutschrift",
+    "invoice",
+    "bill",
+    "facture",
+    "avoir",
+    "factuur",
+    "creditnota",
+    "fattura",
+    "factura",
+    "receipt",
+    "quittung",
 ];
 
 /// Nouns of other documents and things that carry numbers and dates on an invoice.
 const OTHER_NOUNS: [&str; 30] = [
-    "bestellung", "auftrag", "lieferung", "lieferschein", "kunde", "kunden", "vertrag",
-    "angebot", "version", "order", "delivery", "customer", "contract", "quote", "commande",
-    "livraison", "client", "contrat", "devis", "bestelling", "levering", "klant", "offerte",
-    "ordine", "consegna", "contratto", "pedido", "entrega", "albaran", "contrato",
+    "bestellung",
+    "auftrag",
+    "lieferung",
+    "lieferschein",
+    "kunde",
+    "kunden",
+    "vertrag",
+    "angebot",
+    "version",
+    "order",
+    "delivery",
+    "customer",
+    "contract",
+    "quote",
+    "commande",
+    "livraison",
+    "client",
+    "contrat",
+    "devis",
+    "bestelling",
+    "levering",
+    "klant",
+    "offerte",
+    "ordine",
+    "consegna",
+    "contratto",
+    "pedido",
+    "entrega",
+    "albaran",
+    "contrato",
 ];
 
 /// Whose number or date a generic label gives: the nearest noun before it on its row.
@@ -301,7 +337,13 @@ fn label_score(h: &Hit, row: &Row) -> Option<f32> {
     let row_text = fold(&row.text());
     if h.label.weight < 0.9
         && [
-            "rechnung", "gutschrift", "invoice", "facture", "factuur", "fattura", "factura",
+            "rechnung",
+            "gutschrift",
+            "invoice",
+            "facture",
+            "factuur",
+            "fattura",
+            "factura",
         ]
         .iter()
         .any(|k| row_text.contains(k))
@@ -316,8 +358,20 @@ fn label_score(h: &Hit, row: &Row) -> Option<f32> {
 /// label still names its value; a label after other words is prose ("the VAT number").
 fn only_qualifiers_before(row: &Row, start: usize) -> bool {
     const QUALIFYING: [&str; 14] = [
-        "zzgl", "zuzuglich", "plus", "add", "inkl", "incl", "including", "enthaltene",
-        "enthalten", "davon", "dont", "di", "cui", "de",
+        "zzgl",
+        "zuzuglich",
+        "plus",
+        "add",
+        "inkl",
+        "incl",
+        "including",
+        "enthaltene",
+        "enthalten",
+        "davon",
+        "dont",
+        "di",
+        "cui",
+        "de",
     ];
     let cell = row.cell_of.get(start);
     if start == 0 || cell.is_none() {
@@ -331,12 +385,10 @@ fn only_qualifiers_before(row: &Row, start: usize) -> bool {
                 return false;
             };
             let f = fold(&w.text);
-            let t = f.trim_matches(|c: char| !c.is_alphanumeric() && c != '%' && c != ',' && c != '.');
+            let t =
+                f.trim_matches(|c: char| !c.is_alphanumeric() && c != '%' && c != ',' && c != '.');
             let t = t.trim_matches(|c: char| c == ',' || c == '.');
-            t.is_empty()
-                || t == "%"
-                || parse_percent(t, true).is_some()
-                || QUALIFYING.contains(&t)
+            t.is_empty() || t == "%" || parse_percent(t, true).is_some() || QUALIFYING.contains(&t)
         })
 }
 
@@ -980,7 +1032,7 @@ fn totals(layout: &Layout, hits: &[Hit], tables: &[(usize, usize)], result: &mut
         && !chosen.contains_key("tax_basis_total")
         && let Some((net_c, net_conf)) = chosen.get("net_total").cloned()
         && let Ok(printed) = net_c.value.parse::<Decimal>()
-        && breakdown_basis == Some(printed)
+        && (breakdown_basis == Some(printed) || line_sum == Some(printed - adjusted.contribution))
         && line_sum != Some(printed)
     {
         let net = printed - adjusted.contribution;

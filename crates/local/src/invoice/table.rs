@@ -73,9 +73,7 @@ pub(super) fn tax_breakdown(layout: &Layout, tables: &[(usize, usize)]) -> Vec<T
     let tol = Decimal::new(11, 3);
     let taxy: Vec<bool> = layout.rows.iter().map(has_tax_word).collect();
     for (ri, row) in layout.rows.iter().enumerate() {
-        if tables.iter().any(|&(s, e)| ri > s && ri < e)
-            || super::adjustments::is_adjustment(row)
-        {
+        if tables.iter().any(|&(s, e)| ri > s && ri < e) || super::adjustments::is_adjustment(row) {
             continue;
         }
         let context = (ri.saturating_sub(4)..=ri).any(|i| {
