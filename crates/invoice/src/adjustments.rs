@@ -37,11 +37,14 @@ const CHARGE_WORDS: [&str; 8] = [
     "supplement",
 ];
 
-/// The allowances and charges found, as magnitudes.
+/// The allowances and charges found: their magnitudes, and what they add to the total
+/// as printed (a row prints its contribution with its sign: "-5,00" for an allowance on
+/// an invoice, "5,00" for the same allowance on one whose amounts are all negative).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) struct Adjustments {
     pub allowances: Decimal,
     pub charges: Decimal,
+    pub contribution: Decimal,
 }
 
 impl Adjustments {
@@ -61,6 +64,7 @@ pub(super) fn adjustments(layout: &Layout) -> Adjustments {
     let mut out = Adjustments::default();
     for row in &layout.rows {
         if let Some((kind, v)) = adjustment_row(row) {
+            out.contribution += v;
             match kind {
                 Kind::Allowance => out.allowances += v.abs(),
                 Kind::Charge => out.charges += v.abs(),
@@ -109,17 +113,31 @@ fn adjustment_row(row: &Row) -> Option<(Kind, Decimal)> {
             .words
             .get(i + 1)
             .is_some_and(|n| n.text.starts_with('%'));
-        if w.text.contains('%') || next_is_percent || parse_percent(&w.text, false).is_some() {
+        if w.text.contains('%')
+            || next_is_percent
+            || parse_percent(&w.text, false).is_some()
+            || matches!(w.text.as_str(), "-" | "–" | "−")
+        {
+            // A rate, or a dash where no rate applies.
             continue;
         }
         if let Some(a) = parse_amount(&w.text) {
             if a.has_decimals {
-                return Some((kind, a.value));
+                // A sign printed apart: "- 1,40".
+                let apart = i > start
+                    && row
+                        .words
+                        .get(i - 1)
+                        .is_some_and(|p| matches!(p.text.as_str(), "-" | "–" | "−"));
+                return Some((kind, if apart { -a.value } else { a.value }));
             }
             continue;
         }
-        // A currency code or symbol after the amount.
-        if super::currency::currency_of_token(&w.text).is_some() {
+        // A currency code or symbol, or a tax category code "(K)", after the amount.
+        let category = w.text.starts_with('(')
+            && w.text.ends_with(')')
+            && w.text.chars().filter(|c| c.is_alphanumeric()).count() <= 3;
+        if category || super::currency::currency_of_token(&w.text).is_some() {
             continue;
         }
         return None;
@@ -152,10 +170,18 @@ mod tests {
             (175.0, 315.0, "Frais"),
             (480.0, 315.0, "20,00"),
             (540.0, 315.0, "20,00%"),
+            (50.0, 330.0, "100"),
+            (120.0, 330.0, "REMISE"),
+            (165.0, 330.0, ":"),
+            (175.0, 330.0, "Remise"),
+            (470.0, 330.0, "-"),
+            (480.0, 330.0, "1,40"),
+            (540.0, 330.0, "20,00%"),
         ]);
         let a = adjustments(&Layout::new(&d));
-        assert_eq!(a.allowances, Decimal::new(4000, 2));
+        assert_eq!(a.allowances, Decimal::new(4140, 2));
         assert_eq!(a.charges, Decimal::new(2000, 2));
+        assert_eq!(a.contribution, Decimal::new(-2140, 2));
     }
 
     #[test]

@@ -479,6 +479,12 @@ const FIXED: &[Entry] = &[
     l("other_date", "data ordine", 1.0, true),
     l("other_date", "fecha de entrega", 1.0, true),
     l("other_date", "fecha de pedido", 1.0, true),
+    l("other_date", "date debut", 1.0, true),
+    l("other_date", "date fin", 1.0, true),
+    l("other_date", "start date", 1.0, true),
+    l("other_date", "end date", 1.0, true),
+    l("other_date", "abrechnungszeitraum", 1.0, true),
+    l("other_date", "billing period", 1.0, true),
     // References to another invoice (the one corrected or settled): its number and date
     // are not this invoice's.
     l("other_reference", "facture associee", 1.0, true),

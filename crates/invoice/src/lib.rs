@@ -103,7 +103,16 @@ impl Extractor for RuleExtractor {
 /// Extracts invoice fields, lines and tax breakdown from a document's visible text.
 pub fn extract_invoice(document: &Document) -> InvoiceResult {
     let layout = Layout::new(document);
-    let hits = label_hits(&layout);
+    let (lines, tables) = table::line_items(&layout);
+    // Labels inside the line tables belong to a line (a service period, an order
+    // reference), not to the document.
+    let hits: Vec<Hit> = label_hits(&layout)
+        .into_iter()
+        .filter(|h| {
+            !(matches!(h.label.field, "invoice_number" | "issue_date" | "due_date")
+                && tables.iter().any(|&(s, e)| h.at.row > s && h.at.row < e))
+        })
+        .collect();
     let mut result = InvoiceResult::new(ResultSource::Visual);
 
     let currency = currency_field(&layout, &hits);
@@ -141,7 +150,6 @@ pub fn extract_invoice(document: &Document) -> InvoiceResult {
     if let Some(f) = buyer {
         result.set("buyer_name", f);
     }
-    let (lines, tables) = table::line_items(&layout);
     result.tax_breakdown = table::tax_breakdown(&layout, &tables);
     result.lines = lines;
     totals(&layout, &hits, &tables, &mut result);
@@ -1021,14 +1029,15 @@ fn totals(layout: &Layout, hits: &[Hit], tables: &[(usize, usize)], result: &mut
     // what the VAT breakdown's bases add up to, it is the tax basis (EN 16931: the bases
     // sum to the basis), and the net total (the lines) is basis - charges + allowances.
     let adjusted = adjustments::adjustments(layout);
+    let mut net_placed = false;
     if adjusted.any()
         && !chosen.contains_key("tax_basis_total")
         && let Some((net_c, net_conf)) = chosen.get("net_total").cloned()
         && let Ok(printed) = net_c.value.parse::<Decimal>()
-        && breakdown_basis == Some(printed)
+        && (breakdown_basis == Some(printed) || line_sum == Some(printed - adjusted.contribution))
         && line_sum != Some(printed)
     {
-        let net = printed - adjusted.charges + adjusted.allowances;
+        let net = printed - adjusted.contribution;
         let conf: f32 = if line_sum == Some(net) { 0.95 } else { 0.85 };
         let (page, ocr) = (net_c.page, net_c.ocr);
         let derived = |v: Decimal| Candidate {
@@ -1041,6 +1050,7 @@ fn totals(layout: &Layout, hits: &[Hit], tables: &[(usize, usize)], result: &mut
         };
         chosen.insert("net_total", (derived(net), conf.min(net_conf.max(0.85))));
         chosen.insert("tax_basis_total", (net_c, net_conf));
+        net_placed = true;
         for (field, v) in [
             ("allowance_total", adjusted.allowances),
             ("charge_total", adjusted.charges),
@@ -1049,6 +1059,16 @@ fn totals(layout: &Layout, hits: &[Hit], tables: &[(usize, usize)], result: &mut
                 chosen.insert(field, (derived(v), conf));
             }
         }
+    }
+    // Allowances or charges printed, and nothing tells whether the printed net amount is
+    // before them (the lines) or after them (the basis): the net total is a guess.
+    if adjusted.any()
+        && !net_placed
+        && !chosen.contains_key("tax_basis_total")
+        && let Some((c, conf)) = chosen.get("net_total").cloned()
+        && (line_sum.is_none() || line_sum != c.value.parse::<Decimal>().ok())
+    {
+        chosen.insert("net_total", (c, conf.min(0.7)));
     }
     // Tax total from the printed breakdown when no total line says it.
     if let Some(sum) = breakdown_tax {
