@@ -1,7 +1,8 @@
 //! `docpipe eval --json` on the shared sets, through the real binary: on the Factur-X /
 //! ZUGFeRD folder the printed-text targets with `--no-embedded` and every field right
 //! where the embedded XML is read; on the r2v floor plans the room-detection targets.
-//! Skipped when `../shared` is absent.
+//! Skipped when `../shared` is absent. `eval --scan` on a shipped invoice: read through
+//! OCR from an image-only rendering (skipped when poppler or Tesseract is missing).
 
 #[path = "support/skipping.rs"]
 mod skipping;
@@ -39,6 +40,51 @@ fn eval(dir: &Path, extra: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+fn installed(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A shipped invoice rendered to a 200-dpi image-only PDF is read through raster OCR:
+/// every page by the engine, embedded XML off, and the printed number, date and totals
+/// come back right.
+#[test]
+fn a_scanned_invoice_is_read_through_ocr() {
+    if !installed("tesseract", "--version") || !installed("pdftoppm", "-v") {
+        println!(
+            "SKIPPED a_scanned_invoice_is_read_through_ocr: tesseract or pdftoppm is not \
+             installed (apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu \
+             poppler-utils; scripts/test.sh installs them)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/invoices");
+    for name in ["EN16931_Einfach.pdf", "EN16931_Einfach.pdf.truth.json"] {
+        std::fs::copy(fixtures.join(name), dir.path().join(name)).expect("copies the fixture");
+    }
+    let report = eval(dir.path(), &["--scan"]);
+    assert_eq!(report["documents"].as_u64(), Some(1), "{report}");
+    assert_eq!(report["embedded_xml"], false);
+    assert_eq!(report["scan"]["dpi"].as_u64(), Some(200), "{report}");
+    let doc = &report["per_document"][0];
+    assert_eq!(doc["source"], "visual", "{doc}");
+    let pages = count(&doc["pages"]);
+    assert_eq!(pages, 2, "{doc}");
+    assert_eq!(
+        count(&doc["ocr_pages"]),
+        pages,
+        "every page read by OCR: {doc}"
+    );
+    for field in ["invoice_number", "issue_date", "currency", "gross_total"] {
+        let (correct, total) = accuracy(&report, field);
+        assert_eq!((correct, total), (1, 1), "{field}: {}", report["failures"]);
+    }
+    verdict_is_consistent(&report);
 }
 
 fn accuracy(report: &Value, field: &str) -> (u64, u64) {

@@ -4,7 +4,8 @@
 //! path on documents whose answers are known.
 //!
 //! The wrapper embeds each JPEG as it is (`/DCTDecode`, as scanners write them), so the
-//! pixels the engine reads are exactly the rendered ones.
+//! pixels the engine reads are exactly the rendered ones. A skew can be asked for: the
+//! page is then turned by that angle before it is encoded, like a sheet fed in crooked.
 
 use std::ffi::OsString;
 use std::io::Cursor;
@@ -33,6 +34,8 @@ pub struct Scanner {
     pdfinfo: PathBuf,
     dpi: u32,
     quality: u8,
+    /// Degrees the pages are turned by (clockwise); 0 for a straight scan.
+    skew_degrees: f32,
     max_pages: u32,
     timeout: Duration,
     max_output_bytes: usize,
@@ -54,6 +57,7 @@ impl Scanner {
             pdfinfo: "pdfinfo".into(),
             dpi: 200,
             quality: 85,
+            skew_degrees: 0.0,
             max_pages: 20,
             timeout: Duration::from_secs(60),
             max_output_bytes: 64 * 1024 * 1024,
@@ -68,6 +72,20 @@ impl Scanner {
 
     pub fn dpi(&self) -> u32 {
         self.dpi
+    }
+
+    /// Pages come out turned by `degrees` clockwise (at most 45 either way).
+    pub fn with_skew(mut self, degrees: f32) -> Self {
+        self.skew_degrees = if degrees.is_finite() {
+            degrees.clamp(-45.0, 45.0)
+        } else {
+            0.0
+        };
+        self
+    }
+
+    pub fn skew_degrees(&self) -> f32 {
+        self.skew_degrees
     }
 
     fn invocation<'a>(&'a self, program: &'a Path, args: Vec<OsString>) -> Invocation<'a> {
@@ -119,7 +137,8 @@ impl Scanner {
     /// Page `number` (1-based) as a grayscale JPEG.
     pub async fn render_page(&self, pdf: &[u8], number: u32) -> Result<ScannedPage, StageError> {
         let n: OsString = number.to_string().into();
-        let args: Vec<OsString> = vec![
+        let turned = self.skew_degrees != 0.0;
+        let mut args: Vec<OsString> = vec![
             "-f".into(),
             n.clone(),
             "-l".into(),
@@ -127,23 +146,38 @@ impl Scanner {
             "-r".into(),
             self.dpi.to_string().into(),
             "-gray".into(),
-            "-jpeg".into(),
-            "-jpegopt".into(),
-            format!("quality={}", self.quality).into(),
+        ];
+        if turned {
+            // Turned here, then encoded once: no JPEG artefacts from a second encoding.
+            args.push("-png".into());
+        } else {
+            args.push("-jpeg".into());
+            args.push("-jpegopt".into());
+            args.push(format!("quality={}", self.quality).into());
+        }
+        args.extend([
             "-q".into(),
             // The PDF on stdin; with no output root, the one page goes to stdout.
             "-".into(),
-        ];
+        ]);
         let inv = self.invocation(&self.pdftoppm, args);
-        let jpeg = run(&inv, pdf.to_vec())
+        let rendered = run(&inv, pdf.to_vec())
             .await
             .map_err(|e| self.failed("pdftoppm", &e))?;
-        if jpeg.is_empty() {
+        if rendered.is_empty() {
             return Err(StageError::new(
                 ErrorCode::DocumentUnreadable,
                 format!("page {number} of the PDF could not be rendered"),
             ));
         }
+        let jpeg = if turned {
+            let (degrees, quality) = (self.skew_degrees, self.quality);
+            tokio::task::spawn_blocking(move || turn(&rendered, degrees, quality))
+                .await
+                .map_err(|e| StageError::internal(format!("turning a page: {e}")))??
+        } else {
+            rendered
+        };
         Ok(ScannedPage {
             jpeg,
             dpi: self.dpi,
@@ -159,6 +193,26 @@ impl Scanner {
         }
         image_pdf(&images)
     }
+}
+
+/// A grayscale PNG turned by `degrees` clockwise about its centre (corners filled white,
+/// the canvas kept), as a JPEG.
+fn turn(png: &[u8], degrees: f32, quality: u8) -> Result<Vec<u8>, StageError> {
+    use imageproc::geometric_transformations::{Border, Interpolation, rotate_about_center};
+    let page = image::load_from_memory_with_format(png, image::ImageFormat::Png)
+        .map_err(|e| StageError::new(ErrorCode::DocumentUnreadable, format!("{e}")))?
+        .to_luma8();
+    let turned = rotate_about_center(
+        &page,
+        degrees.to_radians(),
+        Interpolation::Bilinear,
+        Border::Constant(image::Luma([255u8])),
+    );
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+        .encode_image(&turned)
+        .map_err(|e| StageError::internal(format!("encoding a page: {e}")))?;
+    Ok(out)
 }
 
 /// A PDF with one page per JPEG, each page exactly its image (sized from the image's
@@ -279,6 +333,23 @@ mod tests {
             .expect("a media box");
         let width = media[2].as_float().expect("a number");
         assert!((width - 144.0).abs() < 0.01, "{width}");
+    }
+
+    #[test]
+    fn a_turned_page_keeps_its_size_and_white_corners() {
+        let mut png = Vec::new();
+        image::GrayImage::from_pixel(300, 200, image::Luma([0u8]))
+            .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .expect("encodes");
+        let jpeg = turn(&png, 10.0, 90).expect("turns");
+        let page = image::load_from_memory(&jpeg).expect("a JPEG").to_luma8();
+        assert_eq!(page.dimensions(), (300, 200));
+        assert!(
+            page.get_pixel(0, 0).0[0] > 200,
+            "corner {:?}",
+            page.get_pixel(0, 0)
+        );
+        assert!(page.get_pixel(150, 100).0[0] < 50);
     }
 
     #[test]

@@ -45,6 +45,8 @@ impl Default for ImageLimits {
 pub struct TesseractOcr {
     program: PathBuf,
     languages: Vec<String>,
+    /// Tesseract's page segmentation mode (`--psm`).
+    psm: u8,
     timeout: Duration,
     max_output_bytes: usize,
     memory_bytes: u64,
@@ -63,6 +65,7 @@ impl TesseractOcr {
         Self {
             program: program.into(),
             languages: vec!["deu".into(), "eng".into()],
+            psm: 3,
             timeout: Duration::from_secs(120),
             max_output_bytes: 64 * 1024 * 1024,
             memory_bytes: 2 * 1024 * 1024 * 1024,
@@ -76,6 +79,12 @@ impl TesseractOcr {
     pub fn with_languages<S: Into<String>>(mut self, langs: impl IntoIterator<Item = S>) -> Self {
         self.languages = langs.into_iter().map(Into::into).collect();
         self.resolved_languages = Arc::new(OnceCell::new());
+        self
+    }
+
+    /// Tesseract's page segmentation mode (0..=13; see `tesseract --help-psm`).
+    pub fn with_psm(mut self, psm: u8) -> Self {
+        self.psm = psm.min(13);
         self
     }
 
@@ -219,7 +228,7 @@ impl TesseractOcr {
             "-l".into(),
             langs.into(),
             "--psm".into(),
-            "3".into(),
+            self.psm.to_string().into(),
         ];
         if let Some(dpi) = dpi.or(info.dpi) {
             args.push("--dpi".into());

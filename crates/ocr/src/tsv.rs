@@ -3,6 +3,12 @@
 //! Columns: `level page_num block_num par_num line_num word_num left top width height conf
 //! text`. Level 1 is the page (its box is the whole image), level 5 a word; confidence is
 //! 0..100 for words and -1 for structural rows. Boxes are pixels, origin top-left.
+//!
+//! A page scanned a little crooked comes back with Tesseract's lines right (its layout
+//! analysis follows the skew) but with boxes in the tilted image: a label on the left and
+//! its amount on the right of one printed row sit at different heights, and anything that
+//! regroups words into rows by height splits them. So the skew is measured from the lines
+//! themselves and every word box is turned back about the page centre (see [`deskew`]).
 
 use docpipe_core::{BBox, Line, Word};
 
@@ -82,42 +88,129 @@ pub fn parse_tsv(tsv: &str) -> Result<RecognisedImage, TsvError> {
         .find(|r| r.level == 1 && r.width >= 1.0 && r.height >= 1.0)
         .ok_or(TsvError::NoPageSize)?;
     let (w, h) = (page.width, page.height);
-    let mut lines: Vec<Line> = Vec::new();
-    let mut current: Option<(LineKey, Vec<Word>)> = None;
+    let mut px_lines: Vec<Vec<PxWord>> = Vec::new();
+    let mut current: Option<LineKey> = None;
     for r in rows.iter().filter(|r| r.level == 5 && r.conf >= 0.0) {
         let text = r.text.trim();
         if text.is_empty() {
             continue;
         }
-        let word = Word {
+        let word = PxWord {
             // Tesseract splits on spaces, but keep the model's "no spaces" promise anyway.
             text: text.split_whitespace().collect::<Vec<_>>().join(""),
-            bbox: BBox::new(
-                r.left / w,
-                r.top / h,
-                (r.left + r.width) / w,
-                (r.top + r.height) / h,
-            ),
+            x0: r.left,
+            y0: r.top,
+            x1: r.left + r.width.max(0.0),
+            y1: r.top + r.height.max(0.0),
             confidence: (r.conf / 100.0).clamp(0.0, 1.0),
         };
-        match current.as_mut() {
-            Some((key, words)) if *key == r.line_key => words.push(word),
+        match px_lines.last_mut() {
+            Some(words) if current == Some(r.line_key) => words.push(word),
             _ => {
-                if let Some((_, words)) = current.take() {
-                    lines.extend(Line::from_words(words));
-                }
-                current = Some((r.line_key, vec![word]));
+                px_lines.push(vec![word]);
+                current = Some(r.line_key);
             }
         }
     }
-    if let Some((_, words)) = current {
-        lines.extend(Line::from_words(words));
-    }
+    deskew(&mut px_lines, w, h);
+    let lines = px_lines
+        .into_iter()
+        .filter_map(|words| {
+            Line::from_words(
+                words
+                    .into_iter()
+                    .map(|p| Word {
+                        text: p.text,
+                        bbox: BBox::new(p.x0 / w, p.y0 / h, p.x1 / w, p.y1 / h),
+                        confidence: p.confidence,
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
     Ok(RecognisedImage {
         width_px: w as u32,
         height_px: h as u32,
         lines,
     })
+}
+
+/// A recognised word with its box in image pixels.
+#[derive(Debug, Clone, PartialEq)]
+struct PxWord {
+    text: String,
+    x0: f32,
+    y0: f32,
+    x1: f32,
+    y1: f32,
+    confidence: f32,
+}
+
+impl PxWord {
+    fn centre(&self) -> (f32, f32) {
+        ((self.x0 + self.x1) / 2.0, (self.y0 + self.y1) / 2.0)
+    }
+}
+
+/// Skew below this (radians, ~0.15 degree) is left alone: it moves a row's ends by less
+/// than a third of a line on an A4 page, and a straight page stays exactly as read.
+const MIN_SKEW: f32 = 0.0026;
+/// Skew above this (~8 degrees) is no crooked scan but a page turned on purpose or a
+/// misreading; Tesseract's orientation handling is the place for those.
+const MAX_SKEW: f32 = 0.14;
+
+/// The page's skew as the slope (dy/dx) of its text lines: the median over lines that
+/// span a fair width with several words, each line's slope fitted through its words'
+/// centres. `None` with fewer than three such lines.
+fn skew_slope(lines: &[Vec<PxWord>], page_width: f32) -> Option<f32> {
+    let mut slopes: Vec<f32> = lines
+        .iter()
+        .filter(|l| l.len() >= 3)
+        .filter_map(|l| {
+            let pts: Vec<(f32, f32)> = l.iter().map(PxWord::centre).collect();
+            let n = pts.len() as f32;
+            let mx = pts.iter().map(|p| p.0).sum::<f32>() / n;
+            let my = pts.iter().map(|p| p.1).sum::<f32>() / n;
+            let sxx: f32 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+            let sxy: f32 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+            let span = l.last()?.x1 - l.first()?.x0;
+            (span >= 0.15 * page_width && sxx > 0.0).then(|| sxy / sxx)
+        })
+        .filter(|s| s.is_finite() && s.abs() < 0.5)
+        .collect();
+    if slopes.len() < 3 {
+        return None;
+    }
+    slopes.sort_by(f32::total_cmp);
+    slopes.get(slopes.len() / 2).copied()
+}
+
+/// Turns every word box back by the page's measured skew, about the page centre: each
+/// box keeps its size and moves its centre, so the words of one printed row end at one
+/// height. Pages with no measurable or a negligible skew are left untouched.
+fn deskew(lines: &mut [Vec<PxWord>], w: f32, h: f32) {
+    let Some(slope) = skew_slope(lines, w) else {
+        return;
+    };
+    let angle = slope.atan();
+    if !(MIN_SKEW..=MAX_SKEW).contains(&angle.abs()) {
+        return;
+    }
+    tracing::debug!(degrees = angle.to_degrees(), "OCR page de-skewed");
+    let (sin, cos) = angle.sin_cos();
+    let (ox, oy) = (w / 2.0, h / 2.0);
+    for word in lines.iter_mut().flatten() {
+        let (cx, cy) = word.centre();
+        let (dx, dy) = (cx - ox, cy - oy);
+        // A row y = y0 + x tan(a) maps to the constant y' = y0 cos(a).
+        let nx = ox + dx * cos + dy * sin;
+        let ny = oy - dx * sin + dy * cos;
+        let (hw, hh) = ((word.x1 - word.x0) / 2.0, (word.y1 - word.y0) / 2.0);
+        word.x0 = nx - hw;
+        word.x1 = nx + hw;
+        word.y0 = ny - hh;
+        word.y1 = ny + hh;
+    }
 }
 
 #[cfg(test)]
@@ -165,6 +258,75 @@ garbage line
         assert_eq!(parse_tsv(""), Err(TsvError::NoHeader));
         assert_eq!(parse_tsv("hello\n"), Err(TsvError::NoHeader));
         assert_eq!(parse_tsv(&format!("{HEADER}\n")), Err(TsvError::NoPageSize));
+    }
+
+    /// A TSV page of `rows` printed rows of five words across the page, turned by `slope`
+    /// (dy/dx) about the page centre.
+    fn skewed_page(rows: usize, slope: f32) -> String {
+        let (w, h) = (1700.0f32, 2200.0f32);
+        let mut tsv = format!("{HEADER}\n1\t1\t0\t0\t0\t0\t0\t0\t{w}\t{h}\t-1\t\n");
+        for row in 0..rows {
+            let y = 300.0 + 100.0 * row as f32;
+            for word in 0..5 {
+                let x = 150.0 + 300.0 * word as f32;
+                let (cx, cy) = (x + 60.0, y + 12.0);
+                let cy = cy + (cx - w / 2.0) * slope;
+                tsv.push_str(&format!(
+                    "5\t1\t1\t1\t{}\t{}\t{:.0}\t{:.0}\t120\t24\t90\tw{row}_{word}\n",
+                    row + 1,
+                    word + 1,
+                    cx - 60.0,
+                    cy - 12.0
+                ));
+            }
+        }
+        tsv
+    }
+
+    #[test]
+    fn a_crooked_page_comes_back_straight() {
+        // 1.5 degrees: the row's ends are 35 px apart in height, more than a word is tall.
+        let slope = 1.5f32.to_radians().tan();
+        let r = parse_tsv(&skewed_page(6, slope)).expect("parses");
+        assert_eq!(r.lines.len(), 6);
+        let straight = parse_tsv(&skewed_page(6, 0.0)).expect("parses");
+        for (line, flat) in r.lines.iter().zip(&straight.lines) {
+            assert_eq!(line.text(), flat.text());
+            let ys: Vec<f32> = line.words.iter().map(|w| w.bbox.center_y()).collect();
+            let spread = ys.iter().copied().fold(f32::MIN, f32::max)
+                - ys.iter().copied().fold(f32::MAX, f32::min);
+            // Within a pixel or two of 2200: the words of a row overlap in height again.
+            assert!(spread * 2200.0 < 2.0, "{ys:?}");
+            let first = &line.words[0].bbox;
+            assert!(first.height() > 0.0 && (first.height() * 2200.0 - 24.0).abs() < 1.0);
+        }
+        // Words keep their size and the page keeps its rows apart.
+        assert!(r.lines[1].bbox.y0 > r.lines[0].bbox.y1);
+    }
+
+    #[test]
+    fn a_straight_page_is_untouched() {
+        let tsv = skewed_page(6, 0.0);
+        let r = parse_tsv(&tsv).expect("parses");
+        let w = &r.lines[2].words[3];
+        assert_eq!(
+            w.bbox,
+            BBox::new(
+                1050.0 / 1700.0,
+                500.0 / 2200.0,
+                1170.0 / 1700.0,
+                524.0 / 2200.0
+            )
+        );
+        // A tiny tilt (0.05 degree) is left as read, and so is a page with too few lines.
+        let slope = 0.05f32.to_radians().tan();
+        let tiny = parse_tsv(&skewed_page(6, slope)).expect("parses");
+        // The last word of the first row, centre x 1410 (560 right of the page centre).
+        let top_px = (300.0 + 560.0 * slope).round();
+        assert!((tiny.lines[0].words[4].bbox.y0 - top_px / 2200.0).abs() < 1e-6);
+        let few = parse_tsv(&skewed_page(2, 0.03)).expect("parses");
+        let ys: Vec<f32> = few.lines[0].words.iter().map(|w| w.bbox.y0).collect();
+        assert!(ys[4] > ys[0] + 0.01, "{ys:?}");
     }
 
     #[test]

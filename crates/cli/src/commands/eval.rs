@@ -53,6 +53,14 @@ pub struct EvalArgs {
     /// Resolution of the pages `--scan` renders.
     #[arg(long, default_value_t = 200, requires = "scan", value_parser = clap::value_parser!(u32).range(50..=600))]
     pub scan_dpi: u32,
+    /// Turn `--scan`'s pages by this many degrees clockwise, like a sheet fed in crooked.
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        requires = "scan",
+        allow_negative_numbers = true
+    )]
+    pub scan_skew: f32,
 }
 
 /// How a field's values are compared.
@@ -134,6 +142,7 @@ struct DocumentOutcome {
 #[derive(Debug, Clone, Copy, Serialize)]
 struct ScanInfo {
     dpi: u32,
+    skew_degrees: f32,
 }
 
 #[derive(Debug, Serialize)]
@@ -184,7 +193,9 @@ pub async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode> {
     let mut settings = settings.clone();
     settings.embedded_xml &= !args.no_embedded && !args.scan;
     let scanner = if args.scan {
-        let scanner = Scanner::new().with_dpi(args.scan_dpi);
+        let scanner = Scanner::new()
+            .with_dpi(args.scan_dpi)
+            .with_skew(args.scan_skew);
         if !scanner.available().await {
             bail!("--scan renders pages with poppler: apt-get install poppler-utils");
         }
@@ -234,7 +245,10 @@ pub async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode> {
         documents: cases.len(),
         passed: 0,
         embedded_xml: settings.embedded_xml,
-        scan: scanner.as_ref().map(|s| ScanInfo { dpi: s.dpi() }),
+        scan: scanner.as_ref().map(|s| ScanInfo {
+            dpi: s.dpi(),
+            skew_degrees: s.skew_degrees(),
+        }),
         fields: BTreeMap::new(),
         failures: Vec::new(),
         needs_review: Vec::new(),
@@ -706,8 +720,14 @@ fn print_report(r: &Report) {
         r.documents,
         r.passed,
         if r.embedded_xml { "on" } else { "off" },
-        r.scan
-            .map_or(String::new(), |s| format!(", read as {}-dpi scans", s.dpi))
+        r.scan.map_or(String::new(), |s| if s.skew_degrees == 0.0 {
+            format!(", read as {}-dpi scans", s.dpi)
+        } else {
+            format!(
+                ", read as {}-dpi scans turned {} degrees",
+                s.dpi, s.skew_degrees
+            )
+        })
     );
     println!(
         "\n{:<18} {:>7} {:>7} {:>8}",
