@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -196,7 +195,10 @@ fn assert_read_and_verified(result: &Value) {
     let gross = &result["fields"]["gross_total"];
     assert_eq!(gross["value"], "529.87");
     // Rated by the evidence: printed on page 2, where its box is.
-    assert_eq!(gross["confidence"].as_f64().map(|c| (c * 100.0).round()), Some(90.0));
+    assert_eq!(
+        gross["confidence"].as_f64().map(|c| (c * 100.0).round()),
+        Some(90.0)
+    );
     assert_eq!(gross["page"], 2);
     assert!(gross["box"].is_array(), "{gross}");
     assert_eq!(result["lines"].as_array().map(Vec::len), Some(2));
@@ -225,7 +227,7 @@ async fn docpipe_run_reads_an_invoice_through_a_local_model() {
         .env("DOCPIPE_LLM_BASE_URL", &server.base_url)
         .env("DOCPIPE_LLM_MODEL", MODEL)
         .env("DOCPIPE_LLM_API_KEY", key)
-        .env("DOCPIPE_LOG", "debug");
+        .env("DOCPIPE_LOG", "trace");
     let out = tokio::task::spawn_blocking(move || cmd.output())
         .await
         .expect("joined")
@@ -236,7 +238,10 @@ async fn docpipe_run_reads_an_invoice_through_a_local_model() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     assert_eq!(v[0]["status"], "completed", "{v:#}");
     assert_read_and_verified(&v[0]["result"]);
-    assert_eq!(v[0]["result"]["fields"]["invoice_number"]["value"], "471102");
+    assert_eq!(
+        v[0]["result"]["fields"]["invoice_number"]["value"],
+        "471102"
+    );
 
     // What the server was asked.
     let received = server.received();
@@ -298,14 +303,21 @@ async fn a_server_that_never_answers_times_out_on_virtual_time() {
     assert_eq!(code, ErrorCode::ServiceUnavailable);
     assert!(message.contains("did not answer within 60 s"), "{message}");
     assert_eq!(o.received.len(), 5, "1 try + 4 retries");
-    assert!(o.waited >= Duration::from_secs(5 * 60 + 15), "{:?}", o.waited);
+    assert!(
+        o.waited >= Duration::from_secs(5 * 60 + 15),
+        "{:?}",
+        o.waited
+    );
     assert!(wall.elapsed() < Duration::from_secs(10));
 }
 
 #[tokio::test(start_paused = true)]
 async fn replies_that_do_not_fit_fail_the_job_without_retrying() {
     for (file, says) in [
-        ("misfit.completion.json", "gross_total \"529,87\" is not a decimal"),
+        (
+            "misfit.completion.json",
+            "gross_total \"529,87\" is not a decimal",
+        ),
         ("cut.completion.json", "cut at llm_max_tokens (4096)"),
     ] {
         let o = run_with(&[Answer::Reply(200, file)], Duration::from_secs(60)).await;
@@ -352,8 +364,11 @@ async fn an_unreachable_server_is_unavailable_and_retried() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("address").port()
     };
-    let (job, _, failures, _) =
-        run_job(&format!("http://127.0.0.1:{port}/v1"), Duration::from_secs(60)).await;
+    let (job, _, failures, _) = run_job(
+        &format!("http://127.0.0.1:{port}/v1"),
+        Duration::from_secs(60),
+    )
+    .await;
     let (code, message) = failure(&job);
     assert_eq!(code, ErrorCode::ServiceUnavailable);
     assert!(message.contains("unreachable"), "{message}");
@@ -374,5 +389,5 @@ fn a_model_without_a_name_is_a_settings_error() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("llm_model"), "{stderr}");
-    assert!(!Path::new(&dir.path().join("home")).join("docpipe.db").exists());
+    assert!(!dir.path().join("home/docpipe.db").exists());
 }
