@@ -45,8 +45,8 @@ struct Token {
     bbox: BBox,
 }
 
-/// What the document shows, read once: every amount, date and currency mention, and the
-/// folded word pieces in reading order.
+/// What the document shows, read once: every amount and currency mention, the lines
+/// (for dates), and the folded word pieces in reading order.
 struct Seen<'a> {
     amounts: Vec<(Decimal, Place)>,
     /// Every line with its page number and text, for dates: finding dates costs five
@@ -136,8 +136,8 @@ impl<'a> Seen<'a> {
             .iter()
             .find(|(_, _, text)| text.contains(&year) && dates_in(text).any(|x| x == d))?;
         let words = &line.words;
-        let bbox = (1..=MAX_WINDOW)
-            .flat_map(|n| words.windows(n.min(words.len())))
+        let bbox = (1..=MAX_WINDOW.min(words.len()))
+            .flat_map(|n| words.windows(n))
             .find(|run| {
                 let text: Vec<&str> = run.iter().map(|w| w.text.as_str()).collect();
                 dates_in(&text.join(" ")).any(|x| x == d)
