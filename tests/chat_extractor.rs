@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -228,7 +227,7 @@ async fn docpipe_run_reads_an_invoice_through_a_local_model() {
         .env("DOCPIPE_LLM_BASE_URL", &server.base_url)
         .env("DOCPIPE_LLM_MODEL", MODEL)
         .env("DOCPIPE_LLM_API_KEY", key)
-        .env("DOCPIPE_LOG", "debug");
+        .env("DOCPIPE_LOG", "trace");
     let out = tokio::task::spawn_blocking(move || cmd.output())
         .await
         .expect("joined")
@@ -390,9 +389,5 @@ fn a_model_without_a_name_is_a_settings_error() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("llm_model"), "{stderr}");
-    assert!(
-        !Path::new(&dir.path().join("home"))
-            .join("docpipe.db")
-            .exists()
-    );
+    assert!(!dir.path().join("home/docpipe.db").exists());
 }

@@ -16,9 +16,9 @@
 //! Whether the amounts agree with one another is the verify stage's business (its
 //! arithmetic checks), not the confidence's.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use docpipe_core::result::{AMOUNT_FIELDS, DATE_FIELDS};
-use docpipe_core::{BBox, Document, InvoiceResult};
+use docpipe_core::{BBox, Document, InvoiceResult, Line};
 use rust_decimal::Decimal;
 
 use docpipe_invoice::{DateOrder, currency_of_name, currency_of_token, find_dates, parse_amount};
@@ -45,20 +45,35 @@ struct Token {
     bbox: BBox,
 }
 
-/// What the document shows, read once: every amount, date and currency mention, and the
-/// folded word pieces in reading order.
-struct Seen {
+/// What the document shows, read once: every amount and currency mention, the lines
+/// (for dates), and the folded word pieces in reading order.
+struct Seen<'a> {
     amounts: Vec<(Decimal, Place)>,
-    dates: Vec<(NaiveDate, Place)>,
+    /// Every line with its page number and text, for dates: finding dates costs five
+    /// regular expressions a try, so only lines that print the year are tried, and a
+    /// found date's own words are looked for only in its line.
+    lines: Vec<(u32, &'a Line, String)>,
     currencies: Vec<(&'static str, Place)>,
     tokens: Vec<Token>,
 }
 
-impl Seen {
-    fn read(document: &Document) -> Self {
+/// Every date in `text`, read day first and, where a `/` makes it ambiguous, month first.
+fn dates_in(text: &str) -> impl Iterator<Item = NaiveDate> {
+    let orders: &[DateOrder] = if text.contains('/') {
+        &[DateOrder::DayFirst, DateOrder::MonthFirst]
+    } else {
+        &[DateOrder::DayFirst]
+    };
+    orders
+        .iter()
+        .flat_map(move |order| find_dates(text, *order))
+}
+
+impl<'a> Seen<'a> {
+    fn read(document: &'a Document) -> Self {
         let mut seen = Seen {
             amounts: Vec::new(),
-            dates: Vec::new(),
+            lines: Vec::new(),
             currencies: Vec::new(),
             tokens: Vec::new(),
         };
@@ -68,9 +83,11 @@ impl Seen {
                     page: page.number,
                     bbox,
                 };
-                if let Some(code) = currency_of_name(&line.text()) {
+                let text = line.text();
+                if let Some(code) = currency_of_name(&text) {
                     seen.currencies.push((code, at(line.bbox)));
                 }
+                seen.lines.push((page.number, line, text));
                 for (i, word) in line.words.iter().enumerate() {
                     for piece in fold(&word.text) {
                         seen.tokens.push(Token {
@@ -96,11 +113,6 @@ impl Seen {
                                 seen.currencies.push((code, at(bbox)));
                             }
                         }
-                        for order in [DateOrder::DayFirst, DateOrder::MonthFirst] {
-                            for d in find_dates(&text, order) {
-                                seen.dates.push((d, at(bbox)));
-                            }
-                        }
                     }
                 }
             }
@@ -114,9 +126,26 @@ impl Seen {
         self.amounts.iter().find(|(a, _)| *a == v).map(|(_, p)| *p)
     }
 
+    /// The first line showing the date, and in it the fewest words that do.
     fn date(&self, value: &str) -> Option<Place> {
         let d = NaiveDate::parse_from_str(value, "%Y-%m-%d").ok()?;
-        self.dates.iter().find(|(x, _)| *x == d).map(|(_, p)| *p)
+        // Every form prints the year's last two digits (`2024`, `24`, `20240301`).
+        let year = format!("{:02}", d.year().rem_euclid(100));
+        let (page, line, _) = self
+            .lines
+            .iter()
+            .find(|(_, _, text)| text.contains(&year) && dates_in(text).any(|x| x == d))?;
+        let words = &line.words;
+        let bbox = (1..=MAX_WINDOW.min(words.len()))
+            .flat_map(|n| words.windows(n))
+            .find(|run| {
+                let text: Vec<&str> = run.iter().map(|w| w.text.as_str()).collect();
+                dates_in(&text.join(" ")).any(|x| x == d)
+            })
+            .map_or(line.bbox, |run| {
+                run.iter().skip(1).fold(run[0].bbox, |b, w| b.union(w.bbox))
+            });
+        Some(Place { page: *page, bbox })
     }
 
     fn currency(&self, code: &str) -> Option<Place> {
