@@ -19,7 +19,7 @@ fi
 command -v pdftotext >/dev/null || { echo "pdftotext (poppler-utils) is not installed" >&2; exit 1; }
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/root/.cache/docpipe-target}"
-cargo build --release -q -p docpipe-local --example pdf_text_bench
+cargo build --release -q -p docpipe-pdf --example pdf_text_bench
 bench="$CARGO_TARGET_DIR/release/examples/pdf_text_bench"
 
 # Files both engines read; pages as poppler counts them.
