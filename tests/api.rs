@@ -1098,6 +1098,39 @@ async fn a_refused_request_stores_nothing_and_its_retry_runs() {
     assert_eq!(job["status"], "completed", "{job:#}");
 }
 
+/// A job exists only once its document is stored: when the bytes cannot be stored the
+/// client gets an error and no job (a server killed between the two would otherwise leave
+/// an accepted job without its document), and the retry under the same key runs.
+#[tokio::test]
+async fn a_job_exists_only_with_its_document() {
+    let s = Server::start(&[]);
+    let key = s.key("alice", &[]);
+    let uploads = s.home.path().join("objects/uploads");
+    let _ = std::fs::remove_dir_all(&uploads);
+    std::fs::create_dir_all(s.home.path().join("objects")).expect("objects folder");
+    // A file where the uploads folder goes: no document can be stored, even by root.
+    std::fs::write(&uploads, b"in the way").expect("blocker");
+    let body =
+        serde_json::to_vec(&json!({"document": {"content_base64": invoice_b64()}})).expect("body");
+    let (st, v) = post_raw(&s, &key, "store-fails", &body).await;
+    assert!(st.is_server_error(), "{st} {v}");
+    assert!(v["error"]["code"].is_string(), "{v}");
+    let (_, list) = s.get(&key, "/api/v1/jobs").await;
+    assert_eq!(
+        list["data"]["jobs"].as_array().expect("jobs").len(),
+        0,
+        "no job without its document: {list:#}"
+    );
+    std::fs::remove_file(&uploads).expect("blocker removed");
+    let (st, v) = post_raw(&s, &key, "store-fails", &body).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let job = s.wait_final(&key, &job_id(&v)).await;
+    assert!(
+        ["completed", "needs_review"].contains(&job["status"].as_str().unwrap_or_default()),
+        "{job:#}"
+    );
+}
+
 /// Smaller defects at the edges: an upload is used by one job only; a multipart document
 /// over the limit is 413; a job id that is not UTF-8 still gets the JSON envelope.
 #[tokio::test]

@@ -358,20 +358,31 @@ pub async fn create(
             job.keys.upload = Some(key);
         }
     }
+    // The bytes are stored before the job exists: a job that a client was told about
+    // always has its document, whenever the server dies. Requests racing under one
+    // Idempotency-Key store the same bytes (their bodies hash the same) under the same key.
+    let stored_inline = inline.is_some();
+    if let (Some(bytes), Some(key)) = (inline, &job.keys.upload) {
+        state.objects.put(key, bytes).await?;
+    }
     if let Err(e) = state.jobs.create(&job).await {
         // Another request with the same Idempotency-Key created it first.
         if idem_key.is_some()
             && let Ok(existing) = state.jobs.get(&job.id).await
         {
+            // Its ingest may have moved the upload already, before these bytes landed.
+            if stored_inline
+                && existing.keys.document.is_some()
+                && let Some(key) = &job.keys.upload
+            {
+                let _ = state.objects.delete(key).await;
+            }
             return Ok(success(JobView::new(&existing, None), StatusCode::ACCEPTED));
         }
-        return Err(e.into());
-    }
-    // Only the request that created the job stores its bytes and starts it.
-    if let (Some(bytes), Some(key)) = (inline, &job.keys.upload)
-        && let Err(e) = state.objects.put(key, bytes).await
-    {
-        fail_unstarted(&state, &job, &e).await;
+        // Nothing will read the bytes stored for a job that was not created.
+        if stored_inline && let Some(key) = &job.keys.upload {
+            let _ = state.objects.delete(key).await;
+        }
         return Err(e.into());
     }
     if let Err(e) = state.orchestrator.start_admitted(&job, admission).await {
