@@ -134,6 +134,7 @@ const FIXED: &[Entry] = &[
     l("invoice_number", "beleg nr", 0.9, true),
     l("invoice_number", "belegnr", 0.9, true),
     l("invoice_number", "nr", 0.6, true),
+    l("invoice_number", "n", 0.5, true),
     l("invoice_number", "invoice no", 1.0, true),
     l("invoice_number", "invoice number", 1.0, true),
     l("invoice_number", "invoice nr", 1.0, true),
