@@ -92,6 +92,22 @@ const QUALIFIERS: [(&str, &str); 30] = [
     ("gross_total", "con iva"),
 ];
 
+/// The lexicon indexed by each label's first token, with its tokens: label matching
+/// looks up each token of a row instead of running every label over every row.
+pub static BY_FIRST_TOKEN: LazyLock<
+    std::collections::HashMap<&'static str, Vec<(&'static Label, Vec<&'static str>)>>,
+> = LazyLock::new(|| {
+    let mut map: std::collections::HashMap<&'static str, Vec<(&'static Label, Vec<&'static str>)>> =
+        std::collections::HashMap::new();
+    for label in LABELS.iter() {
+        let toks: Vec<&'static str> = label.text.split(' ').collect();
+        if let Some(&head) = toks.first() {
+            map.entry(head).or_default().push((label, toks));
+        }
+    }
+    map
+});
+
 /// The whole lexicon: the fixed entries, then the composed totals labels not already
 /// among them.
 pub static LABELS: LazyLock<Vec<Label>> = LazyLock::new(|| {

@@ -25,7 +25,7 @@ pub use amount::{Amount, format_amount, parse_amount, parse_percent};
 pub use currency::{currency_of_name, currency_of_token};
 pub use date::{DateOrder, find_date, find_dates};
 
-use labels::{LABELS, Label};
+use labels::Label;
 use layout::{LabelHit, Layout, Row};
 use text::{fold, is_wordlike};
 
@@ -188,17 +188,18 @@ struct Hit {
 
 fn label_hits(layout: &Layout) -> Vec<Hit> {
     let mut all: Vec<Hit> = Vec::new();
-    for label in LABELS.iter() {
-        let toks: Vec<&str> = label.text.split(' ').collect();
-        for at in layout.find(&toks) {
-            if label.anywhere
-                || at.at_cell_start
-                || layout
-                    .rows
-                    .get(at.row)
-                    .is_some_and(|r| only_qualifiers_before(r, at.start))
-            {
-                all.push(Hit { label, at });
+    for (ri, row) in layout.rows.iter().enumerate() {
+        for (i, token) in layout.tokens_of(ri).enumerate() {
+            let Some(labels) = labels::BY_FIRST_TOKEN.get(token) else {
+                continue;
+            };
+            for (label, toks) in labels {
+                let Some(at) = layout.find_at(ri, i, toks) else {
+                    continue;
+                };
+                if label.anywhere || at.at_cell_start || only_qualifiers_before(row, at.start) {
+                    all.push(Hit { label, at });
+                }
             }
         }
     }
