@@ -92,13 +92,14 @@ const QUALIFIERS: [(&str, &str); 30] = [
     ("gross_total", "con iva"),
 ];
 
+/// Labels by first token, each with its tokens.
+pub type LabelIndex =
+    std::collections::HashMap<&'static str, Vec<(&'static Label, Vec<&'static str>)>>;
+
 /// The lexicon indexed by each label's first token, with its tokens: label matching
 /// looks up each token of a row instead of running every label over every row.
-pub static BY_FIRST_TOKEN: LazyLock<
-    std::collections::HashMap<&'static str, Vec<(&'static Label, Vec<&'static str>)>>,
-> = LazyLock::new(|| {
-    let mut map: std::collections::HashMap<&'static str, Vec<(&'static Label, Vec<&'static str>)>> =
-        std::collections::HashMap::new();
+pub static BY_FIRST_TOKEN: LazyLock<LabelIndex> = LazyLock::new(|| {
+    let mut map = LabelIndex::new();
     for label in LABELS.iter() {
         let toks: Vec<&'static str> = label.text.split(' ').collect();
         if let Some(&head) = toks.first() {
