@@ -92,6 +92,23 @@ const QUALIFIERS: [(&str, &str); 30] = [
     ("gross_total", "con iva"),
 ];
 
+/// Labels by first token, each with its tokens.
+pub type LabelIndex =
+    std::collections::HashMap<&'static str, Vec<(&'static Label, Vec<&'static str>)>>;
+
+/// The lexicon indexed by each label's first token, with its tokens: label matching
+/// looks up each token of a row instead of running every label over every row.
+pub static BY_FIRST_TOKEN: LazyLock<LabelIndex> = LazyLock::new(|| {
+    let mut map = LabelIndex::new();
+    for label in LABELS.iter() {
+        let toks: Vec<&'static str> = label.text.split(' ').collect();
+        if let Some(&head) = toks.first() {
+            map.entry(head).or_default().push((label, toks));
+        }
+    }
+    map
+});
+
 /// The whole lexicon: the fixed entries, then the composed totals labels not already
 /// among them.
 pub static LABELS: LazyLock<Vec<Label>> = LazyLock::new(|| {
@@ -134,6 +151,7 @@ const FIXED: &[Entry] = &[
     l("invoice_number", "beleg nr", 0.9, true),
     l("invoice_number", "belegnr", 0.9, true),
     l("invoice_number", "nr", 0.6, true),
+    l("invoice_number", "n", 0.5, true),
     l("invoice_number", "invoice no", 1.0, true),
     l("invoice_number", "invoice number", 1.0, true),
     l("invoice_number", "invoice nr", 1.0, true),

@@ -180,6 +180,7 @@ impl Layout {
         Layout { rows }
     }
 
+    #[cfg(test)]
     /// Every place `label` (folded tokens) occurs on a word boundary.
     pub fn find(&self, label: &[&str]) -> Vec<LabelHit> {
         let mut out = Vec::new();
@@ -193,6 +194,35 @@ impl Layout {
             }));
         }
         out
+    }
+
+    /// `label` (folded tokens) starting at token `i` of row `ri`, on word boundaries.
+    pub fn find_at(&self, ri: usize, i: usize, label: &[&str]) -> Option<LabelHit> {
+        let row = self.rows.get(ri)?;
+        let window = row.flat.get(i..i + label.len())?;
+        if !window.iter().zip(label).all(|(f, l)| f.0 == *l) {
+            return None;
+        }
+        let (first, last) = (window.first()?, window.last()?);
+        if !(first.2 && last.3) {
+            return None;
+        }
+        let (s, e) = (first.1, last.1 + 1);
+        Some(LabelHit {
+            row: ri,
+            start: s,
+            end: e,
+            len: label.len(),
+            at_cell_start: s == 0 || row.cell_of.get(s) != row.cell_of.get(s.saturating_sub(1)),
+        })
+    }
+
+    /// The folded tokens of row `ri`, in order.
+    pub fn tokens_of(&self, ri: usize) -> impl Iterator<Item = &str> {
+        self.rows
+            .get(ri)
+            .into_iter()
+            .flat_map(|r| r.flat.iter().map(|f| f.0.as_str()))
     }
 
     /// The aligned cell below a span: the first row beneath (within a few row heights, same
@@ -220,6 +250,7 @@ impl Layout {
 }
 
 /// Word spans of `row` whose tokens spell `label`, starting and ending on word boundaries.
+#[cfg(test)]
 fn find_in_row(row: &Row, label: &[&str]) -> Vec<(usize, usize)> {
     let flat = &row.flat;
     let mut out = Vec::new();
