@@ -311,50 +311,51 @@ async fn a_server_that_never_answers_times_out_on_virtual_time() {
     assert!(wall.elapsed() < Duration::from_secs(10));
 }
 
+/// Replies with no usable answer: the job fails with the reply's code at once (retrying
+/// the same request cannot help) and keeps no half result.
 #[tokio::test(start_paused = true)]
-async fn replies_that_do_not_fit_fail_the_job_without_retrying() {
-    for (file, says) in [
+async fn replies_without_a_usable_answer_fail_the_job_without_retrying() {
+    let failed = ErrorCode::ExtractionFailed;
+    let refused = ErrorCode::ExtractionRefused;
+    for (status, file, code, says) in [
         (
+            200,
             "misfit.completion.json",
+            failed,
             "gross_total \"529,87\" is not a decimal",
         ),
-        ("cut.completion.json", "cut at llm_max_tokens (4096)"),
+        (
+            200,
+            "cut.completion.json",
+            failed,
+            "cut at llm_max_tokens (4096)",
+        ),
+        (
+            404,
+            "model-not-found.404.json",
+            failed,
+            "404 Not Found: model",
+        ),
+        (
+            200,
+            "refusal.completion.json",
+            refused,
+            "the model refused: I'm sorry",
+        ),
+        (
+            200,
+            "content-filter.completion.json",
+            refused,
+            "content filter",
+        ),
     ] {
-        let o = run_with(&[Answer::Reply(200, file)], Duration::from_secs(60)).await;
-        let (code, message) = failure(&o.job);
-        assert_eq!(code, ErrorCode::ExtractionFailed, "{file}");
+        let o = run_with(&[Answer::Reply(status, file)], Duration::from_secs(60)).await;
+        let (got, message) = failure(&o.job);
+        assert_eq!(got, code, "{file}");
         assert!(message.contains(says), "{file}: {message}");
         assert_eq!(o.received.len(), 1, "{file}: not retried");
         assert!(o.result.is_none(), "{file}: no half result");
     }
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_refusal_fails_the_job_with_its_own_code() {
-    for (file, says) in [
-        ("refusal.completion.json", "the model refused: I'm sorry"),
-        ("content-filter.completion.json", "content filter"),
-    ] {
-        let o = run_with(&[Answer::Reply(200, file)], Duration::from_secs(60)).await;
-        let (code, message) = failure(&o.job);
-        assert_eq!(code, ErrorCode::ExtractionRefused, "{file}");
-        assert!(message.contains(says), "{file}: {message}");
-        assert_eq!(o.received.len(), 1, "{file}: not retried");
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_missing_model_fails_the_job_with_the_servers_words() {
-    let o = run_with(
-        &[Answer::Reply(404, "model-not-found.404.json")],
-        Duration::from_secs(60),
-    )
-    .await;
-    let (code, message) = failure(&o.job);
-    assert_eq!(code, ErrorCode::ExtractionFailed);
-    assert!(message.contains("404"), "{message}");
-    assert!(message.contains("try pulling it first"), "{message}");
-    assert_eq!(o.received.len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
