@@ -19,7 +19,7 @@ fn shared() -> Option<PathBuf> {
     if dir.join("data").is_dir() {
         Some(dir)
     } else {
-        skipping::skip(&format!("no shared data set at {}", dir.display()));
+        skipping::skip(&format!("the shared data set at {}", dir.display()));
         None
     }
 }
