@@ -2,7 +2,8 @@
 //! `1 234,56 EUR`, `€ 1.234,56`, `-12,00`, `12,00-`, `(12.00)`, `1'234.56`. What OCR
 //! engines commonly get wrong in a figure is tolerated where the shape of a money amount
 //! leaves no doubt: `O`/`o` read for `0` and `l`/`I`/`|` for `1` (`1O5,OO`), a
-//! thousands separator read as the decimal one (`1.234.56`).
+//! thousands separator read as the decimal one (`1.234.56`), a table's column rule or box
+//! edge read into the word after the cents (`60,00|`, `10,00}`).
 
 use std::str::FromStr;
 
@@ -23,7 +24,7 @@ pub struct Amount {
 /// Parses one amount from `text`, which must hold nothing else than the amount, an optional
 /// currency symbol or code (before or after) and an optional sign.
 pub fn parse_amount(text: &str) -> Option<Amount> {
-    let mut s = text.trim().to_owned();
+    let mut s = without_rule_glyph(text.trim()).to_owned();
     let mut currency = None;
     // Peel currency symbols/codes off both ends (possibly glued to the number).
     for _ in 0..2 {
@@ -68,6 +69,26 @@ pub fn parse_amount(text: &str) -> Option<Amount> {
         currency,
         has_decimals,
     })
+}
+
+/// `text` without a column rule or box edge that OCR glued after the cents: `60,00|`,
+/// `-5,00]`, `10,00}`, `5,00)` (a `)` only when no `(` opens it). Stripped only after a
+/// complete two-decimal amount, so `12,5|` is left for the `|`-for-`1` reading.
+fn without_rule_glyph(text: &str) -> &str {
+    let Some(rest) = text.strip_suffix(['|', '}', ']', ')', '!']) else {
+        return text;
+    };
+    if text.ends_with(')') && text.contains('(') {
+        return text;
+    }
+    let b = rest.as_bytes();
+    let n = b.len();
+    let two_decimals = n >= 4
+        && matches!(b.get(n - 3), Some(b'.' | b','))
+        && b.get(n - 2..)
+            .is_some_and(|t| t.iter().all(u8::is_ascii_digit))
+        && b.get(n - 4).is_some_and(u8::is_ascii_digit);
+    if two_decimals { rest } else { text }
 }
 
 /// Parses a percentage: `19 %`, `19%`, `7,0`, `15.00%`. Without a `%` sign only when
@@ -352,6 +373,14 @@ mod tests {
         assert_eq!(val("1.234.56"), Some(d("1234.56")));
         assert_eq!(val("1,234,56"), Some(d("1234.56")));
         assert_eq!(val("2 345,6O"), Some(d("2345.60")));
+        // A column rule or box edge read after the cents.
+        assert_eq!(val("60,00|"), Some(d("60.00")));
+        assert_eq!(val("-5,00|"), Some(d("-5.00")));
+        assert_eq!(val("10,00}"), Some(d("10.00")));
+        assert_eq!(val("1.234,56]"), Some(d("1234.56")));
+        assert_eq!(val("5,00)"), Some(d("5.00")));
+        assert_eq!(val("(5,00)"), Some(d("-5.00")));
+        assert_eq!(val("12,5|"), Some(d("12.51")));
         // Words stay words: no real digit, no amount shape, or no decimals.
         for s in ["lO.OO", "IOO", "Olo", "1O5", "Total", "1.23.45"] {
             assert_eq!(val(s), None, "{s}");

@@ -135,6 +135,23 @@ pub static LABELS: LazyLock<Vec<Label>> = LazyLock::new(|| {
             }
         }
     }
+    // OCR engines drop the space between the words of a label ("TOTALTTC", "TotalHT"):
+    // each label of several words is also known glued, a little less sure.
+    let glued: Vec<Label> = out
+        .iter()
+        .filter(|l| l.text.contains(' ') && l.text.split(' ').all(|w| w.len() >= 2))
+        .map(|l| Label {
+            field: l.field,
+            text: l.text.replace(' ', ""),
+            weight: l.weight * 0.95,
+            anywhere: l.anywhere,
+        })
+        .collect();
+    for g in glued {
+        if !out.iter().any(|l| l.text == g.text) {
+            out.push(g);
+        }
+    }
     out
 });
 

@@ -989,6 +989,7 @@ fn totals(layout: &Layout, hits: &[Hit], tables: &[(usize, usize)], result: &mut
             }
         }
     }
+    let chain_closed = best_combo.is_some();
     if let Some((_, bi, ti, gi, is_basis)) = best_combo {
         let field = if is_basis {
             "tax_basis_total"
@@ -1106,6 +1107,9 @@ fn totals(layout: &Layout, hits: &[Hit], tables: &[(usize, usize)], result: &mut
                 if c.value.parse::<Decimal>().ok() == Some(sum) {
                     let boosted = (c.clone(), conf.max(0.95));
                     chosen.insert("tax_total", boosted);
+                } else if chain_closed {
+                    // Basis + tax = gross as printed: a breakdown that disagrees is one
+                    // read in part (a row lost to OCR), not a better tax total.
                 } else if let Some(alt) = cands
                     .get("tax_total")
                     .and_then(|v| v.iter().find(|(_, d)| *d == sum))
@@ -1168,6 +1172,28 @@ fn totals(layout: &Layout, hits: &[Hit], tables: &[(usize, usize)], result: &mut
         chosen.insert("net_total", (c.clone(), 0.75));
         chosen.insert("tax_basis_total", (c, 0.75));
     }
+    // A tax total that was not read (or read as something that does not add up), where
+    // basis and gross were: their difference is the tax when the rates printed on the
+    // document give it too.
+    if !chain_closed
+        && let Some(b) = val(&chosen, "tax_basis_total").or(val(&chosen, "net_total"))
+        && let Some(g) = val(&chosen, "gross_total")
+        && val(&chosen, "tax_total").is_none_or(|t| b + t != g)
+        && let Some(tax) = tax_from_rates(result, &label_rates(layout, hits), b, g - b)
+    {
+        let (page, ocr) = chosen
+            .get("gross_total")
+            .map_or((1, 1.0), |(c, _)| (c.page, c.ocr));
+        let c = Candidate {
+            value: format_amount(tax),
+            score: 0.7,
+            row: 0,
+            page,
+            bbox: BBox::default(),
+            ocr,
+        };
+        chosen.insert("tax_total", (c, 0.85));
+    }
     // No gross line, but net + tax equals the printed amount due: that amount is the
     // gross as well.
     if !chosen.contains_key("gross_total")
@@ -1217,6 +1243,54 @@ fn totals(layout: &Layout, hits: &[Hit], tables: &[(usize, usize)], result: &mut
         };
         result.set(field, f);
     }
+}
+
+/// The rates printed on the rows labelled as the tax total ("MwSt. 19 %").
+fn label_rates(layout: &Layout, hits: &[Hit]) -> Vec<Decimal> {
+    hits_of(hits, "tax_total")
+        .filter_map(|h| layout.rows.get(h.at.row))
+        .flat_map(|row| table::percents(&row.text()))
+        .collect()
+}
+
+/// `difference` (gross - basis) when the tax rates printed on the document give that tax
+/// for `basis`, to the cent per rate: each line's net amount at its rate when every line
+/// has one and they sum to the basis, else the basis at the document's one rate (of the
+/// lines, the breakdown and the tax label's row).
+fn tax_from_rates(
+    result: &InvoiceResult,
+    label_rates: &[Decimal],
+    basis: Decimal,
+    difference: Decimal,
+) -> Option<Decimal> {
+    let hundred = Decimal::ONE_HUNDRED;
+    let mut rates: Vec<Decimal> = result
+        .lines
+        .iter()
+        .filter_map(|l| l.tax_rate)
+        .chain(result.tax_breakdown.iter().map(|t| t.rate))
+        .chain(label_rates.iter().copied())
+        .filter(|r| !r.is_zero())
+        .collect();
+    rates.sort();
+    rates.dedup();
+    let by_lines = (!result.lines.is_empty()
+        && result.lines.iter().all(|l| l.tax_rate.is_some())
+        && result.lines.iter().map(|l| l.net_amount).sum::<Decimal>() == basis)
+        .then(|| {
+            result
+                .lines
+                .iter()
+                .map(|l| l.net_amount * l.tax_rate.unwrap_or_default() / hundred)
+                .sum::<Decimal>()
+        });
+    let expected = match (by_lines, &rates[..]) {
+        (Some(t), _) => t,
+        (None, [rate]) => basis * *rate / hundred,
+        _ => return None,
+    };
+    let tolerance = Decimal::new(1, 2) * Decimal::from(rates.len().max(1)) + Decimal::new(1, 3);
+    (!difference.is_zero() && (expected - difference).abs() <= tolerance).then_some(difference)
 }
 
 #[cfg(test)]
@@ -1479,6 +1553,90 @@ mod tests {
                 .get("tax_total")
                 .is_some_and(|f| f.confidence < 0.8)
         );
+    }
+
+    /// A breakdown read in part (a row lost to OCR) does not replace a tax total with
+    /// which basis + tax = gross as printed.
+    #[test]
+    fn a_partial_breakdown_does_not_override_a_closing_chain() {
+        let d = doc(&[
+            (50.0, 300.0, "Steuersatz"),
+            (200.0, 300.0, "Basis"),
+            (350.0, 300.0, "USt.-Betrag"),
+            (50.0, 315.0, "7"),
+            (60.0, 315.0, "%"),
+            (200.0, 315.0, "275,00"),
+            (350.0, 315.0, "19,25"),
+            (50.0, 330.0, "1:9"),
+            (200.0, 330.0, "198.,00"),
+            (350.0, 330.0, "3?,62"),
+            (300.0, 400.0, "Nettobetrag"),
+            (480.0, 400.0, "473,00"),
+            (300.0, 415.0, "Steuerbetrag"),
+            (480.0, 415.0, "56,87"),
+            (300.0, 430.0, "Bruttosumme"),
+            (480.0, 430.0, "529,87"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.tax_breakdown.len(), 1, "{:?}", r.tax_breakdown);
+        assert_eq!(r.value("tax_total"), Some("56.87"));
+        assert!(
+            r.fields
+                .get("tax_total")
+                .is_some_and(|f| f.confidence >= 0.9)
+        );
+    }
+
+    /// A tax total OCR could not read is gross - basis when the printed rate gives the
+    /// same; with a modest confidence, since it was not read.
+    #[test]
+    fn an_unreadable_tax_total_is_the_difference_the_rate_confirms() {
+        let rows = |tax: &'static str| {
+            doc(&[
+                (300.0, 400.0, "Nettobetrag"),
+                (480.0, 400.0, "16,90"),
+                (300.0, 415.0, "MwSt."),
+                (350.0, 415.0, "7"),
+                (360.0, 415.0, "%"),
+                (480.0, 415.0, tax),
+                (300.0, 430.0, "Bruttosumme"),
+                (480.0, 430.0, "18,08"),
+            ])
+        };
+        let r = extract_invoice(&rows("Igy"));
+        assert_eq!(r.value("tax_total"), Some("1.18"));
+        let conf = r.fields.get("tax_total").map_or(1.0, |f| f.confidence);
+        assert!((0.8..0.9).contains(&conf), "{conf}");
+        // A difference the rate does not give is no tax total.
+        let d = doc(&[
+            (300.0, 400.0, "Nettobetrag"),
+            (480.0, 400.0, "16,90"),
+            (300.0, 415.0, "MwSt."),
+            (350.0, 415.0, "19"),
+            (362.0, 415.0, "%"),
+            (480.0, 415.0, "Igy"),
+            (300.0, 430.0, "Bruttosumme"),
+            (480.0, 430.0, "18,08"),
+        ]);
+        assert_eq!(extract_invoice(&d).value("tax_total"), None);
+    }
+
+    /// Labels whose words OCR glued together are still labels.
+    #[test]
+    fn glued_label_words_are_read() {
+        let d = doc(&[
+            (300.0, 400.0, "TOTALHT"),
+            (480.0, 400.0, "100,00"),
+            (300.0, 415.0, "TOTAL"),
+            (340.0, 415.0, "TVA"),
+            (480.0, 415.0, "20,00"),
+            (300.0, 430.0, "TOTALTTC"),
+            (480.0, 430.0, "120,00"),
+        ]);
+        let r = extract_invoice(&d);
+        assert_eq!(r.value("net_total"), Some("100.00"));
+        assert_eq!(r.value("tax_total"), Some("20.00"));
+        assert_eq!(r.value("gross_total"), Some("120.00"));
     }
 
     #[test]
