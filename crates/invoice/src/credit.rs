@@ -3,31 +3,31 @@
 //! printed with minus signs everywhere are reported the same way, so a result reads alike
 //! whether it came from the embedded XML or from the printed page. Other documents keep
 //! the signs they print (a corrected invoice, 384, may legitimately total a negative
-//! amount).
+//! amount), and on such a document the allowances, charges and prepaid amounts, which the
+//! reader finds as magnitudes, carry the same negative sign (EN 16931 states them in the
+//! document's direction: net + charges - allowances = basis, gross - prepaid = due).
 
 use docpipe_core::InvoiceResult;
 use rust_decimal::Decimal;
 
 use super::amount::format_amount;
 
-/// Totals that carry the document's direction (prepaid amounts and allowances are already
-/// magnitudes).
-const SIGNED_TOTALS: [&str; 6] = [
+/// Totals that carry the document's direction as printed.
+const SIGNED_TOTALS: [&str; 5] = [
     "net_total",
-    "charge_total",
     "tax_basis_total",
     "tax_total",
     "gross_total",
     "due_total",
 ];
 
+/// Totals the reader finds as magnitudes, whatever the document's direction.
+const MAGNITUDES: [&str; 3] = ["allowance_total", "charge_total", "prepaid_total"];
+
 /// Turns a credit note printed with negative amounts into the standard's positive form:
 /// when the type code is 381 and the gross (or, failing it, the amount due or the net)
 /// total is negative, every signed total, line amount and VAT subtotal changes sign.
 pub(super) fn amounts_as_the_standard_states(result: &mut InvoiceResult) {
-    if result.value("type_code") != Some("381") {
-        return;
-    }
     let Some(lead) = ["gross_total", "due_total", "net_total", "tax_basis_total"]
         .into_iter()
         .find_map(|f| result.amount(f))
@@ -37,9 +37,29 @@ pub(super) fn amounts_as_the_standard_states(result: &mut InvoiceResult) {
     if lead >= Decimal::ZERO {
         return;
     }
+    if result.value("type_code") != Some("381") {
+        // A document that totals a negative amount: its magnitudes take its sign.
+        for name in MAGNITUDES {
+            if let Some(field) = result.fields.get_mut(name)
+                && let Ok(v) = field.value.parse::<Decimal>()
+                && v > Decimal::ZERO
+            {
+                field.value = format_amount(-v);
+            }
+        }
+        return;
+    }
     for name in SIGNED_TOTALS {
         if let Some(field) = result.fields.get_mut(name)
             && let Ok(v) = field.value.parse::<Decimal>()
+        {
+            field.value = format_amount(-v);
+        }
+    }
+    for name in MAGNITUDES {
+        if let Some(field) = result.fields.get_mut(name)
+            && let Ok(v) = field.value.parse::<Decimal>()
+            && v < Decimal::ZERO
         {
             field.value = format_amount(-v);
         }
@@ -119,5 +139,26 @@ mod tests {
             amounts_as_the_standard_states(&mut r);
             assert_eq!(r, before, "{code}");
         }
+    }
+
+    /// An invoice that totals a negative amount states its allowances, charges and
+    /// prepaid amounts negative too, so that its arithmetic closes as printed.
+    #[test]
+    fn magnitudes_take_the_sign_of_a_negative_invoice() {
+        for (sign, expected) in [("-", "-10.00"), ("", "10.00")] {
+            let mut r = printed("380", sign);
+            for f in MAGNITUDES {
+                r.set(f, Field::new("10.00", 0.9));
+            }
+            amounts_as_the_standard_states(&mut r);
+            for f in MAGNITUDES {
+                assert_eq!(r.value(f), Some(expected), "{f} with sign {sign:?}");
+            }
+        }
+        // A credit note printed negative becomes positive, magnitudes included.
+        let mut r = printed("381", "-");
+        r.set("allowance_total", Field::new("10.00", 0.9));
+        amounts_as_the_standard_states(&mut r);
+        assert_eq!(r.value("allowance_total"), Some("10.00"));
     }
 }

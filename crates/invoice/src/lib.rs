@@ -938,7 +938,7 @@ fn totals(layout: &Layout, hits: &[Hit], tables: &[(usize, usize)], result: &mut
                 continue;
             };
             let mut value = a.value;
-            if matches!(field, "prepaid_total" | "allowance_total") {
+            if matches!(field, "prepaid_total" | "allowance_total" | "charge_total") {
                 value = value.abs();
             }
             list.push((
