@@ -38,11 +38,6 @@ fn io_error(what: &str, key: &ObjectKey, e: std::io::Error) -> StageError {
 impl ObjectStore for FsObjectStore {
     async fn put(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<()> {
         let path = self.path_of(key);
-        if let Some(dir) = path.parent() {
-            crate::private_files::create_dir_all_async(dir)
-                .await
-                .map_err(|e| io_error("creating folder for", key, e))?;
-        }
         // A temporary name of its own per write: two writes of one key at once (two
         // requests racing with one Idempotency-Key) must not share a half-written file.
         static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -50,12 +45,31 @@ impl ObjectStore for FsObjectStore {
         let mut tmp = path.clone().into_os_string();
         tmp.push(format!(".tmp-{}-{n}", std::process::id()));
         let tmp = PathBuf::from(tmp);
-        crate::private_files::write_async(&tmp, bytes)
-            .await
-            .map_err(|e| io_error("writing", key, e))?;
-        tokio::fs::rename(&tmp, &path)
-            .await
-            .map_err(|e| io_error("renaming", key, e))
+        // A delete of the folder's last object removes the folder; a write that loses
+        // that race makes the folder again.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            if let Some(dir) = path.parent() {
+                crate::private_files::create_dir_all_async(dir)
+                    .await
+                    .map_err(|e| io_error("creating folder for", key, e))?;
+            }
+            let written = match crate::private_files::write_async(&tmp, bytes.clone()).await {
+                Ok(()) => tokio::fs::rename(&tmp, &path)
+                    .await
+                    .map_err(|e| ("renaming", e)),
+                Err(e) => Err(("writing", e)),
+            };
+            match written {
+                Ok(()) => return Ok(()),
+                Err((_, e)) if e.kind() == ErrorKind::NotFound && tries < 3 => {}
+                Err((what, e)) => {
+                    let _ = tokio::fs::remove_file(&tmp).await;
+                    return Err(io_error(what, key, e));
+                }
+            }
+        }
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<Option<Vec<u8>>> {
@@ -76,10 +90,45 @@ impl ObjectStore for FsObjectStore {
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<()> {
-        match tokio::fs::remove_file(self.path_of(key)).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_error("deleting", key, e)),
+        let path = self.path_of(key);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error("deleting", key, e)),
         }
+        // The folder of a job's objects goes with its last object (it fails, and stays,
+        // while anything is left in it).
+        if let Some(dir) = path.parent()
+            && dir != self.root
+        {
+            let _ = tokio::fs::remove_dir(dir).await;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> ObjectKey {
+        ObjectKey::parse(s).expect("valid key")
+    }
+
+    #[tokio::test]
+    async fn a_folder_goes_with_its_last_object() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = FsObjectStore::new(root.path());
+        let (a, b) = (key("uploads/job_1/a.pdf"), key("uploads/job_1/b.pdf"));
+        store.put(&a, b"a".to_vec()).await.expect("put a");
+        store.put(&b, b"b".to_vec()).await.expect("put b");
+        store.delete(&a).await.expect("delete a");
+        assert_eq!(store.get(&b).await.expect("get b"), Some(b"b".to_vec()));
+        store.delete(&b).await.expect("delete b");
+        assert!(!root.path().join("uploads/job_1").exists());
+        // Deleting what is gone is no error, and the folder comes back for a new object.
+        store.delete(&b).await.expect("delete again");
+        store.put(&a, b"again".to_vec()).await.expect("put again");
+        assert_eq!(store.get(&a).await.expect("get a"), Some(b"again".to_vec()));
     }
 }
