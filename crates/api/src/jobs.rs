@@ -28,7 +28,7 @@ use crate::views::{JobListView, JobView};
 /// `POST /api/v1/jobs` with a JSON body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateJobRequest {
+pub(crate) struct CreateJobRequest {
     /// The document, inline or by URL. Absent when `upload_id` is given.
     pub document: Option<DocumentInput>,
     /// A presigned upload's id (`POST /api/v1/uploads`).
@@ -39,7 +39,7 @@ pub struct CreateJobRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DocumentInput {
+pub(crate) struct DocumentInput {
     /// The document's bytes, base64 (standard alphabet).
     pub content_base64: Option<String>,
     /// An http(s) URL that ingest fetches.
@@ -235,7 +235,7 @@ async fn parse_multipart(mut mp: Multipart, max: u64) -> Result<NewJob, ApiError
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Extension(request_id): Extension<RequestId>,
@@ -582,7 +582,7 @@ fn check_owner(owner: Option<&str>, caller: &Caller) -> Result<(), ApiError> {
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
-pub async fn show(
+pub(crate) async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(job_id): Path<String>,
@@ -623,7 +623,7 @@ pub async fn show(
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
-pub async fn result(
+pub(crate) async fn result(
     State(state): State<AppState>,
     caller: Caller,
     Path(job_id): Path<String>,
@@ -658,7 +658,7 @@ pub async fn result(
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
-pub async fn cancel(
+pub(crate) async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
     Path(job_id): Path<String>,
@@ -700,7 +700,7 @@ pub async fn cancel(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     /// Filter by status.
     pub status: Option<String>,
     /// Filter by kind.
@@ -722,7 +722,7 @@ pub struct ListQuery {
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,

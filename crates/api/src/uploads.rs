@@ -26,25 +26,25 @@ use crate::state::{AppState, Presigner, UploadLink};
 
 /// Stored beside an upload: who may use it and until when.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UploadMeta {
+pub(crate) struct UploadMeta {
     pub owner: String,
     pub filename: Option<String>,
     pub expires_at: DateTime<Utc>,
 }
 
 /// Where an upload's metadata is stored.
-pub fn upload_meta_key(upload_id: &UploadId) -> ObjectKey {
+pub(crate) fn upload_meta_key(upload_id: &UploadId) -> ObjectKey {
     ObjectKey::for_upload(upload_id, "meta.json")
 }
 
 /// Where an upload's document is stored.
-pub fn upload_document_key(upload_id: &UploadId) -> ObjectKey {
+pub(crate) fn upload_document_key(upload_id: &UploadId) -> ObjectKey {
     ObjectKey::for_upload(upload_id, "document")
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateUploadRequest {
+pub(crate) struct CreateUploadRequest {
     /// The document's name, used for the job.
     pub filename: Option<String>,
 }
@@ -60,7 +60,7 @@ pub struct CreateUploadRequest {
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: axum::body::Bytes,
@@ -113,13 +113,13 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct SignedQuery {
+pub(crate) struct SignedQuery {
     pub expires: i64,
     pub signature: String,
 }
 
 /// The receiving end of a local presigned URL.
-pub async fn receive(
+pub(crate) async fn receive(
     State(state): State<AppState>,
     Path(upload_id): Path<String>,
     query: std::result::Result<Query<SignedQuery>, axum::extract::rejection::QueryRejection>,

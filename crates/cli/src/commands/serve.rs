@@ -13,13 +13,13 @@ use docpipe_local::orchestrator::{EmbeddedOrchestrator, PoolOptions};
 use crate::settings::Settings;
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Address to listen on (port 0 picks a free port); overrides the `bind` setting.
     #[arg(long)]
     pub bind: Option<String>,
 }
 
-pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
+pub(crate) async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let pipeline = super::open_pipeline(settings)?;
     let orchestrator = EmbeddedOrchestrator::start(
         pipeline.clone(),
