@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use docpipe_api::{ApiSettings, AppState, LocalPresigner};
+use docpipe_api::{ApiPorts, ApiSettings, AppState, LocalPresigner, Uploads};
 use docpipe_core::ports::StageSettings;
 use docpipe_invoice::RuleExtractor;
 use docpipe_local::embedded::{Embedded, EmbeddedOptions};
@@ -131,26 +131,24 @@ impl Host {
                 queue: 16,
             },
         );
-        let ports = pipeline.ports().clone();
-        let store = pipeline.store().clone();
+        let ports = pipeline.ports();
+        let store = pipeline.store();
         let secret: Arc<[u8]> = Arc::from(&b"lambda-host-test-upload-secret!!"[..]);
         let state = AppState::new(
-            ports.jobs.clone(),
-            ports.objects.clone(),
-            Arc::new(store.clone()),
-            Arc::new(store),
-            Arc::new(orchestrator.clone()),
-            ports.fetcher.clone(),
-            Arc::new(LocalPresigner::new(
-                PUBLIC_URL.to_owned(),
-                Arc::clone(&secret),
-            )),
-            ports.clock.clone(),
+            ApiPorts {
+                jobs: ports.jobs.clone(),
+                objects: ports.objects.clone(),
+                keys: Arc::new(store.clone()),
+                idempotency: Arc::new(store.clone()),
+                orchestrator: Arc::new(orchestrator.clone()),
+                fetcher: ports.fetcher.clone(),
+                uploads: Uploads::Local(LocalPresigner::new(PUBLIC_URL.to_owned(), secret)),
+                clock: ports.clock.clone(),
+            },
             ApiSettings {
                 max_document_bytes: MAX_DOCUMENT_MIB * 1024 * 1024,
                 ..ApiSettings::default()
             },
-            Some(secret),
         );
         Host::Lambda {
             home,

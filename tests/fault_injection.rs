@@ -16,6 +16,7 @@ use docpipe_core::{Clock, Document, DocumentKind, ErrorCode, JobStatus, MediaTyp
 use docpipe_invoice::RuleExtractor;
 use docpipe_local::embedded::Embedded;
 use docpipe_local::faults::{FaultInjection, FaultMode, TRANSIENT_MAX_CONSECUTIVE};
+use docpipe_local::sqlite::ExecutionState;
 use docpipe_pdf::{PdfLimits, extract_document};
 use serde_json::Value;
 
@@ -59,7 +60,7 @@ fn virtual_clock() -> Arc<VirtualClock> {
 }
 
 /// Submits and runs `BATCH` jobs at once; their ids with execution histories.
-async fn run_batch(pipeline: &Embedded) -> Vec<(docpipe_core::JobId, String, Value)> {
+async fn run_batch(pipeline: &Embedded) -> Vec<(docpipe_core::JobId, ExecutionState, Value)> {
     let mut ids = Vec::new();
     for _ in 0..BATCH {
         let job = pipeline
@@ -119,7 +120,7 @@ async fn transient_faults_at_p_0_3_are_all_retried_to_completion() {
     let mut injected = 0;
     let mut retried_jobs = 0;
     for (id, status, history) in &runs {
-        assert_eq!(status, "SUCCEEDED", "{id}: {history:#}");
+        assert_eq!(*status, ExecutionState::Succeeded, "{id}: {history:#}");
         let job = pipeline.job(id).await.expect("job");
         assert!(
             matches!(job.status, JobStatus::Completed | JobStatus::NeedsReview),
@@ -174,7 +175,7 @@ async fn a_permanent_fault_fails_every_job_with_its_code_and_no_retry() {
     let pipeline = h.pipeline.clone().with_fault_injection(faults);
     let runs = run_batch(&pipeline).await;
     for (id, status, history) in &runs {
-        assert_eq!(status, "FAILED", "{id}");
+        assert_eq!(*status, ExecutionState::Failed, "{id}");
         let job = pipeline.job(id).await.expect("job");
         assert_eq!(job.status, JobStatus::Failed);
         let error = job.error.expect("an error");

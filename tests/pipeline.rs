@@ -17,6 +17,7 @@ use docpipe_core::{
     Clock, Document, ErrorCode, JobId, JobPatch, JobStatus, JobStore, MediaType, Ocr, StageError,
 };
 use docpipe_local::embedded::{Content, PIPELINE_DEFINITION, Submission};
+use docpipe_local::sqlite::ExecutionState;
 use docpipe_pdf::{PdfLimits, extract_document};
 use serde_json::Value;
 
@@ -120,7 +121,7 @@ async fn transient_ocr_errors_are_retried_with_backoff_on_virtual_time() {
     let started = clock.now();
     let wall = std::time::Instant::now();
     let rec = h.pipeline.execute(&id).await.expect("executes");
-    assert_eq!(rec.status, "SUCCEEDED", "{rec:#?}");
+    assert_eq!(rec.status, ExecutionState::Succeeded, "{rec:#?}");
     assert_eq!(ocr.calls.load(Ordering::SeqCst), 4);
     // 1 + 2 + 4 seconds of backoff, on the virtual clock.
     let waited = clock.now() - started;
@@ -149,7 +150,7 @@ async fn a_dependency_that_stays_down_fails_the_job_after_four_retries() {
     let id = submit_fixture(&h, "invoices/EN16931_Einfach.pdf").await;
     let started = clock.now();
     let rec = h.pipeline.execute(&id).await.expect("executes");
-    assert_eq!(rec.status, "FAILED");
+    assert_eq!(rec.status, ExecutionState::Failed);
     assert_eq!(rec.error.as_deref(), Some("DocPipe.Transient"));
     assert_eq!(ocr.calls.load(Ordering::SeqCst), 5, "1 try + 4 retries");
     assert!(clock.now() - started >= chrono::Duration::seconds(15));
@@ -171,7 +172,7 @@ async fn a_stage_past_its_timeout_fails_the_job() {
     let h = Harness::new(ocr, clock.clone());
     let id = submit_fixture(&h, "invoices/EN16931_Einfach.pdf").await;
     let rec = h.pipeline.execute(&id).await.expect("executes");
-    assert_eq!(rec.status, "FAILED");
+    assert_eq!(rec.status, ExecutionState::Failed);
     assert_eq!(rec.error.as_deref(), Some("States.Timeout"));
     assert!(event_types(&rec.history).contains(&"LambdaFunctionTimedOut".to_owned()));
     let job = h.pipeline.job(&id).await.expect("job");
@@ -188,7 +189,7 @@ async fn a_job_cancelled_mid_pipeline_stops_and_is_never_resumed() {
     let id = submit_fixture(&h, "invoices/EN16931_Einfach.pdf").await;
     *ocr.jobs.lock().expect("lock") = Some((h.pipeline.ports().jobs.clone(), id.clone()));
     let rec = h.pipeline.execute(&id).await.expect("executes");
-    assert_eq!(rec.status, "FAILED");
+    assert_eq!(rec.status, ExecutionState::Failed);
     assert_eq!(rec.error.as_deref(), Some("DocPipe.Cancelled"));
     let job = h.pipeline.job(&id).await.expect("job");
     assert_eq!(job.status, JobStatus::Cancelled);
@@ -210,7 +211,7 @@ async fn a_job_runs_through_every_stage_with_the_real_worker() {
     let h = Harness::new(pdf_ocr(), Arc::new(docpipe_asl::clock::SystemClock));
     let id = submit_fixture(&h, "invoices/EN16931_Einfach.pdf").await;
     let rec = h.pipeline.execute(&id).await.expect("executes");
-    assert_eq!(rec.status, "SUCCEEDED");
+    assert_eq!(rec.status, ExecutionState::Succeeded);
     let job = h.pipeline.job(&id).await.expect("job");
     let keys = &job.keys;
     let upload = keys.upload.as_ref().expect("upload key");
@@ -289,7 +290,7 @@ async fn identical_content_reuses_a_finished_jobs_result_within_its_ttl() {
         async move {
             let id = submit_fixture(h, rel).await;
             let rec = h.pipeline.execute(&id).await.expect("executes");
-            assert_eq!(rec.status, "SUCCEEDED", "{rec:#?}");
+            assert_eq!(rec.status, ExecutionState::Succeeded, "{rec:#?}");
             let job = h.pipeline.job(&id).await.expect("job");
             let result = h.pipeline.result_json(&job).await.expect("read");
             (job, result.expect("a result"), rec)
@@ -472,7 +473,12 @@ async fn recovery_runs_each_job_exactly_once() {
             .await
             .expect("read")
             .expect("an execution record");
-        assert_eq!(rec.status, "SUCCEEDED", "{id}: {:?}", rec.cause);
+        assert_eq!(
+            rec.status,
+            ExecutionState::Succeeded,
+            "{id}: {:?}",
+            rec.cause
+        );
         let history = pipeline.store().history(id).await.expect("history");
         let finals = history.iter().filter(|c| c.status.is_final()).count();
         assert_eq!(finals, 1, "{id}: {history:?}");

@@ -18,17 +18,17 @@ use docpipe_invoice::RuleExtractor;
 use docpipe_local::embedded::{Embedded, EmbeddedOptions};
 use docpipe_pdf::worker::{PdfTextOcr, WORKER_ARGS, WorkerCommand};
 
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-pub fn fixture(rel: &str) -> PathBuf {
+pub(crate) fn fixture(rel: &str) -> PathBuf {
     repo_root().join("fixtures").join(rel)
 }
 
 /// `../shared` beside the clone, where the team's data lives; `None` (and the caller
 /// skips) when it is absent.
-pub fn shared() -> Option<PathBuf> {
+pub(crate) fn shared() -> Option<PathBuf> {
     let p = repo_root().join("../shared");
     if p.is_dir() {
         Some(p)
@@ -39,7 +39,7 @@ pub fn shared() -> Option<PathBuf> {
 }
 
 /// The `docpipe` binary of this build.
-pub fn docpipe(home: &Path) -> Command {
+pub(crate) fn docpipe(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_docpipe"));
     c.arg("--home").arg(home);
     c.env_remove("DOCPIPE_HOME");
@@ -47,7 +47,7 @@ pub fn docpipe(home: &Path) -> Command {
 }
 
 /// The parsing worker: this build's binary re-executed with `__worker`.
-pub fn pdf_ocr() -> Arc<dyn Ocr> {
+pub(crate) fn pdf_ocr() -> Arc<dyn Ocr> {
     let worker = WorkerCommand {
         program: PathBuf::from(env!("CARGO_BIN_EXE_docpipe")),
         args: WORKER_ARGS.iter().map(Into::into).collect(),
@@ -55,21 +55,25 @@ pub fn pdf_ocr() -> Arc<dyn Ocr> {
     Arc::new(PdfTextOcr::new(worker).with_timeout(Duration::from_secs(20)))
 }
 
-pub struct Harness {
+pub(crate) struct Harness {
     pub dir: tempfile::TempDir,
     pub pipeline: Embedded,
 }
 
 impl Harness {
-    pub fn new(ocr: Arc<dyn Ocr>, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(ocr: Arc<dyn Ocr>, clock: Arc<dyn Clock>) -> Self {
         Self::with(ocr, Arc::new(RuleExtractor::default()), clock)
     }
 
-    pub fn with(ocr: Arc<dyn Ocr>, extractor: Arc<dyn Extractor>, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn with(
+        ocr: Arc<dyn Ocr>,
+        extractor: Arc<dyn Extractor>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self::with_settings(ocr, extractor, clock, StageSettings::default())
     }
 
-    pub fn with_settings(
+    pub(crate) fn with_settings(
         ocr: Arc<dyn Ocr>,
         extractor: Arc<dyn Extractor>,
         clock: Arc<dyn Clock>,
@@ -90,14 +94,14 @@ impl Harness {
 }
 
 /// Reads a `*.truth.json` gross total.
-pub fn truth_gross(pdf: &Path) -> Option<String> {
+pub(crate) fn truth_gross(pdf: &Path) -> Option<String> {
     let truth = PathBuf::from(format!("{}.truth.json", pdf.display()));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(truth).ok()?).ok()?;
     v["totals"]["GrandTotalAmount"].as_str().map(str::to_owned)
 }
 
 /// Decimal equality of two amount strings ("529.87" == "529.870").
-pub fn same_amount(a: &str, b: &str) -> bool {
+pub(crate) fn same_amount(a: &str, b: &str) -> bool {
     match (
         a.parse::<rust_decimal::Decimal>(),
         b.parse::<rust_decimal::Decimal>(),

@@ -18,7 +18,7 @@ use crate::state::AppState;
 
 /// The authenticated caller: the key's name owns the jobs it creates.
 #[derive(Clone, Debug)]
-pub struct Caller {
+pub(crate) struct Caller {
     pub key_name: String,
 }
 

@@ -15,7 +15,7 @@ use tower::{Layer, Service};
 
 /// A JSON body still waiting for its `meta`.
 #[derive(Clone)]
-pub struct Enveloped(pub Value, pub StatusCode);
+pub(crate) struct Enveloped(pub Value, pub StatusCode);
 
 /// What a handler left for the middleware to wrap.
 #[derive(Clone)]
@@ -29,7 +29,7 @@ enum PendingBody {
 /// The request id of the current request, for handlers that pass it on (the correlation
 /// id of an execution).
 #[derive(Clone, Debug)]
-pub struct RequestId(pub String);
+pub(crate) struct RequestId(pub String);
 
 impl IntoResponse for Enveloped {
     fn into_response(self) -> Response {
@@ -40,7 +40,7 @@ impl IntoResponse for Enveloped {
 }
 
 /// `{"status": "success", "data": ...}` with a status code.
-pub fn success(data: impl serde::Serialize, status: StatusCode) -> Response {
+pub(crate) fn success(data: impl serde::Serialize, status: StatusCode) -> Response {
     match data_bytes(&data) {
         Ok(bytes) => success_bytes(bytes, status),
         Err(e) => e.into_response(),
@@ -48,7 +48,9 @@ pub fn success(data: impl serde::Serialize, status: StatusCode) -> Response {
 }
 
 /// A success's `data`, serialised, for handlers that keep it.
-pub fn data_bytes(data: &impl serde::Serialize) -> Result<axum::body::Bytes, crate::ApiError> {
+pub(crate) fn data_bytes(
+    data: &impl serde::Serialize,
+) -> Result<axum::body::Bytes, crate::ApiError> {
     serde_json::to_vec(data).map(Into::into).map_err(|e| {
         crate::ApiError::from(docpipe_core::StageError::internal(format!(
             "serialising a response: {e}"
@@ -57,7 +59,7 @@ pub fn data_bytes(data: &impl serde::Serialize) -> Result<axum::body::Bytes, cra
 }
 
 /// `{"status": "success", "data": ...}` around `data`, already serialised.
-pub fn success_bytes(data: axum::body::Bytes, status: StatusCode) -> Response {
+pub(crate) fn success_bytes(data: axum::body::Bytes, status: StatusCode) -> Response {
     let mut resp = status.into_response();
     resp.extensions_mut().insert(PendingBody::Data(data));
     resp
@@ -108,7 +110,7 @@ fn new_request_id() -> String {
 /// left into the envelope. Written as a plain [`Service`] rather than with
 /// `middleware::from_fn`, which clones and boxes the rest of the stack on every request.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct EnvelopeLayer;
+pub(crate) struct EnvelopeLayer;
 
 impl<S> Layer<S> for EnvelopeLayer {
     type Service = Envelope<S>;
@@ -120,7 +122,7 @@ impl<S> Layer<S> for EnvelopeLayer {
 
 /// See [`EnvelopeLayer`].
 #[derive(Clone, Debug)]
-pub struct Envelope<S> {
+pub(crate) struct Envelope<S> {
     inner: S,
 }
 

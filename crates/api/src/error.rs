@@ -53,7 +53,7 @@ impl ApiError {
 }
 
 /// The HTTP status for each code.
-pub fn status_of(code: ErrorCode) -> StatusCode {
+pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidFileFormat => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -112,11 +112,11 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub async fn not_found() -> ApiError {
+pub(crate) async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route")
 }
 
-pub async fn method_not_allowed() -> ApiError {
+pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::ValidationError,

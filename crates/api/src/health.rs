@@ -11,7 +11,7 @@ use crate::envelope::success;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
+pub(crate) struct Health {
     /// ok or degraded
     pub status: String,
     /// Each dependency: ok, or the error.
@@ -27,7 +27,7 @@ pub struct Health {
         (status = 503, description = "A dependency is down", body = Health)
     )
 )]
-pub async fn health(State(state): State<AppState>) -> Response {
+pub(crate) async fn health(State(state): State<AppState>) -> Response {
     let mut checks = std::collections::BTreeMap::new();
     let store = state
         .jobs

@@ -9,9 +9,10 @@ use axum::response::Response;
 use base64::Engine;
 use docpipe_core::detect::detect_media_type;
 use docpipe_core::ids::sanitize_filename;
+use docpipe_core::lifecycle::{self, JobSubmission, NewDocument, Start, SubmitError, Submitted};
 use docpipe_core::{
     DocumentKind, ErrorCode, IdempotencyRecord, Job, JobFilter, JobId, JobPatch, JobStatus,
-    ObjectKey, StageError,
+    ObjectKey, StageError, UploadId,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -27,7 +28,7 @@ use crate::views::{JobListView, JobView};
 /// `POST /api/v1/jobs` with a JSON body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateJobRequest {
+pub(crate) struct CreateJobRequest {
     /// The document, inline or by URL. Absent when `upload_id` is given.
     pub document: Option<DocumentInput>,
     /// A presigned upload's id (`POST /api/v1/uploads`).
@@ -38,7 +39,7 @@ pub struct CreateJobRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DocumentInput {
+pub(crate) struct DocumentInput {
     /// The document's bytes, base64 (standard alphabet).
     pub content_base64: Option<String>,
     /// An http(s) URL that ingest fetches.
@@ -234,7 +235,7 @@ async fn parse_multipart(mut mp: Multipart, max: u64) -> Result<NewJob, ApiError
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Extension(request_id): Extension<RequestId>,
@@ -341,74 +342,45 @@ pub async fn create(
     let mut job = Job::new(job_id, new_job.kind, &new_job.filename, now);
     job.owner = Some(caller.key_name.clone());
     job.correlation_id = Some(request_id.0.clone());
-    let mut inline = None;
-    match new_job.source {
-        Source::Bytes(bytes) => {
-            job.size_bytes = Some(bytes.len() as u64);
-            job.keys.upload = Some(ObjectKey::for_job("uploads", &job.id, &job.filename));
-            inline = Some(bytes);
-        }
-        Source::Url(url) => job.source_url = Some(url),
+    let document = match new_job.source {
+        Source::Bytes(bytes) => NewDocument::Inline(bytes),
+        Source::Url(url) => NewDocument::Url(url),
         Source::Upload(upload_id) => {
             let (key, meta, size) = claim_upload(&state, &caller, &upload_id, &job.id).await?;
-            job.size_bytes = Some(size);
             if let Some(name) = meta.filename {
                 job.filename = sanitize_filename(&name);
             }
-            job.keys.upload = Some(key);
+            NewDocument::Stored { key, size }
         }
-    }
-    // The bytes are stored before the job exists: a job that a client was told about
-    // always has its document, whenever the server dies. Requests racing under one
-    // Idempotency-Key store the same bytes (their bodies hash the same) under the same key.
-    let stored_inline = inline.is_some();
-    if let (Some(bytes), Some(key)) = (inline, &job.keys.upload) {
-        state.objects.put(key, bytes).await?;
-    }
-    if let Err(e) = state.jobs.create(&job).await {
-        // Another request with the same Idempotency-Key created it first.
-        if idem_key.is_some()
-            && let Ok(existing) = state.jobs.get(&job.id).await
-        {
-            // Its ingest may have moved the upload already, before these bytes landed.
-            if stored_inline
-                && existing.keys.document.is_some()
-                && let Some(key) = &job.keys.upload
-            {
-                let _ = state.objects.delete(key).await;
-            }
-            return Ok(success(JobView::new(&existing, None), StatusCode::ACCEPTED));
+    };
+    // `submit` stores inline bytes before the job exists: a job that a client was told
+    // about always has its document, whenever the server dies.
+    let submitted = lifecycle::submit(
+        &*state.jobs,
+        &*state.objects,
+        &*state.clock,
+        JobSubmission {
+            job,
+            document,
+            idempotent: idem_key.is_some(),
+            start: Start::Orchestrator(&*state.orchestrator, admission),
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        SubmitError::NotStored(e) => ApiError::from(e),
+        // Nothing runs the job (the server is shutting down); it is failed with the reason.
+        SubmitError::NotStarted(e) => ApiError::from(e).retry_after(5),
+    })?;
+    let job = match submitted {
+        Submitted::Existing(job) => {
+            return Ok(success(JobView::new(&job, None), StatusCode::ACCEPTED));
         }
-        // Nothing will read the bytes stored for a job that was not created.
-        if stored_inline && let Some(key) = &job.keys.upload {
-            let _ = state.objects.delete(key).await;
-        }
-        return Err(e.into());
-    }
-    if let Err(e) = state.orchestrator.start_admitted(&job, admission).await {
-        // Nothing runs this job (the server is shutting down): record why.
-        fail_unstarted(&state, &job, &e).await;
-        return Err(ApiError::from(e).retry_after(5));
-    }
+        Submitted::Created(job) => job,
+    };
     tracing::info!(job_id = %job.id, correlation_id = %request_id.0, owner = %caller.key_name,
                    kind = %job.kind, "job created");
     Ok(success(JobView::new(&job, None), StatusCode::ACCEPTED))
-}
-
-/// Fails a stored job that could not be started, with the reason.
-async fn fail_unstarted(state: &AppState, job: &Job, e: &StageError) {
-    let _ = state
-        .jobs
-        .transition(
-            &job.id,
-            JobStatus::Failed,
-            JobPatch {
-                error: Some(e.clone().into()),
-                ..JobPatch::default()
-            },
-            state.clock.now(),
-        )
-        .await;
 }
 
 /// What an existing idempotency record stands for.
@@ -514,7 +486,7 @@ async fn drain(mut body: Body, cap: usize) {
 /// The key under which an upload's one job is recorded, in the idempotency store of the
 /// upload's owner. It holds a newline, which no `Idempotency-Key` header can, so a client's
 /// own keys never collide with it.
-fn upload_claim_key(upload_id: &str) -> String {
+fn upload_claim_key(upload_id: &UploadId) -> String {
     format!("upload\n{upload_id}")
 }
 
@@ -544,19 +516,20 @@ async fn claim_upload(
         )
         .with_details(serde_json::json!({ "field": "upload_id", "job_id": by }))
     };
-    let meta_key = upload_meta_key(upload_id).map_err(|_| gone())?;
+    let upload_id = UploadId::parse(upload_id).map_err(|_| gone())?;
+    let meta_key = upload_meta_key(&upload_id);
     let bytes = state.objects.get(&meta_key).await?.ok_or_else(gone)?;
     let meta: UploadMeta = serde_json::from_slice(&bytes).map_err(|_| gone())?;
     if meta.owner != caller.key_name {
         return Err(gone());
     }
-    let claim_key = upload_claim_key(upload_id);
+    let claim_key = upload_claim_key(&upload_id);
     if let Some(prev) = state.idempotency.get(&caller.key_name, &claim_key).await?
         && prev.job_id != *job_id
     {
         return Err(used(&prev.job_id));
     }
-    let key = upload_document_key(upload_id).map_err(|_| gone())?;
+    let key = upload_document_key(&upload_id);
     let size = state.objects.size(&key).await?.ok_or_else(|| {
         ApiError::validation(
             "nothing was uploaded to this upload URL yet",
@@ -609,7 +582,7 @@ fn check_owner(owner: Option<&str>, caller: &Caller) -> Result<(), ApiError> {
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
-pub async fn show(
+pub(crate) async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(job_id): Path<String>,
@@ -650,7 +623,7 @@ pub async fn show(
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
-pub async fn result(
+pub(crate) async fn result(
     State(state): State<AppState>,
     caller: Caller,
     Path(job_id): Path<String>,
@@ -685,7 +658,7 @@ pub async fn result(
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
-pub async fn cancel(
+pub(crate) async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
     Path(job_id): Path<String>,
@@ -727,7 +700,7 @@ pub async fn cancel(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     /// Filter by status.
     pub status: Option<String>,
     /// Filter by kind.
@@ -749,7 +722,7 @@ pub struct ListQuery {
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 
 use docpipe_core::ChangeToken;
 
-pub struct Kept<K, V> {
+pub(crate) struct Kept<K, V> {
     inner: Mutex<Generation<K, V>>,
     capacity: usize,
 }
@@ -28,7 +28,7 @@ struct Generation<K, V> {
 }
 
 impl<K: Eq + Hash, V: Clone> Kept<K, V> {
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             inner: Mutex::new(Generation {
                 token: None,
@@ -39,7 +39,7 @@ impl<K: Eq + Hash, V: Clone> Kept<K, V> {
     }
 
     /// The entry for `key` if it was stored under `token`.
-    pub fn get<Q>(&self, token: Option<ChangeToken>, key: &Q) -> Option<V>
+    pub(crate) fn get<Q>(&self, token: Option<ChangeToken>, key: &Q) -> Option<V>
     where
         K: std::borrow::Borrow<Q>,
         Q: Eq + Hash + ?Sized,
@@ -53,7 +53,7 @@ impl<K: Eq + Hash, V: Clone> Kept<K, V> {
     }
 
     /// Keeps `value`, read after `token` was.
-    pub fn put(&self, token: Option<ChangeToken>, key: K, value: V) {
+    pub(crate) fn put(&self, token: Option<ChangeToken>, key: K, value: V) {
         let Some(token) = token else { return };
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if inner.token != Some(token) || inner.entries.len() >= self.capacity {

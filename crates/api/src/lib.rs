@@ -20,7 +20,7 @@ use axum::routing::{get, post, put};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
-pub use state::{ApiSettings, AppState, Presigner, UploadLink};
+pub use state::{ApiPorts, ApiSettings, AppState, Presigner, UploadLink, Uploads};
 pub use uploads::{LocalPresigner, verify_local_signature};
 pub use views::JobView;
 

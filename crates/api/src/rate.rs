@@ -10,13 +10,13 @@ use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 #[derive(Default)]
-pub struct RateLimiters {
+pub(crate) struct RateLimiters {
     by_key: Mutex<HashMap<String, (u32, Arc<DefaultDirectRateLimiter>)>>,
 }
 
 impl RateLimiters {
     /// `Ok` if the key may make a request now, else how long to wait.
-    pub fn check(&self, key: &str, per_minute: u32) -> Result<(), Duration> {
+    pub(crate) fn check(&self, key: &str, per_minute: u32) -> Result<(), Duration> {
         let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
         let limiter = {
             let mut map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
@@ -39,7 +39,7 @@ impl RateLimiters {
 /// Request counts per key, written to the key store in batches (at most once a second)
 /// instead of once per request.
 #[derive(Default)]
-pub struct UsageCounter {
+pub(crate) struct UsageCounter {
     inner: Mutex<UsageInner>,
 }
 
@@ -50,11 +50,11 @@ struct UsageInner {
 }
 
 /// A batch to write: key name, requests, last request time.
-pub type UsageBatch = Vec<(String, u64, chrono::DateTime<chrono::Utc>)>;
+pub(crate) type UsageBatch = Vec<(String, u64, chrono::DateTime<chrono::Utc>)>;
 
 impl UsageCounter {
     /// Counts a request; returns a batch when one is due.
-    pub fn note(&self, key: &str, at: chrono::DateTime<chrono::Utc>) -> Option<UsageBatch> {
+    pub(crate) fn note(&self, key: &str, at: chrono::DateTime<chrono::Utc>) -> Option<UsageBatch> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         match inner.pending.get_mut(key) {
             Some(e) => *e = (e.0 + 1, at),

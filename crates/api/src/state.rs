@@ -8,12 +8,13 @@ use chrono::{DateTime, Utc};
 use docpipe_core::ports::Result;
 use docpipe_core::{
     ApiKey, Clock, Fetcher, IdempotencyStore, JobStore, KeyStore, ObjectKey, ObjectStore,
-    Orchestrator,
+    Orchestrator, UploadId,
 };
 use serde::Serialize;
 
 use crate::kept::Kept;
 use crate::rate::{RateLimiters, UsageCounter};
+use crate::uploads::LocalPresigner;
 
 /// Settings of the API (part of the host's settings).
 #[derive(Debug, Clone)]
@@ -56,7 +57,8 @@ impl ApiSettings {
 /// A presigned upload: where to PUT the document and until when.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UploadLink {
-    pub upload_id: String,
+    #[schema(value_type = String)]
+    pub upload_id: UploadId,
     pub url: String,
     pub method: String,
     pub expires_at: DateTime<Utc>,
@@ -69,7 +71,7 @@ pub struct UploadLink {
 pub trait Presigner: Send + Sync {
     async fn presign_put(
         &self,
-        upload_id: &str,
+        upload_id: &UploadId,
         key: &ObjectKey,
         expires_at: DateTime<Utc>,
         max_bytes: u64,
@@ -97,11 +99,11 @@ pub struct Shared {
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub orchestrator: Arc<dyn Orchestrator>,
     pub fetcher: Arc<dyn Fetcher>,
-    pub presigner: Arc<dyn Presigner>,
+    pub(crate) presigner: Arc<dyn Presigner>,
     pub clock: Arc<dyn Clock>,
     pub settings: ApiSettings,
     /// The secret that signs local upload URLs (`docpipe serve`); `None` on AWS.
-    pub upload_secret: Option<Arc<[u8]>>,
+    pub(crate) upload_secret: Option<Arc<[u8]>>,
     pub(crate) limiters: Arc<RateLimiters>,
     pub(crate) usage: Arc<UsageCounter>,
     /// Keys by hash, while the key store is unchanged (see [`Kept`]).
@@ -130,20 +132,46 @@ pub(crate) struct KeptView {
     pub data: axum::body::Bytes,
 }
 
+/// The ports the API talks through, wired once per host: `docpipe serve` over the
+/// embedded host's adapters, the API Lambda over the AWS ones, tests over either.
+pub struct ApiPorts {
+    pub jobs: Arc<dyn JobStore>,
+    pub objects: Arc<dyn ObjectStore>,
+    pub keys: Arc<dyn KeyStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub orchestrator: Arc<dyn Orchestrator>,
+    pub fetcher: Arc<dyn Fetcher>,
+    pub uploads: Uploads,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Where presigned uploads go.
+pub enum Uploads {
+    /// To an object store the API never sees (S3 presigned PUTs).
+    Presigned(Arc<dyn Presigner>),
+    /// To this server's `PUT /api/v1/uploads/{upload_id}`, which checks the signature.
+    Local(LocalPresigner),
+}
+
 impl AppState {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        jobs: Arc<dyn JobStore>,
-        objects: Arc<dyn ObjectStore>,
-        keys: Arc<dyn KeyStore>,
-        idempotency: Arc<dyn IdempotencyStore>,
-        orchestrator: Arc<dyn Orchestrator>,
-        fetcher: Arc<dyn Fetcher>,
-        presigner: Arc<dyn Presigner>,
-        clock: Arc<dyn Clock>,
-        settings: ApiSettings,
-        upload_secret: Option<Arc<[u8]>>,
-    ) -> Self {
+    pub fn new(ports: ApiPorts, settings: ApiSettings) -> Self {
+        let ApiPorts {
+            jobs,
+            objects,
+            keys,
+            idempotency,
+            orchestrator,
+            fetcher,
+            uploads,
+            clock,
+        } = ports;
+        let (presigner, upload_secret): (Arc<dyn Presigner>, _) = match uploads {
+            Uploads::Presigned(presigner) => (presigner, None),
+            Uploads::Local(local) => {
+                let secret = local.secret();
+                (Arc::new(local), Some(secret))
+            }
+        };
         let settings_intake = settings.max_concurrent_intake.max(1);
         Self(Arc::new(Shared {
             jobs,

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use docpipe_core::ports::Result;
-use docpipe_core::{ErrorCode, ObjectKey, StageError};
+use docpipe_core::{ErrorCode, ObjectKey, StageError, UploadId};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -26,33 +26,25 @@ use crate::state::{AppState, Presigner, UploadLink};
 
 /// Stored beside an upload: who may use it and until when.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UploadMeta {
+pub(crate) struct UploadMeta {
     pub owner: String,
     pub filename: Option<String>,
     pub expires_at: DateTime<Utc>,
 }
 
-fn valid_upload_id(id: &str) -> bool {
-    id.len() == 36 && id.starts_with("upl_") && id[4..].bytes().all(|b| b.is_ascii_hexdigit())
+/// Where an upload's metadata is stored.
+pub(crate) fn upload_meta_key(upload_id: &UploadId) -> ObjectKey {
+    ObjectKey::for_upload(upload_id, "meta.json")
 }
 
-pub fn upload_meta_key(upload_id: &str) -> Result<ObjectKey> {
-    if !valid_upload_id(upload_id) {
-        return Err(StageError::new(ErrorCode::NotFound, "malformed upload id"));
-    }
-    ObjectKey::parse(&format!("incoming/{upload_id}/meta.json"))
-}
-
-pub fn upload_document_key(upload_id: &str) -> Result<ObjectKey> {
-    if !valid_upload_id(upload_id) {
-        return Err(StageError::new(ErrorCode::NotFound, "malformed upload id"));
-    }
-    ObjectKey::parse(&format!("incoming/{upload_id}/document"))
+/// Where an upload's document is stored.
+pub(crate) fn upload_document_key(upload_id: &UploadId) -> ObjectKey {
+    ObjectKey::for_upload(upload_id, "document")
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateUploadRequest {
+pub(crate) struct CreateUploadRequest {
     /// The document's name, used for the job.
     pub filename: Option<String>,
 }
@@ -68,7 +60,7 @@ pub struct CreateUploadRequest {
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: axum::body::Bytes,
@@ -85,10 +77,7 @@ pub async fn create(
             )
         })?
     };
-    let mut raw = [0u8; 16];
-    getrandom::fill(&mut raw)
-        .map_err(|e| StageError::internal(format!("no randomness for an upload id: {e}")))?;
-    let upload_id = format!("upl_{}", hex::encode(raw));
+    let upload_id = UploadId::generate()?;
     let expires_at = state.clock.now()
         + chrono::Duration::from_std(state.settings.upload_ttl)
             .unwrap_or_else(|_| chrono::Duration::minutes(15));
@@ -101,14 +90,14 @@ pub async fn create(
         serde_json::to_vec(&meta).map_err(|e| StageError::internal(format!("upload meta: {e}")))?;
     state
         .objects
-        .put(&upload_meta_key(&upload_id)?, meta_bytes)
+        .put(&upload_meta_key(&upload_id), meta_bytes)
         .await?;
     let max = state.settings.max_document_bytes;
     let url = state
         .presigner
         .presign_put(
             &upload_id,
-            &upload_document_key(&upload_id)?,
+            &upload_document_key(&upload_id),
             expires_at,
             max,
         )
@@ -124,13 +113,13 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct SignedQuery {
+pub(crate) struct SignedQuery {
     pub expires: i64,
     pub signature: String,
 }
 
 /// The receiving end of a local presigned URL.
-pub async fn receive(
+pub(crate) async fn receive(
     State(state): State<AppState>,
     Path(upload_id): Path<String>,
     query: std::result::Result<Query<SignedQuery>, axum::extract::rejection::QueryRejection>,
@@ -145,9 +134,9 @@ pub async fn receive(
             "uploads go to the URL returned by POST /api/v1/uploads",
         ));
     };
-    if !valid_upload_id(&upload_id)
-        || !verify_local_signature(secret, &upload_id, q.expires, &q.signature)
-    {
+    let upload_id = UploadId::parse(&upload_id)
+        .map_err(|_| denied("the upload URL's signature is not valid"))?;
+    if !verify_local_signature(secret, &upload_id, q.expires, &q.signature) {
         return Err(denied("the upload URL's signature is not valid"));
     }
     if state.clock.now().timestamp() > q.expires {
@@ -159,7 +148,7 @@ pub async fn receive(
     let size = bytes.len() as u64;
     state
         .objects
-        .put(&upload_document_key(&upload_id)?, bytes.to_vec())
+        .put(&upload_document_key(&upload_id), bytes.to_vec())
         .await?;
     Ok(success(
         serde_json::json!({ "upload_id": upload_id, "size_bytes": size }),
@@ -167,12 +156,12 @@ pub async fn receive(
     ))
 }
 
-fn sign(secret: &[u8], upload_id: &str, expires: i64) -> String {
+fn sign(secret: &[u8], upload_id: &UploadId, expires: i64) -> String {
     // HMAC accepts keys of any length; the error case cannot happen.
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
         return String::new();
     };
-    mac.update(upload_id.as_bytes());
+    mac.update(upload_id.as_str().as_bytes());
     mac.update(b"\n");
     mac.update(expires.to_string().as_bytes());
     hex::encode(mac.finalize().into_bytes())
@@ -181,7 +170,7 @@ fn sign(secret: &[u8], upload_id: &str, expires: i64) -> String {
 /// Checks a local upload URL's signature in constant time.
 pub fn verify_local_signature(
     secret: &[u8],
-    upload_id: &str,
+    upload_id: &UploadId,
     expires: i64,
     signature: &str,
 ) -> bool {
@@ -204,13 +193,18 @@ impl LocalPresigner {
             secret,
         }
     }
+
+    /// The secret it signs with, which the receiving end checks.
+    pub(crate) fn secret(&self) -> Arc<[u8]> {
+        Arc::clone(&self.secret)
+    }
 }
 
 #[async_trait]
 impl Presigner for LocalPresigner {
     async fn presign_put(
         &self,
-        upload_id: &str,
+        upload_id: &UploadId,
         _key: &ObjectKey,
         expires_at: DateTime<Utc>,
         _max_bytes: u64,

@@ -89,7 +89,7 @@ impl JobView {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct JobListView {
+pub(crate) struct JobListView {
     pub jobs: Vec<JobView>,
     pub next_cursor: Option<String>,
 }

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Method, Request};
 use chrono::{DateTime, Utc};
-use docpipe_api::{ApiSettings, AppState, LocalPresigner};
+use docpipe_api::{ApiPorts, ApiSettings, AppState, LocalPresigner, Uploads};
 use docpipe_core::keys::{generate_secret, hash_key};
 use docpipe_core::ports::{Fetched, Result};
 use docpipe_core::{
@@ -108,22 +108,20 @@ async fn app(home: &std::path::Path) -> (axum::Router, String) {
         .expect("key");
     let upload_secret: Arc<[u8]> = Arc::from(&b"fuzz-upload-secret-0123456789abcdef"[..]);
     let state = AppState::new(
-        Arc::new(store.clone()),
-        Arc::new(FsObjectStore::new(home.join("objects"))),
-        Arc::new(store.clone()),
-        Arc::new(store),
-        Arc::new(Accepting),
-        Arc::new(NoNetwork),
-        Arc::new(LocalPresigner::new(
-            "http://127.0.0.1:9",
-            Arc::clone(&upload_secret),
-        )),
-        Arc::new(WallClock),
+        ApiPorts {
+            jobs: Arc::new(store.clone()),
+            objects: Arc::new(FsObjectStore::new(home.join("objects"))),
+            keys: Arc::new(store.clone()),
+            idempotency: Arc::new(store),
+            orchestrator: Arc::new(Accepting),
+            fetcher: Arc::new(NoNetwork),
+            uploads: Uploads::Local(LocalPresigner::new("http://127.0.0.1:9", upload_secret)),
+            clock: Arc::new(WallClock),
+        },
         ApiSettings {
             max_document_bytes: 64 * 1024,
             ..ApiSettings::default()
         },
-        Some(upload_secret),
     );
     (docpipe_api::router(state), secret)
 }

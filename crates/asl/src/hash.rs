@@ -7,7 +7,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The lowercase hex digest of `data` with one of ASL's algorithm names, or `None`.
-pub fn hex_digest(algorithm: &str, data: &[u8]) -> Option<String> {
+pub(crate) fn hex_digest(algorithm: &str, data: &[u8]) -> Option<String> {
     Some(match algorithm {
         "MD5" => hex(&md5::Md5::digest(data)),
         "SHA-1" => hex(&sha1::Sha1::digest(data)),

@@ -138,7 +138,7 @@ pub(crate) struct Outstanding {
 }
 
 impl Outstanding {
-    pub fn on_actions(
+    pub(crate) fn on_actions(
         &mut self,
         actions: Vec<Action>,
         at: DateTime<Utc>,
@@ -173,7 +173,7 @@ impl Outstanding {
         done
     }
 
-    pub fn on_event(&mut self, event: &Event) {
+    pub(crate) fn on_event(&mut self, event: &Event) {
         match event {
             Event::TaskSucceeded { id, .. }
             | Event::TaskFailed { id, .. }

@@ -86,6 +86,7 @@ mod tests {
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
     use aws_smithy_types::error::ErrorMetadata;
+    use docpipe_core::ErrorName;
 
     #[derive(Debug)]
     struct Fake(ErrorMetadata);
@@ -117,7 +118,7 @@ mod tests {
         ] {
             let e = sdk_error("Textract DetectDocumentText", service(code, 400));
             assert_eq!(e.code, ErrorCode::RateLimited);
-            assert_eq!(e.name().as_str(), "DocPipe.Transient");
+            assert_eq!(e.name(), ErrorName::Transient);
         }
     }
 

@@ -14,8 +14,8 @@ use docpipe_core::ResultCache;
 use docpipe_core::keys::hash_key;
 use docpipe_core::stages::{PipelineInput, VerifyOutput, dedupe_key};
 use docpipe_core::{
-    ApiKey, CachedResult, DocumentKind, ErrorCode, IdempotencyRecord, IdempotencyStore, Job,
-    JobFilter, JobId, JobPatch, JobStatus, JobStore, KeyStore, ObjectKey, ObjectStore,
+    ApiKey, CachedResult, DocumentKind, ErrorCode, ErrorName, IdempotencyRecord, IdempotencyStore,
+    Job, JobFilter, JobId, JobPatch, JobStatus, JobStore, KeyStore, ObjectKey, ObjectStore,
     Orchestrator,
 };
 use support::{Moto, http};
@@ -139,7 +139,7 @@ async fn dynamo_transitions_are_table_checked_recorded_and_expire() {
         .await
         .expect_err("cancelled stays cancelled");
     assert_eq!(after.code, ErrorCode::JobCancelled);
-    assert_eq!(after.name().as_str(), "DocPipe.Cancelled");
+    assert_eq!(after.name(), ErrorName::Cancelled);
 
     let history: Vec<_> = store
         .history(&job.id)
@@ -195,7 +195,7 @@ async fn dynamo_a_lost_race_is_invalid_transition_never_an_overwrite() {
         .await
         .expect_err("second writer loses");
     assert_eq!(lost.code, ErrorCode::InvalidTransition);
-    assert_eq!(lost.name().as_str(), "DocPipe.Cancelled");
+    assert_eq!(lost.name(), ErrorName::Cancelled);
     assert!(lost.message.contains("it is now ingesting"), "{lost}");
     let now = a.jobs.read(&job.id).await.expect("read");
     assert_eq!(
@@ -247,7 +247,7 @@ async fn dynamo_concurrent_writers_each_win_or_lose_cleanly() {
                 assert_eq!(j.status, to);
                 won += 1;
             }
-            (_, Err(e)) => assert_eq!(e.name().as_str(), "DocPipe.Cancelled", "{e}"),
+            (_, Err(e)) => assert_eq!(e.name(), ErrorName::Cancelled, "{e}"),
         }
     }
     assert!(won >= 1);
@@ -461,11 +461,7 @@ async fn sfn_starts_idempotently_describes_and_stops() {
     let sfn = docpipe_aws::SfnOrchestrator::new(client, &arn);
     Orchestrator::health(&sfn).await.expect("healthy");
     let job = new_job(t(0), Some("acme"));
-    let input = PipelineInput {
-        job_id: job.id.clone(),
-        kind: job.kind,
-        correlation_id: "req-1".into(),
-    };
+    let input = PipelineInput::for_job(&job);
     let first = sfn.start(&input).await.expect("start");
     assert_eq!(first.execution_arn, sfn.execution_arn(&job.id));
     // A retried request: the same name again is not an error and starts nothing new.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 /// Which extractor reads invoices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ExtractorChoice {
+pub(crate) enum ExtractorChoice {
     /// The rule-based extractor (embedded e-invoice XML first, then layout rules).
     Rules,
     /// A language model behind an OpenAI-compatible chat-completions server.
@@ -20,7 +20,7 @@ pub enum ExtractorChoice {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Data folder: the SQLite database and the object store.
     pub home: PathBuf,
     /// Largest accepted document.
@@ -126,7 +126,7 @@ impl Default for Settings {
 impl Settings {
     /// Loads the settings. `config` is an explicit file (which must exist); otherwise
     /// `./docpipe.toml` is read if present. `env` is the process environment.
-    pub fn load(
+    pub(crate) fn load(
         config: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self> {

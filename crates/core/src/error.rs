@@ -168,6 +168,21 @@ pub enum ErrorName {
 }
 
 impl ErrorName {
+    pub const ALL: [Self; 6] = [
+        Self::Transient,
+        Self::InvalidDocument,
+        Self::Unsupported,
+        Self::Cancelled,
+        Self::Internal,
+        Self::Shutdown,
+    ];
+
+    /// The name a state-machine error string stands for; `None` for names that are not
+    /// ours (`States.*`, `Lambda.*`).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|name| name.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Transient => "DocPipe.Transient",
@@ -241,12 +256,11 @@ impl StageError {
         {
             return Self::new(code, rest);
         }
-        let code = match error {
-            "States.Timeout" | "States.HeartbeatTimeout" => ErrorCode::StageTimeout,
-            e if e == ErrorName::Transient.as_str() || e.starts_with("Lambda.") => {
-                ErrorCode::ServiceUnavailable
-            }
-            e if e == ErrorName::Cancelled.as_str() => ErrorCode::JobCancelled,
+        let code = match (ErrorName::parse(error), error) {
+            (_, "States.Timeout" | "States.HeartbeatTimeout") => ErrorCode::StageTimeout,
+            (Some(ErrorName::Transient), _) => ErrorCode::ServiceUnavailable,
+            (_, e) if e.starts_with("Lambda.") => ErrorCode::ServiceUnavailable,
+            (Some(ErrorName::Cancelled), _) => ErrorCode::JobCancelled,
             _ => ErrorCode::InternalError,
         };
         let message = if message.is_empty() {
@@ -268,6 +282,23 @@ mod tests {
             assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
             let json = serde_json::to_string(&code).expect("serialises");
             assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn every_error_name_parses_back_and_foreign_names_do_not() {
+        for name in ErrorName::ALL {
+            assert_eq!(ErrorName::parse(name.as_str()), Some(name));
+            assert!(name.as_str().starts_with("DocPipe."), "{name}");
+        }
+        for foreign in [
+            "States.ALL",
+            "States.Timeout",
+            "Lambda.Unknown",
+            "DocPipe.",
+            "",
+        ] {
+            assert_eq!(ErrorName::parse(foreign), None, "{foreign}");
         }
     }
 

@@ -83,6 +83,59 @@ impl From<JobId> for String {
     }
 }
 
+/// A presigned upload's id: `upl_` and 32 lowercase hex digits (16 random bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UploadId(String);
+
+impl UploadId {
+    /// A fresh id; `INTERNAL_ERROR` when the platform has no randomness (an upload id is
+    /// a capability, so there is no clock fallback as for job ids).
+    pub fn generate() -> Result<Self, StageError> {
+        let mut raw = [0u8; 16];
+        getrandom::fill(&mut raw)
+            .map_err(|e| StageError::internal(format!("no randomness for an upload id: {e}")))?;
+        Ok(Self(format!("upl_{}", hex::encode(raw))))
+    }
+
+    /// Checks the shape `upl_<32 hex digits>`.
+    pub fn parse(s: &str) -> Result<Self, StageError> {
+        let valid = s.len() == 36
+            && s.strip_prefix("upl_")
+                .is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !valid {
+            return Err(StageError::new(
+                ErrorCode::ValidationError,
+                format!("malformed upload id {s:?}"),
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UploadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for UploadId {
+    type Error = StageError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<UploadId> for String {
+    fn from(id: UploadId) -> Self {
+        id.0
+    }
+}
+
 /// A key in the object store: `/`-separated segments of safe characters, no `..`, no empty
 /// segment, no leading slash. Both the filesystem store and S3 accept every valid key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -114,6 +167,12 @@ impl ObjectKey {
     /// `{prefix}/{job_id}/{name}` with `name` sanitised by [`sanitize_filename`].
     pub fn for_job(prefix: &str, job: &JobId, name: &str) -> Self {
         Self(format!("{prefix}/{job}/{}", sanitize_filename(name)))
+    }
+
+    /// `incoming/{upload_id}/{name}` with `name` sanitised by [`sanitize_filename`]: where
+    /// a presigned upload and its metadata wait for their job.
+    pub fn for_upload(upload: &UploadId, name: &str) -> Self {
+        Self(format!("incoming/{upload}/{}", sanitize_filename(name)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -215,6 +274,21 @@ mod tests {
         );
         assert_eq!(sanitize_filename(""), "document");
         assert!(sanitize_filename(&"a".repeat(500)).len() <= 128);
+    }
+
+    #[test]
+    fn upload_ids_are_checked() {
+        let id = UploadId::generate().expect("randomness");
+        assert_eq!(UploadId::parse(id.as_str()).expect("parses"), id);
+        for bad in [
+            "",
+            "upl_",
+            "upl_../../etc/passwd",
+            "upl_0123456789abcdef0123456789abcdeg",
+            "job_0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(UploadId::parse(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod image_info;
 pub mod invoice_record;
 pub mod job;
 pub mod keys;
+pub mod lifecycle;
 pub mod ports;
 pub mod result;
 pub mod stages;
@@ -18,7 +19,7 @@ pub mod stages;
 pub use clock::{BoxFuture, Clock};
 pub use document::{BBox, Document, Line, Page, TextSource, Word};
 pub use error::{ErrorCode, ErrorName, StageError};
-pub use ids::{JobId, ObjectKey};
+pub use ids::{JobId, ObjectKey, UploadId};
 pub use job::{Cost, DocumentKind, Job, JobError, JobStatus, MediaType, StatusChange};
 pub use keys::{ApiKey, IdempotencyRecord, IdempotencyStore, KeyStore};
 pub use ports::{

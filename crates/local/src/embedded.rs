@@ -12,11 +12,12 @@ use docpipe_asl::{
     Definition, DurableRunner, ExecutionOptions, ExecutionOutcome, Journal, JournalError,
     JournalRecord, StopHandle, TaskFailure, TaskInvoker,
 };
+use docpipe_core::lifecycle::{self, JobSubmission, NewDocument, Start, SubmitError, Submitted};
 use docpipe_core::ports::{Result, StageSettings};
 use docpipe_core::stages::{self, PipelineInput, Stage};
 use docpipe_core::{
-    Clock, DocumentKind, ErrorCode, Extractor, Fetcher, InvoiceResult, Job, JobId, JobPatch,
-    JobStatus, ObjectKey, ObjectStore, Ocr, Ports, StageError,
+    Clock, DocumentKind, ErrorCode, Extractor, Fetcher, InvoiceResult, Job, JobId, JobStatus,
+    ObjectStore, Ocr, Ports, StageError,
 };
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
@@ -25,7 +26,7 @@ use tracing::info;
 use crate::faults::{FaultInjectingInvoker, FaultInjection};
 use crate::fs_objects::FsObjectStore;
 use crate::journal::SqliteJournal;
-use crate::sqlite::{ExecutionRecord, SqliteJobStore};
+use crate::sqlite::{ExecutionRecord, ExecutionState, SqliteJobStore};
 
 /// The state machine, compiled into the binary so `docpipe` runs anywhere.
 pub const PIPELINE_DEFINITION: &str = include_str!("../../../statemachine/pipeline.asl.json");
@@ -169,22 +170,33 @@ impl Embedded {
         &self.objects
     }
 
-    /// Creates a `queued` job and stores the submitted bytes under `uploads/{job}/{file}`.
+    /// Creates a `queued` job and stores the submitted bytes under `uploads/{job}/{file}`
+    /// (see [`lifecycle::submit`]); the caller runs its execution ([`Embedded::execute`]).
     pub async fn submit(&self, sub: Submission) -> Result<Job> {
         let now = self.ports.clock.now();
         let mut job = Job::new(JobId::generate(now), sub.kind, &sub.filename, now);
         job.owner = sub.owner;
         job.correlation_id = Some(sub.correlation_id.unwrap_or_else(|| job.id.to_string()));
-        match sub.content {
-            Content::Bytes(bytes) => {
-                let key = ObjectKey::for_job("uploads", &job.id, &job.filename);
-                self.objects.put(&key, bytes).await?;
-                job.keys.upload = Some(key);
-            }
-            Content::Oversize(size) => job.size_bytes = Some(size),
-        }
-        self.ports.jobs.create(&job).await?;
-        Ok(job)
+        let document = match sub.content {
+            Content::Bytes(bytes) => NewDocument::Inline(bytes),
+            Content::Oversize(size) => NewDocument::Oversize(size),
+        };
+        let submitted = lifecycle::submit(
+            &*self.ports.jobs,
+            &*self.ports.objects,
+            &*self.ports.clock,
+            JobSubmission {
+                job,
+                document,
+                idempotent: false,
+                start: Start::ByCaller,
+            },
+        )
+        .await
+        .map_err(SubmitError::into_inner)?;
+        Ok(match submitted {
+            Submitted::Created(job) | Submitted::Existing(job) => job,
+        })
     }
 
     /// Submits a file from disk, reading at most the size limit: a larger file is
@@ -276,18 +288,7 @@ impl Embedded {
             ErrorCode::InternalError,
             "the job was running with no execution journal; submit it again",
         );
-        self.ports
-            .jobs
-            .transition(
-                job_id,
-                JobStatus::Failed,
-                JobPatch {
-                    error: Some(err.clone().into()),
-                    ..JobPatch::default()
-                },
-                self.ports.clock.now(),
-            )
-            .await?;
+        lifecycle::fail(&*self.ports.jobs, &*self.ports.clock, job_id, &err).await?;
         Err(err)
     }
 
@@ -299,7 +300,7 @@ impl Embedded {
         let record = ExecutionRecord {
             name: job.id.to_string(),
             job_id: Some(job.id.clone()),
-            status: "RUNNING".into(),
+            status: ExecutionState::Running,
             started_at,
             stopped_at: None,
             input: input.clone(),
@@ -341,7 +342,7 @@ impl Embedded {
                 ExecutionRecord {
                     name: job_id.to_string(),
                     job_id: Some(job_id.clone()),
-                    status: "RUNNING".into(),
+                    status: ExecutionState::Running,
                     started_at,
                     stopped_at: None,
                     input,
@@ -381,7 +382,7 @@ impl Embedded {
         mut record: ExecutionRecord,
         outcome: ExecutionOutcome,
     ) -> Result<ExecutionRecord> {
-        record.status = outcome.status.as_str().to_owned();
+        record.status = outcome.status.into();
         record.stopped_at = Some(self.ports.clock.now());
         record.output = outcome.output.clone();
         record.error = outcome.error.clone();
@@ -402,18 +403,7 @@ impl Embedded {
                         .as_deref()
                         .unwrap_or("the execution ended early"),
                 );
-                self.ports
-                    .jobs
-                    .transition(
-                        job_id,
-                        JobStatus::Failed,
-                        JobPatch {
-                            error: Some(error.into()),
-                            ..JobPatch::default()
-                        },
-                        self.ports.clock.now(),
-                    )
-                    .await?;
+                lifecycle::fail(&*self.ports.jobs, &*self.ports.clock, job_id, &error).await?;
             }
             info!(job_id = %job_id, status = %record.status, "execution finished");
         }

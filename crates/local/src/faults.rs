@@ -192,6 +192,7 @@ impl TaskInvoker for FaultInjectingInvoker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use docpipe_core::ErrorName;
 
     struct Echo;
 
@@ -240,7 +241,7 @@ mod tests {
                 .invoke("${OcrFunctionArn}", input.clone())
                 .await
                 .expect_err("fault");
-            assert_eq!(e.error, "DocPipe.Transient");
+            assert_eq!(e.error, ErrorName::Transient.as_str());
             assert!(e.cause.contains("SERVICE_UNAVAILABLE"), "{}", e.cause);
         }
         assert!(inv.invoke("${OcrFunctionArn}", input.clone()).await.is_ok());
@@ -255,7 +256,7 @@ mod tests {
             .invoke("${ExtractFunctionArn}", input.clone())
             .await
             .expect_err("fault");
-        assert_eq!(e.error, "DocPipe.Internal");
+        assert_eq!(e.error, ErrorName::Internal.as_str());
         assert!(e.cause.contains("INTERNAL_ERROR"), "{}", e.cause);
         assert!(
             inv.invoke("${RecordFailureFunctionArn}", input)

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
+use docpipe_asl::ExecutionStatus;
 use docpipe_core::job::StatusChange;
 use docpipe_core::ports::Result;
 use docpipe_core::{
@@ -513,13 +514,65 @@ impl JobStore for SqliteJobStore {
     }
 }
 
+/// A recorded execution's status: running, or how it ended (`ExecutionStatus`). Stored
+/// and shown as Step Functions names them (`RUNNING`, `SUCCEEDED`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionState {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+}
+
+impl ExecutionState {
+    const ALL: [Self; 5] = [
+        Self::Running,
+        Self::Succeeded,
+        Self::Failed,
+        Self::TimedOut,
+        Self::Aborted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "RUNNING",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+            Self::TimedOut => "TIMED_OUT",
+            Self::Aborted => "ABORTED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+}
+
+impl From<ExecutionStatus> for ExecutionState {
+    fn from(status: ExecutionStatus) -> Self {
+        match status {
+            ExecutionStatus::Succeeded => Self::Succeeded,
+            ExecutionStatus::Failed => Self::Failed,
+            ExecutionStatus::TimedOut => Self::TimedOut,
+            ExecutionStatus::Aborted => Self::Aborted,
+        }
+    }
+}
+
+impl std::fmt::Display for ExecutionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One state-machine execution as stored: its status, input, outcome and event history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionRecord {
     pub name: String,
     pub job_id: Option<JobId>,
-    /// RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED.
-    pub status: String,
+    pub status: ExecutionState,
     pub started_at: DateTime<Utc>,
     pub stopped_at: Option<DateTime<Utc>>,
     pub input: Value,
@@ -543,7 +596,7 @@ impl SqliteJobStore {
                 params![
                     rec.name,
                     rec.job_id.as_ref().map(JobId::as_str),
-                    rec.status,
+                    rec.status.as_str(),
                     ts(rec.started_at),
                     rec.stopped_at.map(ts),
                     json(&rec.input),
@@ -602,7 +655,9 @@ impl SqliteJobStore {
             Ok(Some(ExecutionRecord {
                 name,
                 job_id: job_id.as_deref().map(JobId::parse).transpose()?,
-                status,
+                status: ExecutionState::parse(&status).ok_or_else(|| {
+                    StageError::internal(format!("stored execution status {status:?}"))
+                })?,
                 started_at: time(&started)?,
                 stopped_at: stopped.as_deref().map(time).transpose()?,
                 input: json(&input)?,

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use docpipe_api::{ApiSettings, AppState, Presigner};
+use docpipe_api::{ApiPorts, ApiSettings, AppState, Presigner, Uploads};
 use docpipe_aws::{AwsAdapters, S3ObjectStore, SystemClock};
 use docpipe_core::ports::Result;
-use docpipe_core::{Clock, ErrorCode, ObjectKey, StageError};
+use docpipe_core::{Clock, ErrorCode, ObjectKey, StageError, UploadId};
 use docpipe_fetch::HttpFetcher;
 
 /// Upload links are S3 presigned PUTs straight into the documents bucket; the API never
@@ -24,7 +24,7 @@ struct S3Uploads {
 impl Presigner for S3Uploads {
     async fn presign_put(
         &self,
-        _upload_id: &str,
+        _upload_id: &UploadId,
         key: &ObjectKey,
         expires_at: DateTime<Utc>,
         _max_bytes: u64,
@@ -54,19 +54,20 @@ async fn main() -> std::result::Result<(), lambda_http::Error> {
         ..ApiSettings::default()
     };
     let state = AppState::new(
-        Arc::new(adapters.jobs.clone()),
-        Arc::new(adapters.objects.clone()),
-        Arc::new(adapters.keys.clone()),
-        Arc::new(adapters.idempotency.clone()),
-        Arc::new(orchestrator),
-        Arc::new(HttpFetcher::default()),
-        Arc::new(S3Uploads {
-            objects: adapters.objects.clone(),
-            clock: SystemClock,
-        }),
-        Arc::new(SystemClock),
+        ApiPorts {
+            jobs: Arc::new(adapters.jobs.clone()),
+            objects: Arc::new(adapters.objects.clone()),
+            keys: Arc::new(adapters.keys.clone()),
+            idempotency: Arc::new(adapters.idempotency.clone()),
+            orchestrator: Arc::new(orchestrator),
+            fetcher: Arc::new(HttpFetcher::default()),
+            uploads: Uploads::Presigned(Arc::new(S3Uploads {
+                objects: adapters.objects.clone(),
+                clock: SystemClock,
+            })),
+            clock: Arc::new(SystemClock),
+        },
         settings,
-        None,
     );
     lambda_http::run(docpipe_api::router(state)).await
 }

@@ -17,11 +17,11 @@ use aws_config::SdkConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-pub const MOTO_VERSION: &str = "5.2.5";
+pub(crate) const MOTO_VERSION: &str = "5.2.5";
 const SERVER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_server.py");
 
 /// A running moto server; killed on drop.
-pub struct Moto {
+pub(crate) struct Moto {
     child: Child,
     port: u16,
     log: PathBuf,
@@ -73,7 +73,7 @@ fn free_port() -> u16 {
 
 impl Moto {
     /// Starts a server, or returns `None` (after saying why) when moto is unavailable.
-    pub async fn start() -> Option<Moto> {
+    pub(crate) async fn start() -> Option<Moto> {
         let python = match moto_python() {
             Ok(p) => p,
             Err(why) => {
@@ -129,22 +129,22 @@ impl Moto {
         ))
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    pub fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
-    pub fn sdk_config(&self) -> SdkConfig {
+    pub(crate) fn sdk_config(&self) -> SdkConfig {
         docpipe_aws::config::emulator_sdk_config(&self.url())
     }
 
     /// Turns on moto's ASL interpreter and the Docker-free Lambda backend.
-    pub async fn enable_executions(&self) {
+    pub(crate) async fn enable_executions(&self) {
         let body =
             br#"{"stepfunctions":{"execute_state_machine":true},"lambda":{"use_docker":false}}"#;
         let (status, text) = http(
@@ -163,7 +163,7 @@ impl Moto {
     }
 
     /// Queues Lambda results, answered in order by every invoke (any function).
-    pub async fn queue_lambda_results(&self, results: &[String]) {
+    pub(crate) async fn queue_lambda_results(&self, results: &[String]) {
         let body = serde_json::json!({ "results": results }).to_string();
         let (status, text) = http(
             "POST",
@@ -203,7 +203,7 @@ impl Drop for Moto {
 
 /// A minimal HTTP/1.1 client for moto's control API and presigned URLs (plain http on
 /// 127.0.0.1 only). Returns the status and the body.
-pub async fn http(
+pub(crate) async fn http(
     method: &str,
     url: &str,
     headers: &[(String, String)],

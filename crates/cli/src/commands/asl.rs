@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use super::outln;
 
 #[derive(Debug, Subcommand)]
-pub enum AslCommand {
+pub(crate) enum AslCommand {
     /// Run a conformance corpus (a folder of case folders, or one with `cases/`); the
     /// last line is `N passed, M failed`.
     Conformance(ConformanceArgs),
@@ -26,7 +26,7 @@ pub enum AslCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct ConformanceArgs {
+pub(crate) struct ConformanceArgs {
     /// The corpus folder.
     pub dir: PathBuf,
     /// Print the summary (per category and per case) as JSON before the last line.
@@ -35,7 +35,7 @@ pub struct ConformanceArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The definition (ASL JSON).
     pub definition: PathBuf,
     /// The execution input (JSON file; default `{}`).
@@ -55,7 +55,7 @@ pub struct RunArgs {
     pub name: String,
 }
 
-pub async fn asl(cmd: AslCommand) -> Result<ExitCode> {
+pub(crate) async fn asl(cmd: AslCommand) -> Result<ExitCode> {
     match cmd {
         AslCommand::Conformance(args) => conformance_cmd(args).await,
         AslCommand::Run(args) => run_cmd(args).await,

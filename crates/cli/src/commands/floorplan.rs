@@ -16,7 +16,7 @@ use docpipe_rooms::{RoomOptions, detect_rooms, plan_raster, working_png};
 use serde_json::json;
 
 #[derive(Debug, Subcommand)]
-pub enum FloorplanCommand {
+pub(crate) enum FloorplanCommand {
     /// Render an r2v annotation (walls, doors, labels, icons) to a PNG.
     Render {
         /// The annotation (tab-separated `x1 y1 x2 y2 category`).
@@ -32,7 +32,7 @@ pub enum FloorplanCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct EvalArgs {
+pub(crate) struct EvalArgs {
     /// Folder of r2v `*.txt` annotations.
     pub dir: PathBuf,
     /// Print `{"rooms": {"plans", "count_correct", "mean_iou"}}`.
@@ -44,7 +44,7 @@ pub struct EvalArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DetectArgs {
+pub(crate) struct DetectArgs {
     pub file: PathBuf,
     /// Image pixels per metre of the building, for areas in square metres.
     #[arg(long)]
@@ -54,7 +54,7 @@ pub struct DetectArgs {
     pub working: Option<PathBuf>,
 }
 
-pub async fn floorplan(cmd: FloorplanCommand) -> Result<ExitCode> {
+pub(crate) async fn floorplan(cmd: FloorplanCommand) -> Result<ExitCode> {
     match cmd {
         FloorplanCommand::Render { annotation, out } => {
             let text = std::fs::read_to_string(&annotation)

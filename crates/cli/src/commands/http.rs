@@ -16,7 +16,7 @@ use tower::ServiceExt;
 
 /// Serves `router` on `listener` until `shutdown` completes, then waits for the open
 /// connections to finish their requests.
-pub async fn serve(
+pub(super) async fn serve(
     listener: TcpListener,
     router: Router,
     header_timeout: Duration,

@@ -11,7 +11,7 @@ use super::outln;
 use crate::settings::Settings;
 
 #[derive(Debug, Subcommand)]
-pub enum JobsCommand {
+pub(crate) enum JobsCommand {
     /// Jobs, newest first.
     List {
         #[arg(long)]
@@ -30,12 +30,12 @@ pub enum JobsCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ExecutionsCommand {
+pub(crate) enum ExecutionsCommand {
     /// The event history of a job's execution (execution name = job id).
     History { id: String },
 }
 
-pub async fn jobs(settings: &Settings, cmd: JobsCommand) -> Result<ExitCode> {
+pub(crate) async fn jobs(settings: &Settings, cmd: JobsCommand) -> Result<ExitCode> {
     let pipeline = super::open_pipeline(settings)?;
     match cmd {
         JobsCommand::List {
@@ -106,7 +106,7 @@ pub async fn jobs(settings: &Settings, cmd: JobsCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn executions(settings: &Settings, cmd: ExecutionsCommand) -> Result<ExitCode> {
+pub(crate) async fn executions(settings: &Settings, cmd: ExecutionsCommand) -> Result<ExitCode> {
     let pipeline = super::open_pipeline(settings)?;
     match cmd {
         ExecutionsCommand::History { id } => {

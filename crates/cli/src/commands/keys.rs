@@ -12,7 +12,7 @@ use super::outln;
 use crate::settings::Settings;
 
 #[derive(Debug, Subcommand)]
-pub enum KeysCommand {
+pub(crate) enum KeysCommand {
     /// Create a key; the key is printed once, alone on stdout.
     Create {
         name: String,
@@ -26,7 +26,7 @@ pub enum KeysCommand {
     Revoke { name: String },
 }
 
-pub async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<ExitCode> {
+pub(crate) async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<ExitCode> {
     let pipeline = super::open_pipeline(settings)?;
     let store = pipeline.store();
     match cmd {

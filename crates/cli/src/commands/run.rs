@@ -17,7 +17,7 @@ use super::outln;
 use crate::settings::Settings;
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Documents to process (PDF, PNG, JPEG).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -52,7 +52,7 @@ impl From<KindArg> for DocumentKind {
 
 /// One file's outcome, as `--json` prints it and as `<job_id>.json` stores it.
 #[derive(Debug, Serialize)]
-pub struct FileOutcome {
+pub(crate) struct FileOutcome {
     pub file: String,
     pub job_id: Option<String>,
     pub status: JobStatus,
@@ -62,12 +62,12 @@ pub struct FileOutcome {
 }
 
 #[derive(Debug, Serialize)]
-pub struct ErrorOut {
+pub(crate) struct ErrorOut {
     pub code: String,
     pub message: String,
 }
 
-pub async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
+pub(crate) async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
     let mut settings = settings.clone();
     settings.embedded_xml &= !args.no_embedded;
     let settings = &settings;

@@ -7,19 +7,19 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use docpipe_api::{ApiSettings, AppState, LocalPresigner};
+use docpipe_api::{ApiPorts, ApiSettings, AppState, LocalPresigner, Uploads};
 use docpipe_local::orchestrator::{EmbeddedOrchestrator, PoolOptions};
 
 use crate::settings::Settings;
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Address to listen on (port 0 picks a free port); overrides the `bind` setting.
     #[arg(long)]
     pub bind: Option<String>,
 }
 
-pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
+pub(crate) async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let pipeline = super::open_pipeline(settings)?;
     let orchestrator = EmbeddedOrchestrator::start(
         pipeline.clone(),
@@ -38,17 +38,19 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let secret = upload_secret(&settings.home)?;
-    let ports = pipeline.ports().clone();
-    let store = pipeline.store().clone();
+    let ports = pipeline.ports();
+    let store = pipeline.store();
     let state = AppState::new(
-        ports.jobs.clone(),
-        ports.objects.clone(),
-        Arc::new(store.clone()),
-        Arc::new(store),
-        Arc::new(orchestrator.clone()),
-        ports.fetcher.clone(),
-        Arc::new(LocalPresigner::new(public_url, Arc::clone(&secret))),
-        ports.clock.clone(),
+        ApiPorts {
+            jobs: ports.jobs.clone(),
+            objects: ports.objects.clone(),
+            keys: Arc::new(store.clone()),
+            idempotency: Arc::new(store.clone()),
+            orchestrator: Arc::new(orchestrator.clone()),
+            fetcher: ports.fetcher.clone(),
+            uploads: Uploads::Local(LocalPresigner::new(public_url, secret)),
+            clock: ports.clock.clone(),
+        },
         ApiSettings {
             max_document_bytes: settings.max_document_mib * 1024 * 1024,
             default_rate_limit_per_minute: settings.default_rate_limit_per_minute,
@@ -56,7 +58,6 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
             body_timeout: Duration::from_secs(settings.body_timeout_secs),
             ..ApiSettings::default()
         },
-        Some(secret),
     );
     // What a previous run left behind: journaled executions resume, queued jobs start.
     let recovered = orchestrator.recover().await?;

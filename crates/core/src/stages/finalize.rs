@@ -6,7 +6,7 @@ use super::{
 };
 use crate::error::{ErrorCode, StageError};
 use crate::ids::ObjectKey;
-use crate::job::{DocumentKind, Job, JobError, JobStatus};
+use crate::job::{DocumentKind, Job, JobStatus};
 use crate::ports::{CachedResult, JobPatch, Ports};
 use crate::result::{InvoiceResult, RoomsResult, result_kind};
 
@@ -106,31 +106,14 @@ pub async fn record_failure(
     input: RecordFailureInput,
 ) -> Result<FinalizeOutput, StageError> {
     let error = StageError::from_cause(&input.error.error, &input.error.cause);
-    let job = ports.jobs.get(&input.job_id).await?;
-    if job.status.is_final() {
-        return Ok(FinalizeOutput {
-            job_id: job.id,
-            status: job.status,
-            result_key: job.keys.result,
-        });
+    let job = crate::lifecycle::fail(&*ports.jobs, &*ports.clock, &input.job_id, &error).await?;
+    if job.status == JobStatus::Failed {
+        warn!(job_id = %job.id, correlation_id = input.correlation_id.as_deref().unwrap_or_default(), stage = "record_failure",
+              code = %error.code, error = %input.error.error, "job failed");
     }
-    warn!(job_id = %job.id, correlation_id = input.correlation_id.as_deref().unwrap_or_default(), stage = "record_failure",
-          code = %error.code, error = %input.error.error, "job failed");
-    let job = ports
-        .jobs
-        .transition(
-            &job.id,
-            JobStatus::Failed,
-            JobPatch {
-                error: Some(JobError::from(error)),
-                ..JobPatch::default()
-            },
-            ports.clock.now(),
-        )
-        .await?;
     Ok(FinalizeOutput {
+        result_key: job.keys.result.clone(),
         job_id: job.id,
         status: job.status,
-        result_key: None,
     })
 }

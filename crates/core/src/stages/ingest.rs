@@ -12,8 +12,7 @@ use crate::ports::{CachedResult, JobPatch, Ports};
 /// `documents/{job}/{file}` or `blueprints/{job}/{file}`.
 pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageError> {
     let start = ports.clock.now();
-    enter(ports, &input.job_id, JobStatus::Ingesting).await?;
-    let job = ports.jobs.get(&input.job_id).await?;
+    let job = enter(ports, &input.job_id, JobStatus::Ingesting).await?;
 
     // A retried ingest after the upload was moved: the accepted document stands.
     if let (Some(key), Some(media_type), Some(size_bytes), Some(sha256)) = (

@@ -273,13 +273,13 @@ async fn write_json<T: Serialize>(
     ports.objects.put(key, bytes).await
 }
 
-/// Moves the job into a stage's status; the start of every stage.
-async fn enter(ports: &Ports, job_id: &JobId, status: JobStatus) -> Result<(), StageError> {
+/// Moves the job into a stage's status; the start of every stage. Returns the job as the
+/// transition left it, so a stage that needs the job does not read it again.
+async fn enter(ports: &Ports, job_id: &JobId, status: JobStatus) -> Result<Job, StageError> {
     ports
         .jobs
         .transition(job_id, status, JobPatch::default(), ports.clock.now())
         .await
-        .map(|_| ())
 }
 
 /// Milliseconds since `start` on the ports' clock.
