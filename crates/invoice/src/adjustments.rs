@@ -48,7 +48,7 @@ pub(super) struct Adjustments {
 }
 
 impl Adjustments {
-    pub fn any(self) -> bool {
+    pub(crate) fn any(self) -> bool {
         !self.allowances.is_zero() || !self.charges.is_zero()
     }
 }

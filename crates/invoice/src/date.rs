@@ -65,7 +65,7 @@ fn month_of(name: &str) -> Option<u32> {
 }
 
 /// Whether a word is a month name or abbreviation.
-pub fn is_month(word: &str) -> bool {
+pub(crate) fn is_month(word: &str) -> bool {
     let f = fold(word);
     month_of(f.trim_matches(|c: char| !c.is_alphabetic())).is_some()
 }

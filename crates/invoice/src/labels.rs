@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 
 /// One label of one field.
 #[derive(Debug, Clone)]
-pub struct Label {
+pub(crate) struct Label {
     pub field: &'static str,
     pub text: String,
     pub weight: f32,
@@ -93,12 +93,12 @@ const QUALIFIERS: [(&str, &str); 30] = [
 ];
 
 /// Labels by first token, each with its tokens.
-pub type LabelIndex =
+pub(crate) type LabelIndex =
     std::collections::HashMap<&'static str, Vec<(&'static Label, Vec<&'static str>)>>;
 
 /// The lexicon indexed by each label's first token, with its tokens: label matching
 /// looks up each token of a row instead of running every label over every row.
-pub static BY_FIRST_TOKEN: LazyLock<LabelIndex> = LazyLock::new(|| {
+pub(crate) static BY_FIRST_TOKEN: LazyLock<LabelIndex> = LazyLock::new(|| {
     let mut map = LabelIndex::new();
     for label in LABELS.iter() {
         let toks: Vec<&'static str> = label.text.split(' ').collect();
@@ -111,7 +111,7 @@ pub static BY_FIRST_TOKEN: LazyLock<LabelIndex> = LazyLock::new(|| {
 
 /// The whole lexicon: the fixed entries, then the composed totals labels not already
 /// among them.
-pub static LABELS: LazyLock<Vec<Label>> = LazyLock::new(|| {
+pub(crate) static LABELS: LazyLock<Vec<Label>> = LazyLock::new(|| {
     let mut out: Vec<Label> = FIXED
         .iter()
         .map(|e| Label {

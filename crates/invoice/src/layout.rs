@@ -10,7 +10,7 @@ use super::text::tokens;
 
 /// One word as the extractor sees it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Tok {
+pub(crate) struct Tok {
     pub text: String,
     pub bbox: BBox,
     pub confidence: f32,
@@ -20,7 +20,7 @@ pub struct Tok {
 
 /// Words on one visual row of one page, left to right, split into cells at wide gaps.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row {
+pub(crate) struct Row {
     pub page: u32,
     pub words: Vec<Tok>,
     pub bbox: BBox,
@@ -31,17 +31,17 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         join(&self.words)
     }
 
     /// The text of the words in `from..to`.
-    pub fn text_range(&self, from: usize, to: usize) -> String {
+    pub(crate) fn text_range(&self, from: usize, to: usize) -> String {
         join(self.words.get(from..to).unwrap_or_default())
     }
 
     /// Word index ranges of the cells.
-    pub fn cells(&self) -> Vec<(usize, usize)> {
+    pub(crate) fn cells(&self) -> Vec<(usize, usize)> {
         let mut out: Vec<(usize, usize)> = Vec::new();
         for (i, c) in self.cell_of.iter().enumerate() {
             match out.last_mut() {
@@ -53,14 +53,14 @@ impl Row {
     }
 
     /// The box of the words in `from..to`.
-    pub fn span_box(&self, from: usize, to: usize) -> Option<BBox> {
+    pub(crate) fn span_box(&self, from: usize, to: usize) -> Option<BBox> {
         let ws = self.words.get(from..to)?;
         let first = ws.first()?.bbox;
         Some(ws.iter().fold(first, |b, w| b.union(w.bbox)))
     }
 
     /// The lowest word confidence in `from..to`.
-    pub fn span_confidence(&self, from: usize, to: usize) -> f32 {
+    pub(crate) fn span_confidence(&self, from: usize, to: usize) -> f32 {
         self.words
             .get(from..to)
             .unwrap_or_default()
@@ -69,7 +69,7 @@ impl Row {
             .fold(1.0, f32::min)
     }
 
-    pub fn height(&self) -> f32 {
+    pub(crate) fn height(&self) -> f32 {
         self.bbox.height().max(0.004)
     }
 }
@@ -83,13 +83,13 @@ fn join(ws: &[Tok]) -> String {
 
 /// Every row of the document, page by page, top to bottom.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Layout {
+pub(crate) struct Layout {
     pub rows: Vec<Row>,
 }
 
 /// Where a label was found: row and word span `start..end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LabelHit {
+pub(crate) struct LabelHit {
     pub row: usize,
     pub start: usize,
     pub end: usize,
@@ -100,7 +100,7 @@ pub struct LabelHit {
 }
 
 impl Layout {
-    pub fn new(document: &Document) -> Self {
+    pub(crate) fn new(document: &Document) -> Self {
         let mut rows = Vec::new();
         for page in &document.pages {
             let mut words: Vec<Tok> = page
@@ -182,7 +182,7 @@ impl Layout {
 
     #[cfg(test)]
     /// Every place `label` (folded tokens) occurs on a word boundary.
-    pub fn find(&self, label: &[&str]) -> Vec<LabelHit> {
+    pub(crate) fn find(&self, label: &[&str]) -> Vec<LabelHit> {
         let mut out = Vec::new();
         for (ri, row) in self.rows.iter().enumerate() {
             out.extend(find_in_row(row, label).into_iter().map(|(s, e)| LabelHit {
@@ -197,7 +197,7 @@ impl Layout {
     }
 
     /// `label` (folded tokens) starting at token `i` of row `ri`, on word boundaries.
-    pub fn find_at(&self, ri: usize, i: usize, label: &[&str]) -> Option<LabelHit> {
+    pub(crate) fn find_at(&self, ri: usize, i: usize, label: &[&str]) -> Option<LabelHit> {
         let row = self.rows.get(ri)?;
         let window = row.flat.get(i..i + label.len())?;
         if !window.iter().zip(label).all(|(f, l)| f.0 == *l) {
@@ -218,7 +218,7 @@ impl Layout {
     }
 
     /// The folded tokens of row `ri`, in order.
-    pub fn tokens_of(&self, ri: usize) -> impl Iterator<Item = &str> {
+    pub(crate) fn tokens_of(&self, ri: usize) -> impl Iterator<Item = &str> {
         self.rows
             .get(ri)
             .into_iter()
@@ -227,7 +227,12 @@ impl Layout {
 
     /// The aligned cell below a span: the first row beneath (within a few row heights, same
     /// page) holding a cell that overlaps the span horizontally. Returns row and word range.
-    pub fn below(&self, row: usize, span: BBox, max_rows: usize) -> Option<(usize, usize, usize)> {
+    pub(crate) fn below(
+        &self,
+        row: usize,
+        span: BBox,
+        max_rows: usize,
+    ) -> Option<(usize, usize, usize)> {
         let r = self.rows.get(row)?;
         // About a row and a half per row searched (4.5 row heights for three rows).
         let limit = r.bbox.y1 + r.height() * 1.5 * max_rows.max(3) as f32;
@@ -341,7 +346,7 @@ pub(crate) mod testdoc {
 
     /// Builds a one-page A4 document from `(x, y, text)` words, where x and y are in
     /// points; each word is 6 pt wide per character and 10 pt high.
-    pub fn doc(words: &[(f32, f32, &str)]) -> Document {
+    pub(crate) fn doc(words: &[(f32, f32, &str)]) -> Document {
         let (w, h) = (595.0_f32, 842.0_f32);
         let lines = words
             .iter()

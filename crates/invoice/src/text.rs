@@ -2,7 +2,7 @@
 //! diacritics, punctuation as word breaks.
 
 /// Lower case with diacritics folded to ASCII (`Fälligkeit` -> `falligkeit`, `ß` -> `ss`).
-pub fn fold(s: &str) -> String {
+pub(crate) fn fold(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars().flat_map(char::to_lowercase) {
         match c {
@@ -26,7 +26,7 @@ pub fn fold(s: &str) -> String {
 
 /// The folded alphanumeric pieces of a word: `USt.-Id.-Nr.` -> `["ust", "id", "nr"]`,
 /// `n°` -> `["n"]`, `#` -> `["#"]`.
-pub fn tokens(word: &str) -> Vec<String> {
+pub(crate) fn tokens(word: &str) -> Vec<String> {
     let f = fold(word);
     if f == "#" {
         return vec!["#".to_owned()];
@@ -38,7 +38,7 @@ pub fn tokens(word: &str) -> Vec<String> {
 }
 
 /// Whether a word is made of letters (at least `min` of them) and no digits.
-pub fn is_wordlike(word: &str, min: usize) -> bool {
+pub(crate) fn is_wordlike(word: &str, min: usize) -> bool {
     let letters = word.chars().filter(|c| c.is_alphabetic()).count();
     letters >= min && !word.chars().any(|c| c.is_ascii_digit())
 }

@@ -9,14 +9,14 @@ use super::xml::{child_of, children, decimal, find, local, node_text, text};
 use super::{EinvoiceError, Invoice};
 
 /// Whether a root element is a CII document.
-pub fn is_cii(root: Node<'_, '_>) -> bool {
+pub(super) fn is_cii(root: Node<'_, '_>) -> bool {
     matches!(
         local(root),
         "CrossIndustryInvoice" | "CrossIndustryDocument"
     )
 }
 
-pub fn map(root: Node<'_, '_>) -> Result<Invoice, EinvoiceError> {
+pub(super) fn map(root: Node<'_, '_>) -> Result<Invoice, EinvoiceError> {
     let r = Some(root);
     let doc = child_of(r, &["ExchangedDocument", "HeaderExchangedDocument"]);
     let tx = child_of(

@@ -8,7 +8,7 @@ use super::xml::{child, child_of, children, decimal, local, node_text, parse_dec
 use super::{EinvoiceError, Invoice};
 
 /// Whether a root element is a UBL invoice or credit note.
-pub fn is_ubl(root: Node<'_, '_>) -> bool {
+pub(super) fn is_ubl(root: Node<'_, '_>) -> bool {
     matches!(local(root), "Invoice" | "CreditNote")
         && root
             .tag_name()
@@ -21,7 +21,7 @@ fn party_name(root: Option<Node<'_, '_>>, role: &str) -> Option<String> {
     text(party, "PartyName/Name").or_else(|| text(party, "PartyLegalEntity/RegistrationName"))
 }
 
-pub fn map(root: Node<'_, '_>) -> Result<Invoice, EinvoiceError> {
+pub(super) fn map(root: Node<'_, '_>) -> Result<Invoice, EinvoiceError> {
     let credit = local(root) == "CreditNote";
     let r = Some(root);
     let currency = text(r, "DocumentCurrencyCode");

@@ -8,7 +8,10 @@ use rust_decimal::Decimal;
 use super::{EinvoiceError, EinvoiceLimits};
 
 /// Decodes and parses the attachment's bytes.
-pub fn parse<'a>(text: &'a str, limits: &EinvoiceLimits) -> Result<Document<'a>, EinvoiceError> {
+pub(super) fn parse<'a>(
+    text: &'a str,
+    limits: &EinvoiceLimits,
+) -> Result<Document<'a>, EinvoiceError> {
     let options = ParsingOptions {
         allow_dtd: false,
         nodes_limit: limits.max_xml_nodes,
@@ -37,7 +40,7 @@ pub fn parse<'a>(text: &'a str, limits: &EinvoiceLimits) -> Result<Document<'a>,
 
 /// The bytes as UTF-8 text: a byte-order mark is dropped, a declared encoding other than
 /// UTF-8 is refused (the XML is then not what it says it is).
-pub fn decode(bytes: &[u8]) -> Result<&str, EinvoiceError> {
+pub(super) fn decode(bytes: &[u8]) -> Result<&str, EinvoiceError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes)
         .map_err(|e| EinvoiceError::Xml(format!("not UTF-8 text: {e}")))?;
@@ -71,23 +74,26 @@ fn pseudo_attribute<'a>(decl: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// The local name of an element.
-pub fn local<'a>(n: Node<'a, '_>) -> &'a str {
+pub(super) fn local<'a>(n: Node<'a, '_>) -> &'a str {
     n.tag_name().name()
 }
 
 /// Element children with a local name.
-pub fn children<'a, 'i>(n: Node<'a, 'i>, name: &'a str) -> impl Iterator<Item = Node<'a, 'i>> {
+pub(super) fn children<'a, 'i>(
+    n: Node<'a, 'i>,
+    name: &'a str,
+) -> impl Iterator<Item = Node<'a, 'i>> {
     n.children()
         .filter(move |c| c.is_element() && local(*c) == name)
 }
 
 /// The first element child with a local name.
-pub fn child<'a, 'i>(n: Node<'a, 'i>, name: &'a str) -> Option<Node<'a, 'i>> {
+pub(super) fn child<'a, 'i>(n: Node<'a, 'i>, name: &'a str) -> Option<Node<'a, 'i>> {
     children(n, name).next()
 }
 
 /// The first of several alternative children.
-pub fn child_of<'a, 'i>(n: Option<Node<'a, 'i>>, names: &[&'a str]) -> Option<Node<'a, 'i>> {
+pub(super) fn child_of<'a, 'i>(n: Option<Node<'a, 'i>>, names: &[&'a str]) -> Option<Node<'a, 'i>> {
     let n = n?;
     names.iter().find_map(|name| child(n, name))
 }
@@ -95,7 +101,7 @@ pub fn child_of<'a, 'i>(n: Option<Node<'a, 'i>>, names: &[&'a str]) -> Option<No
 /// A path of local names separated by `/`; a part starting with `*` matches descendants
 /// at any depth. Like the truth tool's `find`: each step keeps every match, in document
 /// order, and the first node that completes the path wins.
-pub fn find<'a, 'i>(n: Option<Node<'a, 'i>>, path: &str) -> Option<Node<'a, 'i>> {
+pub(super) fn find<'a, 'i>(n: Option<Node<'a, 'i>>, path: &str) -> Option<Node<'a, 'i>> {
     let mut cur = vec![n?];
     for part in path.split('/') {
         let mut next = Vec::new();
@@ -119,25 +125,28 @@ pub fn find<'a, 'i>(n: Option<Node<'a, 'i>>, path: &str) -> Option<Node<'a, 'i>>
 }
 
 /// The trimmed text of the node at `path`; `None` if absent or empty.
-pub fn text(n: Option<Node<'_, '_>>, path: &str) -> Option<String> {
+pub(super) fn text(n: Option<Node<'_, '_>>, path: &str) -> Option<String> {
     node_text(find(n, path)?)
 }
 
 /// A node's own trimmed text; `None` if empty.
-pub fn node_text(n: Node<'_, '_>) -> Option<String> {
+pub(super) fn node_text(n: Node<'_, '_>) -> Option<String> {
     let t = n.text()?.trim();
     (!t.is_empty()).then(|| t.to_owned())
 }
 
 /// A decimal from the node at `path`: `Ok(None)` if absent, an error if not a number.
-pub fn decimal(n: Option<Node<'_, '_>>, path: &str) -> Result<Option<Decimal>, EinvoiceError> {
+pub(super) fn decimal(
+    n: Option<Node<'_, '_>>,
+    path: &str,
+) -> Result<Option<Decimal>, EinvoiceError> {
     match text(n, path) {
         None => Ok(None),
         Some(t) => parse_decimal(&t, path).map(Some),
     }
 }
 
-pub fn parse_decimal(t: &str, what: &str) -> Result<Decimal, EinvoiceError> {
+pub(super) fn parse_decimal(t: &str, what: &str) -> Result<Decimal, EinvoiceError> {
     let t = t.trim();
     let t = t.strip_prefix('+').unwrap_or(t);
     if t.is_empty()

@@ -13,16 +13,16 @@ use serde_json::Value;
 use super::poppler;
 
 /// The shared data folder, if present.
-pub fn shared() -> Option<PathBuf> {
+pub(crate) fn shared() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/invoices");
     p.is_dir().then_some(p)
 }
 
 /// Expected values of one document, by result field name.
-pub type Truth = BTreeMap<&'static str, String>;
+pub(crate) type Truth = BTreeMap<&'static str, String>;
 
 #[derive(Default, Debug)]
-pub struct Score {
+pub(crate) struct Score {
     pub right: usize,
     pub wrong: usize,
     pub missing: usize,
@@ -31,7 +31,7 @@ pub struct Score {
 }
 
 impl Score {
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.right + self.wrong + self.missing
     }
 }
@@ -48,7 +48,7 @@ fn norm_text(s: &str) -> String {
 }
 
 /// Whether an extracted value matches the truth for a field.
-pub fn matches(field: &str, got: &str, want: &str) -> bool {
+pub(crate) fn matches(field: &str, got: &str, want: &str) -> bool {
     match field {
         f if f.ends_with("_total") => norm_amount(got) == norm_amount(want),
         "invoice_number" => {
@@ -70,14 +70,14 @@ pub fn matches(field: &str, got: &str, want: &str) -> bool {
 
 /// Which text engine turns the PDF into a `Document`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
+pub(crate) enum Engine {
     /// poppler's `pdftotext -bbox-layout` (reference).
     Poppler,
     /// docpipe's own PDF text layer.
     Docpipe,
 }
 
-pub fn document(engine: Engine, pdf: &Path) -> Option<Document> {
+pub(crate) fn document(engine: Engine, pdf: &Path) -> Option<Document> {
     match engine {
         Engine::Poppler => poppler::document(pdf),
         Engine::Docpipe => {
@@ -88,7 +88,7 @@ pub fn document(engine: Engine, pdf: &Path) -> Option<Document> {
 }
 
 /// Runs the extractor over `(pdf, truth)` pairs, prints a report, returns scores by field.
-pub fn evaluate(
+pub(crate) fn evaluate(
     set: &str,
     engine: Engine,
     docs: &[(PathBuf, Truth)],
@@ -199,7 +199,7 @@ fn str_of(v: &Value) -> Option<String> {
 }
 
 /// `(pdf, truth)` for every `*.pdf` with a `*.pdf.truth.json` in a Factur-X folder.
-pub fn zugferd_docs(dir: &Path) -> Vec<(PathBuf, Truth)> {
+pub(crate) fn zugferd_docs(dir: &Path) -> Vec<(PathBuf, Truth)> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return out;
@@ -284,7 +284,7 @@ pub fn zugferd_docs(dir: &Path) -> Vec<(PathBuf, Truth)> {
 }
 
 /// `(pdf, truth)` for the invoice2data samples (`name.pdf` beside `name.json`).
-pub fn invoice2data_docs(dir: &Path) -> Vec<(PathBuf, Truth)> {
+pub(crate) fn invoice2data_docs(dir: &Path) -> Vec<(PathBuf, Truth)> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return out;

@@ -7,9 +7,9 @@ use std::process::Command;
 use docpipe_core::{BBox, Document, Line, Page, TextSource, Word};
 use regex::Regex;
 
-pub const PDFTOTEXT: &str = "/usr/bin/pdftotext";
+pub(crate) const PDFTOTEXT: &str = "/usr/bin/pdftotext";
 
-pub fn available() -> bool {
+pub(crate) fn available() -> bool {
     Path::new(PDFTOTEXT).exists()
 }
 
@@ -27,7 +27,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// Runs pdftotext on `pdf` and converts its XHTML into the document model.
-pub fn document(pdf: &Path) -> Option<Document> {
+pub(crate) fn document(pdf: &Path) -> Option<Document> {
     let out = Command::new(PDFTOTEXT)
         .arg("-bbox-layout")
         .arg(pdf)
@@ -41,7 +41,7 @@ pub fn document(pdf: &Path) -> Option<Document> {
 }
 
 /// Converts pdftotext's `-bbox-layout` XHTML.
-pub fn parse(xhtml: &str) -> Option<Document> {
+pub(crate) fn parse(xhtml: &str) -> Option<Document> {
     let tag = Regex::new(r"<(page|line|word)\b([^>]*)>|</(page|line)>").ok()?;
     let word_text = Regex::new(r"^([^<]*)</word>").ok()?;
     let (w_re, h_re) = (
