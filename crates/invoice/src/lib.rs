@@ -199,7 +199,9 @@ fn label_hits(layout: &Layout) -> Vec<Hit> {
                 let Some(at) = layout.find_at(ri, i, toks) else {
                     continue;
                 };
-                if label.anywhere || at.at_cell_start || only_qualifiers_before(row, at.start) {
+                if (label.anywhere || at.at_cell_start || only_qualifiers_before(row, at.start))
+                    && !(label.weight < 0.6 && after_article(row, at.start))
+                {
                     all.push(Hit { label, at });
                 }
             }
@@ -354,6 +356,25 @@ fn label_score(h: &Hit, row: &Row) -> Option<f32> {
         score += 0.2;
     }
     Some(score)
+}
+
+/// Whether the word before `start` is an article, a preposition or a possessive: a bare
+/// noun after one is prose ("Références sur la facture", "zu dieser Rechnung", "the
+/// invoice"), not a label before its value.
+fn after_article(row: &Row, start: usize) -> bool {
+    const ARTICLES: [&str; 44] = [
+        "the", "of", "on", "to", "for", "this", "your", "our", "der", "die", "das", "den", "dem",
+        "des", "zur", "zum", "zu", "dieser", "ihre", "ihrer", "unsere", "la", "le", "les", "l",
+        "sur", "cette", "votre", "notre", "het", "van", "op", "deze", "il", "della", "sulla",
+        "questa", "el", "del", "esta", "su", "una", "une", "un",
+    ];
+    start
+        .checked_sub(1)
+        .and_then(|i| row.words.get(i))
+        .is_some_and(|w| {
+            let f = fold(&w.text);
+            ARTICLES.contains(&f.trim_matches(|c: char| !c.is_alphanumeric()))
+        })
 }
 
 /// Whether the words before `start` in its cell only qualify a label: a rate ("19 %
@@ -1619,6 +1640,29 @@ mod tests {
             (480.0, 430.0, "18,08"),
         ]);
         assert_eq!(extract_invoice(&d).value("tax_total"), None);
+    }
+
+    /// A bare noun after an article or preposition is prose, not a label: the value in
+    /// the row beneath it is no invoice number.
+    #[test]
+    fn a_noun_in_prose_is_no_label() {
+        let d = doc(&[
+            (50.0, 300.0, "Références"),
+            (120.0, 300.0, "sur"),
+            (140.0, 300.0, "la"),
+            (155.0, 300.0, "facture"),
+            (50.0, 315.0, "CADRE"),
+            (90.0, 315.0, "DE"),
+            (110.0, 315.0, "FACTURATION"),
+            (190.0, 315.0, ":"),
+            (200.0, 315.0, "S1"),
+        ]);
+        assert_eq!(extract_invoice(&d).value("invoice_number"), None);
+        let d = doc(&[(50.0, 300.0, "Facture"), (50.0, 315.0, "F-2026-17")]);
+        assert_eq!(
+            extract_invoice(&d).value("invoice_number"),
+            Some("F-2026-17")
+        );
     }
 
     /// Labels whose words OCR glued together are still labels.
