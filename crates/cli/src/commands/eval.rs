@@ -34,7 +34,7 @@ use crate::settings::Settings;
 use verdict::{Judged, KEY_FIELDS_EINVOICE, KEY_FIELDS_INVOICE2DATA, Reliability, Verdict};
 
 #[derive(Debug, Args)]
-pub struct EvalArgs {
+pub(crate) struct EvalArgs {
     /// Folder of PDFs with `*.pdf.truth.json` or invoice2data `*.json` answers beside
     /// them (searched recursively), and of r2v floor-plan annotations (`*.txt` directly
     /// in it, scored for rooms).
@@ -189,7 +189,7 @@ fn rooms_report(dir: &std::path::Path) -> Option<docpipe_rooms::eval::RoomsRepor
     }
 }
 
-pub async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode> {
+pub(crate) async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode> {
     let mut settings = settings.clone();
     settings.embedded_xml &= !args.no_embedded && !args.scan;
     let scanner = if args.scan {

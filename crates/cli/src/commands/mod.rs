@@ -1,10 +1,7 @@
 //! Subcommands and the wiring they share.
 
 pub(crate) mod asl;
-// The eval command keeps its `pub` items for now: it is being reworked, and narrows them
-// to `pub(crate)` with that work.
-#[allow(unreachable_pub)]
-pub mod eval;
+pub(crate) mod eval;
 pub(crate) mod floorplan;
 mod http;
 pub(crate) mod jobs;

@@ -10,7 +10,7 @@ use docpipe_core::JobStatus;
 use serde::Serialize;
 
 /// Key fields of Factur-X / ZUGFeRD answers (those the answers hold are judged).
-pub const KEY_FIELDS_EINVOICE: [&str; 6] = [
+pub(super) const KEY_FIELDS_EINVOICE: [&str; 6] = [
     "invoice_number",
     "issue_date",
     "currency",
@@ -20,18 +20,19 @@ pub const KEY_FIELDS_EINVOICE: [&str; 6] = [
 ];
 
 /// Key fields of invoice2data answers: number, date, gross.
-pub const KEY_FIELDS_INVOICE2DATA: [&str; 3] = ["invoice_number", "issue_date", "gross_total"];
+pub(super) const KEY_FIELDS_INVOICE2DATA: [&str; 3] =
+    ["invoice_number", "issue_date", "gross_total"];
 
 /// Upper edges of the reliability bins: `[0, 0.5)`, `[0.5, 0.8)`, `[0.8, 0.9)`,
 /// `[0.9, 0.95)`, `[0.95, 1.0]`.
-pub const BIN_EDGES: [f32; 6] = [0.0, 0.5, 0.8, 0.9, 0.95, 1.0];
+pub(super) const BIN_EDGES: [f32; 6] = [0.0, 0.5, 0.8, 0.9, 0.95, 1.0];
 
 /// The confidence above which a field should be right: the headline of the table.
-pub const CONFIDENT: f32 = 0.9;
+pub(super) const CONFIDENT: f32 = 0.9;
 
 /// How one document went, as the verdict sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Judged {
+pub(super) struct Judged {
     pub status: JobStatus,
     /// How many key fields its answers hold.
     pub key_fields: usize,
@@ -42,7 +43,7 @@ pub struct Judged {
 /// Verdict quality over a set of documents. Rates are fractions (0..1), `None` when their
 /// denominator is zero.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Verdict {
+pub(super) struct Verdict {
     /// Documents judged (answers with at least one key field).
     pub documents: usize,
     /// Of those, documents whose key fields are all right.
@@ -72,7 +73,7 @@ fn ratio(n: usize, d: usize) -> Option<f64> {
 }
 
 impl Verdict {
-    pub fn tally(docs: impl IntoIterator<Item = Judged>) -> Self {
+    pub(super) fn tally(docs: impl IntoIterator<Item = Judged>) -> Self {
         let mut v = Verdict::default();
         for d in docs {
             if d.key_fields == 0 {
@@ -100,7 +101,7 @@ impl Verdict {
 
 /// Scored fields whose confidence falls in `[from, to)` (the last bin includes 1.0).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Bin {
+pub(super) struct Bin {
     pub from: f32,
     pub to: f32,
     pub fields: usize,
@@ -110,7 +111,7 @@ pub struct Bin {
 
 /// Fields at or above a confidence.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AtLeast {
+pub(super) struct AtLeast {
     pub confidence: f32,
     pub fields: usize,
     pub correct: usize,
@@ -121,7 +122,7 @@ pub struct AtLeast {
 /// it and the extractor returned it (with its confidence); one the extractor missed has no
 /// confidence and is counted under `missing`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Reliability {
+pub(super) struct Reliability {
     pub bins: Vec<Bin>,
     /// The headline: accuracy of fields at confidence >= 0.9.
     pub confident: AtLeast,
@@ -131,7 +132,7 @@ pub struct Reliability {
 impl Reliability {
     /// `fields`: one `(confidence, correct)` per scored field, `None` for a field the
     /// answers hold and the extractor did not return.
-    pub fn tally(fields: impl IntoIterator<Item = Option<(f32, bool)>>) -> Self {
+    pub(super) fn tally(fields: impl IntoIterator<Item = Option<(f32, bool)>>) -> Self {
         let mut bins: Vec<Bin> = BIN_EDGES
             .windows(2)
             .map(|w| Bin {
