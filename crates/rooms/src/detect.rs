@@ -142,6 +142,7 @@ pub fn detect(gray: &GrayImage, params: &DetectParams) -> Detection {
     let min_area = (factor * f64::from(t) * f64::from(t)).max(16.0) as u64;
     let (room_map, rooms) = rooms_of(
         &bridged,
+        &walls,
         marks.as_deref(),
         w,
         h,
@@ -1241,6 +1242,7 @@ const MIN_MARKS: u32 = 12;
 
 fn rooms_of(
     walls: &[bool],
+    drawn: &[bool],
     marks: Option<&[bool]>,
     w: u32,
     h: u32,
@@ -1263,6 +1265,9 @@ fn rooms_of(
         bbox: [u32; 4],
         border: bool,
         marks: u32,
+        /// Boundary contacts with wall, and of those with a closed doorway (no drawn wall).
+        edge: u32,
+        closed: u32,
     }
     let mut stats = vec![
         Stats {
@@ -1270,6 +1275,8 @@ fn rooms_of(
             bbox: [u32::MAX, u32::MAX, 0, 0],
             border: false,
             marks: 0,
+            edge: 0,
+            closed: 0,
         };
         n + 1
     ];
@@ -1288,6 +1295,21 @@ fn rooms_of(
         if x == 0 || y == 0 || x + 1 == w || y + 1 == h {
             s.border = true;
         }
+        if p.0[0] != 0 {
+            let (xu, yu) = (x as usize, y as usize);
+            let around = [
+                (xu > 0).then(|| i - 1),
+                (xu + 1 < wu).then(|| i + 1),
+                (yu > 0).then(|| i - wu),
+                (yu + 1 < h as usize).then(|| i + wu),
+            ];
+            for j in around.into_iter().flatten() {
+                if walls[j] {
+                    s.edge += 1;
+                    s.closed += u32::from(!drawn[j]);
+                }
+            }
+        }
     }
     let mut chosen: Vec<(u32, DetectedRoom)> = Vec::new();
     for (label, s) in stats.iter().enumerate().skip(1) {
@@ -1302,6 +1324,14 @@ fn rooms_of(
         let solidity = s.area as f64 / box_area.max(1) as f64;
         let mut confidence = 0.5 + 0.5 * solidity.clamp(0.0, 1.0);
         if s.area < 3 * min_area {
+            confidence *= 0.9;
+        }
+        // A room enclosed by doorways the detector closed, rather than by drawn walls, is
+        // only as sure as those closures: a third of its outline closed costs a fifth.
+        let closed_share = f64::from(s.closed) / f64::from(s.edge.max(1));
+        confidence *= 1.0 - 0.6 * closed_share.clamp(0.0, 1.0);
+        // Without writing on the sheet, nothing says a region is a room but its size.
+        if marks.is_none() {
             confidence *= 0.9;
         }
         chosen.push((
@@ -1362,4 +1392,80 @@ fn outline(
         })
         .collect();
     (poly.len() >= 3).then_some(poly)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mask of `w` x `h` with the given filled rectangles (inclusive corners).
+    fn mask(w: u32, h: u32, rects: &[[u32; 4]]) -> Vec<bool> {
+        let mut m = vec![false; (w * h) as usize];
+        for &[x0, y0, x1, y1] in rects {
+            for y in y0..=y1 {
+                for x in x0..=x1 {
+                    m[(y * w + x) as usize] = true;
+                }
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn a_wall_stub_between_two_doorways_stays_a_wall_and_a_speck_does_not() {
+        // A 12 px stub (as long as the wall is thick) and a 7 px blob, alone.
+        let ink = mask(80, 40, &[[10, 10, 21, 21], [50, 10, 56, 16]]);
+        let walls = wall_mask(&ink, 80, 40, 12, false);
+        assert!(walls[15 * 80 + 15], "the stub is kept");
+        assert!(!walls[13 * 80 + 53], "the speck goes");
+    }
+
+    #[test]
+    fn a_wall_at_an_angle_survives_the_opening_on_outline_sheets() {
+        // A 7 px thick wall at 45 degrees: no 5x5 square fits in it, a disk of radius 2
+        // does.
+        let (w, h) = (60u32, 60u32);
+        let ink: Vec<bool> = (0..w * h)
+            .map(|i| {
+                let (x, y) = ((i % w) as i32, (i / w) as i32);
+                (x - y).abs() <= 4 && (10..50).contains(&x)
+            })
+            .collect();
+        let square_only = wall_mask(&ink, w, h, 7, false);
+        let any_angle = wall_mask(&ink, w, h, 7, true);
+        let kept = |m: &[bool]| m.iter().filter(|&&b| b).count();
+        assert!(kept(&any_angle) > kept(&square_only));
+        assert!(any_angle[(30 * w + 30) as usize]);
+    }
+
+    #[test]
+    fn an_unlabelled_sheet_keeps_only_regions_of_room_size() {
+        // Solid walls 8 px thick: a big box (a room) and a small one (a shaft), nothing
+        // written anywhere.
+        let (w, h) = (400u32, 200u32);
+        let walls = mask(
+            w,
+            h,
+            &[
+                [20, 20, 379, 27],
+                [20, 172, 379, 179],
+                [20, 20, 27, 179],
+                [372, 20, 379, 179],
+                [300, 20, 307, 179],
+                [308, 60, 371, 67],
+            ],
+        );
+        let gray = GrayImage::from_fn(w, h, |x, y| {
+            Luma([if walls[(y * w + x) as usize] { 0 } else { 255 }])
+        });
+        let d = detect(&gray, &DetectParams::default());
+        assert_eq!(d.wall_thickness, 8);
+        // The big room (272 x 144 px) is one; the 64 x 32 px shaft above the small wall is
+        // under (8t)^2 and is not; the 64 x 104 px region below it is.
+        let areas: Vec<u64> = d.rooms.iter().map(|r| r.area).collect();
+        assert_eq!(areas.len(), 2, "{areas:?}");
+        assert!(areas.iter().all(|&a| a >= 64 * 64), "{areas:?}");
+        // Walls only: every room is less sure than a labelled one would be.
+        assert!(d.rooms.iter().all(|r| r.confidence <= 0.9), "{:?}", d.rooms);
+    }
 }

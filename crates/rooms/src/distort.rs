@@ -225,3 +225,67 @@ fn rotate(image: &GrayImage, map: &[u32], degrees: f64) -> (GrayImage, Vec<u32>)
     }
     (out, out_map)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::r2v::{RenderOptions, parse, render};
+
+    const BOX: &str = "0\t0\t200\t0\twall\n200\t0\t200\t100\twall\n200\t100\t0\t100\twall\n\
+        0\t100\t0\t0\twall\n90\t45\t110\t55\tbedroom\n";
+
+    fn rendered() -> Rendered {
+        render(&parse(BOX).expect("parses"), &RenderOptions::default()).expect("renders")
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_pixels() {
+        let d = Distortion {
+            noise_sigma: 20.0,
+            specks: 0.01,
+            jpeg_quality: Some(40),
+            rotate_degrees: 1.5,
+            seed: 7,
+        };
+        let a = distort(rendered(), &d).expect("distorts");
+        let b = distort(rendered(), &d).expect("distorts");
+        assert_eq!(a.image, b.image);
+        let c = distort(rendered(), &Distortion { seed: 8, ..d }).expect("distorts");
+        assert_ne!(a.image, c.image);
+    }
+
+    #[test]
+    fn rotation_turns_the_ground_truth_with_the_drawing() {
+        let clean = rendered();
+        let turned = distort(
+            clean.clone(),
+            &Distortion {
+                rotate_degrees: 2.0,
+                ..Distortion::default()
+            },
+        )
+        .expect("distorts");
+        let area = |m: &[u32]| m.iter().filter(|&&v| v == 1).count() as f64;
+        // The room keeps its area (within the resampling's edge pixels) but not its pixels.
+        assert!(
+            (area(&turned.room_map) - area(&clean.room_map)).abs() < area(&clean.room_map) * 0.02
+        );
+        assert_ne!(turned.room_map, clean.room_map);
+        // The top wall, turned clockwise about the centre, is lower on the right.
+        let (w, _) = turned.image.dimensions();
+        let dark_row = |x: u32| {
+            (0..60)
+                .find(|&y| turned.image.get_pixel(x, y).0[0] < 128)
+                .unwrap_or(0)
+        };
+        assert!(dark_row(w - 60) > dark_row(60));
+    }
+
+    #[test]
+    fn every_named_variant_is_found_by_its_name() {
+        for v in variants() {
+            assert_eq!(variant(v.name), Some(v.clone()));
+        }
+        assert!(variant("sepia").is_none());
+    }
+}

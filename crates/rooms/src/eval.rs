@@ -30,6 +30,8 @@ pub struct RoomsReport {
     /// How the plans were drawn and degraded ([`crate::distort::variants`]).
     pub variant: String,
     pub plans: usize,
+    /// Ground-truth rooms over all plans (the weight of `mean_iou`).
+    pub truth_rooms: usize,
     /// Plans whose detected room count equals the ground truth's.
     pub count_correct: usize,
     /// Mean IoU over all ground-truth rooms of all plans.
@@ -87,6 +89,7 @@ pub fn summarise(variant: &str, details: Vec<PlanScore>) -> RoomsReport {
     RoomsReport {
         variant: variant.to_owned(),
         plans: details.len(),
+        truth_rooms: truth_total,
         count_correct: details
             .iter()
             .filter(|d| d.truth_rooms == d.detected_rooms)
