@@ -116,10 +116,11 @@ pub async fn floorplan(cmd: FloorplanCommand) -> Result<ExitCode> {
             if !(scale.is_finite() && (0.25..=8.0).contains(&scale)) {
                 bail!("--scale must be between 0.25 and 8");
             }
-            if !(args.rotate.is_finite() && args.rotate.abs() <= 45.0)
-                || !(args.noise.is_finite() && (0.0..=128.0).contains(&args.noise))
-                || !(args.specks.is_finite() && (0.0..=1.0).contains(&args.specks))
-            {
+            let in_range = args.rotate.is_finite()
+                && args.rotate.abs() <= 45.0
+                && (0.0..=128.0).contains(&args.noise)
+                && (0.0..=1.0).contains(&args.specks);
+            if !in_range {
                 bail!("--rotate is at most 45 degrees, --noise 0-128, --specks 0-1");
             }
             let jpeg = distortion.jpeg_quality.or(args.jpeg);
