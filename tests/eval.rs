@@ -281,21 +281,46 @@ fn embedded_xml_is_read_exactly() {
     assert_eq!(v["silent_errors"].as_u64(), Some(0), "{v}");
 }
 
-/// The room detector on the r2v plans rendered from their annotations: at least 90% of
-/// plans with the right room count and a mean IoU of at least 0.85.
+/// The room detector on the r2v plans rendered from their annotations: on the 15 plans it
+/// was first built on, at least 90% of plans with the right room count and a mean IoU of
+/// at least 0.85; over those and the 100 plans of `r2v-more` together (115), at least the
+/// figures measured when the detector was reworked (a ratchet: 58 of 115 right counts,
+/// mean IoU 0.86, checked at 0.855).
 #[test]
 fn floor_plans_meet_the_room_targets() {
-    let Some(dir) = shared("floorplans/r2v") else {
+    let (Some(first), Some(more)) = (shared("floorplans/r2v"), shared("floorplans/r2v-more"))
+    else {
         skipping::skip("../shared is absent");
         return;
     };
-    let report = eval(&dir, &[]);
-    let rooms = &report["rooms"];
-    let plans = rooms["plans"].as_u64().unwrap_or(0);
-    let right = rooms["count_correct"].as_u64().unwrap_or(0);
-    let iou = rooms["mean_iou"].as_f64().unwrap_or(0.0);
-    println!("rooms: {right}/{plans} right counts, mean IoU {iou:.3}");
-    assert!(plans >= 15, "{rooms}");
-    assert!(right * 10 >= plans * 9, "{rooms}");
-    assert!(iou >= 0.85, "{rooms}");
+    let first = eval(&first, &[]);
+    let more = eval(&more, &[]);
+    let figures = |report: &Value| {
+        let rooms = &report["rooms"];
+        (
+            rooms["plans"].as_u64().unwrap_or(0),
+            rooms["count_correct"].as_u64().unwrap_or(0),
+            rooms["truth_rooms"].as_u64().unwrap_or(0),
+            rooms["mean_iou"].as_f64().unwrap_or(0.0),
+        )
+    };
+    let (plans, right, _, iou) = figures(&first);
+    println!("r2v rooms: {right}/{plans} right counts, mean IoU {iou:.3}");
+    assert!(plans >= 15, "{}", first["rooms"]);
+    assert!(right * 10 >= plans * 9, "{}", first["rooms"]);
+    assert!(iou >= 0.85, "{}", first["rooms"]);
+
+    let (plans2, right2, truth2, iou2) = figures(&more);
+    let truth1 = figures(&first).2;
+    let plans = plans + plans2;
+    let right = right + right2;
+    let iou = (iou * truth1 as f64 + iou2 * truth2 as f64) / (truth1 + truth2).max(1) as f64;
+    println!("r2v + r2v-more rooms: {right}/{plans} right counts, mean IoU {iou:.3}");
+    assert!(plans >= 115, "{}", more["rooms"]);
+    assert!(
+        right * 115 >= 58 * plans,
+        "{right}/{plans}: {}",
+        more["rooms"]
+    );
+    assert!(iou >= 0.855, "{iou:.3}: {}", more["rooms"]);
 }

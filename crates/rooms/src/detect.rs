@@ -50,15 +50,19 @@ pub struct DetectParams {
     /// them are shafts, voids and notches between walls. Sheets with no such marks at all
     /// (walls only) keep every region.
     pub labelled_only: bool,
+    /// Gaps between two facing wall ends up to `door_factor * t` are doorways even where
+    /// no door symbol is drawn.
+    pub door_factor: f64,
 }
 
 impl Default for DetectParams {
     fn default() -> Self {
         Self {
             gap_factor: 40.0,
-            min_room_factor: 4.0,
+            min_room_factor: 1.0,
             simplify_epsilon: 1.0,
             labelled_only: true,
+            door_factor: 8.0,
         }
     }
 }
@@ -86,6 +90,8 @@ pub struct Detection {
     pub gap_len: u32,
     /// Per pixel: 0 outside every room, `i + 1` inside `rooms[i]`.
     pub room_map: Vec<u32>,
+    /// Per pixel: whether it is wall (before doorways are closed).
+    pub walls: Vec<bool>,
     pub rooms: Vec<DetectedRoom>,
 }
 
@@ -98,29 +104,45 @@ pub fn detect(gray: &GrayImage, params: &DetectParams) -> Detection {
         wall_thickness: t,
         gap_len: 0,
         room_map: vec![0; (w as usize) * (h as usize)],
+        walls: vec![false; (w as usize) * (h as usize)],
         rooms: Vec::new(),
     };
     if w < 8 || h < 8 {
         return empty(0);
     }
-    let ink = binarise(gray);
-    let Some(t) = wall_thickness(&ink, w, h) else {
+    let Some((ink, t, walls)) = ink_and_walls(gray) else {
         return empty(0);
     };
-    let walls = wall_mask(&ink, w, h, t);
     let gap_len = (params.gap_factor * f64::from(t)).round().max(2.0) as u32;
     let mut bridged = walls.clone();
-    let swings = bridge_gaps(&walls, &ink, &mut bridged, w, h, t, gap_len);
+    let swings = bridge_gaps(
+        &walls,
+        &ink,
+        &mut bridged,
+        w,
+        h,
+        t,
+        gap_len,
+        params.door_factor,
+    );
     let marks = if params.labelled_only {
         Some(marks(&ink, &walls, &swings, w, h, t)).filter(|m| m.iter().any(|&b| b))
     } else {
         None
     };
-    drop(walls);
     drop(ink);
-    let min_area = (params.min_room_factor * f64::from(t) * f64::from(t)).max(16.0) as u64;
+    // A region with writing in it is a room however small; on a sheet with no writing at
+    // all, a region is a room when it is as large as a small room: a side of some ten wall
+    // thicknesses (about 1.5 m for a 15 cm wall).
+    let factor = if marks.is_some() || !params.labelled_only {
+        params.min_room_factor
+    } else {
+        params.min_room_factor.max(UNLABELLED_ROOM_FACTOR)
+    };
+    let min_area = (factor * f64::from(t) * f64::from(t)).max(16.0) as u64;
     let (room_map, rooms) = rooms_of(
         &bridged,
+        &walls,
         marks.as_deref(),
         w,
         h,
@@ -133,28 +155,62 @@ pub fn detect(gray: &GrayImage, params: &DetectParams) -> Detection {
         wall_thickness: t,
         gap_len,
         room_map,
+        walls,
         rooms,
     }
 }
 
 /// The detector's intermediate masks (ink, walls, walls with doorways closed), for
 /// looking at why a plan gave the rooms it gave.
-#[cfg(test)]
-pub(crate) fn debug_masks(
+#[doc(hidden)]
+pub fn debug_masks(
     gray: &GrayImage,
     params: &DetectParams,
 ) -> (Vec<bool>, Vec<bool>, Vec<bool>, Vec<bool>) {
     let (w, h) = gray.dimensions();
-    let ink = binarise(gray);
-    let Some(t) = wall_thickness(&ink, w, h) else {
-        return (ink.clone(), ink.clone(), ink.clone(), ink);
+    let Some((ink, t, walls)) = ink_and_walls(gray) else {
+        let none = vec![false; (w as usize) * (h as usize)];
+        return (none.clone(), none.clone(), none.clone(), none);
     };
-    let walls = wall_mask(&ink, w, h, t);
     let gap_len = (params.gap_factor * f64::from(t)).round().max(2.0) as u32;
     let mut bridged = walls.clone();
-    let swings = bridge_gaps(&walls, &ink, &mut bridged, w, h, t, gap_len);
+    let swings = bridge_gaps(
+        &walls,
+        &ink,
+        &mut bridged,
+        w,
+        h,
+        t,
+        gap_len,
+        params.door_factor,
+    );
     let m = marks(&ink, &walls, &swings, w, h, t);
     (ink, walls, bridged, m)
+}
+
+/// Unlabelled regions (on a sheet with no writing) smaller than this many `t^2` are no
+/// rooms.
+const UNLABELLED_ROOM_FACTOR: f64 = 64.0;
+
+/// The ink, the wall thickness and the walls. A sheet whose walls are drawn as outline
+/// pairs has the paper between them filled first ([`crate::outline`]), and its walls read
+/// from that.
+fn ink_and_walls(gray: &GrayImage) -> Option<(Vec<bool>, u32, Vec<bool>)> {
+    let (w, h) = gray.dimensions();
+    let mut ink = binarise(gray);
+    let solid = wall_thickness(&ink, w, h).map(|t| (t, wall_mask(&ink, w, h, t, false)));
+    let solid_count = solid
+        .as_ref()
+        .map_or(0, |(_, walls)| walls.iter().filter(|&&b| b).count());
+    match crate::outline::fill_outlines(&ink, w as usize, h as usize, solid_count) {
+        Some(fill) => {
+            ink.iter_mut().zip(&fill).for_each(|(i, &f)| *i |= f);
+            let t = wall_thickness(&ink, w, h)?;
+            let walls = wall_mask(&ink, w, h, t, true);
+            Some((ink, t, walls))
+        }
+        None => solid.map(|(t, walls)| (ink, t, walls)),
+    }
 }
 
 /// Ink pixels (true) by Otsu's threshold; a sheet that is mostly "ink" is light-on-dark
@@ -224,10 +280,11 @@ fn wall_thickness(ink: &[bool], w: u32, h: u32) -> Option<u32> {
     best(3).or_else(|| best(1)).map(|v| v as u32)
 }
 
-/// Thick strokes only: an opening with a square a little under the wall thickness, then
+/// Thick strokes only: an opening with a square or a disk a little under the wall
+/// thickness (a wall at any angle keeps its width), then
 /// components too small to be walls removed, then slits of a pixel or two between wall
 /// pieces closed.
-fn wall_mask(ink: &[bool], w: u32, h: u32, t: u32) -> Vec<bool> {
+fn wall_mask(ink: &[bool], w: u32, h: u32, t: u32, any_angle: bool) -> Vec<bool> {
     let k = if t < 3 {
         0
     } else {
@@ -240,10 +297,20 @@ fn wall_mask(ink: &[bool], w: u32, h: u32, t: u32) -> Vec<bool> {
             0
         }])
     });
+    // A square keeps the square ends and corners of walls drawn along the axes; on sheets
+    // drawn in outlines (thin walls, often at an angle) a disk also keeps walls drawn at
+    // an angle, which no square of their width fits in.
     let opened = if k == 0 {
         img
-    } else {
+    } else if !any_angle {
         open(&img, Norm::LInf, k)
+    } else {
+        let mut square = open(&img, Norm::LInf, k);
+        let disk = open(&img, Norm::L2, k);
+        for (s, d) in square.iter_mut().zip(disk.iter()) {
+            *s = (*s).max(*d);
+        }
+        square
     };
     let labels = connected_components(&opened, Connectivity::Eight, Luma([0u8]));
     let n = labels.pixels().map(|p| p.0[0]).max().unwrap_or(0) as usize;
@@ -255,7 +322,9 @@ fn wall_mask(ink: &[bool], w: u32, h: u32, t: u32) -> Vec<bool> {
         b[2] = b[2].max(x);
         b[3] = b[3].max(y);
     }
-    let min_extent = 3 * t / 2;
+    // A wall is at least as long as it is thick: a stub of wall between two doorways is
+    // kept, a blob smaller than a wall's cross-section is not.
+    let min_extent = t;
     let keep: Vec<bool> = boxes
         .iter()
         .map(|b| b[2] >= b[0] && (b[2] - b[0] + 1).max(b[3] - b[1] + 1) >= min_extent)
@@ -337,6 +406,7 @@ fn bridge_gaps(
     h: u32,
     t: u32,
     gap_len: u32,
+    door_factor: f64,
 ) -> Vec<[f64; 3]> {
     let (wu, hu) = (w as usize, h as usize);
     let max_band = (f64::from(t) * 1.5).ceil() as usize + 2;
@@ -374,6 +444,7 @@ fn bridge_gaps(
             .then(|| img.get_pixel(x as u32, y as u32).0[0] != 0)
     };
     let tf = f64::from(t);
+    let door_max = door_factor * tf;
     let thin_raw: Vec<bool> = ink.iter().zip(walls).map(|(&i, &w)| i && !w).collect();
     let near_wall = dilate(&mask(&|i| walls[i]), Norm::LInf, (t / 2 + 2).min(255) as u8);
     // Every recognised swing, `[x, y, radius]`: a drawn swing is one door.
@@ -435,7 +506,12 @@ fn bridge_gaps(
         let judge = |g: &Band, axis: Axis| {
             let record = |x: f64, y: f64, r: f64| swings.borrow_mut().push([x, y, r]);
             match symbol(g, axis, (&thin, &any), false, &record) {
-                Some(door) => door,
+                Some(true) => true,
+                Some(false) => {
+                    let (lines, len) = axis.dims();
+                    let (ea, eb) = jamb_ends(g, lines, len, tol, |l, i| current[axis.idx(l, i)]);
+                    ea && eb && ((g.b - g.a) as f64) <= door_max
+                }
                 None => {
                     let (lines, len) = axis.dims();
                     jamb_rule(g, lines, len, tol, |l, i| current[axis.idx(l, i)])
@@ -973,6 +1049,18 @@ fn jamb_rule(
     tol: usize,
     wall: impl Fn(usize, usize) -> bool,
 ) -> bool {
+    let (a, b) = jamb_ends(g, lines, len, tol, wall);
+    a || b
+}
+
+/// Whether each jamb of a band is a wall end (wall no thicker across than the band).
+fn jamb_ends(
+    g: &Band,
+    lines: usize,
+    len: usize,
+    tol: usize,
+    wall: impl Fn(usize, usize) -> bool,
+) -> (bool, bool) {
     let across = |mid: usize, i: usize| {
         let up = (0..=mid).rev().take_while(|&l| wall(l, i)).count();
         let down = (mid + 1..lines).take_while(|&l| wall(l, i)).count();
@@ -982,7 +1070,10 @@ fn jamb_rule(
     let (line, a, b) = g.runs[height / 2];
     // A diagonal wall's end is thicker across than a square one.
     let slack = 2 * height + 2 * tol + 2;
-    (a > 0 && across(line, a - 1) <= slack) || (b < len && across(line, b) <= slack)
+    (
+        a > 0 && across(line, a - 1) <= slack,
+        b < len && across(line, b) <= slack,
+    )
 }
 
 /// Candidate gaps for `lines` lines of `len` pixels where `wall(line, i)` tells a wall
@@ -1151,6 +1242,7 @@ const MIN_MARKS: u32 = 12;
 
 fn rooms_of(
     walls: &[bool],
+    drawn: &[bool],
     marks: Option<&[bool]>,
     w: u32,
     h: u32,
@@ -1173,6 +1265,9 @@ fn rooms_of(
         bbox: [u32; 4],
         border: bool,
         marks: u32,
+        /// Boundary contacts with wall, and of those with a closed doorway (no drawn wall).
+        edge: u32,
+        closed: u32,
     }
     let mut stats = vec![
         Stats {
@@ -1180,6 +1275,8 @@ fn rooms_of(
             bbox: [u32::MAX, u32::MAX, 0, 0],
             border: false,
             marks: 0,
+            edge: 0,
+            closed: 0,
         };
         n + 1
     ];
@@ -1198,6 +1295,21 @@ fn rooms_of(
         if x == 0 || y == 0 || x + 1 == w || y + 1 == h {
             s.border = true;
         }
+        if p.0[0] != 0 {
+            let (xu, yu) = (x as usize, y as usize);
+            let around = [
+                (xu > 0).then(|| i - 1),
+                (xu + 1 < wu).then(|| i + 1),
+                (yu > 0).then(|| i - wu),
+                (yu + 1 < h as usize).then(|| i + wu),
+            ];
+            for j in around.into_iter().flatten() {
+                if walls[j] {
+                    s.edge += 1;
+                    s.closed += u32::from(!drawn[j]);
+                }
+            }
+        }
     }
     let mut chosen: Vec<(u32, DetectedRoom)> = Vec::new();
     for (label, s) in stats.iter().enumerate().skip(1) {
@@ -1212,6 +1324,14 @@ fn rooms_of(
         let solidity = s.area as f64 / box_area.max(1) as f64;
         let mut confidence = 0.5 + 0.5 * solidity.clamp(0.0, 1.0);
         if s.area < 3 * min_area {
+            confidence *= 0.9;
+        }
+        // A room enclosed by doorways the detector closed, rather than by drawn walls, is
+        // only as sure as those closures: a third of its outline closed costs a fifth.
+        let closed_share = f64::from(s.closed) / f64::from(s.edge.max(1));
+        confidence *= 1.0 - 0.6 * closed_share.clamp(0.0, 1.0);
+        // Without writing on the sheet, nothing says a region is a room but its size.
+        if marks.is_none() {
             confidence *= 0.9;
         }
         chosen.push((
@@ -1272,4 +1392,80 @@ fn outline(
         })
         .collect();
     (poly.len() >= 3).then_some(poly)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mask of `w` x `h` with the given filled rectangles (inclusive corners).
+    fn mask(w: u32, h: u32, rects: &[[u32; 4]]) -> Vec<bool> {
+        let mut m = vec![false; (w * h) as usize];
+        for &[x0, y0, x1, y1] in rects {
+            for y in y0..=y1 {
+                for x in x0..=x1 {
+                    m[(y * w + x) as usize] = true;
+                }
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn a_wall_stub_between_two_doorways_stays_a_wall_and_a_speck_does_not() {
+        // A 12 px stub (as long as the wall is thick) and a 7 px blob, alone.
+        let ink = mask(80, 40, &[[10, 10, 21, 21], [50, 10, 56, 16]]);
+        let walls = wall_mask(&ink, 80, 40, 12, false);
+        assert!(walls[15 * 80 + 15], "the stub is kept");
+        assert!(!walls[13 * 80 + 53], "the speck goes");
+    }
+
+    #[test]
+    fn a_wall_at_an_angle_survives_the_opening_on_outline_sheets() {
+        // A 7 px thick wall at 45 degrees: no 5x5 square fits in it, a disk of radius 2
+        // does.
+        let (w, h) = (60u32, 60u32);
+        let ink: Vec<bool> = (0..w * h)
+            .map(|i| {
+                let (x, y) = ((i % w) as i32, (i / w) as i32);
+                (x - y).abs() <= 4 && (10..50).contains(&x)
+            })
+            .collect();
+        let square_only = wall_mask(&ink, w, h, 7, false);
+        let any_angle = wall_mask(&ink, w, h, 7, true);
+        let kept = |m: &[bool]| m.iter().filter(|&&b| b).count();
+        assert!(kept(&any_angle) > kept(&square_only));
+        assert!(any_angle[(30 * w + 30) as usize]);
+    }
+
+    #[test]
+    fn an_unlabelled_sheet_keeps_only_regions_of_room_size() {
+        // Solid walls 8 px thick: a big box (a room) and a small one (a shaft), nothing
+        // written anywhere.
+        let (w, h) = (400u32, 200u32);
+        let walls = mask(
+            w,
+            h,
+            &[
+                [20, 20, 379, 27],
+                [20, 172, 379, 179],
+                [20, 20, 27, 179],
+                [372, 20, 379, 179],
+                [300, 20, 307, 179],
+                [308, 60, 371, 67],
+            ],
+        );
+        let gray = GrayImage::from_fn(w, h, |x, y| {
+            Luma([if walls[(y * w + x) as usize] { 0 } else { 255 }])
+        });
+        let d = detect(&gray, &DetectParams::default());
+        assert_eq!(d.wall_thickness, 8);
+        // The big room (272 x 144 px) is one; the 64 x 32 px shaft above the small wall is
+        // under (8t)^2 and is not; the 64 x 104 px region below it is.
+        let areas: Vec<u64> = d.rooms.iter().map(|r| r.area).collect();
+        assert_eq!(areas.len(), 2, "{areas:?}");
+        assert!(areas.iter().all(|&a| a >= 64 * 64), "{areas:?}");
+        // Walls only: every room is less sure than a labelled one would be.
+        assert!(d.rooms.iter().all(|r| r.confidence <= 0.9), "{:?}", d.rooms);
+    }
 }

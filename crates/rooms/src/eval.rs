@@ -9,7 +9,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::detect::{DetectParams, detect};
-use super::r2v::{RenderOptions, parse, render};
+use super::distort::{Variant, distort, variants};
+use super::r2v::{RenderOptions, Rendered, parse, render};
 
 /// One plan's score.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -26,7 +27,11 @@ pub struct PlanScore {
 /// The room-detection figures `docpipe eval` reports.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoomsReport {
+    /// How the plans were drawn and degraded ([`crate::distort::variants`]).
+    pub variant: String,
     pub plans: usize,
+    /// Ground-truth rooms over all plans (the weight of `mean_iou`).
+    pub truth_rooms: usize,
     /// Plans whose detected room count equals the ground truth's.
     pub count_correct: usize,
     /// Mean IoU over all ground-truth rooms of all plans.
@@ -35,28 +40,56 @@ pub struct RoomsReport {
     pub details: Vec<PlanScore>,
 }
 
-/// Evaluates every `*.txt` annotation in `dir` (sorted by name).
+/// Evaluates every `*.txt` annotation in `dir` (sorted by name), drawn cleanly.
 pub fn evaluate_r2v_dir(dir: &Path) -> std::io::Result<RoomsReport> {
+    evaluate_r2v_variant(dir, &clean())
+}
+
+/// The clean variant: the renderer's defaults, no degradation.
+pub fn clean() -> Variant {
+    variants().into_iter().next().unwrap_or_else(|| Variant {
+        name: "clean",
+        scale: RenderOptions::default().scale,
+        distortion: Default::default(),
+    })
+}
+
+/// The annotation files of a folder, sorted by name.
+pub fn annotation_files(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
     let mut files: Vec<_> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "txt"))
         .collect();
     files.sort();
+    Ok(files)
+}
+
+/// Evaluates every `*.txt` annotation in `dir`, drawn and degraded as `variant` says.
+pub fn evaluate_r2v_variant(dir: &Path, variant: &Variant) -> std::io::Result<RoomsReport> {
     let mut details = Vec::new();
-    let (mut iou_sum, mut truth_total) = (0.0, 0usize);
-    for path in files {
+    for path in annotation_files(dir)? {
         let text = std::fs::read_to_string(&path)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let score = score_plan(&name, &text).map_err(std::io::Error::other)?;
-        iou_sum += score.mean_iou * score.truth_rooms as f64;
-        truth_total += score.truth_rooms;
+        let score = score_plan_variant(&name, &text, variant).map_err(std::io::Error::other)?;
         details.push(score);
     }
-    Ok(RoomsReport {
+    Ok(summarise(variant.name, details))
+}
+
+/// Totals over plans' scores (mean IoU over all ground-truth rooms).
+pub fn summarise(variant: &str, details: Vec<PlanScore>) -> RoomsReport {
+    let (mut iou_sum, mut truth_total) = (0.0, 0usize);
+    for score in &details {
+        iou_sum += score.mean_iou * score.truth_rooms as f64;
+        truth_total += score.truth_rooms;
+    }
+    RoomsReport {
+        variant: variant.to_owned(),
         plans: details.len(),
+        truth_rooms: truth_total,
         count_correct: details
             .iter()
             .filter(|d| d.truth_rooms == d.detected_rooms)
@@ -67,13 +100,37 @@ pub fn evaluate_r2v_dir(dir: &Path) -> std::io::Result<RoomsReport> {
             iou_sum / truth_total as f64
         },
         details,
-    })
+    }
 }
 
 /// Renders, detects and scores one annotation.
 pub fn score_plan(file: &str, annotation: &str) -> Result<PlanScore, String> {
+    score_plan_variant(file, annotation, &clean())
+}
+
+/// A plan drawn as `variant` says, the seed taken from its file name so every run
+/// degrades it the same way.
+pub fn render_variant(file: &str, annotation: &str, variant: &Variant) -> Result<Rendered, String> {
     let plan = parse(annotation).map_err(|e| format!("{file}: {e}"))?;
-    let rendered = render(&plan, &RenderOptions::default()).map_err(|e| format!("{file}: {e}"))?;
+    let opts = RenderOptions {
+        scale: variant.scale,
+        ..RenderOptions::default()
+    };
+    let rendered = render(&plan, &opts).map_err(|e| format!("{file}: {e}"))?;
+    let mut d = variant.distortion.clone();
+    d.seed ^= file.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    distort(rendered, &d).map_err(|e| format!("{file}: {e}"))
+}
+
+/// Renders (as `variant` says), detects and scores one annotation.
+pub fn score_plan_variant(
+    file: &str,
+    annotation: &str,
+    variant: &Variant,
+) -> Result<PlanScore, String> {
+    let rendered = render_variant(file, annotation, variant)?;
     let start = Instant::now();
     let detection = detect(&rendered.image, &DetectParams::default());
     let detect_ms = start.elapsed().as_millis() as u64;
@@ -100,8 +157,16 @@ pub fn score_plan(file: &str, annotation: &str) -> Result<PlanScore, String> {
 /// detected room in its own colour, ground-truth room pixels that no detected room covers
 /// in red, and the ground-truth rooms' edges in blue.
 pub fn overlay_png(annotation: &str) -> Result<Vec<u8>, String> {
-    let plan = parse(annotation)?;
-    let rendered = render(&plan, &RenderOptions::default())?;
+    overlay_png_variant("plan", annotation, &clean())
+}
+
+/// [`overlay_png`] of a plan drawn as `variant` says.
+pub fn overlay_png_variant(
+    file: &str,
+    annotation: &str,
+    variant: &Variant,
+) -> Result<Vec<u8>, String> {
+    let rendered = render_variant(file, annotation, variant)?;
     let detection = detect(&rendered.image, &DetectParams::default());
     let (w, h) = rendered.image.dimensions();
     let mut out = image::RgbImage::new(w, h);

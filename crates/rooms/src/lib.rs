@@ -6,13 +6,19 @@
 //!
 //! - [`decode`]: bytes to a bounded grayscale image.
 //! - [`detect`]: walls, door gaps, enclosed regions, outlines.
+//! - [`outline`]: walls drawn as outline pairs filled solid.
 //! - [`r2v`]: r2v annotations rendered to images with their ground-truth rooms.
+//! - [`distort`]: rotation, noise and JPEG applied to a rendered plan (scan variants).
 //! - [`eval`]: detected vs ground-truth rooms (count, IoU).
+//! - [`mlstruct`]: detected walls vs MLSTRUCT-FP's wall rectangles (pixel IoU).
 
 pub mod decode;
 pub mod detect;
+pub mod distort;
 pub mod eval;
 pub mod labels;
+pub mod mlstruct;
+pub mod outline;
 pub mod r2v;
 
 use docpipe_core::{

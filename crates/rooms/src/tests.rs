@@ -47,7 +47,9 @@ fn two_rooms_with_door_gaps_are_found_with_their_outlines() {
     for (room, id) in result.rooms.iter().zip(["room_1", "room_2"]) {
         assert_eq!(room.id, id);
         assert!(room.polygon.len() >= 4, "{room:?}");
-        assert!(room.confidence > 0.9, "{room:?}");
+        // Sure enough to pass review, though less than a room all of drawn walls: part
+        // of each outline is a doorway the detector closed.
+        assert!(room.confidence > 0.8 && room.confidence < 0.95, "{room:?}");
         for (p, n) in room.polygon.iter().zip(&room.polygon_normalised) {
             assert!((p[0] / w - n[0]).abs() < 1e-5 && (p[1] / h - n[1]).abs() < 1e-5);
         }

@@ -12,6 +12,7 @@
 //! many read right are sent to review needlessly, and how well field confidence predicts
 //! correctness.
 
+mod floorplans;
 mod verdict;
 
 use std::collections::BTreeMap;
@@ -61,6 +62,10 @@ pub(crate) struct EvalArgs {
         allow_negative_numbers = true
     )]
     pub scan_skew: f32,
+    /// Also score the r2v floor plans drawn as these variants (low-res, high-res, noisy,
+    /// rotated, jpeg, scan, or all), each reported on its own.
+    #[arg(long = "room-variant")]
+    pub room_variants: Vec<String>,
 }
 
 /// How a field's values are compared.
@@ -168,25 +173,9 @@ struct Report {
     /// Floor plans with r2v annotations in the folder: room count and IoU.
     #[serde(skip_serializing_if = "Option::is_none")]
     rooms: Option<docpipe_rooms::eval::RoomsReport>,
-}
-
-/// Room detection scored on the r2v annotation files (`*.txt`) directly in `dir`, if any.
-fn rooms_report(dir: &std::path::Path) -> Option<docpipe_rooms::eval::RoomsReport> {
-    let has_txt = std::fs::read_dir(dir).ok()?.any(|e| {
-        e.ok()
-            .is_some_and(|e| e.path().extension().is_some_and(|x| x == "txt"))
-    });
-    if !has_txt {
-        return None;
-    }
-    match docpipe_rooms::eval::evaluate_r2v_dir(dir) {
-        Ok(r) if r.plans > 0 => Some(r),
-        Ok(_) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, "scoring floor plans");
-            None
-        }
-    }
+    /// The same plans drawn as the variants asked for (`--room-variant`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    room_variants: Vec<docpipe_rooms::eval::RoomsReport>,
 }
 
 pub(crate) async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode> {
@@ -210,7 +199,8 @@ pub(crate) async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode
         None
     };
     let cases = collect(&args.dir)?;
-    let rooms = rooms_report(&args.dir);
+    let rooms = floorplans::rooms_report(&args.dir);
+    let room_variants = floorplans::variant_reports(&args.dir, &args.room_variants)?;
     if cases.is_empty() && rooms.is_none() {
         bail!(
             "no PDF with answers (*.pdf.truth.json or invoice2data *.json) and no r2v floor plans (*.txt) under {}",
@@ -259,6 +249,7 @@ pub(crate) async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode
         concurrency: settings.concurrency,
         per_document: Vec::new(),
         rooms,
+        room_variants,
     };
     let mut judged = Vec::with_capacity(cases.len());
     let mut confidences = Vec::new();
@@ -709,12 +700,7 @@ fn name(s: &str) -> String {
 // ---------------------------------------------------------------- report
 
 fn print_report(r: &Report) {
-    if let Some(rooms) = &r.rooms {
-        println!(
-            "floor plans: {}, room count right on {}, mean IoU {:.3}\n",
-            rooms.plans, rooms.count_correct, rooms.mean_iou
-        );
-    }
+    floorplans::print(r.rooms.as_ref(), &r.room_variants);
     println!(
         "{} documents, {} passed (embedded e-invoice XML {}{})",
         r.documents,

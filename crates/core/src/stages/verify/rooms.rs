@@ -1,6 +1,8 @@
 //! Checks of a blueprint's rooms: at least one room, valid outlines, no two rooms on the
-//! same floor space, and each room's confidence. A failed check or a low-confidence room
-//! sends the job to `needs_review` with the reasons.
+//! same floor space, some room named by a label, no room out of all proportion to the
+//! rest, and each room's confidence (which the detector lowers for rooms closed by
+//! doorways it inferred rather than by drawn walls). A failed check or a low-confidence
+//! room sends the job to `needs_review` with the reasons.
 
 use tracing::info;
 
@@ -13,6 +15,11 @@ use crate::result::{Check, Room, RoomsResult, result_kind};
 
 /// Two rooms whose outlines share more than this fraction of the smaller one overlap.
 const MAX_OVERLAP: f64 = 0.02;
+
+/// A room more than this many times the median room's area is doubtful: most likely
+/// several rooms run together through a doorway left open (or the space around the
+/// building).
+const MAX_AREA_RATIO: f64 = 12.0;
 
 /// Whether an extraction is a blueprint's rooms rather than an invoice.
 pub(super) fn is_rooms_result(extraction: &serde_json::Value) -> bool {
@@ -75,7 +82,7 @@ pub fn apply_room_checks(result: &mut RoomsResult, confidence_threshold: f32) {
 }
 
 /// The room checks, in a fixed order: `rooms_found`, `room_polygons_valid`,
-/// `rooms_disjoint`.
+/// `rooms_disjoint`, `rooms_labelled`, `room_sizes_plausible`.
 pub fn run_room_checks(r: &RoomsResult) -> Vec<Check> {
     let mut checks = Vec::new();
     let n = r.rooms.len();
@@ -121,7 +128,45 @@ pub fn run_room_checks(r: &RoomsResult) -> Vec<Check> {
             format!("overlapping: {}", overlapping.join(", "))
         },
     });
+    let labelled = r.rooms.iter().filter(|room| room.label.is_some()).count();
+    checks.push(Check {
+        name: "rooms_labelled".into(),
+        passed: n == 0 || labelled > 0,
+        detail: if n == 0 || labelled > 0 {
+            format!("{labelled} of {n} room(s) labelled")
+        } else {
+            "no room carries a label: nothing written on the plan names them".into()
+        },
+    });
+    let oversized = oversized_rooms(&r.rooms);
+    checks.push(Check {
+        name: "room_sizes_plausible".into(),
+        passed: oversized.is_empty(),
+        detail: if oversized.is_empty() {
+            format!("no room over {MAX_AREA_RATIO} times the median room")
+        } else {
+            format!("much larger than the rest: {}", oversized.join(", "))
+        },
+    });
     checks
+}
+
+/// Rooms (with 3 or more on the plan) over [`MAX_AREA_RATIO`] times the median area.
+fn oversized_rooms(rooms: &[Room]) -> Vec<String> {
+    if rooms.len() < 3 {
+        return Vec::new();
+    }
+    let mut areas: Vec<f64> = rooms.iter().map(|r| r.area_px).collect();
+    areas.sort_by(f64::total_cmp);
+    let median = areas[areas.len() / 2];
+    if !(median.is_finite() && median > 0.0) {
+        return Vec::new();
+    }
+    rooms
+        .iter()
+        .filter(|r| r.area_px > MAX_AREA_RATIO * median)
+        .map(|r| format!("{} ({:.0}x the median)", r.id, r.area_px / median))
+        .collect()
 }
 
 fn polygon_valid(room: &Room, width: u32, height: u32) -> bool {
@@ -224,7 +269,7 @@ mod tests {
         let polygon = vec![[x0, y0], [x1, y0], [x1, y1], [x0, y1]];
         Room {
             id: id.into(),
-            label: None,
+            label: Some("Room".into()),
             polygon_normalised: polygon
                 .iter()
                 .map(|p| [p[0] / 100.0, p[1] / 100.0])
@@ -253,7 +298,7 @@ mod tests {
         ]);
         apply_room_checks(&mut r, 0.8);
         assert!(!r.needs_review, "{:?}", r.review_reasons);
-        assert_eq!(r.checks.len(), 3);
+        assert_eq!(r.checks.len(), 5);
         assert!(r.checks.iter().all(|c| c.passed));
     }
 
@@ -283,5 +328,49 @@ mod tests {
         let mut r = plan(vec![room("room_1", 0.0, 0.0, 160.0, 60.0, 0.9)]);
         apply_room_checks(&mut r, 0.8);
         assert!(r.review_reasons[0].starts_with("room_polygons_valid"));
+    }
+
+    #[test]
+    fn a_plan_with_no_label_at_all_goes_to_review() {
+        let mut rooms = vec![
+            room("room_1", 0.0, 0.0, 50.0, 50.0, 0.95),
+            room("room_2", 50.0, 0.0, 100.0, 50.0, 0.95),
+        ];
+        rooms.iter_mut().for_each(|r| r.label = None);
+        let mut r = plan(rooms.clone());
+        apply_room_checks(&mut r, 0.8);
+        assert!(r.needs_review);
+        assert!(r.review_reasons[0].starts_with("rooms_labelled: no room"));
+        // One label is enough: the others may simply have nothing written in them.
+        rooms[0].label = Some("Kitchen".into());
+        let mut r = plan(rooms);
+        apply_room_checks(&mut r, 0.8);
+        assert!(!r.needs_review, "{:?}", r.review_reasons);
+    }
+
+    #[test]
+    fn a_room_much_larger_than_the_rest_goes_to_review() {
+        let mut r = plan(vec![
+            room("room_1", 0.0, 0.0, 10.0, 10.0, 0.95),
+            room("room_2", 10.0, 0.0, 20.0, 10.0, 0.95),
+            room("room_3", 20.0, 0.0, 30.0, 10.0, 0.95),
+            room("room_4", 0.0, 10.0, 100.0, 100.0, 0.95),
+        ]);
+        apply_room_checks(&mut r, 0.8);
+        assert_eq!(r.review_reasons.len(), 1, "{:?}", r.review_reasons);
+        assert!(
+            r.review_reasons[0]
+                .starts_with("room_sizes_plausible: much larger than the rest: room_4"),
+            "{:?}",
+            r.review_reasons
+        );
+        // Rooms of ordinary sizes pass.
+        let mut r = plan(vec![
+            room("room_1", 0.0, 0.0, 10.0, 10.0, 0.95),
+            room("room_2", 10.0, 0.0, 30.0, 20.0, 0.95),
+            room("room_3", 30.0, 0.0, 60.0, 30.0, 0.95),
+        ]);
+        apply_room_checks(&mut r, 0.8);
+        assert!(!r.needs_review, "{:?}", r.review_reasons);
     }
 }
