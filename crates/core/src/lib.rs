@@ -16,6 +16,10 @@ pub mod ports;
 pub mod result;
 pub mod stages;
 
+/// The state machine (`statemachine/pipeline.asl.json`), compiled into every binary: the
+/// embedded host runs it, the API draws it.
+pub const PIPELINE_DEFINITION: &str = include_str!("../../../statemachine/pipeline.asl.json");
+
 pub use clock::{BoxFuture, Clock};
 pub use document::{BBox, Document, Line, Page, TextSource, Word};
 pub use error::{ErrorCode, ErrorName, StageError};

@@ -28,8 +28,7 @@ use crate::fs_objects::FsObjectStore;
 use crate::journal::SqliteJournal;
 use crate::sqlite::{ExecutionRecord, ExecutionState, SqliteJobStore};
 
-/// The state machine, compiled into the binary so `docpipe` runs anywhere.
-pub const PIPELINE_DEFINITION: &str = include_str!("../../../statemachine/pipeline.asl.json");
+pub use docpipe_core::PIPELINE_DEFINITION;
 
 /// The state machine's name in local executions' ARNs and context object.
 pub const STATE_MACHINE_NAME: &str = "docpipe-pipeline";
