@@ -19,12 +19,18 @@ use crate::views::{JobErrorView, JobListView, JobView, StatusChangeView};
         crate::jobs::show,
         crate::jobs::result,
         crate::jobs::cancel,
+        crate::review::queue,
+        crate::review::decide,
+        crate::review::retry,
+        crate::executions::list,
+        crate::executions::page,
         crate::uploads::create,
         crate::health::health,
     ),
     components(schemas(
         CreateJobRequest, DocumentInput, CreateUploadRequest, UploadLink, JobView, JobListView,
-        JobErrorView, StatusChangeView, Health
+        JobErrorView, StatusChangeView, Health, crate::review::ReviewQueue,
+        crate::review::QueuedReview, crate::review::ReviewRequest
     )),
     modifiers(&Security),
 )]
