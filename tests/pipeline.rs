@@ -502,3 +502,88 @@ async fn recovery_runs_each_job_exactly_once() {
         "nothing left to resume"
     );
 }
+
+/// A process that died after journaling an execution's end but before recording it left
+/// the record RUNNING; the next start records the outcome from the journal, runs nothing
+/// again, and only then prunes the journal.
+#[tokio::test]
+async fn an_outcome_journaled_but_not_recorded_is_recorded_on_restart() {
+    let h = Harness::new(pdf_ocr(), Arc::new(docpipe_asl::clock::SystemClock));
+    let id = submit_fixture(&h, "invoices/EN16931_Einfach.pdf").await;
+    let done = h.pipeline.execute(&id).await.expect("executes");
+    assert_eq!(done.status, ExecutionState::Succeeded);
+    let mut crashed = done.clone();
+    crashed.status = ExecutionState::Running;
+    crashed.stopped_at = None;
+    crashed.output = None;
+    crashed.history = Value::Array(Vec::new());
+    h.pipeline
+        .store()
+        .put_execution(&crashed)
+        .await
+        .expect("stored");
+
+    let pool = docpipe_local::orchestrator::EmbeddedOrchestrator::start(
+        h.pipeline.clone(),
+        docpipe_local::orchestrator::PoolOptions {
+            workers: 1,
+            queue: 1,
+        },
+    );
+    assert_eq!(
+        pool.recover().await.expect("recovers"),
+        0,
+        "nothing runs again"
+    );
+    let rec = h
+        .pipeline
+        .store()
+        .execution(&done.name)
+        .await
+        .expect("read")
+        .expect("record");
+    assert_eq!(rec.status, ExecutionState::Succeeded);
+    assert_eq!(rec.output, done.output);
+    assert_eq!(
+        event_types(&rec.history),
+        event_types(&done.history),
+        "the history comes back from the journal"
+    );
+}
+
+/// Finalize invoked again after it finished the job (a process that died before the
+/// task's result was journaled) answers as the first call did; a finalize that would
+/// change a finished job is still refused.
+#[tokio::test]
+async fn finalize_invoked_again_after_it_finished_the_job_is_a_no_op() {
+    let h = Harness::new(pdf_ocr(), Arc::new(docpipe_asl::clock::SystemClock));
+    let id = submit_fixture(&h, "invoices/EN16931_Einfach.pdf").await;
+    let rec = h.pipeline.execute(&id).await.expect("executes");
+    assert_eq!(rec.status, ExecutionState::Succeeded);
+    let job = h.pipeline.job(&id).await.expect("job");
+    let input = |outcome: JobStatus| {
+        serde_json::json!({
+            "job_id": id.as_str(),
+            "verification": {
+                "key": format!("results/{id}/verified.json"),
+                "needs_review": outcome == JobStatus::NeedsReview,
+                "review_reasons": []
+            },
+            "outcome": outcome,
+        })
+    };
+    let ports = h.pipeline.ports();
+    let again = docpipe_core::stages::invoke(&ports, Stage::Finalize, input(job.status))
+        .await
+        .expect("a repeat is answered");
+    assert_eq!(again["status"], serde_json::json!(job.status));
+    let other = match job.status {
+        JobStatus::Completed => JobStatus::NeedsReview,
+        _ => JobStatus::Completed,
+    };
+    let err = docpipe_core::stages::invoke(&ports, Stage::Finalize, input(other))
+        .await
+        .expect_err("a finished job keeps its outcome");
+    assert_eq!(err.code, docpipe_core::ErrorCode::JobAlreadyCompleted);
+    assert_eq!(h.pipeline.job(&id).await.expect("job").status, job.status);
+}

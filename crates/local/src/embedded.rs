@@ -126,7 +126,7 @@ impl Embedded {
             ports: ports.clone(),
         });
         let journal = Arc::new(
-            SqliteJournal::open(&opts.home.join("docpipe.db"))
+            SqliteJournal::over(store.clone(), &opts.home.join("docpipe.db"))
                 .map_err(|e| StageError::unavailable(format!("execution journal: {e}")))?,
         );
         let runner = DurableRunner::new(invoker, opts.clock, journal.clone());
@@ -367,6 +367,39 @@ impl Embedded {
             .iter()
             .filter_map(|l| l.first().map(|r| r.execution().to_owned()))
             .collect())
+    }
+
+    /// Stores the outcome of executions that a previous process journaled as finished but
+    /// died before recording (their record still says RUNNING): replaying the journal
+    /// gives the outcome without running anything. Runs before the journal is pruned.
+    /// Returns how many records it completed.
+    pub async fn reconcile_executions(&self) -> Result<usize> {
+        let mut done = 0;
+        for record in self.store.running_executions().await? {
+            let Some(log) = self
+                .journal
+                .execution_log(&record.name)
+                .await
+                .map_err(journal_error)?
+            else {
+                continue;
+            };
+            let finished = log
+                .last()
+                .is_some_and(|r| matches!(r, JournalRecord::Finished { .. }));
+            if !finished {
+                // Unfinished: the job's next execution resumes it from the journal.
+                continue;
+            }
+            let outcome = self
+                .runner
+                .resume(&log, None)
+                .await
+                .map_err(journal_error)?;
+            self.complete(record, outcome).await?;
+            done += 1;
+        }
+        Ok(done)
     }
 
     /// Deletes the journal records of finished executions (their outcome is stored in

@@ -50,11 +50,19 @@ impl SqliteJournal {
     pub fn open(path: &Path) -> Result<Self, JournalError> {
         // Opening the job store runs the migrations, the journal's included.
         let store = SqliteJobStore::open(path).map_err(|e| JournalError::Storage(e.to_string()))?;
-        let mut conn = connect(path)?;
+        Self::over(store, path)
+    }
+
+    /// A journal in `store`'s database, written through the store's own writer
+    /// connection: the job store and the journal never contend for SQLite's write lock
+    /// (which a second connection waits out by sleeping and polling), and each group of
+    /// appends is one transaction.
+    pub fn over(store: SqliteJobStore, path: &Path) -> Result<Self, JournalError> {
         let (tx, rx) = mpsc::channel::<(Vec<JournalRecord>, Reply)>();
+        let writer_store = store.clone();
         std::thread::Builder::new()
             .name("asl-journal-writer".into())
-            .spawn(move || writer(&mut conn, &rx))
+            .spawn(move || writer(&writer_store, &rx))
             .map_err(storage)?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -69,6 +77,23 @@ impl SqliteJournal {
         &self,
         name: &str,
     ) -> Result<Option<Vec<JournalRecord>>, JournalError> {
+        self.records(name, true).await
+    }
+
+    /// Every record of the execution `name`, finished or not; `None` if it has none
+    /// (never started, or pruned).
+    pub async fn execution_log(
+        &self,
+        name: &str,
+    ) -> Result<Option<Vec<JournalRecord>>, JournalError> {
+        self.records(name, false).await
+    }
+
+    async fn records(
+        &self,
+        name: &str,
+        unfinished_only: bool,
+    ) -> Result<Option<Vec<JournalRecord>>, JournalError> {
         let name = name.to_owned();
         let rows = self
             .store
@@ -77,12 +102,14 @@ impl SqliteJournal {
                     .prepare_cached(
                         "SELECT r.record FROM asl_journal_records r
                            JOIN asl_journal_executions e ON e.name = r.name
-                          WHERE e.name = ?1 AND e.finished = 0
+                          WHERE e.name = ?1 AND (e.finished = 0 OR ?2 = 0)
                           ORDER BY r.seq",
                     )
                     .map_err(crate::sqlite::db_error)?;
                 let rows = stmt
-                    .query_map(params![name], |row| row.get::<_, String>(0))
+                    .query_map(params![name, unfinished_only], |row| {
+                        row.get::<_, String>(0)
+                    })
                     .map_err(crate::sqlite::db_error)?;
                 rows.collect::<Result<Vec<String>, _>>()
                     .map_err(crate::sqlite::db_error)
@@ -102,21 +129,22 @@ impl SqliteJournal {
 
     /// Deletes the records of finished executions (their outcome lives elsewhere).
     pub fn prune_finished(&self) -> Result<usize, JournalError> {
-        let conn = connect(&self.path)?;
-        let n = conn
-            .execute(
-                "DELETE FROM asl_journal_records WHERE name IN
-                   (SELECT name FROM asl_journal_executions WHERE finished = 1)",
-                [],
-            )
-            .map_err(storage)?;
-        conn.execute("DELETE FROM asl_journal_executions WHERE finished = 1", [])
-            .map_err(storage)?;
-        Ok(n)
+        self.store.with_writer_blocking(|conn| {
+            let n = conn
+                .execute(
+                    "DELETE FROM asl_journal_records WHERE name IN
+                       (SELECT name FROM asl_journal_executions WHERE finished = 1)",
+                    [],
+                )
+                .map_err(storage)?;
+            conn.execute("DELETE FROM asl_journal_executions WHERE finished = 1", [])
+                .map_err(storage)?;
+            Ok(n)
+        })
     }
 }
 
-fn writer(conn: &mut Connection, rx: &mpsc::Receiver<(Vec<JournalRecord>, Reply)>) {
+fn writer(store: &SqliteJobStore, rx: &mpsc::Receiver<(Vec<JournalRecord>, Reply)>) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -125,7 +153,7 @@ fn writer(conn: &mut Connection, rx: &mpsc::Receiver<(Vec<JournalRecord>, Reply)
                 Err(_) => break,
             }
         }
-        let results = commit(conn, &group);
+        let results = store.with_writer_blocking(|conn| commit(conn, &group));
         match results {
             Ok(each) => {
                 for ((_, reply), r) in group.into_iter().zip(each) {

@@ -104,6 +104,8 @@ impl EmbeddedOrchestrator {
     /// they are fed to the queue in the background as room frees up.
     pub async fn recover(&self) -> Result<usize> {
         let pipeline = &self.shared.pipeline;
+        // Outcomes journaled but not recorded first: pruning drops their journal.
+        pipeline.reconcile_executions().await?;
         pipeline.prune_journal();
         let mut seen = HashSet::new();
         let mut ids = Vec::new();

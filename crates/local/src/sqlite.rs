@@ -184,6 +184,13 @@ impl SqliteJobStore {
     }
 
     /// Runs `f` on the connection on the blocking pool.
+    /// Runs `f` on the writer connection on this thread (for writers that have a thread
+    /// of their own, like the journal's).
+    pub(crate) fn with_writer_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        let mut guard = lock(&self.conn);
+        f(&mut guard)
+    }
+
     pub(crate) async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
@@ -587,6 +594,26 @@ impl SqliteJobStore {
                 .map_err(db_error)?
                 .map(execution_row)
                 .transpose()
+        })
+        .await
+    }
+}
+
+impl SqliteJobStore {
+    /// Executions recorded as running: after a crash, some of them may have ended.
+    pub async fn running_executions(&self) -> Result<Vec<ExecutionRecord>> {
+        self.with_read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "{EXECUTION_COLUMNS} WHERE status = 'RUNNING' ORDER BY started_at, name"
+                ))
+                .map_err(db_error)?;
+            let mut rows = stmt.query([]).map_err(db_error)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(db_error)? {
+                out.push(execution_row(row)?);
+            }
+            Ok(out)
         })
         .await
     }

@@ -26,7 +26,7 @@ pub async fn finalize(ports: &Ports, input: FinalizeInput) -> Result<FinalizeOut
     let verified: serde_json::Value = read_json(ports, &input.verification.key).await?;
     let key = ObjectKey::for_job("results", &input.job_id, "result.json");
     write_result(ports, &key, &input.verification.key, verified).await?;
-    let job = ports
+    let moved = ports
         .jobs
         .transition(
             &input.job_id,
@@ -38,7 +38,20 @@ pub async fn finalize(ports: &Ports, input: FinalizeInput) -> Result<FinalizeOut
             },
             ports.clock.now(),
         )
-        .await?;
+        .await;
+    let job = match moved {
+        Ok(job) => job,
+        // Invoked again after it finished the job (at-least-once: the process died before
+        // the result was journaled): the job is as this call would leave it.
+        Err(e) if e.code == ErrorCode::JobAlreadyCompleted => {
+            let job = ports.jobs.get(&input.job_id).await?;
+            if job.status != input.outcome || job.keys.result.as_ref() != Some(&key) {
+                return Err(e);
+            }
+            job
+        }
+        Err(e) => return Err(e),
+    };
     remember(ports, &job, &input.verification).await;
     info!(job_id = %job.id, correlation_id = input.correlation_id.as_deref().unwrap_or_default(), stage = "finalize",
           status = %job.status, pages = job.cost.pages, "job finished");
