@@ -573,7 +573,7 @@ async fn finalize_invoked_again_after_it_finished_the_job_is_a_no_op() {
         })
     };
     let ports = h.pipeline.ports();
-    let again = docpipe_core::stages::invoke(&ports, Stage::Finalize, input(job.status))
+    let again = docpipe_core::stages::invoke(ports, Stage::Finalize, input(job.status))
         .await
         .expect("a repeat is answered");
     assert_eq!(again["status"], serde_json::json!(job.status));
@@ -581,7 +581,7 @@ async fn finalize_invoked_again_after_it_finished_the_job_is_a_no_op() {
         JobStatus::Completed => JobStatus::NeedsReview,
         _ => JobStatus::Completed,
     };
-    let err = docpipe_core::stages::invoke(&ports, Stage::Finalize, input(other))
+    let err = docpipe_core::stages::invoke(ports, Stage::Finalize, input(other))
         .await
         .expect_err("a finished job keeps its outcome");
     assert_eq!(err.code, docpipe_core::ErrorCode::JobAlreadyCompleted);
