@@ -21,10 +21,12 @@ use crate::views::{JobErrorView, JobListView, JobView, StatusChangeView};
         crate::jobs::cancel,
         crate::uploads::create,
         crate::health::health,
+        crate::console::statemachine,
     ),
     components(schemas(
         CreateJobRequest, DocumentInput, CreateUploadRequest, UploadLink, JobView, JobListView,
-        JobErrorView, StatusChangeView, Health
+        JobErrorView, StatusChangeView, Health,
+        crate::console::StateMachineView,
     )),
     modifiers(&Security),
 )]
