@@ -657,7 +657,7 @@
     const comment = h("input", { id: "comment", placeholder: "Why the checks may fail", "aria-label": "Comment" });
     const forceRow = h("div", { class: "actions", id: "force-row", hidden: true },
       h("label", {}, force, " Save although checks fail"), comment);
-    const approve = h("button", { type: "submit", class: "primary", id: "approve", text: "Approve" });
+    const approve = h("button", { type: "submit", class: "primary", id: "approve", text: "Approve", "data-mode": "approve" });
     const message = h("p", { id: "review-message", role: "alert" });
 
     let dryTimer = null;
@@ -665,6 +665,7 @@
     const onEdit = () => {
       const isEdited = edited();
       approve.textContent = isEdited ? "Save correction" : "Approve";
+      approve.dataset.mode = isEdited ? "correct" : "approve";
       for (const x of inputs) x.input.classList.toggle("changed", x.input.value.trim() !== x.original);
       clearTimeout(dryTimer);
       dryTimer = setTimeout(async () => {
@@ -681,6 +682,7 @@
           checks.replaceChildren(checksList(d.checks, "checks"));
           checksNote.textContent = d.passed ? "The correction passes every check." : "The correction fails a check.";
           checksNote.className = d.passed ? "muted" : "error";
+          checksNote.dataset.source = "dry-run";
         } catch (e) {
           if (seq === drySeq) { checksNote.textContent = `Checks unavailable: ${e.message}`; checksNote.className = "error"; }
         }
