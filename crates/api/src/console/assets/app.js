@@ -41,7 +41,7 @@
   const s = (tag, attrs, ...children) => build(document, SVG, tag, attrs, children);
 
   function show(...nodes) {
-    main().replaceChildren(...nodes.flat());
+    main().replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
   }
 
   function toast(text, bad) {
@@ -187,7 +187,7 @@
         onkeydown: (ev) => { if (ev.key === "Enter") location.hash = `#/executions/${enc(j.job_id)}`; },
       }, h("td", { class: "id", text: j.job_id }), h("td", {}, badge(j.status)),
       h("td", { text: j.kind }), h("td", { text: j.filename }),
-      h("td", { text: fmtTime(j.created_at) }), h("td", { text: fmtTime(j.updated_at) }))));
+      h("td", { class: "time", text: fmtTime(j.created_at) }), h("td", { class: "time", text: fmtTime(j.updated_at) }))));
       empty.hidden = shown.length > 0;
       more.hidden = !cursor;
     };
@@ -269,9 +269,21 @@
 
   function drawGraph(graph, a, onSelect) {
     const byId = Object.fromEntries(graph.nodes.map((n) => [n.id, n]));
+    const rightmost = (n) => !graph.nodes.some((m) => m.y === n.y && m.x > n.x);
     const pathOf = (e) => {
       const f = byId[e.from];
       const t = byId[e.to];
+      if (e.kind === "catch") {
+        // Error paths run down the right margin, clear of the boxes between.
+        const [sx, sy] = [f.x + f.width, f.y + f.height / 2];
+        const xr = graph.width + 20;
+        if (rightmost(t)) {
+          const [ex, ey] = [t.x + t.width, t.y + t.height / 2];
+          return `M${sx},${sy} C${xr},${sy} ${xr},${ey} ${ex},${ey}`;
+        }
+        const [ex, ey] = [t.x + t.width / 2, t.y];
+        return `M${sx},${sy} C${xr},${sy} ${xr},${ey - 30} ${ex},${ey}`;
+      }
       if (t.y > f.y) {
         const [sx, sy, ex, ey] = [f.x + f.width / 2, f.y + f.height, t.x + t.width / 2, t.y];
         const dy = (ey - sy) / 2;
@@ -334,7 +346,7 @@
       h("thead", {}, h("tr", {}, ["#", "Type", "State", "Time", "Detail"].map((t) => h("th", { text: t })))),
       h("tbody", {}, a.rows.map(({ ev, state, detail }) => h("tr", { "data-type": ev.type },
         h("td", { text: String(ev.id) }), h("td", { text: ev.type }), h("td", { text: state }),
-        h("td", { text: fmtTime(ev.timestamp) }),
+        h("td", { class: "time", text: fmtTime(ev.timestamp) }),
         h("td", { class: "mono", text: detail.error ? `${detail.error}: ${detail.cause || ""}` : "" })))));
   }
 
@@ -450,7 +462,7 @@
     return h("table", { id: "history" },
       h("thead", {}, h("tr", {}, ["Status", "At", "By", "Action", "Fields", "Comment"].map((t) => h("th", { text: t })))),
       h("tbody", {}, (job.status_history || []).map((c) => h("tr", { "data-status": c.status, "data-action": c.action || "" },
-        h("td", {}, badge(c.status)), h("td", { text: fmtTime(c.at) }), h("td", { text: c.by || "" }),
+        h("td", {}, badge(c.status)), h("td", { class: "time", text: fmtTime(c.at) }), h("td", { text: c.by || "" }),
         h("td", { text: c.action || "" }), h("td", { text: (c.fields || []).join(", ") }),
         h("td", { text: c.comment || "" })))));
   }
@@ -560,12 +572,20 @@
       for (const name of INVOICE_FIELDS) if (!(name in fields)) fields[name] = { value: null, confidence: 0 };
     }
     const lines = (result.lines || []).map((l) => ({ ...l }));
-    const threshold = 0.8;
+    // What verify flagged: those fields are marked and focused first.
+    const flagged = new Set();
+    for (const r of result.review_reasons || []) {
+      const low = /^low_confidence: (\w+)/.exec(r);
+      if (low) flagged.add(low[1]);
+      const missing = /^required_fields: missing (.+)$/.exec(r);
+      if (missing) missing[1].split(/,\s*/).forEach((n) => flagged.add(n.trim()));
+    }
+    const isLow = (name) => flagged.has(name) || Number((fields[name] || {}).confidence || 0) < 0.8;
 
     // The page image with the boxes of what was read on it.
     const pageCount = Math.max(1, job.pages || 0, ...Object.values(fields).map((f) => f.page || 0),
       ...lines.map((l) => l.page || 0));
-    const firstLow = Object.values(fields).find((f) => f.page && f.confidence < threshold);
+    const firstLow = Object.entries(fields).map(([n, f]) => isLow(n) && f).find((f) => f && f.page);
     let page = (firstLow && firstLow.page) || 1;
     const img = h("img", { id: "page-image", alt: "" });
     const overlay = s("svg", { viewBox: "0 0 1 1", preserveAspectRatio: "none", "aria-hidden": "true" });
@@ -576,7 +596,7 @@
       for (const [name, f] of Object.entries(fields)) {
         const b = boxOf(f);
         if (b && f.page === page) {
-          rects.push(s("rect", { id: `box-f-${name}`, class: f.confidence < threshold ? "low" : "",
+          rects.push(s("rect", { id: `box-f-${name}`, class: isLow(name) ? "low" : "",
             x: b[0], y: b[1], width: Math.max(0, b[2] - b[0]), height: Math.max(0, b[3] - b[1]),
             "vector-effect": "non-scaling-stroke" }));
         }
@@ -622,7 +642,7 @@
       inputs.push({ input, original, kind: "field", name });
       const conf = Number(f.confidence || 0);
       return [h("label", { for: `field-${name}`, text: name }), input,
-        h("span", { class: `conf${conf < threshold ? " low" : ""}`, text: conf.toFixed(2) })];
+        h("span", { class: `conf${isLow(name) ? " low" : ""}`, text: conf.toFixed(2) })];
     });
     const lineRows = lines.map((l, i) => h("tr", {}, LINE_KEYS.map((k) => {
       const original = text(l[k]);
@@ -738,7 +758,7 @@
       h("div", {}, pager, h("div", { class: "doc" }, img, overlay), docNote),
       h("div", {}, form, rejectForm)));
     loadPage(page);
-    (inputs.find((x) => x.kind === "field" && fields[x.name].confidence < threshold) || inputs[0])?.input.focus();
+    (inputs.find((x) => x.kind === "field" && isLow(x.name)) || inputs[0])?.input.focus();
   }
 
   // ---- Routing -----------------------------------------------------------------------
