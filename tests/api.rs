@@ -107,6 +107,30 @@ impl Server {
         (status, r.json().await.expect("json body"))
     }
 
+    async fn post(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.u(path))
+            .header("x-api-key", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status();
+        (status, r.json().await.expect("json body"))
+    }
+
+    /// Submits a fixture invoice and waits for its job to finish; the job.
+    async fn run_invoice(&self, key: &str, fixture_name: &str) -> Value {
+        let bytes = std::fs::read(fixture(fixture_name)).expect("fixture");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let (st, v) = self
+            .create_json(key, json!({"document": {"content_base64": b64}}))
+            .await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+        self.wait_final(key, &job_id(&v)).await
+    }
+
     /// Polls the job until it reaches a final status (bounded).
     async fn wait_final(&self, key: &str, id: &str) -> Value {
         for _ in 0..600 {
@@ -402,6 +426,12 @@ async fn a_running_job_can_be_cancelled_and_stays_cancelled() {
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let v: Value = r.json().await.expect("json");
     assert_eq!(code(&v), "JOB_ALREADY_COMPLETED");
+    // A cancelled job is not run again: the client asked for it to stop.
+    let (st, v) = s
+        .post(&key, &format!("/api/v1/jobs/{id}/retry"), json!({}))
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    assert_eq!(code(&v), "JOB_CANCELLED");
 }
 
 #[tokio::test]
@@ -825,6 +855,11 @@ async fn the_openapi_document_matches_the_live_router() {
         "delete /api/v1/jobs/{job_id}",
         "get /api/v1/jobs/{job_id}/result",
         "post /api/v1/uploads",
+        "get /api/v1/reviews",
+        "post /api/v1/jobs/{job_id}/review",
+        "post /api/v1/jobs/{job_id}/retry",
+        "get /api/v1/jobs/{job_id}/executions",
+        "get /api/v1/jobs/{job_id}/pages/{page}",
         "get /health",
     ] {
         assert!(
@@ -1270,4 +1305,256 @@ async fn half_sent_requests_are_cut_off() {
     // A whole request still works.
     let h = s.http.get(s.u("/health")).send().await.expect("health");
     assert_eq!(h.status(), StatusCode::OK);
+}
+
+/// Every field is doubtful at a threshold of 1 when the printed page is read: each job
+/// lands in review.
+fn review_env() -> [(&'static str, String); 2] {
+    [
+        ("DOCPIPE_EMBEDDED_XML", "false".to_owned()),
+        ("DOCPIPE_REVIEW_CONFIDENCE_THRESHOLD", "1".to_owned()),
+    ]
+}
+
+#[tokio::test]
+async fn a_reviewer_corrects_a_job_and_the_correction_is_verified_versioned_and_recorded() {
+    let s = Server::start(&review_env());
+    let key = s.key("alice", &[]);
+    let other = s.key("bob", &[]);
+    let job = s.run_invoice(&key, "invoices/EN16931_Einfach.pdf").await;
+    assert_eq!(job["status"], "needs_review", "{job:#}");
+    let id = job["job_id"].as_str().expect("id").to_owned();
+    let review = format!("/api/v1/jobs/{id}/review");
+
+    // The queue is the tenant's own.
+    let (st, v) = s.get(&key, "/api/v1/reviews").await;
+    assert_eq!(st, StatusCode::OK);
+    let queued: Vec<&str> = v["data"]["reviews"]
+        .as_array()
+        .expect("reviews")
+        .iter()
+        .filter_map(|r| r["job"]["job_id"].as_str())
+        .collect();
+    assert_eq!(queued, [id.as_str()]);
+    let (_, v) = s.get(&other, "/api/v1/reviews").await;
+    assert_eq!(v["data"]["reviews"], json!([]));
+    let (st, _) = s.post(&other, &review, json!({"action": "approve"})).await;
+    assert_eq!(
+        st,
+        StatusCode::NOT_FOUND,
+        "another tenant's job does not exist"
+    );
+
+    // A correction that breaks the arithmetic is refused with the failed checks; a dry
+    // run shows the same without storing anything.
+    let wrong = json!({"action": "correct", "fields": {"gross_total": "530.00"}});
+    let mut dry = wrong.clone();
+    dry["dry_run"] = json!(true);
+    let (st, v) = s.post(&key, &review, dry).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["passed"], false);
+    assert_eq!(v["data"]["changed"], json!(["gross_total"]));
+    let (st, v) = s.post(&key, &review, wrong.clone()).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(code(&v), "CHECKS_FAILED");
+    let failed: Vec<&str> = v["error"]["details"]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert!(failed.contains(&"net_plus_tax_equals_gross"), "{failed:?}");
+    let mut forced = wrong.clone();
+    forced["force"] = json!(true);
+    let (st, v) = s.post(&key, &review, forced).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "force needs a comment: {v}");
+    let (st, v) = s
+        .post(
+            &key,
+            &review,
+            json!({"action": "correct", "fields": {"total": "1"}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "unknown field: {v}");
+    let (_, v) = s.get(&key, &format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(v["data"]["status"], "needs_review", "nothing was stored");
+
+    // A correction that keeps the arithmetic is stored beside the machine's result.
+    let good = json!({"action": "correct", "fields": {"invoice_number": "471102-A"},
+                      "comment": "number read from the order"});
+    let (st, v) = s.post(&key, &review, good.clone()).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["job"]["status"], "completed");
+    let (_, v) = s.get(&key, &format!("/api/v1/jobs/{id}")).await;
+    let last = v["data"]["status_history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .cloned()
+        .expect("history");
+    assert_eq!(last["status"], "completed");
+    assert_eq!(last["by"], "alice");
+    assert_eq!(last["action"], "correct");
+    assert_eq!(last["fields"], json!(["invoice_number"]));
+    let (_, r) = s.get(&key, &format!("/api/v1/jobs/{id}/result")).await;
+    assert_eq!(r["data"]["fields"]["invoice_number"]["value"], "471102-A");
+    assert_eq!(r["data"]["fields"]["invoice_number"]["confidence"], 1.0);
+    assert_eq!(r["data"]["needs_review"], false);
+    assert_eq!(r["data"]["review"]["by"], "alice");
+    let (_, m) = s
+        .get(&key, &format!("/api/v1/jobs/{id}/result?version=machine"))
+        .await;
+    assert_eq!(m["data"]["fields"]["invoice_number"]["value"], "471102");
+    assert_eq!(m["data"]["needs_review"], true);
+    let csv = s
+        .http
+        .get(s.u(&format!("/api/v1/jobs/{id}/result?format=csv")))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .expect("csv");
+    assert!(
+        csv.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .is_ok_and(|t| t.starts_with("text/csv"))
+    );
+    let csv = csv.text().await.expect("text");
+    assert!(csv.contains("field,invoice_number,471102-A,1"), "{csv}");
+
+    // The same request again is answered again; another decision is a conflict.
+    let (st, v) = s.post(&key, &review, good).await;
+    assert_eq!(st, StatusCode::OK, "a repeated request is idempotent: {v}");
+    let (st, v) = s.post(&key, &review, json!({"action": "approve"})).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    assert_eq!(code(&v), "JOB_STATE_CONFLICT");
+    let (_, v) = s.get(&key, "/api/v1/reviews").await;
+    assert_eq!(v["data"]["reviews"], json!([]));
+}
+
+#[tokio::test]
+async fn two_reviewers_racing_one_wins_and_a_rejection_fails_the_job() {
+    let s = Server::start(&review_env());
+    let key = s.key("alice", &[]);
+    let job = s.run_invoice(&key, "invoices/EN16931_Rabatte.pdf").await;
+    assert_eq!(job["status"], "needs_review", "{job:#}");
+    let id = job["job_id"].as_str().expect("id").to_owned();
+    let review = format!("/api/v1/jobs/{id}/review");
+    let approve = s.post(&key, &review, json!({"action": "approve"}));
+    let reject = s.post(
+        &key,
+        &review,
+        json!({"action": "reject", "reason": "not ours"}),
+    );
+    let ((a, av), (b, bv)) = tokio::join!(approve, reject);
+    let mut statuses = [a, b];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{av} {bv}"
+    );
+    let (_, v) = s.get(&key, &format!("/api/v1/jobs/{id}")).await;
+    let changes = v["data"]["status_history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter(|c| c.get("by").is_some())
+        .count();
+    assert_eq!(changes, 1, "exactly one decision is recorded: {v:#}");
+
+    // A rejection fails the job with the reviewer's reason.
+    let job = s.run_invoice(&key, "invoices/EN16931_Gutschrift.pdf").await;
+    assert_eq!(job["status"], "needs_review", "{job:#}");
+    let id = job["job_id"].as_str().expect("id").to_owned();
+    let (st, v) = s
+        .post(
+            &key,
+            &format!("/api/v1/jobs/{id}/review"),
+            json!({"action": "reject", "reason": "a duplicate"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["job"]["status"], "failed");
+    assert_eq!(v["data"]["job"]["error"]["code"], "REJECTED_IN_REVIEW");
+    assert_eq!(v["data"]["job"]["error"]["message"], "a duplicate");
+}
+
+#[tokio::test]
+async fn a_failed_job_is_retried_as_a_new_execution_and_keeps_the_old_one() {
+    let faults = [
+        ("DOCPIPE_ALLOW_FAULT_INJECTION", "true".to_owned()),
+        ("DOCPIPE_FAULT_INJECTION_PROBABILITY", "1".to_owned()),
+        ("DOCPIPE_FAULT_INJECTION_MODE", "permanent".to_owned()),
+    ];
+    let mut s = Server::start(&faults);
+    let key = s.key("alice", &[]);
+    let job = s.run_invoice(&key, "invoices/EN16931_Einfach.pdf").await;
+    assert_eq!(job["status"], "failed", "{job:#}");
+    let id = job["job_id"].as_str().expect("id").to_owned();
+    let retry = format!("/api/v1/jobs/{id}/retry");
+    // Retried while the fault persists: it fails again, as a second execution.
+    let (st, v) = s.post(&key, &retry, json!({})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["data"]["attempt"], 1);
+    let job = s.wait_final(&key, &id).await;
+    assert_eq!(job["status"], "failed", "{job:#}");
+
+    // The fault is gone (a restart without it); two retries race, one runs.
+    s.child.kill().expect("kill");
+    s.child.wait().expect("reaped");
+    let home = std::mem::replace(&mut s.home, tempfile::tempdir().expect("tempdir"));
+    drop(s);
+    let s = Server::start_in(home, &[]);
+    let ((a, av), (b, bv)) = tokio::join!(
+        s.post(&key, &retry, json!({})),
+        s.post(&key, &retry, json!({}))
+    );
+    let mut statuses = [a, b];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::ACCEPTED, StatusCode::CONFLICT],
+        "{av} {bv}"
+    );
+    let job = s.wait_final(&key, &id).await;
+    assert!(
+        ["completed", "needs_review"].contains(&job["status"].as_str().unwrap_or_default()),
+        "{job:#}"
+    );
+    assert_eq!(job["error"], Value::Null, "the old reason is gone");
+    let (_, v) = s.get(&key, &format!("/api/v1/jobs/{id}")).await;
+    let retries: Vec<&Value> = v["data"]["status_history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter(|c| c["action"] == "retry")
+        .collect();
+    assert_eq!(retries.len(), 2, "{v:#}");
+    assert!(
+        retries
+            .iter()
+            .all(|c| c["by"] == "alice" && c["status"] == "queued")
+    );
+
+    // Every execution keeps its history.
+    let (st, v) = s.get(&key, &format!("/api/v1/jobs/{id}/executions")).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let executions = v["data"]["executions"].as_array().expect("executions");
+    let names: Vec<&str> = executions
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(names, [id.clone(), format!("{id}-r1"), format!("{id}-r2")]);
+    for e in executions {
+        assert!(
+            e["events"].as_array().is_some_and(|ev| ev.len() > 2),
+            "{e:#}"
+        );
+    }
+    let (st, v) = s.post(&key, &retry, json!({})).await;
+    assert_eq!(
+        st,
+        StatusCode::CONFLICT,
+        "a finished job is not retried: {v}"
+    );
+    assert_eq!(code(&v), "JOB_STATE_CONFLICT");
 }

@@ -144,6 +144,8 @@ impl Host {
                 fetcher: ports.fetcher.clone(),
                 uploads: Uploads::Local(LocalPresigner::new(PUBLIC_URL.to_owned(), secret)),
                 clock: ports.clock.clone(),
+                executions: Arc::new(store.clone()),
+                pages: Arc::new(docpipe_core::StoredImagePages(ports.objects.clone())),
             },
             ApiSettings {
                 max_document_bytes: MAX_DOCUMENT_MIB * 1024 * 1024,

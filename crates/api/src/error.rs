@@ -66,7 +66,11 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::InvalidTransition
         | ErrorCode::JobCancelled
         | ErrorCode::IdempotencyConflict
-        | ErrorCode::UploadAlreadyUsed => StatusCode::CONFLICT,
+        | ErrorCode::UploadAlreadyUsed
+        | ErrorCode::JobStateConflict => StatusCode::CONFLICT,
+        ErrorCode::ChecksFailed => StatusCode::UNPROCESSABLE_ENTITY,
+        // A job's error, never a request's.
+        ErrorCode::RejectedInReview => StatusCode::CONFLICT,
         ErrorCode::ServiceUnavailable | ErrorCode::StageTimeout => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::ValidationError => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,

@@ -551,7 +551,11 @@ async fn claim_upload(
     Ok((key, meta, size))
 }
 
-async fn owned_job(state: &AppState, caller: &Caller, id: &str) -> Result<Job, ApiError> {
+pub(crate) async fn owned_job(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Job, ApiError> {
     let id = JobId::parse(id).map_err(|_| ApiError::not_found_job())?;
     let job = match state.jobs.get(&id).await {
         Ok(j) => j,
@@ -616,9 +620,9 @@ pub(crate) async fn show(
     get,
     path = "/api/v1/jobs/{job_id}/result",
     tag = "jobs",
-    params(("job_id" = String, Path, description = "job id")),
+    params(("job_id" = String, Path, description = "job id"), ResultQuery),
     responses(
-        (status = 200, description = "The extracted, verified result (see the result model)", body = Object),
+        (status = 200, description = "The extracted, verified result (see the result model), or CSV with format=csv", body = Object),
         (status = 404, description = "No such job, or no result yet (JOB_NOT_FOUND, NOT_FOUND)")
     ),
     security(("api_key" = []), ("bearer" = []))
@@ -627,7 +631,9 @@ pub(crate) async fn result(
     State(state): State<AppState>,
     caller: Caller,
     Path(job_id): Path<String>,
+    query: Result<Query<ResultQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::validation(e.body_text(), None))?;
     let job = owned_job(&state, &caller, &job_id).await?;
     let not_ready = || {
         ApiError::new(
@@ -639,11 +645,43 @@ pub(crate) async fn result(
     if !matches!(job.status, JobStatus::Completed | JobStatus::NeedsReview) {
         return Err(not_ready());
     }
-    let key = job.keys.result.as_ref().ok_or_else(not_ready)?;
+    let key = match q.version.as_deref() {
+        None | Some("current") => job.keys.result.as_ref(),
+        // The pipeline's own version: the same as the current one until a review.
+        Some("machine") => job
+            .keys
+            .machine_result
+            .as_ref()
+            .or(job.keys.result.as_ref()),
+        Some(v) => {
+            return Err(ApiError::validation(
+                format!("unknown version {v:?}; current or machine"),
+                Some("version"),
+            ));
+        }
+    };
+    let key = key.ok_or_else(not_ready)?;
     let bytes = state.objects.get(key).await?.ok_or_else(not_ready)?;
     let value: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| StageError::internal(format!("result {key}: {e}")))?;
-    Ok(success(value, StatusCode::OK))
+    match q.format.as_deref() {
+        None | Some("json") => Ok(success(value, StatusCode::OK)),
+        Some("csv") => Ok(crate::export::csv_response(&job, &value)),
+        Some(f) => Err(ApiError::validation(
+            format!("unknown format {f:?}; json or csv"),
+            Some("format"),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ResultQuery {
+    /// json (the default, in the envelope) or csv (a file: fields, then line items or rooms).
+    pub format: Option<String>,
+    /// current (the default: the reviewed version after a review) or machine (the
+    /// pipeline's own).
+    pub version: Option<String>,
 }
 
 #[utoipa::path(
@@ -693,7 +731,7 @@ pub(crate) async fn cancel(
     };
     state
         .orchestrator
-        .stop(&job.id, "cancelled through the API")
+        .stop(&job, "cancelled through the API")
         .await?;
     Ok(success(JobView::new(&job, None), StatusCode::OK))
 }

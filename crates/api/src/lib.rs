@@ -6,11 +6,14 @@ mod auth;
 mod console;
 mod envelope;
 mod error;
+mod executions;
+mod export;
 mod health;
 mod jobs;
 mod kept;
 pub mod openapi;
 mod rate;
+mod review;
 mod state;
 mod uploads;
 mod views;
@@ -37,6 +40,11 @@ pub fn router(state: AppState) -> Router {
             get(jobs::show).delete(jobs::cancel),
         )
         .route("/api/v1/jobs/{job_id}/result", get(jobs::result))
+        .route("/api/v1/jobs/{job_id}/review", post(review::decide))
+        .route("/api/v1/jobs/{job_id}/retry", post(review::retry))
+        .route("/api/v1/jobs/{job_id}/executions", get(executions::list))
+        .route("/api/v1/jobs/{job_id}/pages/{page}", get(executions::page))
+        .route("/api/v1/reviews", get(review::queue))
         .route("/api/v1/uploads", post(uploads::create))
         // Handlers above take a [`auth::Caller`]: that is the authentication. The
         // presigned PUT carries its own signature instead of an API key.

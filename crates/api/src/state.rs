@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use docpipe_core::execution::ExecutionLog;
 use docpipe_core::ports::Result;
 use docpipe_core::{
     ApiKey, Clock, Fetcher, IdempotencyStore, JobStore, KeyStore, ObjectKey, ObjectStore,
-    Orchestrator, UploadId,
+    Orchestrator, PageImages, UploadId,
 };
 use serde::Serialize;
 
@@ -32,6 +33,8 @@ pub struct ApiSettings {
     /// Document bodies read into memory at once (job creations and uploads); more wait
     /// their turn unread, so memory stays bounded however many clients send at once.
     pub max_concurrent_intake: usize,
+    /// The verify stage's confidence threshold, applied again to reviewers' corrections.
+    pub review_confidence_threshold: f32,
 }
 
 impl Default for ApiSettings {
@@ -43,6 +46,8 @@ impl Default for ApiSettings {
             upload_ttl: Duration::from_secs(15 * 60),
             body_timeout: Duration::from_secs(30),
             max_concurrent_intake: 8,
+            review_confidence_threshold: docpipe_core::ports::StageSettings::default()
+                .review_confidence_threshold,
         }
     }
 }
@@ -101,6 +106,8 @@ pub struct Shared {
     pub fetcher: Arc<dyn Fetcher>,
     pub(crate) presigner: Arc<dyn Presigner>,
     pub clock: Arc<dyn Clock>,
+    pub executions: Arc<dyn ExecutionLog>,
+    pub pages: Arc<dyn PageImages>,
     pub settings: ApiSettings,
     /// The secret that signs local upload URLs (`docpipe serve`); `None` on AWS.
     pub(crate) upload_secret: Option<Arc<[u8]>>,
@@ -143,6 +150,10 @@ pub struct ApiPorts {
     pub fetcher: Arc<dyn Fetcher>,
     pub uploads: Uploads,
     pub clock: Arc<dyn Clock>,
+    /// Where the executions of a job are recorded (the console's execution pages).
+    pub executions: Arc<dyn ExecutionLog>,
+    /// Document pages as images (the review page).
+    pub pages: Arc<dyn PageImages>,
 }
 
 /// Where presigned uploads go.
@@ -164,6 +175,8 @@ impl AppState {
             fetcher,
             uploads,
             clock,
+            executions,
+            pages,
         } = ports;
         let (presigner, upload_secret): (Arc<dyn Presigner>, _) = match uploads {
             Uploads::Presigned(presigner) => (presigner, None),
@@ -182,6 +195,8 @@ impl AppState {
             fetcher,
             presigner,
             clock,
+            executions,
+            pages,
             settings,
             upload_secret,
             limiters: Arc::new(RateLimiters::default()),

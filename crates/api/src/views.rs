@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use docpipe_core::job::StatusChange;
-use docpipe_core::{Job, JobStatus};
+use docpipe_core::{Cost, Job, JobStatus};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -18,6 +18,17 @@ pub struct JobErrorView {
 pub struct StatusChangeView {
     pub status: String,
     pub at: DateTime<Utc>,
+    /// The API key name of the person who made the change (review, retry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// approve, correct, reject or retry, when a person made the change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// The fields a correction changed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -38,6 +49,11 @@ pub struct JobView {
     /// Milliseconds per stage.
     pub stage_timings: BTreeMap<String, u64>,
     pub pages: u32,
+    /// What the job consumed: pages, OCR pages, milliseconds per stage, model tokens.
+    #[schema(value_type = Object)]
+    pub cost: Cost,
+    /// 0 for the first run, n after n retries (the execution is `{job_id}-r{n}`).
+    pub attempt: u32,
     /// Present when the job has history loaded (single-job reads).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_history: Option<Vec<StatusChangeView>>,
@@ -74,11 +90,21 @@ impl JobView {
                 .map(|(stage, ms)| (stage.as_str().to_owned(), *ms))
                 .collect(),
             pages: job.cost.pages,
+            cost: job.cost.clone(),
+            attempt: job.attempt,
             status_history: history.map(|h| {
                 h.iter()
                     .map(|c| StatusChangeView {
                         status: c.status.as_str().to_owned(),
                         at: c.at,
+                        by: c.operator.as_ref().map(|o| o.by.clone()),
+                        action: c.operator.as_ref().map(|o| o.action.as_str().to_owned()),
+                        fields: c
+                            .operator
+                            .as_ref()
+                            .map(|o| o.fields.clone())
+                            .unwrap_or_default(),
+                        comment: c.operator.as_ref().and_then(|o| o.comment.clone()),
                     })
                     .collect()
             }),

@@ -17,7 +17,7 @@ use docpipe_api::{ApiPorts, ApiSettings, AppState, LocalPresigner, Uploads};
 use docpipe_core::keys::{generate_secret, hash_key};
 use docpipe_core::ports::{Fetched, Result};
 use docpipe_core::{
-    ApiKey, BoxFuture, Clock, ErrorCode, Fetcher, Job, JobId, KeyStore, Orchestrator, StageError,
+    ApiKey, BoxFuture, Clock, ErrorCode, Fetcher, Job, KeyStore, Orchestrator, StageError,
 };
 use docpipe_local::{FsObjectStore, SqliteJobStore};
 use http_body_util::BodyExt;
@@ -64,7 +64,7 @@ impl Orchestrator for Accepting {
     async fn start(&self, _: &Job) -> Result<()> {
         Ok(())
     }
-    async fn stop(&self, _: &JobId, _: &str) -> Result<()> {
+    async fn stop(&self, _: &Job, _: &str) -> Result<()> {
         Ok(())
     }
     async fn health(&self) -> Result<()> {
@@ -107,16 +107,20 @@ async fn app(home: &std::path::Path) -> (axum::Router, String) {
         .await
         .expect("key");
     let upload_secret: Arc<[u8]> = Arc::from(&b"fuzz-upload-secret-0123456789abcdef"[..]);
+    let objects: Arc<dyn docpipe_core::ObjectStore> =
+        Arc::new(FsObjectStore::new(home.join("objects")));
     let state = AppState::new(
         ApiPorts {
             jobs: Arc::new(store.clone()),
-            objects: Arc::new(FsObjectStore::new(home.join("objects"))),
+            objects: objects.clone(),
             keys: Arc::new(store.clone()),
-            idempotency: Arc::new(store),
+            idempotency: Arc::new(store.clone()),
             orchestrator: Arc::new(Accepting),
             fetcher: Arc::new(NoNetwork),
             uploads: Uploads::Local(LocalPresigner::new("http://127.0.0.1:9", upload_secret)),
             clock: Arc::new(WallClock),
+            executions: Arc::new(store),
+            pages: Arc::new(docpipe_core::StoredImagePages(objects.clone())),
         },
         ApiSettings {
             max_document_bytes: 64 * 1024,

@@ -99,11 +99,12 @@ impl DynamoJobStore {
             mut job, version, ..
         } = read;
         let from = job.status;
-        from.check_transition(to)?;
+        from.check_move(to, patch.actor())?;
+        let change = patch.status_change(to, at);
         patch.apply(&mut job);
         job.status = to;
         job.updated_at = at;
-        if self.write(&job, version, Some(from), at).await? {
+        if self.write(&job, version, Some((from, change))).await? {
             return Ok(job);
         }
         let now = self.read(&job.id).await.map(|v| v.job.status).ok();
@@ -117,15 +118,16 @@ impl DynamoJobStore {
         ))
     }
 
-    /// Writes `job` over version `version`: a status change (and history entry) if
-    /// `from` is given. `Ok(false)` if the condition failed (someone else wrote first).
+    /// Writes `job` over version `version`: a status change from a status (and its
+    /// history entry) if `change` is given. `Ok(false)` if the condition failed (someone
+    /// else wrote first).
     async fn write(
         &self,
         job: &Job,
         version: u64,
-        from: Option<JobStatus>,
-        at: DateTime<Utc>,
+        change: Option<(JobStatus, StatusChange)>,
     ) -> Result<bool> {
+        let at = job.updated_at;
         let data = encode_job(job)?;
         let mut set = vec![
             "#data = :data",
@@ -147,7 +149,8 @@ impl DynamoJobStore {
             ("#updated".to_owned(), "updated_at".to_owned()),
         ]);
         let mut condition = "#version = :version".to_owned();
-        if let Some(from) = from {
+        let mut remove = "";
+        if let Some((from, change)) = change {
             condition.push_str(" AND #status = :from");
             values.insert(":from".into(), s(from.as_str()));
             if from != job.status {
@@ -156,8 +159,13 @@ impl DynamoJobStore {
                 values.insert(":empty".into(), AttributeValue::L(Vec::new()));
                 values.insert(
                     ":entry".into(),
-                    AttributeValue::L(vec![history_entry(job.status, at)]),
+                    AttributeValue::L(vec![history_entry(&change)?]),
                 );
+            }
+            // A retried job runs again: it must not expire as a finished one would.
+            if from.is_final() && !job.status.is_final() {
+                remove = " REMOVE #expires";
+                names.insert("#expires".into(), TTL_ATTRIBUTE.into());
             }
         }
         if job.status.is_final() {
@@ -170,7 +178,7 @@ impl DynamoJobStore {
             .update_item()
             .table_name(&self.table)
             .key("job_id", s(job.id.as_str()))
-            .update_expression(format!("SET {}", set.join(", ")))
+            .update_expression(format!("SET {}{remove}", set.join(", ")))
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
@@ -203,7 +211,10 @@ impl JobStore for DynamoJobStore {
             ("data".to_owned(), s(&encode_job(job)?)),
             (
                 "history".to_owned(),
-                AttributeValue::L(vec![history_entry(job.status, job.created_at)]),
+                AttributeValue::L(vec![history_entry(&StatusChange::new(
+                    job.status,
+                    job.created_at,
+                ))?]),
             ),
         ]);
         if let Some(owner) = &job.owner {
@@ -258,7 +269,7 @@ impl JobStore for DynamoJobStore {
             patch.apply(&mut job);
             job.updated_at = at;
             // No status change: a concurrent writer only means "re-read and apply again".
-            if self.write(&job, version, None, at).await? {
+            if self.write(&job, version, None).await? {
                 return Ok(job);
             }
         }
@@ -363,11 +374,17 @@ fn expiry(at: DateTime<Utc>) -> i64 {
     (at + ChronoDuration::days(FINAL_JOB_TTL_DAYS)).timestamp()
 }
 
-fn history_entry(status: JobStatus, at: DateTime<Utc>) -> AttributeValue {
-    AttributeValue::M(HashMap::from([
-        ("status".to_owned(), s(status.as_str())),
-        ("at".to_owned(), s(&ts(at))),
-    ]))
+fn history_entry(change: &StatusChange) -> Result<AttributeValue> {
+    let mut entry = HashMap::from([
+        ("status".to_owned(), s(change.status.as_str())),
+        ("at".to_owned(), s(&ts(change.at))),
+    ]);
+    if let Some(operator) = &change.operator {
+        let json = serde_json::to_string(operator)
+            .map_err(|e| StageError::internal(format!("operator change: {e}")))?;
+        entry.insert("operator".to_owned(), s(&json));
+    }
+    Ok(AttributeValue::M(entry))
 }
 
 fn encode_job(job: &Job) -> Result<String> {
@@ -418,7 +435,17 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Result<Versioned> {
                 .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
                 .ok_or_else(|| corrupt("history time"))?
                 .with_timezone(&Utc);
-            history.push(StatusChange { status, at });
+            let operator = match m.get("operator").and_then(|v| v.as_s().ok()) {
+                Some(json) => {
+                    Some(serde_json::from_str(json).map_err(|_| corrupt("history operator"))?)
+                }
+                None => None,
+            };
+            history.push(StatusChange {
+                status,
+                at,
+                operator,
+            });
         }
     }
     Ok(Versioned {
@@ -442,7 +469,9 @@ mod tests {
             ("version".to_owned(), n(3)),
             (
                 "history".to_owned(),
-                AttributeValue::L(vec![history_entry(JobStatus::Queued, at)]),
+                AttributeValue::L(vec![
+                    history_entry(&StatusChange::new(JobStatus::Queued, at)).expect("entry"),
+                ]),
             ),
         ]);
         let v = decode(&item).expect("decodes");

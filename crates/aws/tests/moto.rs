@@ -462,27 +462,28 @@ async fn sfn_starts_idempotently_describes_and_stops() {
     Orchestrator::health(&sfn).await.expect("healthy");
     let job = new_job(t(0), Some("acme"));
     let input = PipelineInput::for_job(&job);
-    let first = sfn.start(&input).await.expect("start");
-    assert_eq!(first.execution_arn, sfn.execution_arn(&job.id));
+    let name = job.execution_name();
+    let first = sfn.start(&input, &name).await.expect("start");
+    assert_eq!(first.execution_arn, sfn.execution_arn(job.id.as_str()));
     // A retried request: the same name again is not an error and starts nothing new.
-    let again = sfn.start(&input).await.expect("start again");
+    let again = sfn.start(&input, &name).await.expect("start again");
     assert_eq!(again.execution_arn, first.execution_arn);
-    let info = sfn.describe(&job.id).await.expect("describe");
+    let info = sfn.describe(&name).await.expect("describe");
     assert_eq!(info.status, "RUNNING");
     assert!(info.started_at.is_some());
 
-    sfn.stop(&job.id, "cancelled by the client")
+    sfn.stop(&name, "cancelled by the client")
         .await
         .expect("stop");
-    let info = sfn.describe(&job.id).await.expect("describe");
+    let info = sfn.describe(&name).await.expect("describe");
     assert_eq!(info.status, "ABORTED");
     let unknown = JobId::generate(t(0));
     assert_eq!(
-        sfn.describe(&unknown).await.expect_err("none").code,
+        sfn.describe(unknown.as_str()).await.expect_err("none").code,
         ErrorCode::JobNotFound
     );
     // Through the port, stopping a job that never ran is a no-op.
-    Orchestrator::stop(&sfn, &unknown, "cancel")
+    Orchestrator::stop(&sfn, &new_job(t(0), None), "cancel")
         .await
         .expect("no-op");
     Orchestrator::start(&sfn, &job)

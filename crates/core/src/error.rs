@@ -54,10 +54,18 @@ pub enum ErrorCode {
     ExtractionFailed,
     /// The extractor's model declined to answer (a refusal or its content filter).
     ExtractionRefused,
+    /// A reviewer rejected the job's result: the reason is the reviewer's.
+    RejectedInReview,
+    /// A correction that breaks the verify checks (arithmetic, dates, currency, required
+    /// fields); the failed checks are in the error's details.
+    ChecksFailed,
+    /// The job is not in the status the action needs: not in review (another reviewer
+    /// decided it first) or not failed (for a retry).
+    JobStateConflict,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 25] = [
         Self::InvalidFileFormat,
         Self::FileTooLarge,
         Self::DocumentUnreadable,
@@ -80,6 +88,9 @@ impl ErrorCode {
         Self::InternalError,
         Self::ExtractionFailed,
         Self::ExtractionRefused,
+        Self::RejectedInReview,
+        Self::ChecksFailed,
+        Self::JobStateConflict,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -106,6 +117,9 @@ impl ErrorCode {
             Self::InternalError => "INTERNAL_ERROR",
             Self::ExtractionFailed => "EXTRACTION_FAILED",
             Self::ExtractionRefused => "EXTRACTION_REFUSED",
+            Self::RejectedInReview => "REJECTED_IN_REVIEW",
+            Self::ChecksFailed => "CHECKS_FAILED",
+            Self::JobStateConflict => "JOB_STATE_CONFLICT",
         }
     }
 
@@ -137,7 +151,10 @@ impl ErrorCode {
             | Self::NotFound
             | Self::InternalError
             | Self::ExtractionFailed
-            | Self::ExtractionRefused => ErrorName::Internal,
+            | Self::ExtractionRefused
+            | Self::RejectedInReview
+            | Self::ChecksFailed
+            | Self::JobStateConflict => ErrorName::Internal,
         }
     }
 }

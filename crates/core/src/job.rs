@@ -90,6 +90,33 @@ impl JobStatus {
         )
     }
 
+    /// The moves a person makes, outside the pipeline's table: a reviewer approves or
+    /// corrects (`needs_review -> completed`) or rejects (`needs_review -> failed`) a job
+    /// in review, and a failed job is retried (`failed -> queued`). Nothing else.
+    pub fn can_be_moved_by_operator(self, to: JobStatus) -> bool {
+        use JobStatus::*;
+        matches!(
+            (self, to),
+            (NeedsReview, Completed | Failed) | (Failed, Queued)
+        )
+    }
+
+    /// `Ok` if the table allows `self -> to` for `actor`, else the error a user sees.
+    pub fn check_move(self, to: JobStatus, actor: Actor) -> Result<(), StageError> {
+        match actor {
+            Actor::Pipeline => self.check_transition(to),
+            Actor::Operator if self.can_be_moved_by_operator(to) => Ok(()),
+            Actor::Operator => Err(StageError::new(
+                if self == Self::Cancelled {
+                    ErrorCode::JobCancelled
+                } else {
+                    ErrorCode::InvalidTransition
+                },
+                format!("job is {self}; it cannot be moved to {to}"),
+            )),
+        }
+    }
+
     /// `Ok` if the table allows `self -> to`, else the error a user sees.
     pub fn check_transition(self, to: JobStatus) -> Result<(), StageError> {
         if self.can_transition_to(to) {
@@ -194,11 +221,74 @@ impl From<StageError> for JobError {
     }
 }
 
+/// Who moves a job: the pipeline (the transition table) or a person (review, retry; see
+/// [`JobStatus::can_be_moved_by_operator`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Pipeline,
+    Operator,
+}
+
+/// What a person did to a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorAction {
+    /// Accepted a job in review as the machine read it.
+    Approve,
+    /// Accepted a job in review with corrected fields or lines.
+    Correct,
+    /// Refused a job in review: it failed with `REJECTED_IN_REVIEW`.
+    Reject,
+    /// Ran a failed job again from its stored document.
+    Retry,
+}
+
+impl OperatorAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Correct => "correct",
+            Self::Reject => "reject",
+            Self::Retry => "retry",
+        }
+    }
+}
+
+/// A person's move, recorded with the status change it caused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorChange {
+    /// The API key name of the person.
+    pub by: String,
+    pub action: OperatorAction,
+    /// The fields a correction changed (`lines` when the line items changed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// A digest of the request, so a repeated request is recognised and answered again
+    /// instead of refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+}
+
 /// One recorded status change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusChange {
     pub status: JobStatus,
     pub at: DateTime<Utc>,
+    /// Set when a person made the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<OperatorChange>,
+}
+
+impl StatusChange {
+    pub fn new(status: JobStatus, at: DateTime<Utc>) -> Self {
+        Self {
+            status,
+            at,
+            operator: None,
+        }
+    }
 }
 
 /// Cost counters: what a job consumed, for `docpipe cost` and billing on AWS.
@@ -230,8 +320,11 @@ pub struct ObjectKeys {
     pub ocr: Option<ObjectKey>,
     /// The extracted, unverified fields (JSON).
     pub extraction: Option<ObjectKey>,
-    /// The final result (JSON).
+    /// The final result (JSON); after a review, the reviewed version.
     pub result: Option<ObjectKey>,
+    /// The result as the pipeline made it, kept beside a reviewed version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_result: Option<ObjectKey>,
 }
 
 /// One submitted document and everything known about it.
@@ -260,6 +353,14 @@ pub struct Job {
     /// The earlier job with the same content whose result this job reuses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deduplicated_from: Option<JobId>,
+    /// How many times the job was retried: its current execution is the attempt-th
+    /// re-run (see [`Job::execution_name`]).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub attempt: u32,
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Job {
@@ -282,7 +383,40 @@ impl Job {
             error: None,
             cost: Cost::default(),
             deduplicated_from: None,
+            attempt: 0,
         }
+    }
+
+    /// The name of the job's current execution: the job id for the first run,
+    /// `{job_id}-r{n}` for the n-th retry, so every run keeps its own history.
+    pub fn execution_name(&self) -> String {
+        execution_name(&self.id, self.attempt)
+    }
+
+    /// The names of every execution the job has had, oldest first.
+    pub fn execution_names(&self) -> Vec<String> {
+        (0..=self.attempt)
+            .map(|n| execution_name(&self.id, n))
+            .collect()
+    }
+}
+
+/// The job an execution (named by [`execution_name`]) belongs to.
+pub fn job_of_execution(name: &str) -> Option<JobId> {
+    if let Ok(id) = JobId::parse(name) {
+        return Some(id);
+    }
+    let (id, attempt) = name.rsplit_once("-r")?;
+    attempt.parse::<u32>().ok()?;
+    JobId::parse(id).ok()
+}
+
+/// The name of attempt `attempt` of job `id` (0 is the first run).
+pub fn execution_name(id: &JobId, attempt: u32) -> String {
+    if attempt == 0 {
+        id.to_string()
+    } else {
+        format!("{id}-r{attempt}")
     }
 }
 

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod detect;
 pub mod document;
 pub mod error;
+pub mod execution;
 pub mod ids;
 pub mod image_info;
 pub mod invoice_record;
@@ -14,6 +15,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod ports;
 pub mod result;
+pub mod review;
 pub mod stages;
 
 /// The state machine (`statemachine/pipeline.asl.json`), compiled into every binary: the
@@ -24,11 +26,15 @@ pub use clock::{BoxFuture, Clock};
 pub use document::{BBox, Document, Line, Page, TextSource, Word};
 pub use error::{ErrorCode, ErrorName, StageError};
 pub use ids::{JobId, ObjectKey, UploadId};
-pub use job::{Cost, DocumentKind, Job, JobError, JobStatus, MediaType, StatusChange};
+pub use job::{
+    Actor, Cost, DocumentKind, Job, JobError, JobStatus, MediaType, OperatorAction, OperatorChange,
+    StatusChange,
+};
 pub use keys::{ApiKey, IdempotencyRecord, IdempotencyStore, KeyStore};
 pub use ports::{
     Admission, CachedResult, ChangeToken, Extractor, Fetched, Fetcher, JobFilter, JobPage,
-    JobPatch, JobStore, ObjectStore, Ocr, Orchestrator, Ports, ResultCache,
+    JobPatch, JobStore, ObjectStore, Ocr, Orchestrator, PageImage, PageImages, Ports, ResultCache,
+    StoredImagePages,
 };
 pub use result::{
     Check, Field, ImageSize, InvoiceResult, LineItem, ResultSource, Room, RoomsResult, TaxSubtotal,

@@ -1,14 +1,14 @@
 //! A job's lifecycle outside the stages, written once for every host: [`submit`] (store
-//! the document, create the job, start its execution) and [`fail`] (end a job as failed,
-//! with its reason). The HTTP API (`docpipe serve` and the API Lambda), the embedded host
-//! (`docpipe run`), crash recovery and `record_failure` all go through here; the execution
-//! input of a job is [`PipelineInput::for_job`](crate::stages::PipelineInput::for_job) on
-//! every orchestrator.
+//! the document, create the job, start its execution), [`fail`] (end a job as failed,
+//! with its reason) and [`retry`] (run a failed job again). The HTTP API (`docpipe serve`
+//! and the API Lambda), the embedded host (`docpipe run`), crash recovery and
+//! `record_failure` all go through here; the execution input of a job is
+//! [`PipelineInput::for_job`](crate::stages::PipelineInput::for_job) on every orchestrator.
 
 use crate::clock::Clock;
-use crate::error::{ErrorName, StageError};
+use crate::error::{ErrorCode, ErrorName, StageError};
 use crate::ids::{JobId, ObjectKey};
-use crate::job::{Job, JobStatus};
+use crate::job::{Job, JobStatus, OperatorAction, OperatorChange};
 use crate::ports::{Admission, JobPatch, JobStore, ObjectStore, Orchestrator};
 
 /// A new job's document, as the submitter has it.
@@ -176,4 +176,63 @@ pub async fn fail(
         },
         Err(e) => Err(e),
     }
+}
+
+/// Runs a failed job again from its stored document, as its next attempt (execution
+/// `{job_id}-r{n}`): the job moves `failed -> queued` with `by` recorded, its old error
+/// dropped, and the orchestrator starts the new execution. The earlier executions keep
+/// their history. A cancelled job is not retried (`JOB_CANCELLED`); a job that has not
+/// failed, or that a concurrent retry took first, is a `JOB_STATE_CONFLICT`.
+pub async fn retry(
+    jobs: &dyn JobStore,
+    orchestrator: &dyn Orchestrator,
+    clock: &dyn Clock,
+    id: &JobId,
+    by: &str,
+) -> Result<Job, StageError> {
+    let job = jobs.get(id).await?;
+    let conflict = |job: &Job| {
+        StageError::new(
+            ErrorCode::JobStateConflict,
+            format!(
+                "job {} is {}; only a failed job is retried",
+                job.id, job.status
+            ),
+        )
+    };
+    match job.status {
+        JobStatus::Failed => {}
+        JobStatus::Cancelled => {
+            return Err(StageError::new(
+                ErrorCode::JobCancelled,
+                format!("job {id} was cancelled; submit the document again instead"),
+            ));
+        }
+        _ => return Err(conflict(&job)),
+    }
+    let patch = JobPatch {
+        clear_error: true,
+        attempt: Some(job.attempt + 1),
+        operator: Some(OperatorChange {
+            by: by.to_owned(),
+            action: OperatorAction::Retry,
+            fields: Vec::new(),
+            comment: None,
+            request: None,
+        }),
+        ..JobPatch::default()
+    };
+    let job = match jobs
+        .transition(id, JobStatus::Queued, patch, clock.now())
+        .await
+    {
+        Ok(job) => job,
+        // Another retry (or nothing) moved it first.
+        Err(_) => return Err(conflict(&jobs.get(id).await?)),
+    };
+    if let Err(e) = orchestrator.start(&job).await {
+        let _ = fail(jobs, clock, id, &e).await;
+        return Err(e);
+    }
+    Ok(job)
 }

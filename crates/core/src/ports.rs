@@ -11,7 +11,9 @@ use crate::clock::Clock;
 use crate::document::Document;
 use crate::error::StageError;
 use crate::ids::{JobId, ObjectKey};
-use crate::job::{Cost, DocumentKind, Job, JobError, JobStatus, MediaType};
+use crate::job::{
+    Actor, Cost, DocumentKind, Job, JobError, JobStatus, MediaType, OperatorChange, StatusChange,
+};
 use crate::result::{InvoiceResult, RoomsResult};
 use crate::stages::Stage;
 
@@ -39,9 +41,37 @@ pub struct JobPatch {
     pub deduplicated_from: Option<JobId>,
     /// Model tokens (input, output) consumed; added to the counters.
     pub model_tokens: Option<(u64, u64)>,
+    /// Where the pipeline's own result stays once a reviewed version replaces it.
+    pub machine_result_key: Option<ObjectKey>,
+    /// Drops the job's error (a retried job runs without its old reason).
+    pub clear_error: bool,
+    /// The attempt the job is now in (a retry).
+    pub attempt: Option<u32>,
+    /// A person makes this change: the store checks the move against
+    /// [`JobStatus::can_be_moved_by_operator`] instead of the pipeline's table and records
+    /// who did what with the status change.
+    pub operator: Option<OperatorChange>,
 }
 
 impl JobPatch {
+    /// Who makes the change this patch rides along with.
+    pub fn actor(&self) -> Actor {
+        if self.operator.is_some() {
+            Actor::Operator
+        } else {
+            Actor::Pipeline
+        }
+    }
+
+    /// The history entry of a status change to `to` at `at` made with this patch.
+    pub fn status_change(&self, to: JobStatus, at: DateTime<Utc>) -> StatusChange {
+        StatusChange {
+            status: to,
+            at,
+            operator: self.operator.clone(),
+        }
+    }
+
     /// Applies the patch to a job in memory: the one definition of what a patch means,
     /// used by every store.
     pub fn apply(&self, job: &mut Job) {
@@ -58,7 +88,14 @@ impl JobPatch {
         set(&mut job.keys.ocr, &self.ocr_key);
         set(&mut job.keys.extraction, &self.extraction_key);
         set(&mut job.keys.result, &self.result_key);
+        set(&mut job.keys.machine_result, &self.machine_result_key);
+        if self.clear_error {
+            job.error = None;
+        }
         set(&mut job.error, &self.error);
+        if let Some(attempt) = self.attempt {
+            job.attempt = attempt;
+        }
         set(&mut job.deduplicated_from, &self.deduplicated_from);
         let Cost {
             pages,
@@ -124,8 +161,9 @@ pub trait JobStore: Send + Sync {
     /// `JOB_NOT_FOUND` if absent.
     async fn get(&self, id: &JobId) -> Result<Job>;
     /// Atomically: reads the current status, checks `current -> to` against the table
-    /// ([`JobStatus::check_transition`]), applies `patch`, records the change at `at`.
-    /// Returns the updated job.
+    /// for the patch's actor ([`JobStatus::check_move`]), applies `patch`, records the
+    /// change at `at` (with the operator's part, [`JobPatch::status_change`]). Returns the
+    /// updated job.
     async fn transition(
         &self,
         id: &JobId,
@@ -136,10 +174,10 @@ pub trait JobStore: Send + Sync {
     /// Applies `patch` without changing the status.
     async fn update(&self, id: &JobId, patch: JobPatch, at: DateTime<Utc>) -> Result<Job>;
     /// Every status change, oldest first.
-    async fn history(&self, id: &JobId) -> Result<Vec<crate::job::StatusChange>>;
+    async fn history(&self, id: &JobId) -> Result<Vec<StatusChange>>;
     /// The job and its history in one read (`JOB_NOT_FOUND` if absent). Stores that can
     /// read both at once (one transaction, one round trip) override it.
-    async fn get_with_history(&self, id: &JobId) -> Result<(Job, Vec<crate::job::StatusChange>)> {
+    async fn get_with_history(&self, id: &JobId) -> Result<(Job, Vec<StatusChange>)> {
         let job = self.get(id).await?;
         let history = self.history(id).await?;
         Ok((job, history))
@@ -252,9 +290,9 @@ pub trait Orchestrator: Send + Sync {
         drop(admission);
         self.start(job).await
     }
-    /// Stops the job's execution if it is running (StopExecution); the job's status is the
-    /// caller's business.
-    async fn stop(&self, job_id: &JobId, cause: &str) -> Result<()>;
+    /// Stops the job's current execution ([`Job::execution_name`]) if it is running
+    /// (StopExecution); the job's status is the caller's business.
+    async fn stop(&self, job: &Job, cause: &str) -> Result<()>;
     /// `Ok` when executions can be started.
     async fn health(&self) -> Result<()>;
 }
@@ -324,4 +362,41 @@ pub struct Ports {
     pub settings: StageSettings,
     /// The dedupe cache; `None` turns dedupe off.
     pub results: Option<Arc<dyn ResultCache>>,
+}
+
+/// A document page as an image, for a reviewer to see what the machine read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageImage {
+    pub media_type: MediaType,
+    pub bytes: Vec<u8>,
+}
+
+/// Shows a job's document pages as images: PNG and JPEG documents as they are, PDF pages
+/// rendered where the host has a renderer.
+#[async_trait]
+pub trait PageImages: Send + Sync {
+    /// Page `page` (1-based) of the job's accepted document; `None` when the job has no
+    /// such page or the host cannot draw it.
+    async fn page_image(&self, job: &Job, page: u32) -> Result<Option<PageImage>>;
+}
+
+/// The page images every host can give without a renderer: an image document's one page
+/// (what `docpipe serve` falls back to, and what the API Lambda serves).
+pub struct StoredImagePages(pub Arc<dyn ObjectStore>);
+
+#[async_trait]
+impl PageImages for StoredImagePages {
+    async fn page_image(&self, job: &Job, page: u32) -> Result<Option<PageImage>> {
+        let (Some(key), Some(media_type)) = (&job.keys.document, job.media_type) else {
+            return Ok(None);
+        };
+        if page != 1 || !matches!(media_type, MediaType::Png | MediaType::Jpeg) {
+            return Ok(None);
+        }
+        Ok(self
+            .0
+            .get(key)
+            .await?
+            .map(|bytes| PageImage { media_type, bytes }))
+    }
 }

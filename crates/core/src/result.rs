@@ -137,6 +137,9 @@ pub struct InvoiceResult {
     pub checks: Vec<Check>,
     pub needs_review: bool,
     pub review_reasons: Vec<String>,
+    /// Present on a version a person reviewed (see [`crate::review`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<crate::review::ReviewStamp>,
 }
 
 impl InvoiceResult {
@@ -150,6 +153,7 @@ impl InvoiceResult {
             checks: Vec::new(),
             needs_review: false,
             review_reasons: Vec::new(),
+            review: None,
         }
     }
 
@@ -214,6 +218,9 @@ pub struct RoomsResult {
     pub checks: Vec<Check>,
     pub needs_review: bool,
     pub review_reasons: Vec<String>,
+    /// Present on a version a person reviewed (see [`crate::review`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<crate::review::ReviewStamp>,
 }
 
 impl RoomsResult {
@@ -228,6 +235,7 @@ impl RoomsResult {
             checks: Vec::new(),
             needs_review: false,
             review_reasons: Vec::new(),
+            review: None,
         }
     }
 }

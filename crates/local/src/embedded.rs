@@ -255,22 +255,22 @@ impl Embedded {
         job_id: &JobId,
         stop: Option<StopHandle>,
     ) -> Result<ExecutionRecord> {
-        let name = job_id.to_string();
-        let Some(_claim) = self.live.claim(&name) else {
+        let Some(_claim) = self.live.claim(job_id.as_str()) else {
             return Err(StageError::new(
                 ErrorCode::ValidationError,
                 format!("an execution of job {job_id} is already running"),
             ));
         };
+        let job = self.ports.jobs.get(job_id).await?;
+        let name = job.execution_name();
         if let Some(log) = self
             .journal
             .unfinished_execution(&name)
             .await
             .map_err(journal_error)?
         {
-            return self.resume(job_id, &log, stop).await;
+            return self.resume(&job, &name, &log, stop).await;
         }
-        let job = self.ports.jobs.get(job_id).await?;
         if job.status == JobStatus::Queued {
             return self.start(&job, stop).await;
         }
@@ -297,7 +297,7 @@ impl Embedded {
             .map_err(|e| StageError::internal(format!("execution input: {e}")))?;
         let started_at = self.ports.clock.now();
         let record = ExecutionRecord {
-            name: job.id.to_string(),
+            name: job.execution_name(),
             job_id: Some(job.id.clone()),
             status: ExecutionState::Running,
             started_at,
@@ -310,7 +310,7 @@ impl Embedded {
         };
         self.store.put_execution(&record).await?;
         let options = ExecutionOptions {
-            name: job.id.to_string(),
+            name: job.execution_name(),
             state_machine_name: STATE_MACHINE_NAME.to_owned(),
             stop,
             ..ExecutionOptions::default()
@@ -327,11 +327,13 @@ impl Embedded {
     /// whose result was journaled does not run again.
     async fn resume(
         &self,
-        job_id: &JobId,
+        job: &Job,
+        name: &str,
         log: &[JournalRecord],
         stop: Option<StopHandle>,
     ) -> Result<ExecutionRecord> {
-        let record = match self.store.execution(job_id.as_str()).await? {
+        let job_id = &job.id;
+        let record = match self.store.execution(name).await? {
             Some(r) => r,
             None => {
                 let (input, started_at) = match log.first() {
@@ -339,7 +341,7 @@ impl Embedded {
                     _ => (Value::Null, self.ports.clock.now()),
                 };
                 ExecutionRecord {
-                    name: job_id.to_string(),
+                    name: name.to_owned(),
                     job_id: Some(job_id.clone()),
                     status: ExecutionState::Running,
                     started_at,
@@ -381,7 +383,7 @@ impl Embedded {
         mut record: ExecutionRecord,
         outcome: ExecutionOutcome,
     ) -> Result<ExecutionRecord> {
-        record.status = outcome.status.into();
+        record.status = crate::sqlite::execution_state(outcome.status);
         record.stopped_at = Some(self.ports.clock.now());
         record.output = outcome.output.clone();
         record.error = outcome.error.clone();

@@ -11,6 +11,7 @@ pub mod faults;
 pub mod fs_objects;
 pub mod journal;
 pub mod orchestrator;
+pub mod page_images;
 pub mod private_files;
 pub mod sqlite;
 

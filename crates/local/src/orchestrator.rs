@@ -108,7 +108,7 @@ impl EmbeddedOrchestrator {
         let mut seen = HashSet::new();
         let mut ids = Vec::new();
         for name in pipeline.unfinished().await? {
-            if let Ok(id) = JobId::parse(&name)
+            if let Some(id) = docpipe_core::job::job_of_execution(&name)
                 && seen.insert(id.clone())
             {
                 ids.push(id);
@@ -240,8 +240,8 @@ impl Orchestrator for EmbeddedOrchestrator {
         }
     }
 
-    async fn stop(&self, job_id: &JobId, cause: &str) -> Result<()> {
-        if let Some(stop) = lock(&self.shared.running).get(job_id) {
+    async fn stop(&self, job: &Job, cause: &str) -> Result<()> {
+        if let Some(stop) = lock(&self.shared.running).get(&job.id) {
             stop.stop(
                 Some(ErrorName::Cancelled.as_str().into()),
                 Some(cause.to_owned()),

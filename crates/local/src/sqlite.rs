@@ -9,13 +9,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use docpipe_asl::ExecutionStatus;
+use docpipe_core::execution::ExecutionLog;
 use docpipe_core::job::StatusChange;
 use docpipe_core::ports::Result;
 use docpipe_core::{
     ErrorCode, Job, JobFilter, JobId, JobPage, JobPatch, JobStatus, JobStore, StageError,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_api.sql"),
     include_str!("../migrations/0003_journal.sql"),
     include_str!("../migrations/0005_result_cache.sql"),
+    include_str!("../migrations/0006_operator_changes.sql"),
 ];
 
 /// Read-only connections per file database.
@@ -255,7 +256,9 @@ fn load(conn: &Connection, id: &JobId) -> Result<Job> {
 
 fn load_history(conn: &Connection, id: &JobId) -> Result<Vec<StatusChange>> {
     let mut stmt = conn
-        .prepare_cached("SELECT status, at FROM job_history WHERE job_id = ?1 ORDER BY seq")
+        .prepare_cached(
+            "SELECT status, at, operator FROM job_history WHERE job_id = ?1 ORDER BY seq",
+        )
         .map_err(db_error)?;
     let mut rows = stmt.query(params![id.as_str()]).map_err(db_error)?;
     let mut out = Vec::new();
@@ -272,8 +275,8 @@ fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str> {
         .map_err(|e| StageError::internal(format!("stored column {i}: {e}")))
 }
 
-/// A status change from columns `i` (status) and `i + 1` (time); `None` when both are NULL
-/// (a job without history rows in a LEFT JOIN).
+/// A status change from columns `i` (status), `i + 1` (time) and `i + 2` (the operator's
+/// part); `None` when they are NULL (a job without history rows in a LEFT JOIN).
 fn history_row(row: &rusqlite::Row<'_>, i: usize) -> Result<Option<StatusChange>> {
     if row.get_ref(i).map_err(db_error)? == rusqlite::types::ValueRef::Null {
         return Ok(None);
@@ -285,7 +288,18 @@ fn history_row(row: &rusqlite::Row<'_>, i: usize) -> Result<Option<StatusChange>
     let at = DateTime::parse_from_rfc3339(at)
         .map_err(|e| StageError::internal(format!("stored time {at:?}: {e}")))?
         .with_timezone(&Utc);
-    Ok(Some(StatusChange { status, at }))
+    let operator = match row.get_ref(i + 2).map_err(db_error)? {
+        rusqlite::types::ValueRef::Null => None,
+        _ => Some(
+            serde_json::from_str(text(row, i + 2)?)
+                .map_err(|e| StageError::internal(format!("stored operator change: {e}")))?,
+        ),
+    };
+    Ok(Some(StatusChange {
+        status,
+        at,
+        operator,
+    }))
 }
 
 fn decode(data: &str) -> Result<Job> {
@@ -307,11 +321,17 @@ fn save(conn: &Connection, job: &Job) -> Result<()> {
     Ok(())
 }
 
-fn record(conn: &Connection, id: &JobId, status: JobStatus, at: DateTime<Utc>) -> Result<()> {
+fn record(conn: &Connection, id: &JobId, change: &StatusChange) -> Result<()> {
+    let operator = change
+        .operator
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StageError::internal(format!("operator change: {e}")))?;
     conn.execute(
-        "INSERT INTO job_history (job_id, seq, status, at)
-         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_history WHERE job_id = ?1), ?2, ?3)",
-        params![id.as_str(), status.as_str(), ts(at)],
+        "INSERT INTO job_history (job_id, seq, status, at, operator)
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_history WHERE job_id = ?1), ?2, ?3, ?4)",
+        params![id.as_str(), change.status.as_str(), ts(change.at), operator],
     )
     .map_err(db_error)?;
     Ok(())
@@ -359,7 +379,7 @@ impl JobStore for SqliteJobStore {
                     format!("job {} already exists", job.id),
                 ));
             }
-            record(&tx, &job.id, job.status, job.created_at)?;
+            record(&tx, &job.id, &StatusChange::new(job.status, job.created_at))?;
             tx.commit().map_err(db_error)
         })
         .await
@@ -383,14 +403,14 @@ impl JobStore for SqliteJobStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_error)?;
             let mut job = load(&tx, &id)?;
-            job.status.check_transition(to)?;
+            job.status.check_move(to, patch.actor())?;
             let changed = job.status != to;
             patch.apply(&mut job);
             job.status = to;
             job.updated_at = at;
             save(&tx, &job)?;
             if changed {
-                record(&tx, &id, to, at)?;
+                record(&tx, &id, &patch.status_change(to, at))?;
             }
             tx.commit().map_err(db_error)?;
             Ok(job)
@@ -437,7 +457,7 @@ impl JobStore for SqliteJobStore {
             // One statement, so the job and its history come from one snapshot.
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT j.data, h.status, h.at FROM jobs j \
+                    "SELECT j.data, h.status, h.at, h.operator FROM jobs j \
                      LEFT JOIN job_history h ON h.job_id = j.id \
                      WHERE j.id = ?1 ORDER BY h.seq",
                 )
@@ -514,73 +534,16 @@ impl JobStore for SqliteJobStore {
     }
 }
 
-/// A recorded execution's status: running, or how it ended (`ExecutionStatus`). Stored
-/// and shown as Step Functions names them (`RUNNING`, `SUCCEEDED`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ExecutionState {
-    Running,
-    Succeeded,
-    Failed,
-    TimedOut,
-    Aborted,
-}
+pub use docpipe_core::execution::{ExecutionRecord, ExecutionState};
 
-impl ExecutionState {
-    const ALL: [Self; 5] = [
-        Self::Running,
-        Self::Succeeded,
-        Self::Failed,
-        Self::TimedOut,
-        Self::Aborted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Running => "RUNNING",
-            Self::Succeeded => "SUCCEEDED",
-            Self::Failed => "FAILED",
-            Self::TimedOut => "TIMED_OUT",
-            Self::Aborted => "ABORTED",
-        }
+/// How the interpreter's ending of an execution is recorded.
+pub fn execution_state(status: ExecutionStatus) -> ExecutionState {
+    match status {
+        ExecutionStatus::Succeeded => ExecutionState::Succeeded,
+        ExecutionStatus::Failed => ExecutionState::Failed,
+        ExecutionStatus::TimedOut => ExecutionState::TimedOut,
+        ExecutionStatus::Aborted => ExecutionState::Aborted,
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|state| state.as_str() == s)
-    }
-}
-
-impl From<ExecutionStatus> for ExecutionState {
-    fn from(status: ExecutionStatus) -> Self {
-        match status {
-            ExecutionStatus::Succeeded => Self::Succeeded,
-            ExecutionStatus::Failed => Self::Failed,
-            ExecutionStatus::TimedOut => Self::TimedOut,
-            ExecutionStatus::Aborted => Self::Aborted,
-        }
-    }
-}
-
-impl std::fmt::Display for ExecutionState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One state-machine execution as stored: its status, input, outcome and event history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExecutionRecord {
-    pub name: String,
-    pub job_id: Option<JobId>,
-    pub status: ExecutionState,
-    pub started_at: DateTime<Utc>,
-    pub stopped_at: Option<DateTime<Utc>>,
-    pub input: Value,
-    pub output: Option<Value>,
-    pub error: Option<String>,
-    pub cause: Option<String>,
-    /// `GetExecutionHistory`-shaped events.
-    pub history: Value,
 }
 
 impl SqliteJobStore {
@@ -616,59 +579,74 @@ impl SqliteJobStore {
     pub async fn execution(&self, name: &str) -> Result<Option<ExecutionRecord>> {
         let name = name.to_owned();
         self.with_read(move |conn| {
-            let row = conn
-                .query_row(
-                    "SELECT name, job_id, status, started_at, stopped_at, input, output, error, cause, history
-                     FROM executions WHERE name = ?1",
-                    params![name],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, Option<String>>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, Option<String>>(4)?,
-                            r.get::<_, String>(5)?,
-                            r.get::<_, Option<String>>(6)?,
-                            r.get::<_, Option<String>>(7)?,
-                            r.get::<_, Option<String>>(8)?,
-                            r.get::<_, String>(9)?,
-                        ))
-                    },
-                )
-                .optional()
+            let mut stmt = conn
+                .prepare_cached(&format!("{EXECUTION_COLUMNS} WHERE name = ?1"))
                 .map_err(db_error)?;
-            let Some((name, job_id, status, started, stopped, input, output, error, cause, history)) =
-                row
-            else {
-                return Ok(None);
-            };
-            let time = |t: &str| {
-                DateTime::parse_from_rfc3339(t)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|e| StageError::internal(format!("stored time {t:?}: {e}")))
-            };
-            let json = |t: &str| {
-                serde_json::from_str::<Value>(t)
-                    .map_err(|e| StageError::internal(format!("stored execution: {e}")))
-            };
-            Ok(Some(ExecutionRecord {
-                name,
-                job_id: job_id.as_deref().map(JobId::parse).transpose()?,
-                status: ExecutionState::parse(&status).ok_or_else(|| {
-                    StageError::internal(format!("stored execution status {status:?}"))
-                })?,
-                started_at: time(&started)?,
-                stopped_at: stopped.as_deref().map(time).transpose()?,
-                input: json(&input)?,
-                output: output.as_deref().map(json).transpose()?,
-                error,
-                cause,
-                history: json(&history)?,
-            }))
+            let mut rows = stmt.query(params![name]).map_err(db_error)?;
+            rows.next()
+                .map_err(db_error)?
+                .map(execution_row)
+                .transpose()
         })
         .await
     }
+}
+
+#[async_trait]
+impl ExecutionLog for SqliteJobStore {
+    async fn executions(&self, job: &Job) -> Result<Vec<ExecutionRecord>> {
+        let id = job.id.clone();
+        self.with_read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "{EXECUTION_COLUMNS} WHERE job_id = ?1 ORDER BY started_at, name"
+                ))
+                .map_err(db_error)?;
+            let mut rows = stmt.query(params![id.as_str()]).map_err(db_error)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(db_error)? {
+                out.push(execution_row(row)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+const EXECUTION_COLUMNS: &str = "SELECT name, job_id, status, started_at, stopped_at, input, \
+     output, error, cause, history FROM executions";
+
+/// An execution from a row of [`EXECUTION_COLUMNS`].
+fn execution_row(r: &rusqlite::Row<'_>) -> Result<ExecutionRecord> {
+    let opt = |i: usize| -> Result<Option<&str>> {
+        match r.get_ref(i).map_err(db_error)? {
+            rusqlite::types::ValueRef::Null => Ok(None),
+            _ => text(r, i).map(Some),
+        }
+    };
+    let time = |t: &str| {
+        DateTime::parse_from_rfc3339(t)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| StageError::internal(format!("stored time {t:?}: {e}")))
+    };
+    let json = |t: &str| {
+        serde_json::from_str::<Value>(t)
+            .map_err(|e| StageError::internal(format!("stored execution: {e}")))
+    };
+    let status = text(r, 2)?;
+    Ok(ExecutionRecord {
+        name: text(r, 0)?.to_owned(),
+        job_id: opt(1)?.map(JobId::parse).transpose()?,
+        status: ExecutionState::parse(status)
+            .ok_or_else(|| StageError::internal(format!("stored execution status {status:?}")))?,
+        started_at: time(text(r, 3)?)?,
+        stopped_at: opt(4)?.map(time).transpose()?,
+        input: json(text(r, 5)?)?,
+        output: opt(6)?.map(json).transpose()?,
+        error: opt(7)?.map(str::to_owned),
+        cause: opt(8)?.map(str::to_owned),
+        history: json(text(r, 9)?)?,
+    })
 }
 
 fn parse_cursor(c: &str) -> Result<(String, String)> {

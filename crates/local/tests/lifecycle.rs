@@ -33,7 +33,7 @@ impl Orchestrator for Recording {
         Ok(())
     }
 
-    async fn stop(&self, _: &JobId, _: &str) -> Result<()> {
+    async fn stop(&self, _: &Job, _: &str) -> Result<()> {
         Ok(())
     }
 

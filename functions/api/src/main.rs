@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use docpipe_api::{ApiPorts, ApiSettings, AppState, Presigner, Uploads};
 use docpipe_aws::{AwsAdapters, S3ObjectStore, SystemClock};
 use docpipe_core::ports::Result;
-use docpipe_core::{Clock, ErrorCode, ObjectKey, StageError, UploadId};
+use docpipe_core::{Clock, ErrorCode, ObjectKey, StageError, StoredImagePages, UploadId};
 use docpipe_fetch::HttpFetcher;
 
 /// Upload links are S3 presigned PUTs straight into the documents bucket; the API never
@@ -42,15 +42,18 @@ impl Presigner for S3Uploads {
 async fn main() -> std::result::Result<(), lambda_http::Error> {
     let adapters = AwsAdapters::load().await.map_err(|e| e.to_string())?;
     docpipe_functions::init_tracing(&adapters.settings.log);
-    let orchestrator = adapters
-        .orchestrator
-        .clone()
-        .ok_or("DOCPIPE_STATE_MACHINE_ARN is not set")?;
+    let orchestrator = Arc::new(
+        adapters
+            .orchestrator
+            .clone()
+            .ok_or("DOCPIPE_STATE_MACHINE_ARN is not set")?,
+    );
     let settings = ApiSettings {
         max_document_bytes: adapters.settings.stage.max_document_bytes,
         // CORS is answered by API Gateway (the template's CorsConfiguration).
         cors_origins: Vec::new(),
         upload_ttl: Duration::from_secs(15 * 60),
+        review_confidence_threshold: adapters.settings.stage.review_confidence_threshold,
         ..ApiSettings::default()
     };
     let state = AppState::new(
@@ -59,13 +62,15 @@ async fn main() -> std::result::Result<(), lambda_http::Error> {
             objects: Arc::new(adapters.objects.clone()),
             keys: Arc::new(adapters.keys.clone()),
             idempotency: Arc::new(adapters.idempotency.clone()),
-            orchestrator: Arc::new(orchestrator),
+            orchestrator: orchestrator.clone(),
             fetcher: Arc::new(HttpFetcher::default()),
             uploads: Uploads::Presigned(Arc::new(S3Uploads {
                 objects: adapters.objects.clone(),
                 clock: SystemClock,
             })),
             clock: Arc::new(SystemClock),
+            executions: orchestrator,
+            pages: Arc::new(StoredImagePages(Arc::new(adapters.objects.clone()))),
         },
         settings,
     );

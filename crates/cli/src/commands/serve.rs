@@ -50,12 +50,17 @@ pub(crate) async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCo
             fetcher: ports.fetcher.clone(),
             uploads: Uploads::Local(LocalPresigner::new(public_url, secret)),
             clock: ports.clock.clone(),
+            executions: Arc::new(store.clone()),
+            pages: Arc::new(docpipe_local::page_images::RenderedPages::new(
+                ports.objects.clone(),
+            )),
         },
         ApiSettings {
             max_document_bytes: settings.max_document_mib * 1024 * 1024,
             default_rate_limit_per_minute: settings.default_rate_limit_per_minute,
             cors_origins: settings.cors_origins.clone(),
             body_timeout: Duration::from_secs(settings.body_timeout_secs),
+            review_confidence_threshold: ports.settings.review_confidence_threshold,
             ..ApiSettings::default()
         },
     );

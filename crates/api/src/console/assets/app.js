@@ -655,12 +655,13 @@
       .filter((x) => x.kind === "field" && x.input.value.trim() !== x.original)
       .map((x) => [x.name, x.input.value.trim()]));
     const linesChanged = () => inputs.some((x) => x.kind === "line" && x.input.value.trim() !== x.original);
+    // A line keeps what the reviewer cannot edit (its id, confidence, page and box).
     const editedLines = () => lines.map((l, i) => {
-      const out = {};
+      const out = { ...l };
       for (const k of LINE_KEYS) {
         const x = inputs.find((y) => y.kind === "line" && y.index === i && y.key === k);
         const v = x ? x.input.value.trim() : text(l[k]);
-        out[k] = v === "" ? null : v;
+        out[k] = v === "" && k !== "description" ? null : v;
       }
       return out;
     });
