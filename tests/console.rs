@@ -244,7 +244,7 @@ impl Driver {
             json!({
                 "binary": self.chromium,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--disable-dev-shm-usage", "--no-first-run", "--window-size=1440,1000",
+                    "--disable-dev-shm-usage", "--no-first-run", "--window-size=1440,1500",
                     format!("--user-data-dir={}", self.profile.path().display())],
             }),
         );
@@ -467,6 +467,16 @@ async fn console_shows_the_failed_state_and_saves_a_review() {
         let input = wait(c, "#state-detail #state-input").await?.text().await?;
         ensure!(input.contains("truncated.pdf"), "Ocr's input: {input}");
         shot(c, "execution").await?;
+
+        // Retry from the job page: a second execution, which fails at Ocr again, and the
+        // execution page offers both.
+        wait(c, "a#job-link").await?.click().await?;
+        wait(c, "button#retry").await?.click().await?;
+        wait(c, "table#history tr[data-action='retry']").await?;
+        wait(c, "#job-status .status.failed").await?;
+        wait(c, "a#execution-link").await?.click().await?;
+        wait(c, "select#execution option[value='1']").await?;
+        wait(c, "svg#graph g.state.failed[data-state='Ocr']").await?;
 
         // The review queue, then the review: correct a field, see the checks, Enter saves.
         wait(c, "a[data-nav='reviews']").await?.click().await?;

@@ -365,7 +365,7 @@
     if (token !== view) return;
     const head = h("div", { class: "toolbar" },
       h("h1", { class: "mono", text: jobId }), badge(job.status),
-      h("a", { href: `#/jobs/${enc(jobId)}`, text: "Job and result" }),
+      h("a", { href: `#/jobs/${enc(jobId)}`, id: "job-link", text: "Job and result" }),
       job.status === "needs_review" && h("a", { href: `#/reviews/${enc(jobId)}`, text: "Review" }));
     if (executions.length === 0) {
       show(head, h("p", { class: "empty", text: "No execution recorded yet." }));
@@ -492,7 +492,7 @@
       h("div", { class: "toolbar" }, h("h1", { class: "mono", text: jobId }),
         h("span", { id: "job-status" }, badge(job.status))),
       h("div", { class: "toolbar" },
-        h("a", { href: `#/executions/${enc(jobId)}`, text: "Execution graph" }),
+        h("a", { href: `#/executions/${enc(jobId)}`, id: "execution-link", text: "Execution graph" }),
         job.status === "needs_review" && h("a", { href: `#/reviews/${enc(jobId)}`, id: "open-review", text: "Review" }),
         job.status === "failed" && h("button", { type: "button", id: "retry", text: "Retry",
           onclick: () => act("Retry", `/api/v1/jobs/${enc(jobId)}/retry`, "POST") }),
