@@ -96,8 +96,15 @@ impl Server {
             .args(["keys", "create", name])
             .output()
             .expect("keys create");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).expect("utf8").trim().to_owned()
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim()
+            .to_owned()
     }
 
     async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
@@ -128,7 +135,10 @@ impl Server {
             .expect("create");
         assert_eq!(r.status(), StatusCode::ACCEPTED);
         let created: Value = r.json().await.expect("json");
-        let id = created["data"]["job_id"].as_str().expect("job id").to_owned();
+        let id = created["data"]["job_id"]
+            .as_str()
+            .expect("job id")
+            .to_owned();
         let deadline = Instant::now() + JOB_DEADLINE;
         loop {
             let (_, v) = self.get(key, &format!("/api/v1/jobs/{id}")).await;
@@ -301,7 +311,10 @@ async fn sign_in(c: &Client, server: &Server, key: &str) -> Result<()> {
         c.goto(&server.u("/console")).await?;
     }
     wait(c, "#api-key").await?.send_keys(key).await?;
-    wait(c, "#signin button[type=submit]").await?.click().await?;
+    wait(c, "#signin button[type=submit]")
+        .await?
+        .click()
+        .await?;
     wait(c, "table#jobs").await?;
     let url = c.current_url().await?;
     ensure!(!url.as_str().contains(key), "the key is in the URL {url}");
@@ -311,9 +324,7 @@ async fn sign_in(c: &Client, server: &Server, key: &str) -> Result<()> {
 async fn sign_out(c: &Client) -> Result<()> {
     wait(c, "#sign-out").await?.click().await?;
     wait(c, "#api-key").await?;
-    let kept = c
-        .execute("return sessionStorage.length", vec![])
-        .await?;
+    let kept = c.execute("return sessionStorage.length", vec![]).await?;
     ensure!(kept == json!(0), "the key outlives signing out: {kept}");
     Ok(())
 }
@@ -401,7 +412,10 @@ async fn console_lists_a_tenants_own_jobs() {
             .context("status filter")?;
         wait(
             c,
-            &format!("table#jobs tbody tr:only-child[data-job='{}']", alice.failed),
+            &format!(
+                "table#jobs tbody tr:only-child[data-job='{}']",
+                alice.failed
+            ),
         )
         .await?;
         status.select_by_value("").await?;
@@ -409,7 +423,10 @@ async fn console_lists_a_tenants_own_jobs() {
         wait(c, "#search").await?.send_keys("einfach").await?;
         wait(
             c,
-            &format!("table#jobs tbody tr:only-child[data-job='{}']", alice.review),
+            &format!(
+                "table#jobs tbody tr:only-child[data-job='{}']",
+                alice.review
+            ),
         )
         .await?;
         sign_out(c).await?;
@@ -452,16 +469,25 @@ async fn console_shows_the_failed_state_and_saves_a_review() {
         row.click().await?;
         let ocr = wait(c, "svg#graph g.state.failed[data-state='Ocr']").await?;
         for visited in ["Ingest", "RouteByKind", "RecordFailure"] {
-            wait(c, &format!("svg#graph g.state.visited[data-state='{visited}']")).await?;
+            wait(
+                c,
+                &format!("svg#graph g.state.visited[data-state='{visited}']"),
+            )
+            .await?;
         }
-        if c
-            .find(Locator::Css("svg#graph g.state.visited[data-state='Extract']"))
-            .await
-            .is_ok()
+        if c.find(Locator::Css(
+            "svg#graph g.state.visited[data-state='Extract']",
+        ))
+        .await
+        .is_ok()
         {
             bail!("Extract is drawn as entered, but the job never got there");
         }
-        wait(c, "svg#graph path.edge.catch.taken[data-from='Ocr'][data-to='RecordFailure']").await?;
+        wait(
+            c,
+            "svg#graph path.edge.catch.taken[data-from='Ocr'][data-to='RecordFailure']",
+        )
+        .await?;
         wait(c, "table#events tr[data-type='ExecutionFailed']").await?;
         ocr.click().await?;
         let input = wait(c, "#state-detail #state-input").await?.text().await?;
@@ -482,9 +508,12 @@ async fn console_shows_the_failed_state_and_saves_a_review() {
         wait(c, "a[data-nav='reviews']").await?.click().await?;
         let row = wait(c, &format!("table#reviews tr[data-job='{}']", alice.review)).await?;
         ensure!(
-            c.find(Locator::Css(&format!("table#reviews tr[data-job='{}']", alice.failed)))
-                .await
-                .is_err(),
+            c.find(Locator::Css(&format!(
+                "table#reviews tr[data-job='{}']",
+                alice.failed
+            )))
+            .await
+            .is_err(),
             "a failed job is in the review queue"
         );
         row.click().await?;

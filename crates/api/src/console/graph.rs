@@ -329,8 +329,14 @@ mod tests {
         assert_eq!(g.nodes.len(), states.len(), "one box per state");
         for name in states.keys() {
             let n = node(g, name);
-            assert_eq!(n.state_type, states[name]["Type"].as_str().unwrap_or("Unknown"));
-            assert!(n.x + n.width <= g.width && n.y + n.height <= g.height, "{n:?} inside");
+            assert_eq!(
+                n.state_type,
+                states[name]["Type"].as_str().unwrap_or("Unknown")
+            );
+            assert!(
+                n.x + n.width <= g.width && n.y + n.height <= g.height,
+                "{n:?} inside"
+            );
         }
         for (i, a) in g.nodes.iter().enumerate() {
             for b in &g.nodes[i + 1..] {
@@ -338,7 +344,10 @@ mod tests {
             }
         }
         for e in &g.edges {
-            assert!(states.contains_key(&e.from) && states.contains_key(&e.to), "{e:?}");
+            assert!(
+                states.contains_key(&e.from) && states.contains_key(&e.to),
+                "{e:?}"
+            );
         }
     }
 

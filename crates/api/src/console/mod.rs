@@ -41,7 +41,10 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/console", get(index))
-        .route("/console/", get(|| async { Redirect::permanent("/console") }))
+        .route(
+            "/console/",
+            get(|| async { Redirect::permanent("/console") }),
+        )
         .route("/console/app.js", get(script))
         .route("/console/app.css", get(stylesheet))
         .route("/api/v1/statemachine", get(statemachine))
@@ -136,10 +139,16 @@ mod tests {
         let bytes = statemachine_data().expect("the shipped definition draws");
         let v: Value = serde_json::from_slice(bytes).expect("JSON");
         assert_eq!(v["definition"]["StartAt"], "Ingest");
-        assert!(v["graph"]["nodes"].as_array().is_some_and(|n| !n.is_empty()));
-        assert!(v["graph"]["edges"].as_array().is_some_and(|e| e
-            .iter()
-            .any(|e| e["kind"] == "catch")));
+        assert!(
+            v["graph"]["nodes"]
+                .as_array()
+                .is_some_and(|n| !n.is_empty())
+        );
+        assert!(
+            v["graph"]["edges"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["kind"] == "catch"))
+        );
     }
 
     #[test]
