@@ -9,7 +9,6 @@
 //! Without `chromium` and `chromedriver` the browser tests say SKIPPED on stderr (and fail
 //! in CI).
 
-mod common;
 #[path = "support/skipping.rs"]
 mod skipping;
 
@@ -20,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use base64::Engine;
-use common::{fixture, repo_root};
 use fantoccini::elements::Element;
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -28,6 +26,14 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_docpipe");
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    repo_root().join("fixtures").join(rel)
+}
 /// How long the page may take to show what a step waits for.
 const UI_DEADLINE: Duration = Duration::from_secs(30);
 /// How long a job may take to finish.
