@@ -539,6 +539,23 @@ async fn console_shows_the_failed_state_and_saves_a_review() {
             .text()
             .await?;
         ensure!(value == CORRECTED_NUMBER, "result shows {value}");
+
+        // Another document in review, rejected with a reason (Enter in the reason).
+        let rejected = server
+            .run(&alice.key, &fixture("invoices/EN16931_Rabatte.pdf"))
+            .await;
+        let rejected = rejected["job_id"].as_str().context("job id")?.to_owned();
+        wait(c, "a[data-nav='reviews']").await?.click().await?;
+        wait(c, &format!("table#reviews tr[data-job='{rejected}']"))
+            .await?
+            .click()
+            .await?;
+        let reason = wait(c, "#reject-reason").await?;
+        reason.send_keys("not an invoice of ours").await?;
+        reason.send_keys(&Key::Enter).await?;
+        wait(c, "#job-status .status.failed").await?;
+        let error = wait(c, "#job-error").await?.text().await?;
+        ensure!(error.contains("REJECTED_IN_REVIEW"), "job error: {error}");
         sign_out(c).await?;
 
         // The other tenant's console shows none of it.

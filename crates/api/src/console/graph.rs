@@ -431,6 +431,87 @@ mod tests {
         assert_eq!(node(&g, "Branch0").y, node(&g, "Branch11").y);
     }
 
+    /// Random definitions of up to 24 states, each with a `Next`, Choice rules, a
+    /// `Default` and `Catch`es to random states; with `forward_only`, only to later states.
+    fn definition(forward_only: bool) -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        (1usize..24).prop_flat_map(move |n| {
+            let target = move |i: usize| {
+                if forward_only {
+                    (i + 1..n + 1).boxed()
+                } else {
+                    (0..n + 1).boxed()
+                }
+            };
+            let state = move |i: usize| {
+                (
+                    target(i),
+                    proptest::collection::vec(target(i), 0..3),
+                    proptest::collection::vec(target(i), 0..2),
+                    0u8..4,
+                )
+            };
+            (0..n)
+                .map(state)
+                .collect::<Vec<_>>()
+                .prop_map(move |specs| {
+                    let name = |t: usize| {
+                        if t >= n {
+                            "End".to_owned()
+                        } else {
+                            format!("S{t}-{}", "x".repeat(t % 7))
+                        }
+                    };
+                    let mut states = serde_json::Map::new();
+                    for (i, (next, choices, catches, shape)) in specs.into_iter().enumerate() {
+                        let catch: Vec<Value> = catches
+                            .iter()
+                            .map(|&t| json!({"ErrorEquals": ["States.ALL"], "Next": name(t)}))
+                            .collect();
+                        let state = if shape == 0 && !choices.is_empty() {
+                            let rules: Vec<Value> = choices
+                                .iter()
+                                .map(|&t| json!({"Variable": "$.x", "IsPresent": true, "Next": name(t)}))
+                                .collect();
+                            json!({"Type": "Choice", "Choices": rules, "Default": name(next)})
+                        } else {
+                            json!({"Type": "Task", "Resource": "r", "Next": name(next), "Catch": catch})
+                        };
+                        states.insert(name(i), state);
+                    }
+                    states.insert("End".into(), json!({"Type": "Succeed"}));
+                    json!({"StartAt": name(0), "States": states})
+                })
+        })
+    }
+
+    fn proptest_config() -> proptest::test_runner::Config {
+        proptest::test_runner::Config {
+            cases: 64,
+            failure_persistence: None,
+            ..proptest::test_runner::Config::default()
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest_config())]
+
+        #[test]
+        fn any_definition_gets_apart_boxes_for_every_state(def in definition(false)) {
+            let g = layout(&def).expect("lays out");
+            assert_well_formed(&def, &g);
+        }
+
+        #[test]
+        fn without_loops_every_transition_goes_down(def in definition(true)) {
+            let g = layout(&def).expect("lays out");
+            assert_well_formed(&def, &g);
+            for e in &g.edges {
+                assert!(node(&g, &e.to).y > node(&g, &e.from).y, "{e:?} in {def}");
+            }
+        }
+    }
+
     #[test]
     fn broken_definitions_are_refused() {
         assert_eq!(layout(&json!({"StartAt": "A"})), Err(LayoutError::NoStates));
