@@ -653,7 +653,8 @@
     })));
     const changedFields = () => Object.fromEntries(inputs
       .filter((x) => x.kind === "field" && x.input.value.trim() !== x.original)
-      .map((x) => [x.name, x.input.value.trim()]));
+      // An emptied field is removed from the result.
+      .map((x) => [x.name, x.input.value.trim() === "" ? null : x.input.value.trim()]));
     const linesChanged = () => inputs.some((x) => x.kind === "line" && x.input.value.trim() !== x.original);
     // A line keeps what the reviewer cannot edit (its id, confidence, page and box).
     const editedLines = () => lines.map((l, i) => {
