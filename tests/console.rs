@@ -4,8 +4,9 @@
 //! waiting for review, corrects a field and saves with Enter; the job is then completed
 //! with the correction in its history and its result. A second tenant sees none of it.
 //!
-//! Screenshots of the executions list, the execution graph and the review page are written
-//! to `$DOCPIPE_CONSOLE_SCREENSHOTS`, by default `target/console-screenshots/` in the repo.
+//! Screenshots of the executions list, the execution graph, the review page and the
+//! reviewed job are written to `$DOCPIPE_CONSOLE_SCREENSHOTS`, by default
+//! `target/console-screenshots/` in the repo.
 //! Without `chromium` and `chromedriver` the browser tests say SKIPPED on stderr (and fail
 //! in CI).
 
@@ -539,6 +540,12 @@ async fn console_shows_the_failed_state_and_saves_a_review() {
             .text()
             .await?;
         ensure!(value == CORRECTED_NUMBER, "result shows {value}");
+        let stamp = wait(c, "#result-review").await?.text().await?;
+        ensure!(
+            stamp.contains("alice") && stamp.contains("invoice_number"),
+            "review stamp: {stamp}"
+        );
+        shot(c, "job").await?;
 
         // Another document in review, rejected with a reason (Enter in the reason).
         let rejected = server

@@ -419,6 +419,17 @@
   // ---- Job page ----------------------------------------------------------------------
   function resultTables(result) {
     const out = [];
+    const r = result.review;
+    if (r) {
+      out.push(h("h2", { text: "Review" }), h("dl", { class: "kv panel", id: "result-review" },
+        h("dt", { text: "by" }), h("dd", { text: r.by }),
+        h("dt", { text: "action" }), h("dd", { text: r.action }),
+        h("dt", { text: "at" }), h("dd", { text: fmtTime(r.at) }),
+        (r.changed || []).length > 0 && [h("dt", { text: "changed" }), h("dd", { text: r.changed.join(", ") })],
+        r.comment && [h("dt", { text: "comment" }), h("dd", { text: r.comment })],
+        (r.failed_checks || []).length > 0 && [h("dt", { text: "saved despite" }),
+          h("dd", { class: "error", text: r.failed_checks.join(", ") })]));
+    }
     const fields = Object.entries(result.fields || {});
     if (fields.length) {
       out.push(h("h2", { text: "Fields" }), h("table", { id: "result-fields" },
@@ -460,11 +471,12 @@
 
   function historyTable(job) {
     return h("table", { id: "history" },
-      h("thead", {}, h("tr", {}, ["Status", "At", "By", "Action", "Fields", "Comment"].map((t) => h("th", { text: t })))),
+      h("thead", {}, h("tr", {}, ["Status", "At", "Change"].map((t) => h("th", { text: t })))),
       h("tbody", {}, (job.status_history || []).map((c) => h("tr", { "data-status": c.status, "data-action": c.action || "" },
-        h("td", {}, badge(c.status)), h("td", { class: "time", text: fmtTime(c.at) }), h("td", { text: c.by || "" }),
-        h("td", { text: c.action || "" }), h("td", { text: (c.fields || []).join(", ") }),
-        h("td", { text: c.comment || "" })))));
+        h("td", {}, badge(c.status)), h("td", { class: "time", text: fmtTime(c.at) }),
+        h("td", { text: c.action ? [`${c.by || "?"}: ${c.action}`,
+          (c.fields || []).length ? `(${c.fields.join(", ")})` : "",
+          c.comment ? `\u2014 ${c.comment}` : ""].filter(Boolean).join(" ") : "" })))));
   }
 
   async function jobPage(token, jobId) {
