@@ -563,6 +563,28 @@ async fn console_shows_the_failed_state_and_saves_a_review() {
         wait(c, "#job-status .status.failed").await?;
         let error = wait(c, "#job-error").await?.text().await?;
         ensure!(error.contains("REJECTED_IN_REVIEW"), "job error: {error}");
+
+        // By keyboard alone: the review opens on a flagged field, Tab moves to the next
+        // field, Enter (nothing changed) approves.
+        let approved = server
+            .run(&alice.key, &fixture("invoices/EN16931_Gutschrift.pdf"))
+            .await;
+        let approved = approved["job_id"].as_str().context("job id")?.to_owned();
+        c.goto(&server.u(&format!("/console#/reviews/{approved}")))
+            .await?;
+        wait(c, "#review-form input[data-field]").await?;
+        let first = c.active_element().await?;
+        let first_field = first
+            .attr("data-field")
+            .await?
+            .context("focus on a field")?;
+        first.send_keys(&Key::Tab).await?;
+        let second = c.active_element().await?;
+        let second_field = second.attr("data-field").await?.context("Tab to a field")?;
+        ensure!(first_field != second_field, "Tab stayed on {first_field}");
+        second.send_keys(&Key::Enter).await?;
+        wait(c, "#job-status .status.completed").await?;
+        wait(c, "table#history tr[data-action='approve']").await?;
         sign_out(c).await?;
 
         // The other tenant's console shows none of it.
