@@ -13,7 +13,8 @@
   const INVOICE_FIELDS = ["invoice_number", "issue_date", "due_date", "currency", "seller_name",
     "buyer_name", "net_total", "tax_total", "gross_total", "due_total"];
   const LINE_KEYS = ["description", "quantity", "unit_price", "net_amount", "tax_rate"];
-  const POLL_MS = 1500;
+  // Pages of unfinished jobs refresh themselves; well inside the default 60 requests a minute.
+  const POLL_MS = 2000;
   const DRY_RUN_MS = 350;
 
   const main = () => document.getElementById("main");
@@ -539,14 +540,17 @@
     }
     if (token !== view) return;
     const open = (id) => { location.hash = `#/reviews/${enc(id)}`; };
+    // Reasons are listed when the queue gives them; the review page always shows them.
+    const withReasons = reviews.some((r) => (r.review_reasons || []).length > 0);
     const row = ({ job, review_reasons: reasons }) => h("tr", {
       class: "link", tabindex: 0, "data-job": job.job_id, onclick: () => open(job.job_id),
       onkeydown: (ev) => { if (ev.key === "Enter") open(job.job_id); },
     }, h("td", { class: "id", text: job.job_id }), h("td", { text: job.filename }),
     h("td", { text: job.kind }), h("td", { text: fmtTime(job.created_at) }),
-    h("td", {}, h("ul", { class: "reasons" }, (reasons || []).map((r) => h("li", { text: r })))));
+    withReasons && h("td", {}, h("ul", { class: "reasons" }, (reasons || []).map((r) => h("li", { text: r })))));
     const table = h("table", { id: "reviews" },
-      h("thead", {}, h("tr", {}, ["Job", "File", "Kind", "Created", "Reasons"].map((t) => h("th", { text: t })))),
+      h("thead", {}, h("tr", {}, ["Job", "File", "Kind", "Created", withReasons && "Reasons"]
+        .filter(Boolean).map((t) => h("th", { text: t })))),
       h("tbody", {}, reviews.map(row)));
     show(h("h1", { text: "Review queue" }), reviews.length === 0
       ? h("p", { class: "empty", id: "no-reviews", text: "Nothing waits for review." })
