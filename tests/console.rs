@@ -530,7 +530,12 @@ async fn console_shows_the_failed_state_and_saves_a_review() {
         wait(c, "#approve[data-mode='correct']").await?;
         wait(c, "#checks-note[data-source='dry-run']").await?;
         // The page image when the server can render one, else the note saying so.
-        wait(c, "#page-image[src^='blob:'], #page-note:not(:empty)").await?;
+        // (invoice_number is on page 1: focusing it brought that page up.)
+        wait(
+            c,
+            "#page-image[data-page='1'][src^='blob:'], #page-note:not(:empty)",
+        )
+        .await?;
         shot(c, "review").await?;
         field.send_keys(&Key::Enter).await?;
         wait(c, "#job-status .status.completed").await?;

@@ -632,12 +632,13 @@
       paintBoxes();
       try {
         const url = await objectUrl(`/api/v1/jobs/${enc(jobId)}/pages/${n}`);
-        if (token !== view) return;
+        // Another page may have been asked for meanwhile: the last one asked wins.
+        if (token !== view || page !== n) return;
         img.hidden = !url;
-        if (url) img.src = url;
+        if (url) { img.src = url; img.dataset.page = String(n); }
         docNote.textContent = url ? "" : `No image of page ${n} is available.`;
       } catch (e) {
-        docNote.textContent = `Page ${n}: ${e.message}`;
+        if (page === n) docNote.textContent = `Page ${n}: ${e.message}`;
       }
     };
     for (let n = 1; n <= pageCount; n += 1) {
