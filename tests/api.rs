@@ -1428,6 +1428,28 @@ async fn a_reviewer_corrects_a_job_and_the_correction_is_verified_versioned_and_
     assert_eq!(code(&v), "JOB_STATE_CONFLICT");
     let (_, v) = s.get(&key, "/api/v1/reviews").await;
     assert_eq!(v["data"]["reviews"], json!([]));
+
+    // The correction is ground truth for evaluation: the machine missed the number.
+    let out = Command::new(BIN)
+        .arg("--home")
+        .arg(s.home.path())
+        .args(["eval", "--from-reviews", "--json"])
+        .output()
+        .expect("eval runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert_eq!(report["reviewed"], 1, "{report:#}");
+    assert_eq!(report["corrected"], 1);
+    assert_eq!(
+        report["fields"]["invoice_number"],
+        json!({"correct": 0, "total": 1})
+    );
+    assert_eq!(report["fields"]["gross_total"]["correct"], 1);
+    assert_eq!(report["per_job"][0]["wrong"], json!(["invoice_number"]));
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@
 //! correctness.
 
 mod floorplans;
+mod reviews;
 mod verdict;
 
 use std::collections::BTreeMap;
@@ -39,7 +40,12 @@ pub(crate) struct EvalArgs {
     /// Folder of PDFs with `*.pdf.truth.json` or invoice2data `*.json` answers beside
     /// them (searched recursively), and of r2v floor-plan annotations (`*.txt` directly
     /// in it, scored for rooms).
-    pub dir: PathBuf,
+    #[arg(required_unless_present = "from_reviews")]
+    pub dir: Option<PathBuf>,
+    /// Score the machine's fields against what reviewers approved or corrected in this
+    /// data folder's jobs, instead of against answer files.
+    #[arg(long, conflicts_with_all = ["dir", "scan", "no_embedded", "room_variants"])]
+    pub from_reviews: bool,
     /// Print one JSON object instead of a report.
     #[arg(long)]
     pub json: bool,
@@ -179,6 +185,9 @@ struct Report {
 }
 
 pub(crate) async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode> {
+    let Some(dir) = args.dir.clone() else {
+        return reviews::eval_reviews(settings, args.json).await;
+    };
     let mut settings = settings.clone();
     settings.embedded_xml &= !args.no_embedded && !args.scan;
     let scanner = if args.scan {
@@ -198,13 +207,13 @@ pub(crate) async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode
     } else {
         None
     };
-    let cases = collect(&args.dir)?;
-    let rooms = floorplans::rooms_report(&args.dir);
-    let room_variants = floorplans::variant_reports(&args.dir, &args.room_variants)?;
+    let cases = collect(&dir)?;
+    let rooms = floorplans::rooms_report(&dir);
+    let room_variants = floorplans::variant_reports(&dir, &args.room_variants)?;
     if cases.is_empty() && rooms.is_none() {
         bail!(
             "no PDF with answers (*.pdf.truth.json or invoice2data *.json) and no r2v floor plans (*.txt) under {}",
-            args.dir.display()
+            dir.display()
         );
     }
     let pipeline = super::open_pipeline(&settings)?;
@@ -230,7 +239,7 @@ pub(crate) async fn eval(settings: &Settings, args: EvalArgs) -> Result<ExitCode
     }
 
     let seconds = started.elapsed().as_secs_f64();
-    let root = &args.dir;
+    let root = &dir;
     let mut report = Report {
         documents: cases.len(),
         passed: 0,
