@@ -525,6 +525,7 @@ async fn console_shows_the_failed_state_and_saves_a_review() {
         );
         row.click().await?;
         let field = wait(c, "#review-form input[data-field='invoice_number']").await?;
+        let read = field.prop("value").await?.unwrap_or_default();
         field.clear().await?;
         field.send_keys(CORRECTED_NUMBER).await?;
         wait(c, "#approve[data-mode='correct']").await?;
@@ -545,6 +546,17 @@ async fn console_shows_the_failed_state_and_saves_a_review() {
             .text()
             .await?;
         ensure!(value == CORRECTED_NUMBER, "result shows {value}");
+        let machine = wait(
+            c,
+            "#result-fields tr[data-field='invoice_number'] td.machine",
+        )
+        .await?
+        .text()
+        .await?;
+        ensure!(
+            machine == read,
+            "the machine read {read:?}, the page shows {machine:?}"
+        );
         let stamp = wait(c, "#result-review").await?.text().await?;
         ensure!(
             stamp.contains("alice") && stamp.contains("invoice_number"),

@@ -418,7 +418,9 @@
   }
 
   // ---- Job page ----------------------------------------------------------------------
-  function resultTables(result) {
+  /// The result's tables; `machine` (the pipeline's own version, after a correction) adds
+  /// what the machine had read where a reviewer changed it.
+  function resultTables(result, machine) {
     const out = [];
     const r = result.review;
     if (r) {
@@ -432,13 +434,21 @@
           h("dd", { class: "error", text: r.failed_checks.join(", ") })]));
     }
     const fields = Object.entries(result.fields || {});
+    const valueOf = (f) => (f && f.value !== null && f.value !== undefined ? String(f.value) : "");
+    const before = (name) => {
+      if (!machine) return null;
+      const was = valueOf((machine.fields || {})[name]);
+      return was === valueOf(result.fields[name]) ? "" : was || "(none)";
+    };
     if (fields.length) {
       out.push(h("h2", { text: "Fields" }), h("table", { id: "result-fields" },
-        h("thead", {}, h("tr", {}, ["Field", "Value", "Confidence", "Page"].map((t) => h("th", { text: t })))),
+        h("thead", {}, h("tr", {}, ["Field", "Value", "Confidence", "Page", machine && "Machine read"]
+          .filter(Boolean).map((t) => h("th", { text: t })))),
         h("tbody", {}, fields.map(([name, f]) => h("tr", { "data-field": name },
-          h("td", { text: name }), h("td", { class: "value", text: f && f.value !== null && f.value !== undefined ? String(f.value) : "" }),
+          h("td", { text: name }), h("td", { class: "value", text: valueOf(f) }),
           h("td", { text: f && f.confidence !== undefined ? Number(f.confidence).toFixed(2) : "" }),
-          h("td", { text: f && f.page ? String(f.page) : "" }))))));
+          h("td", { text: f && f.page ? String(f.page) : "" }),
+          machine && h("td", { class: "machine muted", text: before(name) }))))));
     }
     if ((result.lines || []).length) {
       out.push(h("h2", { text: "Line items" }), h("table", {},
@@ -483,9 +493,13 @@
   async function jobPage(token, jobId) {
     let job;
     let result = null;
+    let machine = null;
     try {
       job = await call(`/api/v1/jobs/${enc(jobId)}`);
       if (job.result_url) result = await call(`/api/v1/jobs/${enc(jobId)}/result`);
+      if (result && result.review && result.review.action === "correct") {
+        machine = await call(`/api/v1/jobs/${enc(jobId)}/result?version=machine`).catch(() => null);
+      }
     } catch (e) {
       if (token === view) show(h("h1", { text: jobId }), h("p", { class: "error", text: e.message }));
       return;
@@ -524,7 +538,7 @@
             h("dt", { text: "updated" }), h("dd", { text: fmtTime(job.updated_at) }),
             job.attempt !== undefined && [h("dt", { text: "attempt" }), h("dd", { text: String(job.attempt) })],
             job.error && [h("dt", { text: "error" }), h("dd", { class: "error", id: "job-error", text: `${job.error.code}: ${job.error.message}` })]),
-          result ? resultTables(result) : h("p", { class: "muted", text: "No result." })),
+          result ? resultTables(result, machine) : h("p", { class: "muted", text: "No result." })),
         h("div", {}, h("h2", { text: "Cost" }), costPanel(job), h("h2", { text: "History" }), historyTable(job))));
     if (!final) setTimeout(() => { if (token === view) render(); }, POLL_MS);
   }
