@@ -20,7 +20,7 @@
   const main = () => document.getElementById("main");
   let view = 0; // bumps on each navigation; async work of an old view drops its result
   let machine = null; // GET /api/v1/statemachine, once per sign-in
-  const objectUrls = [];
+  let pageImage = null; // the object URL of the page image shown, revoked when replaced
 
   // ---- DOM helpers -------------------------------------------------------------------
   function build(doc, ns, tag, attrs, children) {
@@ -98,7 +98,6 @@
     try {
       const resp = await call(path, { raw: true });
       const url = URL.createObjectURL(await resp.blob());
-      objectUrls.push(url);
       return url;
     } catch (e) {
       if (e.status === 404) return null;
@@ -114,9 +113,16 @@
       document.body.append(a);
       a.click();
       a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
     } catch (e) {
       toast(`Download failed: ${e.message}`, true);
     }
+  }
+
+  function showPageImage(img, url) {
+    if (pageImage) URL.revokeObjectURL(pageImage);
+    pageImage = url;
+    if (img && url) img.src = url;
   }
 
   const stateMachine = async () => (machine = machine || await call("/api/v1/statemachine"));
@@ -125,7 +131,7 @@
   function signOut(message) {
     sessionStorage.removeItem(KEY);
     machine = null;
-    objectUrls.splice(0).forEach((u) => URL.revokeObjectURL(u));
+    showPageImage(null, null);
     if (location.hash !== "#/") location.hash = "#/";
     render(message);
   }
@@ -647,9 +653,15 @@
       try {
         const url = await objectUrl(`/api/v1/jobs/${enc(jobId)}/pages/${n}`);
         // Another page may have been asked for meanwhile: the last one asked wins.
-        if (token !== view || page !== n) return;
+        if (token !== view || page !== n) {
+          if (url) URL.revokeObjectURL(url);
+          return;
+        }
         img.hidden = !url;
-        if (url) { img.src = url; img.dataset.page = String(n); }
+        if (url) {
+          showPageImage(img, url);
+          img.dataset.page = String(n);
+        }
         docNote.textContent = url ? "" : `No image of page ${n} is available.`;
       } catch (e) {
         if (page === n) docNote.textContent = `Page ${n}: ${e.message}`;
@@ -797,6 +809,7 @@
   // ---- Routing -----------------------------------------------------------------------
   function render(message) {
     view += 1;
+    showPageImage(null, null);
     const token = view;
     const signedIn = Boolean(sessionStorage.getItem(KEY));
     document.getElementById("nav").hidden = !signedIn;
