@@ -317,7 +317,9 @@ async fn sign_in(c: &Client, server: &Server, key: &str) -> Result<()> {
     if !c.current_url().await?.as_str().starts_with(&server.url) {
         c.goto(&server.u("/console")).await?;
     }
-    wait(c, "#api-key").await?.send_keys(key).await?;
+    let input = wait(c, "#api-key").await?;
+    input.clear().await?;
+    input.send_keys(key).await?;
     wait(c, "#signin button[type=submit]")
         .await?
         .click()
@@ -407,6 +409,14 @@ async fn console_lists_a_tenants_own_jobs() {
     let alice = tenant(&server, "alice").await;
     let bob = server.key("bob");
     in_browser(&driver, async |c: &Client| {
+        // A wrong key is refused on the sign-in form, which stays.
+        c.goto(&server.u("/console")).await?;
+        wait(c, "#api-key").await?.send_keys("dp_not_a_key").await?;
+        wait(c, "#signin button[type=submit]")
+            .await?
+            .click()
+            .await?;
+        wait(c, "#signin-msg.error").await?;
         sign_in(c, &server, &alice.key).await?;
         for id in [&alice.failed, &alice.review] {
             wait(c, &format!("table#jobs tr[data-job='{id}']")).await?;

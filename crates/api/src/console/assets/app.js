@@ -132,7 +132,9 @@
     sessionStorage.removeItem(KEY);
     machine = null;
     showPageImage(null, null);
-    if (location.hash !== "#/") location.hash = "#/";
+    Object.assign(listFilter, { status: "", kind: "", q: "" });
+    // Without a hashchange event, whose render would drop the message.
+    history.replaceState(null, "", "#/");
     render(message);
   }
 
