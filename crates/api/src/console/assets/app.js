@@ -382,6 +382,7 @@
     }
     let index = executions.length - 1;
     let selected = null;
+    let poll = null;
     const picker = h("select", { id: "execution", "aria-label": "Execution" },
       executions.map((x, i) => h("option", { value: i, text: `${x.name} \u2014 ${x.status} \u2014 ${fmtTime(x.started_at)}` })));
     picker.value = String(index);
@@ -408,8 +409,10 @@
           h("span", {}, h("i", { class: "l-catch" }), "catch")),
         h("div", { class: "cols" }, h("div", { class: "panel graph-wrap" }, svg), stateDetail(selected, a, sm.graph)),
         h("h2", { text: "Event history" }), eventsTable(a));
+      // One refresh pending at a time, however often the page is repainted meanwhile.
+      clearTimeout(poll);
       if (a.running) {
-        setTimeout(async () => {
+        poll = setTimeout(async () => {
           if (token !== view) return;
           try {
             const fresh = (await call(`/api/v1/jobs/${enc(jobId)}/executions`)).executions || [];
