@@ -584,6 +584,16 @@ async fn console_shows_the_failed_state_and_saves_a_review() {
             .await?
             .click()
             .await?;
+        // A correction that breaks the arithmetic: the live checks say so, and saving it
+        // is refused with the way to force it offered.
+        let net = wait(c, "#review-form input[data-field='net_total']").await?;
+        net.clear().await?;
+        net.send_keys("1.00").await?;
+        wait(c, "#checks-note.error[data-source='dry-run']").await?;
+        wait(c, "ul#checks li.fail").await?;
+        net.send_keys(&Key::Enter).await?;
+        wait(c, "#force-row:not([hidden])").await?;
+        wait(c, "#review-message.error").await?;
         let reason = wait(c, "#reject-reason").await?;
         reason.send_keys("not an invoice of ours").await?;
         reason.send_keys(&Key::Enter).await?;
