@@ -223,8 +223,8 @@ impl Driver {
             .port();
         use std::os::unix::process::CommandExt;
         let child = Command::new(driver)
+            // Without --allowed-ips it listens on loopback only (with it, on every interface).
             .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)
