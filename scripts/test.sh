@@ -22,6 +22,14 @@ if ! have tesseract; then
     tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu >/dev/null
 fi
 
+# Chromium and its WebDriver: tests/console.rs drives the operator console headless (a
+# Google Chrome with its chromedriver already installed does as well).
+if ! have chromedriver || { ! have chromium && ! have google-chrome; }; then
+  echo "== installing chromium and chromium-driver"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
 # python3 (standard library only): the chaos and load drivers that tests/reliability.rs runs.
 if ! have python3; then
   echo "== installing python3"

@@ -3,6 +3,7 @@
 //! Every response is a JSON envelope; every error has a stable code.
 
 mod auth;
+mod console;
 mod envelope;
 mod error;
 mod executions;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state.settings.cors_origins);
     Router::new()
         .merge(api)
+        .merge(console::routes())
         .route("/health", get(health::health))
         .route("/openapi.json", get(openapi::serve))
         .fallback(error::not_found)

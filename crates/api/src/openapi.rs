@@ -26,11 +26,13 @@ use crate::views::{JobErrorView, JobListView, JobView, StatusChangeView};
         crate::executions::page,
         crate::uploads::create,
         crate::health::health,
+        crate::console::statemachine,
     ),
     components(schemas(
         CreateJobRequest, DocumentInput, CreateUploadRequest, UploadLink, JobView, JobListView,
         JobErrorView, StatusChangeView, Health, crate::review::ReviewQueue,
-        crate::review::QueuedReview, crate::review::ReviewRequest
+        crate::review::QueuedReview, crate::review::ReviewRequest,
+        crate::console::StateMachineView,
     )),
     modifiers(&Security),
 )]
