@@ -131,6 +131,25 @@ impl Server {
         self.wait_final(key, &job_id(&v)).await
     }
 
+    /// Polls until the job is final and none of its executions is still running
+    /// (bounded): a job fails a moment before its execution ends.
+    async fn wait_settled(&self, key: &str, id: &str) -> Value {
+        for _ in 0..600 {
+            let job = self.wait_final(key, id).await;
+            let (_, v) = self
+                .get(key, &format!("/api/v1/jobs/{id}/executions"))
+                .await;
+            let running = v["data"]["executions"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["status"] == "RUNNING"));
+            if !running {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the executions of job {id} did not end");
+    }
+
     /// Polls the job until it reaches a final status (bounded).
     async fn wait_final(&self, key: &str, id: &str) -> Value {
         for _ in 0..600 {
@@ -1336,6 +1355,14 @@ async fn a_reviewer_corrects_a_job_and_the_correction_is_verified_versioned_and_
         .filter_map(|r| r["job"]["job_id"].as_str())
         .collect();
     assert_eq!(queued, [id.as_str()]);
+    assert!(
+        v["data"]["reviews"][0]["review_reasons"]
+            .as_array()
+            .is_some_and(|r| r
+                .iter()
+                .any(|r| r.as_str().is_some_and(|r| r.starts_with("low_confidence")))),
+        "{v:#}"
+    );
     let (_, v) = s.get(&other, "/api/v1/reviews").await;
     assert_eq!(v["data"]["reviews"], json!([]));
     let (st, _) = s.post(&other, &review, json!({"action": "approve"})).await;
@@ -1512,6 +1539,7 @@ async fn a_failed_job_is_retried_as_a_new_execution_and_keeps_the_old_one() {
     let job = s.run_invoice(&key, "invoices/EN16931_Einfach.pdf").await;
     assert_eq!(job["status"], "failed", "{job:#}");
     let id = job["job_id"].as_str().expect("id").to_owned();
+    s.wait_settled(&key, &id).await;
     let retry = format!("/api/v1/jobs/{id}/retry");
     // Retried while the fault persists: it fails again, as a second execution.
     let (st, v) = s.post(&key, &retry, json!({})).await;
@@ -1526,6 +1554,7 @@ async fn a_failed_job_is_retried_as_a_new_execution_and_keeps_the_old_one() {
     let home = std::mem::replace(&mut s.home, tempfile::tempdir().expect("tempdir"));
     drop(s);
     let s = Server::start_in(home, &[]);
+    s.wait_settled(&key, &id).await;
     let ((a, av), (b, bv)) = tokio::join!(
         s.post(&key, &retry, json!({})),
         s.post(&key, &retry, json!({}))

@@ -26,6 +26,8 @@ const MAX_QUEUE: usize = 500;
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct QueuedReview {
     pub job: JobView,
+    /// Why verify sent it to review (from its result).
+    pub review_reasons: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -68,13 +70,29 @@ pub(crate) async fn queue(
     }
     // Pages come newest first.
     jobs.reverse();
-    let reviews = jobs
-        .iter()
-        .map(|job| QueuedReview {
+    let mut reviews = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        reviews.push(QueuedReview {
             job: JobView::new(job, None),
-        })
-        .collect();
+            review_reasons: reasons(&state, job).await,
+        });
+    }
     Ok(success(ReviewQueue { reviews }, StatusCode::OK))
+}
+
+/// The review reasons in a job's result; none when it cannot be read (the queue still
+/// lists the job).
+async fn reasons(state: &AppState, job: &docpipe_core::Job) -> Vec<String> {
+    let Some(key) = &job.keys.result else {
+        return Vec::new();
+    };
+    let Ok(Some(bytes)) = state.objects.get(key).await else {
+        return Vec::new();
+    };
+    serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| serde_json::from_value(v.get("review_reasons")?.clone()).ok())
+        .unwrap_or_default()
 }
 
 /// `POST /api/v1/jobs/{id}/review`: a decision, or with `dry_run` its checks only.
@@ -182,6 +200,7 @@ pub(crate) async fn retry(
     let job = lifecycle::retry(
         &*state.jobs,
         &*state.orchestrator,
+        &*state.executions,
         &*state.clock,
         &job.id,
         &caller.key_name,

@@ -353,6 +353,14 @@ async fn review_is_stored_in_dynamodb_and_retry_starts_an_execution() {
     .await
     .expect("failed");
     let retry = format!("/api/v1/jobs/{failed}/retry");
+    // Its execution has not ended (moto runs no task): a retry waits for it.
+    let (st, v) = host.send("POST", &retry, &alice, None).await;
+    assert_eq!(st, 409, "{v}");
+    assert_eq!(v["error"]["code"], "JOB_STATE_CONFLICT");
+    host.sfn
+        .stop(failed.as_str(), "the execution ended")
+        .await
+        .expect("stopped");
     let (st, v) = host.send("POST", &retry, &alice, None).await;
     assert_eq!(st, 202, "{v}");
     assert_eq!(v["data"]["attempt"], 1);

@@ -7,6 +7,7 @@
 
 use crate::clock::Clock;
 use crate::error::{ErrorCode, ErrorName, StageError};
+use crate::execution::{ExecutionLog, ExecutionState};
 use crate::ids::{JobId, ObjectKey};
 use crate::job::{Job, JobStatus, OperatorAction, OperatorChange};
 use crate::ports::{Admission, JobPatch, JobStore, ObjectStore, Orchestrator};
@@ -186,11 +187,27 @@ pub async fn fail(
 pub async fn retry(
     jobs: &dyn JobStore,
     orchestrator: &dyn Orchestrator,
+    executions: &dyn ExecutionLog,
     clock: &dyn Clock,
     id: &JobId,
     by: &str,
 ) -> Result<Job, StageError> {
     let job = jobs.get(id).await?;
+    // The job is failed a moment before its execution ends (the last task records the
+    // failure); an execution still running (or interrupted, to be resumed) must end
+    // first, or its last steps would act on the job's next attempt.
+    if job.status == JobStatus::Failed
+        && executions
+            .executions(&job)
+            .await?
+            .iter()
+            .any(|e| e.status == ExecutionState::Running)
+    {
+        return Err(StageError::new(
+            ErrorCode::JobStateConflict,
+            format!("job {id} failed but its execution is still ending; retry in a moment"),
+        ));
+    }
     let conflict = |job: &Job| {
         StageError::new(
             ErrorCode::JobStateConflict,
