@@ -32,6 +32,8 @@ struct Shared {
     pipeline: Embedded,
     running: std::sync::Mutex<HashMap<JobId, StopHandle>>,
     draining: AtomicBool,
+    /// Woken whenever an execution ends, so a drain waits without polling.
+    ended: tokio::sync::Notify,
 }
 
 /// The pool; cheap to clone.
@@ -51,6 +53,7 @@ impl EmbeddedOrchestrator {
             pipeline,
             running: std::sync::Mutex::new(HashMap::new()),
             draining: AtomicBool::new(false),
+            ended: tokio::sync::Notify::new(),
         });
         let mut set = JoinSet::new();
         for _ in 0..opts.workers.max(1) {
@@ -77,6 +80,7 @@ impl EmbeddedOrchestrator {
                         tracing::error!(job_id = %job_id, error = %e, "execution could not run");
                     }
                     lock(&shared.running).remove(&job_id);
+                    shared.ended.notify_waiters();
                 }
             });
         }
@@ -174,10 +178,13 @@ impl EmbeddedOrchestrator {
         // Workers block on an empty queue; wake them by closing it from our side.
         let finished = tokio::time::timeout_at(deadline, async {
             loop {
+                // Registered before looking, so an end between the look and the wait
+                // still wakes it.
+                let ended = self.shared.ended.notified();
                 if lock(&self.shared.running).is_empty() {
                     break;
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                ended.await;
             }
         })
         .await;
