@@ -147,6 +147,7 @@ pub fn detect(gray: &GrayImage, params: &DetectParams) -> Detection {
         w,
         h,
         min_area,
+        t,
         params.simplify_epsilon,
     );
     Detection {
@@ -562,7 +563,75 @@ fn bridge_gaps(
     }
     fill_bands(out, &doors);
     known.extend(late.into_inner());
+    // A wall that is all door, the space beyond it as wide as the door: the band runs on
+    // through that space, and the doorway is the band's last wall thickness of lines, where
+    // the walls on both sides run on straight past it and stop flush with its edge.
+    let current: &[bool] = out;
+    let mut doors: Vec<(Axis, Band)> = Vec::new();
+    for axis in Axis::both(wu, hu) {
+        let (lines, len) = axis.dims();
+        for g in candidates(axis, current) {
+            if g.runs.len() <= max_band {
+                continue;
+            }
+            doors.extend(
+                flush_edges(&g, t as usize, lines, len, |l, i| current[axis.idx(l, i)])
+                    .into_iter()
+                    .map(|b| (axis, b)),
+            );
+        }
+    }
+    fill_bands(out, &doors);
     known
+}
+
+/// The edges of a band (longer than a wall is thick) where the walls at both of its ends run
+/// on straight past its last `t` lines and stop flush with it: a wall that is all door.
+fn flush_edges(
+    g: &Band,
+    t: usize,
+    lines: usize,
+    len: usize,
+    wall: impl Fn(usize, usize) -> bool,
+) -> Vec<Band> {
+    let n = g.runs.len();
+    let mut out = Vec::new();
+    if n <= t || t < 2 {
+        return out;
+    }
+    for last in [true, false] {
+        let strip: Vec<(usize, usize, usize)> = if last {
+            g.runs[n - t..].to_vec()
+        } else {
+            g.runs[..t].to_vec()
+        };
+        let edge = if last { strip[t - 1] } else { strip[0] };
+        let outside = if last {
+            edge.0.checked_add(1).filter(|&l| l < lines)
+        } else {
+            edge.0.checked_sub(1)
+        };
+        let Some(outside) = outside else { continue };
+        let (_, ea, eb) = edge;
+        if ea == 0 || eb >= len {
+            continue;
+        }
+        let flush = !wall(outside, ea - 1) && !wall(outside, eb);
+        let walled = strip.iter().all(|&(l, a, b)| {
+            a >= t && b + t <= len && (1..=t).all(|k| wall(l, a - k) && wall(l, b + k - 1))
+        });
+        if flush && walled {
+            let (_, a, b) = strip[t / 2];
+            out.push(Band {
+                line0: strip[0].0,
+                line1: strip[t - 1].0,
+                a,
+                b,
+                runs: strip,
+            });
+        }
+    }
+    out
 }
 
 /// Doorways across a band as long as a room: lines from which a door's symbol is drawn
@@ -1247,9 +1316,17 @@ fn rooms_of(
     w: u32,
     h: u32,
     min_area: u64,
+    t: u32,
     epsilon: f64,
 ) -> (Vec<u32>, Vec<DetectedRoom>) {
     let wu = w as usize;
+    // How far each free pixel is from the nearest wall (chessboard): a room is deeper than
+    // a niche in a wall, somewhere at least a wall thickness from every wall.
+    let wall_img = GrayImage::from_fn(w, h, |x, y| {
+        Luma([u8::from(walls[(y as usize) * wu + x as usize]) * 255])
+    });
+    let depth = imageproc::distance_transform::distance_transform(&wall_img, Norm::LInf);
+    let min_depth = ((t / 2).min(255) as u8).max(1);
     let free = GrayImage::from_fn(w, h, |x, y| {
         Luma([if walls[(y as usize) * wu + x as usize] {
             0
@@ -1268,6 +1345,7 @@ fn rooms_of(
         /// Boundary contacts with wall, and of those with a closed doorway (no drawn wall).
         edge: u32,
         closed: u32,
+        deep: bool,
     }
     let mut stats = vec![
         Stats {
@@ -1277,12 +1355,14 @@ fn rooms_of(
             marks: 0,
             edge: 0,
             closed: 0,
+            deep: false,
         };
         n + 1
     ];
     for (i, (x, y, p)) in labels.enumerate_pixels().enumerate() {
         let s = &mut stats[p.0[0] as usize];
         s.area += 1;
+        s.deep |= depth.as_raw()[i] >= min_depth;
         if let Some(m) = marks {
             s.marks += u32::from(m[i]);
         }
@@ -1313,7 +1393,11 @@ fn rooms_of(
     }
     let mut chosen: Vec<(u32, DetectedRoom)> = Vec::new();
     for (label, s) in stats.iter().enumerate().skip(1) {
-        if s.border || s.area < min_area || (marks.is_some() && s.marks < MIN_MARKS) {
+        if s.border
+            || s.area < min_area
+            || !s.deep
+            || (marks.is_some() && s.marks < MIN_MARKS)
+        {
             continue;
         }
         let Some(polygon) = outline(&labels, label as u32, s.bbox, epsilon) else {
