@@ -523,7 +523,10 @@ fn bridge_gaps(
         let mut doors: Vec<(Axis, Band)> = Vec::new();
         for axis in Axis::both(wu, hu) {
             for g in candidates(axis, current) {
-                if g.runs.len() <= max_band && judge(&g, axis) {
+                if g.runs.len() <= max_band
+                    && opens_both_ways(&g, axis, |l, i| current[axis.idx(l, i)])
+                    && judge(&g, axis)
+                {
                     doors.push((axis, g));
                 }
             }
@@ -583,6 +586,20 @@ fn bridge_gaps(
     }
     fill_bands(out, &doors);
     known
+}
+
+/// Whether a gap leads somewhere on both sides: the lines just before and just after the
+/// band are mostly free along its run. A gap in a wall joins two spaces; a closet no
+/// bigger than a doorway, walled on every side, is a room of its own.
+fn opens_both_ways(g: &Band, axis: Axis, wall: impl Fn(usize, usize) -> bool) -> bool {
+    let (lines, _) = axis.dims();
+    let free_share = |line: usize, a: usize, b: usize| {
+        let n = b.saturating_sub(a).max(1);
+        (a..b).filter(|&i| !wall(line, i)).count() * 2 >= n
+    };
+    let (l0, a0, b0) = g.runs[0];
+    let (l1, a1, b1) = g.runs[g.runs.len() - 1];
+    l0 > 0 && l1 + 1 < lines && free_share(l0 - 1, a0, b0) && free_share(l1 + 1, a1, b1)
 }
 
 /// The edges of a band (longer than a wall is thick) where the walls at both of its ends run
