@@ -130,6 +130,9 @@ pub fn detect(gray: &GrayImage, params: &DetectParams) -> Detection {
     } else {
         None
     };
+    if let Some(m) = &marks {
+        split_at_symbols(&mut bridged, &ink, &walls, m, w, h, t);
+    }
     drop(ink);
     // A region with writing in it is a room however small; on a sheet with no writing at
     // all, a region is a room when it is as large as a small room: a side of some ten wall
@@ -186,7 +189,157 @@ pub fn debug_masks(
         params.door_factor,
     );
     let m = marks(&ink, &walls, &swings, w, h, t);
+    split_at_symbols(&mut bridged, &ink, &walls, &m, w, h, t);
     (ink, walls, bridged, m)
+}
+
+/// Spaces that still run together where a doorway was left open are parted along the
+/// door symbols drawn in it. With every thin stroke but writing (door leaves and swings,
+/// fixtures) taken as a barrier too, a door's leaf and swing close its doorway; a region
+/// that then falls into several parts with writing in them (or into a part with writing
+/// and one reaching the sheet's edge: a room open to the outside through its entrance)
+/// holds several spaces. Its pixels go to the nearest such part (steps through the
+/// region, strokes included), and a line of wall is drawn where two parts meet.
+fn split_at_symbols(
+    bridged: &mut [bool],
+    ink: &[bool],
+    walls: &[bool],
+    marks: &[bool],
+    w: u32,
+    h: u32,
+    t: u32,
+) {
+    let (wu, hu) = (w as usize, h as usize);
+    let free_mask = |f: &dyn Fn(usize) -> bool| {
+        GrayImage::from_fn(w, h, |x, y| {
+            Luma([if f((y as usize) * wu + x as usize) {
+                255
+            } else {
+                0
+            }])
+        })
+    };
+    let region = connected_components(
+        &free_mask(&|i| !bridged[i]),
+        Connectivity::Four,
+        Luma([0u8]),
+    );
+    // Strokes thickened a pixel, so a swing broken by a pixel or two still closes.
+    let strokes = dilate(
+        &free_mask(&|i| ink[i] && !walls[i] && !marks[i]),
+        Norm::LInf,
+        1,
+    );
+    let parts = connected_components(
+        &free_mask(&|i| !bridged[i] && strokes.as_raw()[i] == 0),
+        Connectivity::Four,
+        Luma([0u8]),
+    );
+    let n = parts.as_raw().iter().copied().max().unwrap_or(0) as usize;
+    #[derive(Clone, Default)]
+    struct Part {
+        area: u64,
+        marks: u32,
+        border: bool,
+        walled: u32,
+        edge: u32,
+        region: u32,
+    }
+    let mut info = vec![Part::default(); n + 1];
+    for (i, &p) in parts.as_raw().iter().enumerate() {
+        if p == 0 {
+            continue;
+        }
+        let (x, y) = (i % wu, i / wu);
+        let part = &mut info[p as usize];
+        part.area += 1;
+        part.marks += u32::from(marks[i]);
+        part.region = region.as_raw()[i];
+        part.border |= x == 0 || y == 0 || x + 1 == wu || y + 1 == hu;
+        let around = [
+            (x > 0).then(|| i - 1),
+            (x + 1 < wu).then(|| i + 1),
+            (y > 0).then(|| i - wu),
+            (y + 1 < hu).then(|| i + wu),
+        ];
+        let mut edge = false;
+        let mut walled = false;
+        for j in around.into_iter().flatten() {
+            edge |= parts.as_raw()[j] != p;
+            walled |= bridged[j];
+        }
+        part.edge += u32::from(edge);
+        part.walled += u32::from(walled);
+    }
+    // A part holding a space: writing in it, the size of a small room, bounded mostly by
+    // wall (not the inside of a fixture, nor the quarter circle a door's swing cuts off a
+    // room, both bounded mostly by strokes); or the outside.
+    let tt = u64::from(t) * u64::from(t);
+    let seed = |p: &Part| {
+        p.border
+            || (p.marks >= MIN_MARKS && p.area >= 4 * tt && p.walled * 2 >= p.edge)
+    };
+    let regions = region.as_raw().iter().copied().max().unwrap_or(0) as usize;
+    let mut seeds_in = vec![0u32; regions + 1];
+    let mut outside_in = vec![false; regions + 1];
+    for p in info.iter().skip(1) {
+        if seed(p) {
+            if p.border {
+                // All parts reaching the edge are one outside.
+                if !outside_in[p.region as usize] {
+                    outside_in[p.region as usize] = true;
+                    seeds_in[p.region as usize] += 1;
+                }
+            } else {
+                seeds_in[p.region as usize] += 1;
+            }
+        }
+    }
+    // Owner of each pixel: the seed part it is nearest (outside parts share one id).
+    let mut owner = vec![0u32; wu * hu];
+    let mut queue = std::collections::VecDeque::new();
+    for (i, &p) in parts.as_raw().iter().enumerate() {
+        if p == 0 {
+            continue;
+        }
+        let part = &info[p as usize];
+        if seeds_in[part.region as usize] >= 2 && seed(part) {
+            owner[i] = if part.border { u32::MAX } else { p };
+            queue.push_back(i);
+        }
+    }
+    if queue.is_empty() {
+        return;
+    }
+    while let Some(i) = queue.pop_front() {
+        let (x, y) = (i % wu, i / wu);
+        let around = [
+            (x > 0).then(|| i - 1),
+            (x + 1 < wu).then(|| i + 1),
+            (y > 0).then(|| i - wu),
+            (y + 1 < hu).then(|| i + wu),
+        ];
+        for j in around.into_iter().flatten() {
+            if owner[j] == 0 && !bridged[j] {
+                owner[j] = owner[i];
+                queue.push_back(j);
+            }
+        }
+    }
+    let mut cut = Vec::new();
+    for (i, &o) in owner.iter().enumerate() {
+        if o == 0 {
+            continue;
+        }
+        let (x, y) = (i % wu, i / wu);
+        let other = |j: usize| owner[j] != 0 && owner[j] != o;
+        if (x + 1 < wu && other(i + 1)) || (y + 1 < hu && other(i + wu)) {
+            cut.push(i);
+        }
+    }
+    for i in cut {
+        bridged[i] = true;
+    }
 }
 
 /// Unlabelled regions (on a sheet with no writing) smaller than this many `t^2` are no
