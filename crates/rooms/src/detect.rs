@@ -95,8 +95,91 @@ pub struct Detection {
     pub rooms: Vec<DetectedRoom>,
 }
 
-/// Detects rooms on a grayscale plan.
+/// Detects rooms on a grayscale plan; a sheet scanned askew is read turned straight
+/// ([`crate::deskew`]) and what is found turned back onto it.
 pub fn detect(gray: &GrayImage, params: &DetectParams) -> Detection {
+    let (w, h) = gray.dimensions();
+    if w >= 8 && h >= 8 {
+        let ink = binarise(gray);
+        if let Some(degrees) = crate::deskew::skew(&ink, w as usize, h as usize) {
+            return detect_turned(gray, params, degrees);
+        }
+    }
+    detect_straight(gray, params)
+}
+
+/// [`detect_straight`] on the sheet turned by `degrees`, its masks and rooms mapped back.
+fn detect_turned(gray: &GrayImage, params: &DetectParams, degrees: f64) -> Detection {
+    let (w, h) = gray.dimensions();
+    let turn = crate::deskew::Turn::new(w, h, degrees);
+    let d = detect_straight(&turn.apply(gray), params);
+    let (tw, th) = (d.width as usize, d.height as usize);
+    let (wu, hu) = (w as usize, h as usize);
+    let mut room_map = vec![0u32; wu * hu];
+    let mut walls = vec![false; wu * hu];
+    for y in 0..hu {
+        for x in 0..wu {
+            let (fx, fy) = turn.forward(x as f64 + 0.5, y as f64 + 0.5);
+            let (fx, fy) = (fx.floor(), fy.floor());
+            if fx < 0.0 || fy < 0.0 || fx >= tw as f64 || fy >= th as f64 {
+                continue;
+            }
+            let j = (fy as usize) * tw + fx as usize;
+            room_map[y * wu + x] = d.room_map[j];
+            walls[y * wu + x] = d.walls[j];
+        }
+    }
+    // Areas and boxes on the sheet as given; a room too thin to survive the turn back
+    // is dropped and the rest renumbered.
+    let n = d.rooms.len();
+    let mut area = vec![0u64; n + 1];
+    let mut bbox = vec![[u32::MAX, u32::MAX, 0u32, 0u32]; n + 1];
+    for (i, &r) in room_map.iter().enumerate() {
+        let (x, y) = ((i % wu) as u32, (i / wu) as u32);
+        let r = r as usize;
+        area[r] += 1;
+        let b = &mut bbox[r];
+        *b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+    }
+    let mut renumber = vec![0u32; n + 1];
+    let mut rooms = Vec::new();
+    for (k, room) in d.rooms.into_iter().enumerate() {
+        if area[k + 1] == 0 {
+            continue;
+        }
+        let polygon = room
+            .polygon
+            .iter()
+            .map(|&[x, y]| {
+                let (bx, by) = turn.back(x + 0.5, y + 0.5);
+                [
+                    (bx - 0.5).clamp(0.0, f64::from(w - 1)),
+                    (by - 0.5).clamp(0.0, f64::from(h - 1)),
+                ]
+            })
+            .collect();
+        rooms.push(DetectedRoom {
+            polygon,
+            area: area[k + 1],
+            bbox: bbox[k + 1],
+            confidence: room.confidence,
+        });
+        renumber[k + 1] = rooms.len() as u32;
+    }
+    room_map.iter_mut().for_each(|r| *r = renumber[*r as usize]);
+    Detection {
+        width: w,
+        height: h,
+        wall_thickness: d.wall_thickness,
+        gap_len: d.gap_len,
+        room_map,
+        walls,
+        rooms,
+    }
+}
+
+/// Detects rooms on a grayscale plan drawn along the image's axes.
+fn detect_straight(gray: &GrayImage, params: &DetectParams) -> Detection {
     let (w, h) = gray.dimensions();
     let empty = |t: u32| Detection {
         width: w,
@@ -1690,6 +1773,58 @@ mod tests {
         let kept = |m: &[bool]| m.iter().filter(|&&b| b).count();
         assert!(kept(&any_angle) > kept(&square_only));
         assert!(any_angle[(30 * w + 30) as usize]);
+    }
+
+    #[test]
+    fn rooms_joined_by_an_open_doorway_are_parted_along_its_leaf_and_swing() {
+        // Two rooms, walls 6 px thick, the wall between them with a 30 px doorway left
+        // open; the door's leaf and swing are drawn in the right room, and there is
+        // writing in both.
+        let (w, h) = (200u32, 100u32);
+        let walls = mask(
+            w,
+            h,
+            &[
+                [10, 10, 189, 15],
+                [10, 84, 189, 89],
+                [10, 10, 15, 89],
+                [184, 10, 189, 89],
+                [100, 10, 105, 39],
+                [100, 70, 105, 89],
+            ],
+        );
+        let marks = mask(w, h, &[[40, 40, 52, 52], [150, 60, 162, 72]]);
+        let mut ink: Vec<bool> = walls.iter().zip(&marks).map(|(&a, &b)| a || b).collect();
+        for x in 103..=133 {
+            ink[(40 * w + x) as usize] = true;
+        }
+        for k in 0..=200 {
+            let th = f64::from(k) / 200.0 * std::f64::consts::FRAC_PI_2;
+            let (x, y) = (103.0 + 30.0 * th.sin(), 40.0 + 30.0 * th.cos());
+            ink[(y.round() as u32 * w + x.round() as u32) as usize] = true;
+        }
+        let region_of = |m: &[bool]| {
+            let free = GrayImage::from_fn(w, h, |x, y| {
+                Luma([if m[(y * w + x) as usize] { 0 } else { 255 }])
+            });
+            connected_components(&free, Connectivity::Four, Luma([0u8]))
+        };
+        let before = region_of(&walls);
+        assert_eq!(before.get_pixel(30, 50), before.get_pixel(170, 50));
+        let mut bridged = walls.clone();
+        split_at_symbols(&mut bridged, &ink, &walls, &marks, w, h, 6);
+        let after = region_of(&bridged);
+        assert_ne!(after.get_pixel(30, 50), after.get_pixel(170, 50));
+        // Writing alone on both sides of a room parts nothing.
+        let walls2 = mask(
+            w,
+            h,
+            &[[10, 10, 189, 15], [10, 84, 189, 89], [10, 10, 15, 89], [184, 10, 189, 89]],
+        );
+        let ink2: Vec<bool> = walls2.iter().zip(&marks).map(|(&a, &b)| a || b).collect();
+        let mut bridged2 = walls2.clone();
+        split_at_symbols(&mut bridged2, &ink2, &walls2, &marks, w, h, 6);
+        assert_eq!(bridged2, walls2);
     }
 
     #[test]
