@@ -459,7 +459,39 @@ fn binarise(gray: &GrayImage) -> Vec<bool> {
     if dark * 2 > ink.len() {
         ink.iter_mut().for_each(|b| *b = !*b);
     }
+    let (w, h) = gray.dimensions();
+    despeckle(&mut ink, w, h);
     ink
+}
+
+/// Specks of at most this many pixels are scanner noise: no stroke of a drawing (a letter,
+/// a dot) is that small at a working resolution where walls are several pixels thick.
+const SPECK: usize = 3;
+
+/// Removes specks: ink blots of a few pixels on paper, and pinholes of a few pixels of
+/// paper in ink.
+fn despeckle(ink: &mut [bool], w: u32, h: u32) {
+    for value in [true, false] {
+        let img = GrayImage::from_fn(w, h, |x, y| {
+            Luma([u8::from(ink[(y as usize) * (w as usize) + x as usize] == value) * 255])
+        });
+        let conn = if value {
+            Connectivity::Eight
+        } else {
+            Connectivity::Four
+        };
+        let labels = connected_components(&img, conn, Luma([0u8]));
+        let n = labels.as_raw().iter().copied().max().unwrap_or(0) as usize;
+        let mut size = vec![0usize; n + 1];
+        for &l in labels.as_raw() {
+            size[l as usize] += 1;
+        }
+        for (p, &l) in ink.iter_mut().zip(labels.as_raw()) {
+            if l != 0 && size[l as usize] <= SPECK {
+                *p = !value;
+            }
+        }
+    }
 }
 
 /// The most common thickness of ink strokes at least 3 px thick: for each ink pixel, the
