@@ -117,27 +117,18 @@ impl Turn {
         )
     }
 
-    /// The sheet turned (bilinear; paper white where nothing was).
+    /// The sheet turned (each pixel the nearest of the original, so a stroke a pixel wide
+    /// keeps its ink rather than being smeared to gray; paper white where nothing was).
     pub fn apply(&self, gray: &GrayImage) -> GrayImage {
         let (w, h) = gray.dimensions();
-        let px = |x: i64, y: i64| -> f64 {
-            if x < 0 || y < 0 || x >= i64::from(w) || y >= i64::from(h) {
-                255.0
-            } else {
-                f64::from(gray.get_pixel(x as u32, y as u32).0[0])
-            }
-        };
         GrayImage::from_fn(self.width, self.height, |x, y| {
             let (sx, sy) = self.back(f64::from(x) + 0.5, f64::from(y) + 0.5);
-            let (fx, fy) = (sx - 0.5, sy - 0.5);
-            let (x0, y0) = (fx.floor(), fy.floor());
-            let (ax, ay) = (fx - x0, fy - y0);
-            let (x0, y0) = (x0 as i64, y0 as i64);
-            let v = px(x0, y0) * (1.0 - ax) * (1.0 - ay)
-                + px(x0 + 1, y0) * ax * (1.0 - ay)
-                + px(x0, y0 + 1) * (1.0 - ax) * ay
-                + px(x0 + 1, y0 + 1) * ax * ay;
-            Luma([v.round().clamp(0.0, 255.0) as u8])
+            let (sx, sy) = (sx.floor(), sy.floor());
+            if sx < 0.0 || sy < 0.0 || sx >= f64::from(w) || sy >= f64::from(h) {
+                Luma([255])
+            } else {
+                *gray.get_pixel(sx as u32, sy as u32)
+            }
         })
     }
 }

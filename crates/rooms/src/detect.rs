@@ -468,9 +468,10 @@ fn binarise(gray: &GrayImage) -> Vec<bool> {
 /// a dot) is that small at a working resolution where walls are several pixels thick.
 const SPECK: usize = 3;
 
-/// Removes specks: ink blots of a few pixels on paper, and pinholes of a few pixels of
-/// paper in ink.
+/// Removes specks: ink blots of a few pixels alone on paper (a piece of a broken stroke,
+/// with more ink within two pixels, stays), and pinholes of a few pixels of paper in ink.
 fn despeckle(ink: &mut [bool], w: u32, h: u32) {
+    let (wu, hu) = (w as usize, h as usize);
     for value in [true, false] {
         let img = GrayImage::from_fn(w, h, |x, y| {
             Luma([u8::from(ink[(y as usize) * (w as usize) + x as usize] == value) * 255])
@@ -486,8 +487,27 @@ fn despeckle(ink: &mut [bool], w: u32, h: u32) {
         for &l in labels.as_raw() {
             size[l as usize] += 1;
         }
-        for (p, &l) in ink.iter_mut().zip(labels.as_raw()) {
-            if l != 0 && size[l as usize] <= SPECK {
+        let raw = labels.as_raw();
+        // Whether pixel `i` of component `l` has ink of another component within 2 px.
+        let near_other = |i: usize, l: u32| {
+            let (x, y) = (i % wu, i / wu);
+            (y.saturating_sub(2)..(y + 3).min(hu)).any(|yy| {
+                (x.saturating_sub(2)..(x + 3).min(wu)).any(|xx| {
+                    let o = raw[yy * wu + xx];
+                    o != 0 && o != l
+                })
+            })
+        };
+        let mut keep = vec![false; n + 1];
+        if value {
+            for (i, &l) in raw.iter().enumerate() {
+                if l != 0 && size[l as usize] <= SPECK && !keep[l as usize] {
+                    keep[l as usize] = near_other(i, l);
+                }
+            }
+        }
+        for (p, &l) in ink.iter_mut().zip(raw) {
+            if l != 0 && size[l as usize] <= SPECK && !keep[l as usize] {
                 *p = !value;
             }
         }
