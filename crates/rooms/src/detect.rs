@@ -336,7 +336,6 @@ fn split_at_symbols(
         let (x, y) = (i % wu, i / wu);
         let part = &mut info[p as usize];
         part.area += 1;
-        part.marks += u32::from(marks[i]);
         part.region = region.as_raw()[i];
         part.border |= x == 0 || y == 0 || x + 1 == wu || y + 1 == hu;
         let around = [
@@ -353,6 +352,12 @@ fn split_at_symbols(
         }
         part.edge += u32::from(edge);
         part.walled += u32::from(walled);
+    }
+    for (p, m) in marks_by_region(marks, parts.as_raw(), n, w, h, t)
+        .into_iter()
+        .enumerate()
+    {
+        info[p].marks = m;
     }
     // A part holding a space: writing in it, the size of a small room, bounded mostly by
     // wall (not the inside of a fixture, nor the quarter circle a door's swing cuts off a
@@ -423,6 +428,48 @@ fn split_at_symbols(
     for i in cut {
         bridged[i] = true;
     }
+}
+
+/// The writing in each of `n` regions (`region` per pixel, 0 none): a label names one room,
+/// so each word (marks within half a wall thickness of each other, less than a wall apart) counts, all of it, for
+/// the region that holds most of it, even where a stroke or a closed doorway cuts it.
+fn marks_by_region(marks: &[bool], region: &[u32], n: usize, w: u32, h: u32, t: u32) -> Vec<u32> {
+    let wu = w as usize;
+    let r = ((t / 4).max(1)).min(255) as u8;
+    let words = dilate(
+        &GrayImage::from_fn(w, h, |x, y| {
+            Luma([u8::from(marks[(y as usize) * wu + x as usize]) * 255])
+        }),
+        Norm::LInf,
+        r,
+    );
+    let words = connected_components(&words, Connectivity::Eight, Luma([0u8]));
+    let mut per: std::collections::HashMap<(u32, u32), u32> = std::collections::HashMap::new();
+    let mut total: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    for (i, (&m, &reg)) in marks.iter().zip(region).enumerate() {
+        if !m {
+            continue;
+        }
+        let word = words.as_raw()[i];
+        *total.entry(word).or_default() += 1;
+        if reg != 0 {
+            *per.entry((word, reg)).or_default() += 1;
+        }
+    }
+    let mut best: std::collections::HashMap<u32, (u32, u32)> = std::collections::HashMap::new();
+    for (&(word, reg), &count) in &per {
+        let e = best.entry(word).or_insert((reg, 0));
+        if count > e.1 || (count == e.1 && reg < e.0) {
+            *e = (reg, count);
+        }
+    }
+    let mut out = vec![0u32; n + 1];
+    for (word, (reg, _)) in best {
+        if let Some(slot) = out.get_mut(reg as usize) {
+            *slot += total.get(&word).copied().unwrap_or(0);
+        }
+    }
+    out
 }
 
 /// Unlabelled regions (on a sheet with no writing) smaller than this many `t^2` are no
@@ -857,7 +904,24 @@ fn bridge_gaps(
     // A wall that is all door, the space beyond it as wide as the door: the band runs on
     // through that space, and the doorway is the band's last wall thickness of lines, where
     // the walls on both sides run on straight past it and stop flush with its edge.
+    // It opens onto a space within the walls, not onto the sheet's outside (a niche in an
+    // outer wall).
     let current: &[bool] = out;
+    let outside = {
+        let free = mask(&|i| !current[i]);
+        let labels = connected_components(&free, Connectivity::Four, Luma([0u8]));
+        let n = labels.as_raw().iter().copied().max().unwrap_or(0) as usize;
+        let mut at_edge = vec![false; n + 1];
+        for (x, y, p) in labels.enumerate_pixels() {
+            if x == 0 || y == 0 || x + 1 == w || y + 1 == h {
+                at_edge[p.0[0] as usize] = true;
+            }
+        }
+        let raw = labels.into_raw();
+        raw.into_iter()
+            .map(|l| l != 0 && at_edge[l as usize])
+            .collect::<Vec<bool>>()
+    };
     let mut doors: Vec<(Axis, Band)> = Vec::new();
     for axis in Axis::both(wu, hu) {
         let (lines, len) = axis.dims();
@@ -866,9 +930,15 @@ fn bridge_gaps(
                 continue;
             }
             doors.extend(
-                flush_edges(&g, t as usize, lines, len, |l, i| current[axis.idx(l, i)])
-                    .into_iter()
-                    .map(|b| (axis, b)),
+                flush_edges(
+                    &g,
+                    t as usize,
+                    (lines, len),
+                    |l, i| current[axis.idx(l, i)],
+                    |l, i| outside[axis.idx(l, i)],
+                )
+                .into_iter()
+                .map(|b| (axis, b)),
             );
         }
     }
@@ -891,13 +961,14 @@ fn opens_both_ways(g: &Band, axis: Axis, wall: impl Fn(usize, usize) -> bool) ->
 }
 
 /// The edges of a band (longer than a wall is thick) where the walls at both of its ends run
-/// on straight past its last `t` lines and stop flush with it: a wall that is all door.
+/// on straight past its last `t` lines and stop flush with it, and beyond which lies a space
+/// within the walls (not the sheet's outside): a wall that is all door.
 fn flush_edges(
     g: &Band,
     t: usize,
-    lines: usize,
-    len: usize,
+    (lines, len): (usize, usize),
     wall: impl Fn(usize, usize) -> bool,
+    sheet_outside: impl Fn(usize, usize) -> bool,
 ) -> Vec<Band> {
     let n = g.runs.len();
     let mut out = Vec::new();
@@ -921,7 +992,9 @@ fn flush_edges(
         if ea == 0 || eb >= len {
             continue;
         }
-        let flush = !wall(outside, ea - 1) && !wall(outside, eb);
+        let flush = !wall(outside, ea - 1)
+            && !wall(outside, eb)
+            && !sheet_outside(outside, ea.midpoint(eb));
         let walled = strip.iter().all(|&(l, a, b)| {
             a >= t && b + t <= len && (1..=t).all(|k| wall(l, a - k) && wall(l, b + k - 1))
         });
@@ -1668,9 +1741,6 @@ fn rooms_of(
         let s = &mut stats[p.0[0] as usize];
         s.area += 1;
         s.deep |= depth.as_raw()[i] >= min_depth;
-        if let Some(m) = marks {
-            s.marks += u32::from(m[i]);
-        }
         s.bbox = [
             s.bbox[0].min(x),
             s.bbox[1].min(y),
@@ -1694,6 +1764,14 @@ fn rooms_of(
                     s.closed += u32::from(!drawn[j]);
                 }
             }
+        }
+    }
+    if let Some(m) = marks {
+        for (r, count) in marks_by_region(m, labels.as_raw(), n, w, h, t)
+            .into_iter()
+            .enumerate()
+        {
+            stats[r].marks = count;
         }
     }
     let mut chosen: Vec<(u32, DetectedRoom)> = Vec::new();
