@@ -44,13 +44,20 @@ pub fn skew(ink: &[bool], w: usize, h: usize) -> Option<f64> {
         for axis in 0..2 {
             hist.iter_mut().for_each(|v| *v = 0);
             for &(x, y) in &points {
-                let u = if axis == 0 { x * c + y * s } else { y * c - x * s };
+                let u = if axis == 0 {
+                    x * c + y * s
+                } else {
+                    y * c - x * s
+                };
                 let b = (u + span).round() as usize;
                 if let Some(v) = hist.get_mut(b) {
                     *v += 1;
                 }
             }
-            total += hist.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+            total += hist
+                .iter()
+                .map(|&v| f64::from(v) * f64::from(v))
+                .sum::<f64>();
         }
         total
     };
@@ -166,7 +173,11 @@ mod tests {
             assert!((found.abs() - deg.abs()).abs() <= 0.15, "{deg}: {found}");
             let turn = Turn::new(w as u32, h as u32, found);
             let straight = turn.apply(&GrayImage::from_fn(w as u32, h as u32, |x, y| {
-                Luma([if ink[y as usize * w + x as usize] { 0 } else { 255 }])
+                Luma([if ink[y as usize * w + x as usize] {
+                    0
+                } else {
+                    255
+                }])
             }));
             let ink2: Vec<bool> = straight.as_raw().iter().map(|&v| v < 128).collect();
             let again = skew(&ink2, turn.width as usize, turn.height as usize);

@@ -363,10 +363,8 @@ fn split_at_symbols(
     // wall (not the inside of a fixture, nor the quarter circle a door's swing cuts off a
     // room, both bounded mostly by strokes); or the outside.
     let tt = u64::from(t) * u64::from(t);
-    let seed = |p: &Part| {
-        p.border
-            || (p.marks >= MIN_MARKS && p.area >= 4 * tt && p.walled * 2 >= p.edge)
-    };
+    let seed =
+        |p: &Part| p.border || (p.marks >= MIN_MARKS && p.area >= 4 * tt && p.walled * 2 >= p.edge);
     let regions = region.as_raw().iter().copied().max().unwrap_or(0) as usize;
     let mut seeds_in = vec![0u32; regions + 1];
     let mut outside_in = vec![false; regions + 1];
@@ -1776,11 +1774,7 @@ fn rooms_of(
     }
     let mut chosen: Vec<(u32, DetectedRoom)> = Vec::new();
     for (label, s) in stats.iter().enumerate().skip(1) {
-        if s.border
-            || s.area < min_area
-            || !s.deep
-            || (marks.is_some() && s.marks < MIN_MARKS)
-        {
+        if s.border || s.area < min_area || !s.deep || (marks.is_some() && s.marks < MIN_MARKS) {
             continue;
         }
         let Some(polygon) = outline(&labels, label as u32, s.bbox, epsilon) else {
@@ -1949,7 +1943,12 @@ mod tests {
         let walls2 = mask(
             w,
             h,
-            &[[10, 10, 189, 15], [10, 84, 189, 89], [10, 10, 15, 89], [184, 10, 189, 89]],
+            &[
+                [10, 10, 189, 15],
+                [10, 84, 189, 89],
+                [10, 10, 15, 89],
+                [184, 10, 189, 89],
+            ],
         );
         let ink2: Vec<bool> = walls2.iter().zip(&marks).map(|(&a, &b)| a || b).collect();
         let mut bridged2 = walls2.clone();
