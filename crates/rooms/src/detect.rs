@@ -230,8 +230,7 @@ fn detect_straight(gray: &GrayImage, params: &DetectParams) -> Detection {
         &bridged,
         &walls,
         marks.as_deref(),
-        w,
-        h,
+        (w, h),
         min_area,
         t,
         params.simplify_epsilon,
@@ -433,7 +432,7 @@ fn split_at_symbols(
 /// the region that holds most of it, even where a stroke or a closed doorway cuts it.
 fn marks_by_region(marks: &[bool], region: &[u32], n: usize, w: u32, h: u32, t: u32) -> Vec<u32> {
     let wu = w as usize;
-    let r = ((t / 4).max(1)).min(255) as u8;
+    let r = (t / 4).clamp(1, 255) as u8;
     let words = dilate(
         &GrayImage::from_fn(w, h, |x, y| {
             Luma([u8::from(marks[(y as usize) * wu + x as usize]) * 255])
@@ -1689,8 +1688,7 @@ fn rooms_of(
     walls: &[bool],
     drawn: &[bool],
     marks: Option<&[bool]>,
-    w: u32,
-    h: u32,
+    (w, h): (u32, u32),
     min_area: u64,
     t: u32,
     epsilon: f64,
