@@ -95,8 +95,91 @@ pub struct Detection {
     pub rooms: Vec<DetectedRoom>,
 }
 
-/// Detects rooms on a grayscale plan.
+/// Detects rooms on a grayscale plan; a sheet scanned askew is read turned straight
+/// ([`crate::deskew`]) and what is found turned back onto it.
 pub fn detect(gray: &GrayImage, params: &DetectParams) -> Detection {
+    let (w, h) = gray.dimensions();
+    if w >= 8 && h >= 8 {
+        let ink = binarise(gray);
+        if let Some(degrees) = crate::deskew::skew(&ink, w as usize, h as usize) {
+            return detect_turned(gray, params, degrees);
+        }
+    }
+    detect_straight(gray, params)
+}
+
+/// [`detect_straight`] on the sheet turned by `degrees`, its masks and rooms mapped back.
+fn detect_turned(gray: &GrayImage, params: &DetectParams, degrees: f64) -> Detection {
+    let (w, h) = gray.dimensions();
+    let turn = crate::deskew::Turn::new(w, h, degrees);
+    let d = detect_straight(&turn.apply(gray), params);
+    let (tw, th) = (d.width as usize, d.height as usize);
+    let (wu, hu) = (w as usize, h as usize);
+    let mut room_map = vec![0u32; wu * hu];
+    let mut walls = vec![false; wu * hu];
+    for y in 0..hu {
+        for x in 0..wu {
+            let (fx, fy) = turn.forward(x as f64 + 0.5, y as f64 + 0.5);
+            let (fx, fy) = (fx.floor(), fy.floor());
+            if fx < 0.0 || fy < 0.0 || fx >= tw as f64 || fy >= th as f64 {
+                continue;
+            }
+            let j = (fy as usize) * tw + fx as usize;
+            room_map[y * wu + x] = d.room_map[j];
+            walls[y * wu + x] = d.walls[j];
+        }
+    }
+    // Areas and boxes on the sheet as given; a room too thin to survive the turn back
+    // is dropped and the rest renumbered.
+    let n = d.rooms.len();
+    let mut area = vec![0u64; n + 1];
+    let mut bbox = vec![[u32::MAX, u32::MAX, 0u32, 0u32]; n + 1];
+    for (i, &r) in room_map.iter().enumerate() {
+        let (x, y) = ((i % wu) as u32, (i / wu) as u32);
+        let r = r as usize;
+        area[r] += 1;
+        let b = &mut bbox[r];
+        *b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+    }
+    let mut renumber = vec![0u32; n + 1];
+    let mut rooms = Vec::new();
+    for (k, room) in d.rooms.into_iter().enumerate() {
+        if area[k + 1] == 0 {
+            continue;
+        }
+        let polygon = room
+            .polygon
+            .iter()
+            .map(|&[x, y]| {
+                let (bx, by) = turn.back(x + 0.5, y + 0.5);
+                [
+                    (bx - 0.5).clamp(0.0, f64::from(w - 1)),
+                    (by - 0.5).clamp(0.0, f64::from(h - 1)),
+                ]
+            })
+            .collect();
+        rooms.push(DetectedRoom {
+            polygon,
+            area: area[k + 1],
+            bbox: bbox[k + 1],
+            confidence: room.confidence,
+        });
+        renumber[k + 1] = rooms.len() as u32;
+    }
+    room_map.iter_mut().for_each(|r| *r = renumber[*r as usize]);
+    Detection {
+        width: w,
+        height: h,
+        wall_thickness: d.wall_thickness,
+        gap_len: d.gap_len,
+        room_map,
+        walls,
+        rooms,
+    }
+}
+
+/// Detects rooms on a grayscale plan drawn along the image's axes.
+fn detect_straight(gray: &GrayImage, params: &DetectParams) -> Detection {
     let (w, h) = gray.dimensions();
     let empty = |t: u32| Detection {
         width: w,
@@ -130,6 +213,9 @@ pub fn detect(gray: &GrayImage, params: &DetectParams) -> Detection {
     } else {
         None
     };
+    if let Some(m) = &marks {
+        split_at_symbols(&mut bridged, &ink, &walls, m, w, h, t);
+    }
     drop(ink);
     // A region with writing in it is a room however small; on a sheet with no writing at
     // all, a region is a room when it is as large as a small room: a side of some ten wall
@@ -144,9 +230,9 @@ pub fn detect(gray: &GrayImage, params: &DetectParams) -> Detection {
         &bridged,
         &walls,
         marks.as_deref(),
-        w,
-        h,
+        (w, h),
         min_area,
+        t,
         params.simplify_epsilon,
     );
     Detection {
@@ -185,7 +271,202 @@ pub fn debug_masks(
         params.door_factor,
     );
     let m = marks(&ink, &walls, &swings, w, h, t);
+    split_at_symbols(&mut bridged, &ink, &walls, &m, w, h, t);
     (ink, walls, bridged, m)
+}
+
+/// Spaces that still run together where a doorway was left open are parted along the
+/// door symbols drawn in it. With every thin stroke but writing (door leaves and swings,
+/// fixtures) taken as a barrier too, a door's leaf and swing close its doorway; a region
+/// that then falls into several parts with writing in them (or into a part with writing
+/// and one reaching the sheet's edge: a room open to the outside through its entrance)
+/// holds several spaces. Its pixels go to the nearest such part (steps through the
+/// region, strokes included), and a line of wall is drawn where two parts meet.
+fn split_at_symbols(
+    bridged: &mut [bool],
+    ink: &[bool],
+    walls: &[bool],
+    marks: &[bool],
+    w: u32,
+    h: u32,
+    t: u32,
+) {
+    let (wu, hu) = (w as usize, h as usize);
+    let free_mask = |f: &dyn Fn(usize) -> bool| {
+        GrayImage::from_fn(w, h, |x, y| {
+            Luma([if f((y as usize) * wu + x as usize) {
+                255
+            } else {
+                0
+            }])
+        })
+    };
+    let region = connected_components(
+        &free_mask(&|i| !bridged[i]),
+        Connectivity::Four,
+        Luma([0u8]),
+    );
+    // Strokes thickened a pixel, so a swing broken by a pixel or two still closes.
+    let strokes = dilate(
+        &free_mask(&|i| ink[i] && !walls[i] && !marks[i]),
+        Norm::LInf,
+        1,
+    );
+    let parts = connected_components(
+        &free_mask(&|i| !bridged[i] && strokes.as_raw()[i] == 0),
+        Connectivity::Four,
+        Luma([0u8]),
+    );
+    let n = parts.as_raw().iter().copied().max().unwrap_or(0) as usize;
+    #[derive(Clone, Default)]
+    struct Part {
+        area: u64,
+        marks: u32,
+        border: bool,
+        walled: u32,
+        edge: u32,
+        region: u32,
+    }
+    let mut info = vec![Part::default(); n + 1];
+    for (i, &p) in parts.as_raw().iter().enumerate() {
+        if p == 0 {
+            continue;
+        }
+        let (x, y) = (i % wu, i / wu);
+        let part = &mut info[p as usize];
+        part.area += 1;
+        part.region = region.as_raw()[i];
+        part.border |= x == 0 || y == 0 || x + 1 == wu || y + 1 == hu;
+        let around = [
+            (x > 0).then(|| i - 1),
+            (x + 1 < wu).then(|| i + 1),
+            (y > 0).then(|| i - wu),
+            (y + 1 < hu).then(|| i + wu),
+        ];
+        let mut edge = false;
+        let mut walled = false;
+        for j in around.into_iter().flatten() {
+            edge |= parts.as_raw()[j] != p;
+            walled |= bridged[j];
+        }
+        part.edge += u32::from(edge);
+        part.walled += u32::from(walled);
+    }
+    for (p, m) in marks_by_region(marks, parts.as_raw(), n, w, h, t)
+        .into_iter()
+        .enumerate()
+    {
+        info[p].marks = m;
+    }
+    // A part holding a space: writing in it, the size of a small room, bounded mostly by
+    // wall (not the inside of a fixture, nor the quarter circle a door's swing cuts off a
+    // room, both bounded mostly by strokes); or the outside.
+    let tt = u64::from(t) * u64::from(t);
+    let seed =
+        |p: &Part| p.border || (p.marks >= MIN_MARKS && p.area >= 4 * tt && p.walled * 2 >= p.edge);
+    let regions = region.as_raw().iter().copied().max().unwrap_or(0) as usize;
+    let mut seeds_in = vec![0u32; regions + 1];
+    let mut outside_in = vec![false; regions + 1];
+    for p in info.iter().skip(1) {
+        if seed(p) {
+            if p.border {
+                // All parts reaching the edge are one outside.
+                if !outside_in[p.region as usize] {
+                    outside_in[p.region as usize] = true;
+                    seeds_in[p.region as usize] += 1;
+                }
+            } else {
+                seeds_in[p.region as usize] += 1;
+            }
+        }
+    }
+    // Owner of each pixel: the seed part it is nearest (outside parts share one id).
+    let mut owner = vec![0u32; wu * hu];
+    let mut queue = std::collections::VecDeque::new();
+    for (i, &p) in parts.as_raw().iter().enumerate() {
+        if p == 0 {
+            continue;
+        }
+        let part = &info[p as usize];
+        if seeds_in[part.region as usize] >= 2 && seed(part) {
+            owner[i] = if part.border { u32::MAX } else { p };
+            queue.push_back(i);
+        }
+    }
+    if queue.is_empty() {
+        return;
+    }
+    while let Some(i) = queue.pop_front() {
+        let (x, y) = (i % wu, i / wu);
+        let around = [
+            (x > 0).then(|| i - 1),
+            (x + 1 < wu).then(|| i + 1),
+            (y > 0).then(|| i - wu),
+            (y + 1 < hu).then(|| i + wu),
+        ];
+        for j in around.into_iter().flatten() {
+            if owner[j] == 0 && !bridged[j] {
+                owner[j] = owner[i];
+                queue.push_back(j);
+            }
+        }
+    }
+    let mut cut = Vec::new();
+    for (i, &o) in owner.iter().enumerate() {
+        if o == 0 {
+            continue;
+        }
+        let (x, y) = (i % wu, i / wu);
+        let other = |j: usize| owner[j] != 0 && owner[j] != o;
+        if (x + 1 < wu && other(i + 1)) || (y + 1 < hu && other(i + wu)) {
+            cut.push(i);
+        }
+    }
+    for i in cut {
+        bridged[i] = true;
+    }
+}
+
+/// The writing in each of `n` regions (`region` per pixel, 0 none): a label names one room,
+/// so each word (marks within half a wall thickness of each other, less than a wall apart) counts, all of it, for
+/// the region that holds most of it, even where a stroke or a closed doorway cuts it.
+fn marks_by_region(marks: &[bool], region: &[u32], n: usize, w: u32, h: u32, t: u32) -> Vec<u32> {
+    let wu = w as usize;
+    let r = (t / 4).clamp(1, 255) as u8;
+    let words = dilate(
+        &GrayImage::from_fn(w, h, |x, y| {
+            Luma([u8::from(marks[(y as usize) * wu + x as usize]) * 255])
+        }),
+        Norm::LInf,
+        r,
+    );
+    let words = connected_components(&words, Connectivity::Eight, Luma([0u8]));
+    let mut per: std::collections::HashMap<(u32, u32), u32> = std::collections::HashMap::new();
+    let mut total: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    for (i, (&m, &reg)) in marks.iter().zip(region).enumerate() {
+        if !m {
+            continue;
+        }
+        let word = words.as_raw()[i];
+        *total.entry(word).or_default() += 1;
+        if reg != 0 {
+            *per.entry((word, reg)).or_default() += 1;
+        }
+    }
+    let mut best: std::collections::HashMap<u32, (u32, u32)> = std::collections::HashMap::new();
+    for (&(word, reg), &count) in &per {
+        let e = best.entry(word).or_insert((reg, 0));
+        if count > e.1 || (count == e.1 && reg < e.0) {
+            *e = (reg, count);
+        }
+    }
+    let mut out = vec![0u32; n + 1];
+    for (word, (reg, _)) in best {
+        if let Some(slot) = out.get_mut(reg as usize) {
+            *slot += total.get(&word).copied().unwrap_or(0);
+        }
+    }
+    out
 }
 
 /// Unlabelled regions (on a sheet with no writing) smaller than this many `t^2` are no
@@ -222,7 +503,59 @@ fn binarise(gray: &GrayImage) -> Vec<bool> {
     if dark * 2 > ink.len() {
         ink.iter_mut().for_each(|b| *b = !*b);
     }
+    let (w, h) = gray.dimensions();
+    despeckle(&mut ink, w, h);
     ink
+}
+
+/// Specks of at most this many pixels are scanner noise: no stroke of a drawing (a letter,
+/// a dot) is that small at a working resolution where walls are several pixels thick.
+const SPECK: usize = 3;
+
+/// Removes specks: ink blots of a few pixels alone on paper (a piece of a broken stroke,
+/// with more ink within two pixels, stays), and pinholes of a few pixels of paper in ink.
+fn despeckle(ink: &mut [bool], w: u32, h: u32) {
+    let (wu, hu) = (w as usize, h as usize);
+    for value in [true, false] {
+        let img = GrayImage::from_fn(w, h, |x, y| {
+            Luma([u8::from(ink[(y as usize) * (w as usize) + x as usize] == value) * 255])
+        });
+        let conn = if value {
+            Connectivity::Eight
+        } else {
+            Connectivity::Four
+        };
+        let labels = connected_components(&img, conn, Luma([0u8]));
+        let n = labels.as_raw().iter().copied().max().unwrap_or(0) as usize;
+        let mut size = vec![0usize; n + 1];
+        for &l in labels.as_raw() {
+            size[l as usize] += 1;
+        }
+        let raw = labels.as_raw();
+        // Whether pixel `i` of component `l` has ink of another component within 2 px.
+        let near_other = |i: usize, l: u32| {
+            let (x, y) = (i % wu, i / wu);
+            (y.saturating_sub(2)..(y + 3).min(hu)).any(|yy| {
+                (x.saturating_sub(2)..(x + 3).min(wu)).any(|xx| {
+                    let o = raw[yy * wu + xx];
+                    o != 0 && o != l
+                })
+            })
+        };
+        let mut keep = vec![false; n + 1];
+        if value {
+            for (i, &l) in raw.iter().enumerate() {
+                if l != 0 && size[l as usize] <= SPECK && !keep[l as usize] {
+                    keep[l as usize] = near_other(i, l);
+                }
+            }
+        }
+        for (p, &l) in ink.iter_mut().zip(raw) {
+            if l != 0 && size[l as usize] <= SPECK && !keep[l as usize] {
+                *p = !value;
+            }
+        }
+    }
 }
 
 /// The most common thickness of ink strokes at least 3 px thick: for each ink pixel, the
@@ -522,7 +855,10 @@ fn bridge_gaps(
         let mut doors: Vec<(Axis, Band)> = Vec::new();
         for axis in Axis::both(wu, hu) {
             for g in candidates(axis, current) {
-                if g.runs.len() <= max_band && judge(&g, axis) {
+                if g.runs.len() <= max_band
+                    && opens_both_ways(&g, axis, |l, i| current[axis.idx(l, i)])
+                    && judge(&g, axis)
+                {
                     doors.push((axis, g));
                 }
             }
@@ -562,7 +898,115 @@ fn bridge_gaps(
     }
     fill_bands(out, &doors);
     known.extend(late.into_inner());
+    // A wall that is all door, the space beyond it as wide as the door: the band runs on
+    // through that space, and the doorway is the band's last wall thickness of lines, where
+    // the walls on both sides run on straight past it and stop flush with its edge.
+    // It opens onto a space within the walls, not onto the sheet's outside (a niche in an
+    // outer wall).
+    let current: &[bool] = out;
+    let outside = {
+        let free = mask(&|i| !current[i]);
+        let labels = connected_components(&free, Connectivity::Four, Luma([0u8]));
+        let n = labels.as_raw().iter().copied().max().unwrap_or(0) as usize;
+        let mut at_edge = vec![false; n + 1];
+        for (x, y, p) in labels.enumerate_pixels() {
+            if x == 0 || y == 0 || x + 1 == w || y + 1 == h {
+                at_edge[p.0[0] as usize] = true;
+            }
+        }
+        let raw = labels.into_raw();
+        raw.into_iter()
+            .map(|l| l != 0 && at_edge[l as usize])
+            .collect::<Vec<bool>>()
+    };
+    let mut doors: Vec<(Axis, Band)> = Vec::new();
+    for axis in Axis::both(wu, hu) {
+        let (lines, len) = axis.dims();
+        for g in candidates(axis, current) {
+            if g.runs.len() <= max_band {
+                continue;
+            }
+            doors.extend(
+                flush_edges(
+                    &g,
+                    t as usize,
+                    (lines, len),
+                    |l, i| current[axis.idx(l, i)],
+                    |l, i| outside[axis.idx(l, i)],
+                )
+                .into_iter()
+                .map(|b| (axis, b)),
+            );
+        }
+    }
+    fill_bands(out, &doors);
     known
+}
+
+/// Whether a gap leads somewhere on both sides: the lines just before and just after the
+/// band are mostly free along its run. A gap in a wall joins two spaces; a closet no
+/// bigger than a doorway, walled on every side, is a room of its own.
+fn opens_both_ways(g: &Band, axis: Axis, wall: impl Fn(usize, usize) -> bool) -> bool {
+    let (lines, _) = axis.dims();
+    let free_share = |line: usize, a: usize, b: usize| {
+        let n = b.saturating_sub(a).max(1);
+        (a..b).filter(|&i| !wall(line, i)).count() * 2 >= n
+    };
+    let (l0, a0, b0) = g.runs[0];
+    let (l1, a1, b1) = g.runs[g.runs.len() - 1];
+    l0 > 0 && l1 + 1 < lines && free_share(l0 - 1, a0, b0) && free_share(l1 + 1, a1, b1)
+}
+
+/// The edges of a band (longer than a wall is thick) where the walls at both of its ends run
+/// on straight past its last `t` lines and stop flush with it, and beyond which lies a space
+/// within the walls (not the sheet's outside): a wall that is all door.
+fn flush_edges(
+    g: &Band,
+    t: usize,
+    (lines, len): (usize, usize),
+    wall: impl Fn(usize, usize) -> bool,
+    sheet_outside: impl Fn(usize, usize) -> bool,
+) -> Vec<Band> {
+    let n = g.runs.len();
+    let mut out = Vec::new();
+    if n <= t || t < 2 {
+        return out;
+    }
+    for last in [true, false] {
+        let strip: Vec<(usize, usize, usize)> = if last {
+            g.runs[n - t..].to_vec()
+        } else {
+            g.runs[..t].to_vec()
+        };
+        let edge = if last { strip[t - 1] } else { strip[0] };
+        let outside = if last {
+            edge.0.checked_add(1).filter(|&l| l < lines)
+        } else {
+            edge.0.checked_sub(1)
+        };
+        let Some(outside) = outside else { continue };
+        let (_, ea, eb) = edge;
+        if ea == 0 || eb >= len {
+            continue;
+        }
+        let flush = !wall(outside, ea - 1)
+            && !wall(outside, eb)
+            && !sheet_outside(outside, ea.midpoint(eb));
+        let walled = strip.iter().all(|&(l, a, b)| {
+            a >= t && b + t <= len && (1..=t).all(|k| wall(l, a - k) && wall(l, b + k - 1))
+        });
+        if flush && walled {
+            let (_, a, b) = strip[t / 2];
+            out.push(Band {
+                line0: strip[0].0,
+                line1: strip[t - 1].0,
+                a,
+                b,
+                runs: strip,
+            });
+        }
+    }
+    out
 }
 
 /// Doorways across a band as long as a room: lines from which a door's symbol is drawn
@@ -1244,12 +1688,19 @@ fn rooms_of(
     walls: &[bool],
     drawn: &[bool],
     marks: Option<&[bool]>,
-    w: u32,
-    h: u32,
+    (w, h): (u32, u32),
     min_area: u64,
+    t: u32,
     epsilon: f64,
 ) -> (Vec<u32>, Vec<DetectedRoom>) {
     let wu = w as usize;
+    // How far each free pixel is from the nearest wall (chessboard): a room is deeper than
+    // a niche in a wall, somewhere at least a wall thickness from every wall.
+    let wall_img = GrayImage::from_fn(w, h, |x, y| {
+        Luma([u8::from(walls[(y as usize) * wu + x as usize]) * 255])
+    });
+    let depth = imageproc::distance_transform::distance_transform(&wall_img, Norm::LInf);
+    let min_depth = ((t / 2).min(255) as u8).max(1);
     let free = GrayImage::from_fn(w, h, |x, y| {
         Luma([if walls[(y as usize) * wu + x as usize] {
             0
@@ -1268,6 +1719,7 @@ fn rooms_of(
         /// Boundary contacts with wall, and of those with a closed doorway (no drawn wall).
         edge: u32,
         closed: u32,
+        deep: bool,
     }
     let mut stats = vec![
         Stats {
@@ -1277,15 +1729,14 @@ fn rooms_of(
             marks: 0,
             edge: 0,
             closed: 0,
+            deep: false,
         };
         n + 1
     ];
     for (i, (x, y, p)) in labels.enumerate_pixels().enumerate() {
         let s = &mut stats[p.0[0] as usize];
         s.area += 1;
-        if let Some(m) = marks {
-            s.marks += u32::from(m[i]);
-        }
+        s.deep |= depth.as_raw()[i] >= min_depth;
         s.bbox = [
             s.bbox[0].min(x),
             s.bbox[1].min(y),
@@ -1311,9 +1762,17 @@ fn rooms_of(
             }
         }
     }
+    if let Some(m) = marks {
+        for (r, count) in marks_by_region(m, labels.as_raw(), n, w, h, t)
+            .into_iter()
+            .enumerate()
+        {
+            stats[r].marks = count;
+        }
+    }
     let mut chosen: Vec<(u32, DetectedRoom)> = Vec::new();
     for (label, s) in stats.iter().enumerate().skip(1) {
-        if s.border || s.area < min_area || (marks.is_some() && s.marks < MIN_MARKS) {
+        if s.border || s.area < min_area || !s.deep || (marks.is_some() && s.marks < MIN_MARKS) {
             continue;
         }
         let Some(polygon) = outline(&labels, label as u32, s.bbox, epsilon) else {
@@ -1436,6 +1895,63 @@ mod tests {
         let kept = |m: &[bool]| m.iter().filter(|&&b| b).count();
         assert!(kept(&any_angle) > kept(&square_only));
         assert!(any_angle[(30 * w + 30) as usize]);
+    }
+
+    #[test]
+    fn rooms_joined_by_an_open_doorway_are_parted_along_its_leaf_and_swing() {
+        // Two rooms, walls 6 px thick, the wall between them with a 30 px doorway left
+        // open; the door's leaf and swing are drawn in the right room, and there is
+        // writing in both.
+        let (w, h) = (200u32, 100u32);
+        let walls = mask(
+            w,
+            h,
+            &[
+                [10, 10, 189, 15],
+                [10, 84, 189, 89],
+                [10, 10, 15, 89],
+                [184, 10, 189, 89],
+                [100, 10, 105, 39],
+                [100, 70, 105, 89],
+            ],
+        );
+        let marks = mask(w, h, &[[40, 40, 52, 52], [150, 60, 162, 72]]);
+        let mut ink: Vec<bool> = walls.iter().zip(&marks).map(|(&a, &b)| a || b).collect();
+        for x in 103..=133 {
+            ink[(40 * w + x) as usize] = true;
+        }
+        for k in 0..=200 {
+            let th = f64::from(k) / 200.0 * std::f64::consts::FRAC_PI_2;
+            let (x, y) = (103.0 + 30.0 * th.sin(), 40.0 + 30.0 * th.cos());
+            ink[(y.round() as u32 * w + x.round() as u32) as usize] = true;
+        }
+        let region_of = |m: &[bool]| {
+            let free = GrayImage::from_fn(w, h, |x, y| {
+                Luma([if m[(y * w + x) as usize] { 0 } else { 255 }])
+            });
+            connected_components(&free, Connectivity::Four, Luma([0u8]))
+        };
+        let before = region_of(&walls);
+        assert_eq!(before.get_pixel(30, 50), before.get_pixel(170, 50));
+        let mut bridged = walls.clone();
+        split_at_symbols(&mut bridged, &ink, &walls, &marks, w, h, 6);
+        let after = region_of(&bridged);
+        assert_ne!(after.get_pixel(30, 50), after.get_pixel(170, 50));
+        // Writing alone on both sides of a room parts nothing.
+        let walls2 = mask(
+            w,
+            h,
+            &[
+                [10, 10, 189, 15],
+                [10, 84, 189, 89],
+                [10, 10, 15, 89],
+                [184, 10, 189, 89],
+            ],
+        );
+        let ink2: Vec<bool> = walls2.iter().zip(&marks).map(|(&a, &b)| a || b).collect();
+        let mut bridged2 = walls2.clone();
+        split_at_symbols(&mut bridged2, &ink2, &walls2, &marks, w, h, 6);
+        assert_eq!(bridged2, walls2);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //!
 //! - [`decode`]: bytes to a bounded grayscale image.
 //! - [`detect`]: walls, door gaps, enclosed regions, outlines.
+//! - [`deskew`]: a sheet scanned askew turned straight first.
 //! - [`outline`]: walls drawn as outline pairs filled solid.
 //! - [`r2v`]: r2v annotations rendered to images with their ground-truth rooms.
 //! - [`distort`]: rotation, noise and JPEG applied to a rendered plan (scan variants).
@@ -13,6 +14,7 @@
 //! - [`mlstruct`]: detected walls vs MLSTRUCT-FP's wall rectangles (pixel IoU).
 
 pub mod decode;
+pub mod deskew;
 pub mod detect;
 pub mod distort;
 pub mod eval;

@@ -353,3 +353,39 @@ fn dump_stages() {
             .expect("saves");
     }
 }
+
+/// A balcony off a room, the wall between them all door: the room's wall runs on straight
+/// past the doorway at both ends and stops flush with the balcony's sides, so the doorway
+/// is closed there and the balcony is a room of its own.
+#[test]
+fn a_balcony_whose_wall_is_all_door_is_a_room_of_its_own() {
+    let plan = "50\t0\t250\t0\twall\n\
+        250\t0\t250\t150\twall\n\
+        250\t150\t50\t150\twall\n\
+        50\t150\t50\t0\twall\n\
+        0\t40\t50\t40\twall\n\
+        0\t40\t0\t110\twall\n\
+        0\t110\t50\t110\twall\n\
+        50\t40\t50\t110\tdoor\n\
+        10\t70\t40\t80\tbalcony\n\
+        120\t70\t180\t80\tliving_room\n";
+    assert_all_found("balcony", plan, 2, 0.9);
+}
+
+/// A closet no bigger than a doorway, walled on every side and labelled, is a room: a gap
+/// is closed as a doorway only where it opens onto free space on both sides.
+#[test]
+fn a_closet_as_small_as_a_doorway_is_a_room() {
+    let plan = "0\t0\t200\t0\twall\n\
+        200\t0\t200\t100\twall\n\
+        200\t100\t0\t100\twall\n\
+        0\t100\t0\t0\twall\n\
+        100\t0\t100\t100\twall\n\
+        100\t60\t125\t60\twall\n\
+        125\t60\t125\t100\twall\n\
+        100\t20\t100\t50\tdoor\n\
+        40\t45\t70\t55\tbedroom\n\
+        104\t75\t121\t85\tPS\n\
+        150\t30\t180\t40\tkitchen\n";
+    assert_all_found("shaft", plan, 3, 0.85);
+}
