@@ -83,16 +83,7 @@ impl Server {
     }
 
     async fn create_json(&self, key: &str, body: Value) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .post(self.u("/api/v1/jobs"))
-            .header("x-api-key", key)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        let status = r.status();
-        (status, r.json().await.expect("json body"))
+        self.post(key, "/api/v1/jobs", body).await
     }
 
     async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {

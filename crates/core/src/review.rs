@@ -155,13 +155,7 @@ async fn read_result(ports: ReviewPorts<'_>, job: &Job) -> Result<Value, StageEr
         .result
         .as_ref()
         .ok_or_else(|| StageError::internal(format!("job {} has no result", job.id)))?;
-    let bytes = ports
-        .objects
-        .get(key)
-        .await?
-        .ok_or_else(|| StageError::internal(format!("object {key} is missing")))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| StageError::internal(format!("object {key} is not valid: {e}")))
+    crate::stages::read_object_json(ports.objects, key).await
 }
 
 /// Checks a decision against the job's current result without storing anything: the

@@ -254,8 +254,15 @@ fn to_value<T: Serialize>(output: T) -> Result<Value, StageError> {
 
 /// Reads a JSON object from the store.
 async fn read_json<T: DeserializeOwned>(ports: &Ports, key: &ObjectKey) -> Result<T, StageError> {
-    let bytes = ports
-        .objects
+    read_object_json(&*ports.objects, key).await
+}
+
+/// Reads the JSON object at `key`: an error names a missing or invalid object.
+pub(crate) async fn read_object_json<T: DeserializeOwned>(
+    objects: &dyn crate::ports::ObjectStore,
+    key: &ObjectKey,
+) -> Result<T, StageError> {
+    let bytes = objects
         .get(key)
         .await?
         .ok_or_else(|| StageError::internal(format!("object {key} is missing")))?;
