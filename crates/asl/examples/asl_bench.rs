@@ -2,7 +2,7 @@
 //! definition (no-op tasks), in memory and with the durable SQLite journal. Prints one
 //! JSON object per measurement; `bench/asl_bench.sh` puts them next to moto's figures.
 //!
-//! `cargo run --release -p docpipe-asl --example asl_bench -- [N] [PIPELINE_JSON] [--only-chain]`
+//! `cargo run --release -p docpipe-asl --example asl_bench -- [N] [PIPELINE_JSON] [--only-chain | --in-memory]`
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -134,6 +134,10 @@ fn main() {
             n / 4,
             in_memory(&pipeline, &pipeline_input, n / 4).await,
         );
+        // `--in-memory`: just the two in-memory figures (for profiling).
+        if args.iter().any(|a| a == "--in-memory") {
+            return;
+        }
         report(
             "chain10/memory-journal",
             n,

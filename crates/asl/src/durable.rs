@@ -161,7 +161,7 @@ impl DurableRunner {
         stop: Option<StopHandle>,
     ) -> Result<ExecutionOutcome, JournalError> {
         let mut stop_rx: Option<watch::Receiver<_>> = stop.as_ref().map(StopHandle::subscribe);
-        let mut pending: JoinSet<Event> = JoinSet::new();
+        let mut pending = crate::runner::InFlight::default();
         let mut queue: VecDeque<Work> = work.into();
         loop {
             while let Some(w) = queue.pop_front() {
@@ -170,17 +170,7 @@ impl DurableRunner {
             let event = tokio::select! {
                 biased;
                 req = StopHandle::stopped(&mut stop_rx) => Event::Abort { error: req.0, cause: req.1 },
-                joined = pending.join_next() => match joined {
-                    Some(Ok(event)) => event,
-                    Some(Err(e)) => Event::Abort {
-                        error: Some("States.Runtime".into()),
-                        cause: Some(format!("internal: {e}")),
-                    },
-                    None => Event::Abort {
-                        error: Some("States.Runtime".into()),
-                        cause: Some("internal: the execution is waiting for nothing".into()),
-                    },
-                },
+                event = pending.next() => event,
             };
             let now = self.clock.now();
             outstanding.on_event(&event);
@@ -204,13 +194,10 @@ impl DurableRunner {
                 records.push(JournalRecord::finished(&name, c));
             }
             // Journal first: a crash from here on replays this event.
-            if let Err(e) = self.journal.append(records).await {
-                pending.abort_all();
-                return Err(e);
-            }
+            self.journal.append(records).await?;
             if let Some(done) = done {
-                // A task still running (StopExecution, a failed branch) is discarded.
-                pending.abort_all();
+                // A task still running (StopExecution, a failed branch) is discarded when
+                // `pending` is dropped.
                 return Ok(outcome(done, history));
             }
             for id in new_tasks {
@@ -226,20 +213,14 @@ impl DurableRunner {
         }
     }
 
-    fn perform(&self, pending: &mut JoinSet<Event>, w: Work) {
+    fn perform(&self, pending: &mut crate::runner::InFlight, w: Work) {
         match w {
-            Work::Timer(id, d) => {
-                let sleep = self.clock.sleep(d);
-                pending.spawn(async move {
-                    sleep.await;
-                    Event::TimerFired { id }
-                });
-            }
+            Work::Timer(id, d) => pending.push_timer(id, self.clock.sleep(d)),
             Work::Task(t) => {
                 let invoker = self.invoker.clone();
                 let timeout = t.deadline.map(|d| remaining(d, self.clock.now()));
                 let sleep = timeout.map(|d| self.clock.sleep(d));
-                pending.spawn(async move {
+                pending.push(async move {
                     let call = invoker.invoke(&t.resource, t.input);
                     let result = match sleep {
                         None => call.await,

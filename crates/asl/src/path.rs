@@ -165,27 +165,45 @@ impl Path {
 
 fn select_segments(doc: &Value, segs: &[Segment]) -> Selection {
     let mut cur = doc;
-    let mut shown = String::from("$");
     for (i, seg) in segs.iter().enumerate() {
         let next = match seg {
-            Segment::Field(name) => {
-                shown.push_str(&format!("['{name}']"));
-                cur.as_object().and_then(|o| o.get(name))
-            }
-            Segment::Index(n) => {
-                shown.push_str(&format!("[{n}]"));
-                cur.as_array().and_then(|a| a.get(*n))
-            }
+            Segment::Field(name) => cur.as_object().and_then(|o| o.get(name)),
+            Segment::Index(n) => cur.as_array().and_then(|a| a.get(*n)),
         };
         match next {
             Some(v) => cur = v,
             None if i + 1 == segs.len() => {
-                return Selection::Missing(format!("No results for path: {shown}"));
+                return Selection::Missing(format!("No results for path: {}", shown(&segs[..=i])));
             }
-            None => return Selection::Missing(format!("Missing property in path {shown}")),
+            None => {
+                return Selection::Missing(format!(
+                    "Missing property in path {}",
+                    shown(&segs[..=i])
+                ));
+            }
         }
     }
     Selection::Found(cur.clone())
+}
+
+/// `$['a'][0]`: how AWS shows a path in its errors (built only when there is one).
+fn shown(segs: &[Segment]) -> String {
+    let mut out = String::from("$");
+    for seg in segs {
+        match seg {
+            Segment::Field(name) => {
+                out.push_str("['");
+                out.push_str(name);
+                out.push_str("']");
+            }
+            Segment::Index(n) => {
+                out.push('[');
+                out.push_str(&n.to_string());
+                out.push(']');
+            }
+        }
+    }
+    out
 }
 
 fn is_shorthand(name: &str) -> bool {

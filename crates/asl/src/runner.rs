@@ -5,16 +5,68 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
 use async_trait::async_trait;
-use docpipe_core::Clock;
+use docpipe_core::{BoxFuture, Clock};
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use crate::execution::{Action, Event, Execution, ExecutionContext, ExecutionStatus, OpId};
 use crate::history::HistoryEvent;
 use crate::model::Definition;
+
+/// An execution's outstanding task invocations and timers, polled inside the execution's
+/// own task: no task is spawned per invocation, so an event costs no thread hand-off.
+/// Dropping the set cancels what is still outstanding.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    set: FuturesUnordered<BoxFuture<'static, Event>>,
+}
+
+impl InFlight {
+    /// Adds `work`; a panic inside it ends the execution as `States.Runtime` instead of
+    /// unwinding through the runner.
+    pub(crate) fn push(&mut self, work: impl Future<Output = Event> + Send + 'static) {
+        self.set
+            .push(Box::pin(AssertUnwindSafe(work).catch_unwind().map(
+                |r| match r {
+                    Ok(event) => event,
+                    Err(_) => {
+                        tracing::error!("a task invocation panicked");
+                        Event::Abort {
+                            error: Some("States.Runtime".into()),
+                            cause: Some("internal: a task invocation panicked".into()),
+                        }
+                    }
+                },
+            )));
+    }
+
+    /// Adds a timer that reports `TimerFired { id }` when `sleep` completes.
+    pub(crate) fn push_timer(&mut self, id: OpId, sleep: BoxFuture<'static, ()>) {
+        self.set.push(Box::pin(async move {
+            sleep.await;
+            Event::TimerFired { id }
+        }));
+    }
+
+    /// The next event; when nothing is outstanding, an abort (the execution would wait
+    /// forever).
+    pub(crate) async fn next(&mut self) -> Event {
+        match self.set.next().await {
+            Some(event) => event,
+            None => Event::Abort {
+                error: Some("States.Runtime".into()),
+                cause: Some("internal: the execution is waiting for nothing".into()),
+            },
+        }
+    }
+}
 
 /// A task's failure: `error` is the name Retry and Catch match.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,13 +262,13 @@ impl Runner {
             Execution::start(definition, input, options.context(), self.clock.now());
         let mut queue: VecDeque<Action> = actions.into();
         let mut history = Vec::with_capacity(32);
-        let mut pending: JoinSet<Event> = JoinSet::new();
+        let mut pending = InFlight::default();
         loop {
             while let Some(action) = queue.pop_front() {
                 match action {
                     Action::RecordHistory(e) => history.push(e),
                     Action::Finish(done) => {
-                        pending.abort_all();
+                        // Dropping `pending` cancels what is still running.
                         return ExecutionOutcome {
                             status: done.status,
                             output: done.output,
@@ -231,7 +283,7 @@ impl Runner {
                         input,
                         timeout,
                     } => {
-                        pending.spawn(invoke(
+                        pending.push(invoke(
                             self.invoker.clone(),
                             self.clock.clone(),
                             id,
@@ -241,28 +293,14 @@ impl Runner {
                         ));
                     }
                     Action::StartTimer { id, duration } => {
-                        let sleep = self.clock.sleep(duration);
-                        pending.spawn(async move {
-                            sleep.await;
-                            Event::TimerFired { id }
-                        });
+                        pending.push_timer(id, self.clock.sleep(duration));
                     }
                 }
             }
             let event = tokio::select! {
                 biased;
                 req = stopped(&mut stop_rx) => Event::Abort { error: req.error, cause: req.cause },
-                joined = pending.join_next() => match joined {
-                    Some(Ok(event)) => event,
-                    Some(Err(e)) => {
-                        tracing::error!(error = %e, "task invocation panicked or was cancelled");
-                        Event::Abort { error: Some("States.Runtime".into()), cause: Some(format!("internal: {e}")) }
-                    }
-                    None => Event::Abort {
-                        error: Some("States.Runtime".into()),
-                        cause: Some("internal: the execution is waiting for nothing".into()),
-                    },
-                },
+                event = pending.next() => event,
             };
             queue.extend(exec.on_event(event, self.clock.now()));
         }

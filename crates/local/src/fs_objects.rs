@@ -34,50 +34,59 @@ fn io_error(what: &str, key: &ObjectKey, e: std::io::Error) -> StageError {
     StageError::unavailable(format!("object store: {what} {key}: {e}"))
 }
 
+/// Runs file-system work on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StageError::internal(format!("object store task: {e}")))?
+}
+
 #[async_trait]
 impl ObjectStore for FsObjectStore {
     async fn put(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<()> {
         let path = self.path_of(key);
-        // A temporary name of its own per write: two writes of one key at once (two
-        // requests racing with one Idempotency-Key) must not share a half-written file.
         static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut tmp = path.clone().into_os_string();
         tmp.push(format!(".tmp-{}-{n}", std::process::id()));
         let tmp = PathBuf::from(tmp);
-        // A delete of the folder's last object removes the folder; a write that loses
-        // that race makes the folder again.
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            if let Some(dir) = path.parent() {
-                crate::private_files::create_dir_all_async(dir)
-                    .await
-                    .map_err(|e| io_error("creating folder for", key, e))?;
-            }
-            let written = match crate::private_files::write_async(&tmp, bytes.clone()).await {
-                Ok(()) => tokio::fs::rename(&tmp, &path)
-                    .await
-                    .map_err(|e| ("renaming", e)),
-                Err(e) => Err(("writing", e)),
-            };
-            match written {
-                Ok(()) => return Ok(()),
-                Err((_, e)) if e.kind() == ErrorKind::NotFound && tries < 3 => {}
-                Err((what, e)) => {
-                    let _ = tokio::fs::remove_file(&tmp).await;
-                    return Err(io_error(what, key, e));
+        let key = key.clone();
+        // One hop to the blocking pool for the folder, the write and the rename.
+        blocking(move || {
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                if let Some(dir) = path.parent() {
+                    crate::private_files::create_dir_all(dir)
+                        .map_err(|e| io_error("creating folder for", &key, e))?;
+                }
+                let written = match crate::private_files::write(&tmp, &bytes) {
+                    Ok(()) => std::fs::rename(&tmp, &path).map_err(|e| ("renaming", e)),
+                    Err(e) => Err(("writing", e)),
+                };
+                match written {
+                    Ok(()) => return Ok(()),
+                    // A concurrent delete removed the folder between the two steps.
+                    Err((_, e)) if e.kind() == ErrorKind::NotFound && tries < 3 => {}
+                    Err((what, e)) => {
+                        let _ = std::fs::remove_file(&tmp);
+                        return Err(io_error(what, &key, e));
+                    }
                 }
             }
-        }
+        })
+        .await
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<Option<Vec<u8>>> {
-        match tokio::fs::read(self.path_of(key)).await {
+        let path = self.path_of(key);
+        let key = key.clone();
+        blocking(move || match std::fs::read(path) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error("reading", key, e)),
-        }
+            Err(e) => Err(io_error("reading", &key, e)),
+        })
+        .await
     }
 
     async fn size(&self, key: &ObjectKey) -> Result<Option<u64>> {

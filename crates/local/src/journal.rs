@@ -200,11 +200,11 @@ fn append_one(conn: &Connection, records: &[JournalRecord]) -> Result<(), Journa
         let seq: i64 = match r {
             JournalRecord::Started { .. } => {
                 let inserted = conn
-                    .execute(
+                    .prepare_cached(
                         "INSERT INTO asl_journal_executions (name, records) VALUES (?1, 1)
                          ON CONFLICT (name) DO NOTHING",
-                        params![name],
                     )
+                    .and_then(|mut st| st.execute(params![name]))
                     .map_err(storage)?;
                 if inserted == 0 {
                     return Err(JournalError::AlreadyExists(name.to_owned()));
@@ -212,25 +212,29 @@ fn append_one(conn: &Connection, records: &[JournalRecord]) -> Result<(), Journa
                 0
             }
             _ => conn
-                .query_row(
+                .prepare_cached(
                     "UPDATE asl_journal_executions
                         SET records = records + 1,
                             finished = finished OR ?2
                       WHERE name = ?1
                   RETURNING records - 1",
-                    params![name, matches!(r, JournalRecord::Finished { .. })],
-                    |row| row.get(0),
                 )
+                .and_then(|mut st| {
+                    st.query_row(
+                        params![name, matches!(r, JournalRecord::Finished { .. })],
+                        |row| row.get(0),
+                    )
+                })
                 .optional()
                 .map_err(storage)?
                 .ok_or_else(|| {
                     JournalError::Corrupt(format!("{name}: a record before its Started record"))
                 })?,
         };
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO asl_journal_records (name, seq, record) VALUES (?1, ?2, ?3)",
-            params![name, seq, body],
         )
+        .and_then(|mut st| st.execute(params![name, seq, body]))
         .map_err(storage)?;
     }
     Ok(())

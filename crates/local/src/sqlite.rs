@@ -315,16 +315,16 @@ fn decode(data: &str) -> Result<Job> {
 
 fn save(conn: &Connection, job: &Job) -> Result<()> {
     let data = serde_json::to_string(job).map_err(|e| StageError::internal(format!("job: {e}")))?;
-    conn.execute(
-        "UPDATE jobs SET status = ?2, updated_at = ?3, data = ?4 WHERE id = ?1",
-        params![
-            job.id.as_str(),
-            job.status.as_str(),
-            ts(job.updated_at),
-            data
-        ],
-    )
-    .map_err(db_error)?;
+    conn.prepare_cached("UPDATE jobs SET status = ?2, updated_at = ?3, data = ?4 WHERE id = ?1")
+        .and_then(|mut st| {
+            st.execute(params![
+                job.id.as_str(),
+                job.status.as_str(),
+                ts(job.updated_at),
+                data
+            ])
+        })
+        .map_err(db_error)?;
     Ok(())
 }
 
@@ -335,11 +335,9 @@ fn record(conn: &Connection, id: &JobId, change: &StatusChange) -> Result<()> {
         .map(serde_json::to_string)
         .transpose()
         .map_err(|e| StageError::internal(format!("operator change: {e}")))?;
-    conn.execute(
-        "INSERT INTO job_history (job_id, seq, status, at, operator)
-         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_history WHERE job_id = ?1), ?2, ?3, ?4)",
-        params![id.as_str(), change.status.as_str(), ts(change.at), operator],
-    )
+    conn.prepare_cached("INSERT INTO job_history (job_id, seq, status, at, operator)
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_history WHERE job_id = ?1), ?2, ?3, ?4)")
+        .and_then(|mut st| st.execute(params![id.as_str(), change.status.as_str(), ts(change.at), operator]))
     .map_err(db_error)?;
     Ok(())
 }
@@ -366,10 +364,9 @@ impl JobStore for SqliteJobStore {
             let data = serde_json::to_string(&job)
                 .map_err(|e| StageError::internal(format!("job: {e}")))?;
             let inserted = tx
-                .execute(
-                    "INSERT OR IGNORE INTO jobs (id, status, kind, owner, created_at, updated_at, data)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
+                .prepare_cached("INSERT OR IGNORE INTO jobs (id, status, kind, owner, created_at, updated_at, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                    .and_then(|mut st| st.execute(params![
                         job.id.as_str(),
                         job.status.as_str(),
                         job.kind.as_str(),
@@ -377,8 +374,7 @@ impl JobStore for SqliteJobStore {
                         ts(job.created_at),
                         ts(job.updated_at),
                         data
-                    ],
-                )
+                    ]))
                 .map_err(db_error)?;
             if inserted == 0 {
                 return Err(StageError::new(
@@ -559,11 +555,10 @@ impl SqliteJobStore {
         let rec = rec.clone();
         self.with(move |conn| {
             let json = |v: &Value| v.to_string();
-            conn.execute(
-                "INSERT OR REPLACE INTO executions
+            conn.prepare_cached("INSERT OR REPLACE INTO executions
                  (name, job_id, status, started_at, stopped_at, input, output, error, cause, history)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+                .and_then(|mut st| st.execute(params![
                     rec.name,
                     rec.job_id.as_ref().map(JobId::as_str),
                     rec.status.as_str(),
@@ -574,8 +569,7 @@ impl SqliteJobStore {
                     rec.error,
                     rec.cause,
                     json(&rec.history),
-                ],
-            )
+                ]))
             .map_err(db_error)?;
             Ok(())
         })

@@ -187,17 +187,32 @@ async fn failures_map_to_error_codes() {
         .await
         .expect_err("malformed");
     assert_eq!(err.code, ErrorCode::DocumentUnreadable);
-    // A worker that floods stdout is stopped at the output cap, not at the timeout.
+    // A worker that floods stdout with something that is not a reply frame.
     let flood = PdfTextOcr::new(WorkerCommand {
         program: PathBuf::from("/usr/bin/yes"),
         args: Vec::new(),
-    })
-    .with_max_output_bytes(1024 * 1024);
-    let start = Instant::now();
+    });
     let err = flood
         .recognize(b"%PDF-1.4".to_vec(), MediaType::Pdf)
         .await
         .expect_err("flood");
+    assert_eq!(err.code, ErrorCode::DocumentUnreadable);
+    assert!(err.message.contains("malformed"), "{}", err.message);
+    // A reply frame announcing more than the output cap is refused at once, not read to
+    // the end or waited out.
+    let oversized = PdfTextOcr::new(WorkerCommand {
+        program: PathBuf::from("/bin/sh"),
+        args: vec![
+            "-c".into(),
+            r"printf 'dpw1\377\377\377\177'; exec cat /dev/zero".into(),
+        ],
+    })
+    .with_max_output_bytes(1024 * 1024);
+    let start = Instant::now();
+    let err = oversized
+        .recognize(b"%PDF-1.4".to_vec(), MediaType::Pdf)
+        .await
+        .expect_err("oversized");
     assert_eq!(err.code, ErrorCode::DocumentUnreadable);
     assert!(err.message.contains("larger than"), "{}", err.message);
     assert!(start.elapsed() < Duration::from_secs(5));

@@ -22,7 +22,7 @@ use docpipe_invoice::RuleExtractor;
 use docpipe_local::chat_extractor::{ChatConfig, ChatExtractor};
 use docpipe_local::embedded::{Embedded, EmbeddedOptions};
 use docpipe_ocr::{LayeredOcr, PdfRenderer};
-use docpipe_pdf::worker::{PdfTextOcr, WorkerCommand};
+use docpipe_pdf::worker::{DOCUMENTS_PER_WORKER, PdfTextOcr, WorkerCommand, WorkerLimits};
 use docpipe_rooms::WithRooms;
 
 use crate::settings::{ExtractorChoice, Settings};
@@ -47,8 +47,8 @@ pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// The worker process, when the arguments select it: parses one document from stdin
-/// under its own resource limits.
+/// The worker process, when the arguments select it: parses documents from stdin under
+/// its own resource limits.
 pub(crate) fn worker_main() -> Option<ExitCode> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     docpipe_pdf::worker::dispatch(&args)
@@ -80,9 +80,15 @@ fn build_identity() -> String {
 /// The embedded pipeline over the settings' data folder, with this binary as its
 /// document-parsing worker.
 pub(crate) fn open_pipeline(settings: &Settings) -> Result<Embedded> {
-    let worker = WorkerCommand::current_exe()?;
-    let text =
-        PdfTextOcr::new(worker).with_timeout(Duration::from_secs(settings.worker_timeout_secs));
+    let limits = WorkerLimits {
+        memory_bytes: settings.worker_memory_mib * 1024 * 1024,
+        cpu_seconds: settings.worker_cpu_secs,
+        ..WorkerLimits::default()
+    };
+    let worker = WorkerCommand::current_exe()?.with_limits(&limits);
+    let text = PdfTextOcr::new(worker)
+        .with_timeout(Duration::from_secs(settings.worker_timeout_secs))
+        .with_documents_per_worker(DOCUMENTS_PER_WORKER);
     // Scans (images, PDF pages without text) go to Tesseract when it is installed; without
     // it they fail their job with UNSUPPORTED_DOCUMENT naming what to install.
     let ocr: Arc<dyn docpipe_core::Ocr> = Arc::new(LayeredOcr::with_tesseract(text));
