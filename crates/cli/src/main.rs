@@ -46,6 +46,9 @@ enum Command {
     /// Inspect state-machine executions.
     #[command(subcommand)]
     Executions(commands::jobs::ExecutionsCommand),
+    /// Job status events (`job.status.v1`).
+    #[command(subcommand)]
+    Events(commands::events::EventsCommand),
     /// Serve the HTTP API with the embedded pipeline behind it.
     Serve(commands::serve::ServeArgs),
     /// Manage API keys.
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
             Command::Eval(args) => commands::eval::eval(&settings, args).await,
             Command::Jobs(cmd) => commands::jobs::jobs(&settings, cmd).await,
             Command::Executions(cmd) => commands::jobs::executions(&settings, cmd).await,
+            Command::Events(cmd) => commands::events::events(&settings, cmd).await,
             Command::Serve(args) => commands::serve::serve(&settings, args).await,
             Command::Keys(cmd) => commands::keys::keys(&settings, cmd).await,
             Command::Asl(cmd) => commands::asl::asl(cmd).await,

@@ -6,11 +6,13 @@
 
 pub mod api_store;
 pub mod chat_extractor;
+pub mod delivery;
 pub mod embedded;
 pub mod faults;
 pub mod fs_objects;
 pub mod journal;
 pub mod orchestrator;
+pub mod outbox;
 pub mod page_images;
 pub mod private_files;
 pub mod sqlite;

@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_journal.sql"),
     include_str!("../migrations/0005_result_cache.sql"),
     include_str!("../migrations/0006_operator_changes.sql"),
+    include_str!("../migrations/0007_events.sql"),
 ];
 
 /// Read-only connections per file database.
@@ -387,6 +388,7 @@ impl JobStore for SqliteJobStore {
                 ));
             }
             record(&tx, &job.id, &StatusChange::new(job.status, job.created_at))?;
+            crate::outbox::append(&tx, &job, None, job.created_at)?;
             tx.commit().map_err(db_error)
         })
         .await
@@ -411,13 +413,16 @@ impl JobStore for SqliteJobStore {
                 .map_err(db_error)?;
             let mut job = load(&tx, &id)?;
             job.status.check_move(to, patch.actor())?;
-            let changed = job.status != to;
+            let previous = job.status;
+            let changed = previous != to;
             patch.apply(&mut job);
             job.status = to;
             job.updated_at = at;
             save(&tx, &job)?;
             if changed {
                 record(&tx, &id, &patch.status_change(to, at))?;
+                // The change's event, in the same transaction: both or neither.
+                crate::outbox::append(&tx, &job, Some(previous), at)?;
             }
             tx.commit().map_err(db_error)?;
             Ok(job)

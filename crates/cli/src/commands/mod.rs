@@ -2,6 +2,7 @@
 
 pub(crate) mod asl;
 pub(crate) mod eval;
+pub(crate) mod events;
 pub(crate) mod floorplan;
 mod http;
 pub(crate) mod jobs;

@@ -8,6 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use docpipe_api::{ApiPorts, ApiSettings, AppState, LocalPresigner, Uploads};
+use docpipe_core::webhooks::RetryPolicy;
+use docpipe_fetch::{FetchPolicy, HttpFetcher};
+use docpipe_local::delivery::DeliveryWorker;
 use docpipe_local::orchestrator::{EmbeddedOrchestrator, PoolOptions};
 
 use crate::settings::Settings;
@@ -63,7 +66,20 @@ pub(crate) async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCo
             review_confidence_threshold: ports.settings.review_confidence_threshold,
             ..ApiSettings::default()
         },
+    )
+    .with_webhooks(Arc::new(store.clone()));
+    // Webhook deliveries: beside the pipeline, never in its way.
+    let (stop_background, stopped) = tokio::sync::watch::channel(false);
+    let delivery = DeliveryWorker::new(
+        store.clone(),
+        Arc::new(HttpFetcher::new(FetchPolicy {
+            allowed_hosts: settings.url_allowed_hosts.clone(),
+            ..FetchPolicy::default()
+        })),
+        ports.clock.clone(),
+        RetryPolicy::default(),
     );
+    let delivering = tokio::spawn(delivery.run(Duration::from_millis(500), until(stopped.clone())));
     // What a previous run left behind: journaled executions resume, queued jobs start.
     let recovered = orchestrator.recover().await?;
     // The line a supervisor (or a test) waits for; the port is real even for `:0`.
@@ -80,6 +96,8 @@ pub(crate) async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCo
     orchestrator
         .drain(Duration::from_secs(settings.drain_secs))
         .await;
+    let _ = stop_background.send(true);
+    let _ = delivering.await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -97,6 +115,11 @@ fn upload_secret(home: &Path) -> Result<Arc<[u8]>> {
     docpipe_local::private_files::write(&path, &key)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(Arc::from(key))
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn until(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 async fn shutdown_signal() {
