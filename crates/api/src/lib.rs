@@ -59,7 +59,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/webhooks/{webhook_id}/failures",
             get(webhooks::failures),
         )
-        .route("/api/v1/webhooks/{webhook_id}/replay", post(webhooks::replay))
+        .route(
+            "/api/v1/webhooks/{webhook_id}/replay",
+            post(webhooks::replay),
+        )
         // Handlers above take a [`auth::Caller`]: that is the authentication. The
         // presigned PUT carries its own signature instead of an API key.
         .route("/api/v1/uploads/{upload_id}", put(uploads::receive));

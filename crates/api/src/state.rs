@@ -7,11 +7,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use docpipe_core::execution::ExecutionLog;
 use docpipe_core::ports::Result;
+use docpipe_core::webhooks::WebhookStore;
 use docpipe_core::{
     ApiKey, Clock, Fetcher, IdempotencyStore, JobStore, KeyStore, ObjectKey, ObjectStore,
     Orchestrator, PageImages, UploadId,
 };
-use docpipe_core::webhooks::WebhookStore;
 use serde::Serialize;
 
 use crate::kept::Kept;

@@ -139,9 +139,15 @@ pub(crate) async fn create(
             Some("event_types"),
         ));
     }
-    if let Some(bad) = event_types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
+    if let Some(bad) = event_types
+        .iter()
+        .find(|t| !EVENT_TYPES.contains(&t.as_str()))
+    {
         return Err(ApiError::validation(
-            format!("unknown event type {bad:?}; known: {}", EVENT_TYPES.join(", ")),
+            format!(
+                "unknown event type {bad:?}; known: {}",
+                EVENT_TYPES.join(", ")
+            ),
             Some("event_types"),
         ));
     }
@@ -163,7 +169,10 @@ pub(crate) async fn create(
         created_at: state.clock.now(),
     };
     store.create_webhook(&webhook).await?;
-    Ok(success(WebhookView::of(&webhook, true), StatusCode::CREATED))
+    Ok(success(
+        WebhookView::of(&webhook, true),
+        StatusCode::CREATED,
+    ))
 }
 
 #[utoipa::path(
@@ -197,7 +206,10 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     Webhook::check_id(&id)?;
     store(&state)?.delete_webhook(&caller.key_name, &id).await?;
-    Ok(success(json!({ "id": id, "deleted": true }), StatusCode::OK))
+    Ok(success(
+        json!({ "id": id, "deleted": true }),
+        StatusCode::OK,
+    ))
 }
 
 #[utoipa::path(
@@ -235,5 +247,8 @@ pub(crate) async fn replay(
     Webhook::check_id(&id)?;
     let now = state.clock.now();
     let n = store(&state)?.replay(&caller.key_name, &id, now).await?;
-    Ok(success(json!({ "id": id, "replayed": n }), StatusCode::ACCEPTED))
+    Ok(success(
+        json!({ "id": id, "replayed": n }),
+        StatusCode::ACCEPTED,
+    ))
 }

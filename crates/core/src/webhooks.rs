@@ -58,9 +58,8 @@ impl WebhookSecret {
         let b64 = s.strip_prefix(SECRET_PREFIX).ok_or_else(|| {
             StageError::new(ErrorCode::ValidationError, "a webhook secret starts whsec_")
         })?;
-        B64.decode(b64).map_err(|_| {
-            StageError::new(ErrorCode::ValidationError, "a webhook secret is base64")
-        })
+        B64.decode(b64)
+            .map_err(|_| StageError::new(ErrorCode::ValidationError, "a webhook secret is base64"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -235,8 +234,7 @@ impl RetryPolicy {
         let failures = delivery.attempts.saturating_add(1);
         let delay = self.delay(failures, jitter_of(&delivery.id, failures));
         let next = now + chrono::Duration::from_std(delay).ok()?;
-        let deadline =
-            delivery.created_at + chrono::Duration::from_std(self.give_up_after).ok()?;
+        let deadline = delivery.created_at + chrono::Duration::from_std(self.give_up_after).ok()?;
         (now < deadline).then_some(next.min(deadline))
     }
 }
@@ -263,7 +261,11 @@ pub struct SignedRequest {
 }
 
 /// Signs a delivery for sending at `now`.
-pub fn sign_request(webhook: &Webhook, delivery: &Delivery, now: DateTime<Utc>) -> Result<SignedRequest> {
+pub fn sign_request(
+    webhook: &Webhook,
+    delivery: &Delivery,
+    now: DateTime<Utc>,
+) -> Result<SignedRequest> {
     let timestamp = now.timestamp();
     let signature = webhook
         .secret
@@ -294,9 +296,14 @@ pub trait WebhookSender: Send + Sync {
 pub enum AttemptOutcome {
     Delivered,
     /// Failed; tried again at that time.
-    Retry { at: DateTime<Utc>, error: String },
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
     /// Failed for the last time.
-    Dead { error: String },
+    Dead {
+        error: String,
+    },
 }
 
 /// One attempt of a delivery at `now`: sign, send, and decide what follows.
@@ -346,7 +353,8 @@ mod tests {
     #[test]
     fn signatures_follow_the_standard_webhooks_example() {
         // The example from the Standard Webhooks specification.
-        let secret = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("secret");
+        let secret =
+            WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("secret");
         let body = br#"{"test": 2432232314}"#;
         let sig = secret
             .sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
@@ -378,7 +386,10 @@ mod tests {
             let low = p.delay(failures, 0);
             let high = p.delay(failures, u32::MAX);
             assert_eq!(low, full / 2);
-            assert!(high < full && high > full.mul_f64(0.99), "{failures}: {high:?}");
+            assert!(
+                high < full && high > full.mul_f64(0.99),
+                "{failures}: {high:?}"
+            );
         }
         let created: DateTime<Utc> = "2025-03-01T10:00:00Z".parse().expect("time");
         let d = Delivery {
@@ -397,7 +408,10 @@ mod tests {
         let soon = created + chrono::Duration::hours(1);
         let next = p.after_failure(&d, soon).expect("retried");
         assert!(next > soon);
-        assert!(p.after_failure(&d, created + chrono::Duration::hours(24)).is_none());
+        assert!(
+            p.after_failure(&d, created + chrono::Duration::hours(24))
+                .is_none()
+        );
         // The last retry is never scheduled past the deadline.
         let late = created + chrono::Duration::hours(23) + chrono::Duration::minutes(59);
         let next = p.after_failure(&d, late).expect("one more");

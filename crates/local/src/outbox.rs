@@ -56,7 +56,9 @@ fn time(s: &str) -> Result<DateTime<Utc>> {
         .map_err(|e| StageError::internal(format!("stored time {s:?}: {e}")))
 }
 
-fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, String, Option<String>, String, String)> {
+fn event_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(i64, String, String, String, Option<String>, String, String)> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -113,7 +115,8 @@ impl EventSink for SqliteJobStore {
     }
 }
 
-const WEBHOOK_COLUMNS: &str = "SELECT id, owner, url, event_types, secret, created_at FROM webhooks";
+const WEBHOOK_COLUMNS: &str =
+    "SELECT id, owner, url, event_types, secret, created_at FROM webhooks";
 
 fn webhook_row(r: &rusqlite::Row<'_>) -> Result<Webhook> {
     let get = |i: usize| r.get::<_, String>(i).map_err(db_error);
@@ -185,7 +188,14 @@ impl WebhookStore for SqliteJobStore {
             conn.execute(
                 "INSERT INTO webhooks (id, owner, url, event_types, secret, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![w.id, w.owner, w.url, types, w.secret.as_str(), ts(w.created_at)],
+                params![
+                    w.id,
+                    w.owner,
+                    w.url,
+                    types,
+                    w.secret.as_str(),
+                    ts(w.created_at)
+                ],
             )
             .map_err(db_error)?;
             Ok(())

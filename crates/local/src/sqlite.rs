@@ -213,13 +213,18 @@ fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let done: usize = conn
-        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
-        .map_err(db_error)? as usize;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        // The version is read inside the write transaction, so two processes opening a
+        // new database at once never both apply the same migration.
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
+        let done: usize = tx
+            .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .map_err(db_error)? as usize;
+        if done > i {
+            continue;
+        }
         tx.execute_batch(sql).map_err(db_error)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)
             .map_err(db_error)?;
