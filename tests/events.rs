@@ -641,3 +641,38 @@ fn events_tail_prints_each_change_as_it_happens() {
     assert!(all.status.success());
     assert_eq!(String::from_utf8_lossy(&all.stdout).lines().count(), 6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_stopped_before_its_job_is_final_fails_it_as_aborted() {
+    let host = Host::new(&[]);
+    let bytes = std::fs::read(fixture("invoices/EN16931_Einfach.pdf")).expect("fixture");
+    let job = host
+        .pipeline
+        .submit(Submission {
+            filename: "invoice.pdf".into(),
+            kind: DocumentKind::Invoice,
+            content: Content::Bytes(bytes),
+            owner: Some(OWNER.into()),
+            correlation_id: None,
+        })
+        .await
+        .expect("submitted");
+    let stop = docpipe_asl::StopHandle::new();
+    stop.stop(Some("Operator".into()), Some("stopped by hand".into()));
+    let record = host
+        .pipeline
+        .execute_with_stop(&job.id, Some(stop))
+        .await
+        .expect("executed");
+    assert_eq!(record.status.as_str(), "ABORTED");
+    let (status, v) = host
+        .call("GET", &format!("/api/v1/jobs/{}", job.id), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["data"]["status"], "failed", "{v}");
+    assert_eq!(v["data"]["error"]["code"], "EXECUTION_ABORTED", "{v}");
+    // Its event says so too.
+    let events = host.pipeline.store().events_after(0, 100).await.expect("events");
+    let last: Value = serde_json::from_str(&events.last().expect("an event").json).expect("JSON");
+    assert_eq!(last["data"]["error_code"], "EXECUTION_ABORTED");
+}
