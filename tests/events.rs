@@ -170,6 +170,10 @@ impl Host {
     /// `allowed`: receivers (`host:port`) the SSRF guard lets through, as the
     /// `url_allowed_hosts` setting does.
     fn new(allowed: &[&str]) -> Self {
+        Self::with_settings(allowed, StageSettings::default())
+    }
+
+    fn with_settings(allowed: &[&str], settings: StageSettings) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let home = dir.path().join("home");
         let fetcher = HttpFetcher::new(FetchPolicy {
@@ -178,7 +182,7 @@ impl Host {
         });
         let pipeline = Embedded::open(EmbeddedOptions {
             home: home.clone(),
-            settings: StageSettings::default(),
+            settings,
             ocr: pdf_ocr(),
             extractor: Arc::new(RuleExtractor::default()),
             fetcher: Arc::new(fetcher.clone()),
@@ -672,7 +676,194 @@ async fn an_execution_stopped_before_its_job_is_final_fails_it_as_aborted() {
     assert_eq!(v["data"]["status"], "failed", "{v}");
     assert_eq!(v["data"]["error"]["code"], "EXECUTION_ABORTED", "{v}");
     // Its event says so too.
-    let events = host.pipeline.store().events_after(0, 100).await.expect("events");
+    let events = host
+        .pipeline
+        .store()
+        .events_after(0, 100)
+        .await
+        .expect("events");
     let last: Value = serde_json::from_str(&events.last().expect("an event").json).expect("JSON");
     assert_eq!(last["data"]["error_code"], "EXECUTION_ABORTED");
+}
+
+/// `docpipe gc`'s sweep at chosen times: it removes exactly what has expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_removes_exactly_what_has_expired() {
+    use docpipe_core::retention::Retention;
+    use docpipe_core::{IdempotencyRecord, IdempotencyStore};
+    use docpipe_local::retention::sweep;
+
+    // Dedupe on, so finishing the job writes a cache entry.
+    let host = Host::with_settings(
+        &[],
+        StageSettings {
+            dedupe_ttl_secs: 3600,
+            ..StageSettings::default()
+        },
+    );
+    let store = host.pipeline.store().clone();
+    let objects = host.pipeline.objects().clone();
+    let done = host.run_job().await;
+    let bytes = std::fs::read(fixture("invoices/EN16931_Einfach.pdf")).expect("fixture");
+    // A job that never ran: unfinished, so it and its document stay whatever their age.
+    let waiting = host
+        .pipeline
+        .submit(Submission {
+            filename: "waiting.pdf".into(),
+            kind: DocumentKind::Invoice,
+            content: Content::Bytes(bytes),
+            owner: Some(OWNER.into()),
+            correlation_id: None,
+        })
+        .await
+        .expect("submitted")
+        .id
+        .to_string();
+    let t0 = Utc::now();
+    store
+        .put_if_absent(&IdempotencyRecord {
+            owner: OWNER.into(),
+            key: "k1".into(),
+            request_hash: "h".into(),
+            job_id: docpipe_core::JobId::parse(&done).expect("id"),
+            created_at: t0,
+        })
+        .await
+        .expect("record");
+    let policy = Retention::default();
+    let at = |d: chrono::Duration| t0 + d;
+    let jobs = |r: &docpipe_local::retention::SweepReport| r.jobs.clone();
+
+    // Within every period: nothing goes.
+    let r = sweep(
+        &store,
+        &objects,
+        &policy,
+        at(chrono::Duration::minutes(30)),
+        false,
+    )
+    .await
+    .expect("sweep");
+    assert_eq!(r, Default::default(), "nothing expired yet: {r:?}");
+
+    // Past the dedupe hour and the idempotency day: those, and nothing else.
+    let dry = sweep(
+        &store,
+        &objects,
+        &policy,
+        at(chrono::Duration::hours(25)),
+        true,
+    )
+    .await
+    .expect("dry run");
+    assert_eq!(
+        (dry.idempotency_records, dry.dedupe_entries),
+        (1, 1),
+        "{dry:?}"
+    );
+    assert!(jobs(&dry).is_empty());
+    let r = sweep(
+        &store,
+        &objects,
+        &policy,
+        at(chrono::Duration::hours(25)),
+        false,
+    )
+    .await
+    .expect("sweep");
+    assert_eq!(r, dry, "a dry run says what the sweep does");
+    assert!(store.get(OWNER, "k1").await.expect("read").is_none());
+
+    // Past a week: the final job (history, events, executions) goes; the waiting one and
+    // every document stay.
+    let r = sweep(
+        &store,
+        &objects,
+        &policy,
+        at(chrono::Duration::days(8)),
+        false,
+    )
+    .await
+    .expect("sweep");
+    assert_eq!(jobs(&r), [done.clone()], "{r:?}");
+    assert!(r.object_folders.is_empty(), "{r:?}");
+    let (status, _) = host
+        .call("GET", &format!("/api/v1/jobs/{done}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = host
+        .call("GET", &format!("/api/v1/jobs/{waiting}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let left = store.events_after(0, 100).await.expect("events");
+    assert!(
+        left.iter().all(|e| e.job_id.as_str() == waiting),
+        "{left:?}"
+    );
+
+    // Past a month: the finished job's documents and results go; the waiting job's stay.
+    let r = sweep(
+        &store,
+        &objects,
+        &policy,
+        at(chrono::Duration::days(31)),
+        false,
+    )
+    .await
+    .expect("sweep");
+    assert!(r.jobs.is_empty());
+    assert!(!r.object_folders.is_empty());
+    assert!(r.object_folders.iter().all(|f| f.ends_with(&done)), "{r:?}");
+    assert!(
+        r.object_folders.iter().any(|f| f.starts_with("results/")),
+        "{r:?}"
+    );
+    let (status, v) = host
+        .call("GET", &format!("/api/v1/jobs/{waiting}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(objects.root().join("uploads").join(&waiting).is_dir());
+    let again = sweep(
+        &store,
+        &objects,
+        &policy,
+        at(chrono::Duration::days(31)),
+        false,
+    )
+    .await
+    .expect("sweep");
+    assert_eq!(again, Default::default(), "a second sweep finds nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_jobs_document_can_go_at_once_keeping_its_result() {
+    use docpipe_core::retention::Retention;
+    let host = Host::new(&[]);
+    let job = host.run_job().await;
+    let policy = Retention {
+        delete_document_when_final: true,
+        ..Retention::default()
+    };
+    let store = host.pipeline.store().clone();
+    let objects = host.pipeline.objects().clone();
+    let r = docpipe_local::retention::sweep(&store, &objects, &policy, Utc::now(), false)
+        .await
+        .expect("sweep");
+    assert_eq!(r.documents_dropped, [job.clone()]);
+    let id = docpipe_core::JobId::parse(&job).expect("id");
+    let stored = host.pipeline.job(&id).await.expect("job");
+    for key in [&stored.keys.upload, &stored.keys.document]
+        .into_iter()
+        .flatten()
+    {
+        assert!(!objects.path_of(key).exists(), "{key} deleted");
+    }
+    let (status, v) = host
+        .call("GET", &format!("/api/v1/jobs/{job}/result"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "the result stays: {v}");
+    let r = docpipe_local::retention::sweep(&store, &objects, &policy, Utc::now(), false)
+        .await
+        .expect("sweep");
+    assert!(r.documents_dropped.is_empty());
 }

@@ -49,6 +49,8 @@ enum Command {
     /// Job status events (`job.status.v1`).
     #[command(subcommand)]
     Events(commands::events::EventsCommand),
+    /// Remove what has outlived the retention settings (`--dry-run` to preview).
+    Gc(commands::gc::GcArgs),
     /// Serve the HTTP API with the embedded pipeline behind it.
     Serve(commands::serve::ServeArgs),
     /// Manage API keys.
@@ -101,6 +103,7 @@ fn main() -> ExitCode {
             Command::Jobs(cmd) => commands::jobs::jobs(&settings, cmd).await,
             Command::Executions(cmd) => commands::jobs::executions(&settings, cmd).await,
             Command::Events(cmd) => commands::events::events(&settings, cmd).await,
+            Command::Gc(args) => commands::gc::gc(&settings, args).await,
             Command::Serve(args) => commands::serve::serve(&settings, args).await,
             Command::Keys(cmd) => commands::keys::keys(&settings, cmd).await,
             Command::Asl(cmd) => commands::asl::asl(cmd).await,

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod ports;
 pub mod result;
+pub mod retention;
 pub mod review;
 pub mod stages;
 pub mod webhooks;

@@ -525,5 +525,11 @@ fn unrecorded_end(record: &ExecutionRecord) -> StageError {
         ExecutionState::Aborted => ErrorCode::ExecutionAborted,
         _ => ErrorCode::ExecutionFailed,
     };
-    StageError::new(code, format!("the execution ended {}: {error}: {cause}", record.status.as_str()))
+    StageError::new(
+        code,
+        format!(
+            "the execution ended {}: {error}: {cause}",
+            record.status.as_str()
+        ),
+    )
 }

@@ -15,6 +15,7 @@ pub mod orchestrator;
 pub mod outbox;
 pub mod page_images;
 pub mod private_files;
+pub mod retention;
 pub mod sqlite;
 
 pub use fs_objects::FsObjectStore;

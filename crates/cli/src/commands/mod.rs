@@ -4,6 +4,7 @@ pub(crate) mod asl;
 pub(crate) mod eval;
 pub(crate) mod events;
 pub(crate) mod floorplan;
+pub(crate) mod gc;
 mod http;
 pub(crate) mod jobs;
 pub(crate) mod keys;

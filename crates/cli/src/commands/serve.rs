@@ -80,6 +80,12 @@ pub(crate) async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCo
         RetryPolicy::default(),
     );
     let delivering = tokio::spawn(delivery.run(Duration::from_millis(500), until(stopped.clone())));
+    let sweeping = tokio::spawn(sweep_periodically(
+        pipeline.clone(),
+        settings.retention,
+        settings.gc_interval_secs,
+        until(stopped.clone()),
+    ));
     // What a previous run left behind: journaled executions resume, queued jobs start.
     let recovered = orchestrator.recover().await?;
     // The line a supervisor (or a test) waits for; the port is real even for `:0`.
@@ -98,6 +104,7 @@ pub(crate) async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCo
         .await;
     let _ = stop_background.send(true);
     let _ = delivering.await;
+    let _ = sweeping.await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -115,6 +122,43 @@ fn upload_secret(home: &Path) -> Result<Arc<[u8]>> {
     docpipe_local::private_files::write(&path, &key)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(Arc::from(key))
+}
+
+/// The retention sweep every `interval_secs` (never for 0), until `stop`.
+async fn sweep_periodically(
+    pipeline: docpipe_local::embedded::Embedded,
+    retention: docpipe_core::retention::Retention,
+    interval_secs: u64,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    if interval_secs == 0 {
+        return;
+    }
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(Duration::from_secs(interval_secs)) => {}
+        }
+        let now = pipeline.ports().clock.now();
+        match docpipe_local::retention::sweep(
+            pipeline.store(),
+            pipeline.objects(),
+            &retention,
+            now,
+            false,
+        )
+        .await
+        {
+            Ok(r) => tracing::info!(
+                jobs = r.jobs.len(),
+                objects = r.object_folders.len(),
+                documents = r.documents_dropped.len(),
+                "retention sweep"
+            ),
+            Err(e) => tracing::warn!(error = %e, "retention sweep"),
+        }
+    }
 }
 
 /// Resolves once `stop` turns true (or its sender is gone).
