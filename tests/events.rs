@@ -867,3 +867,83 @@ async fn a_final_jobs_document_can_go_at_once_keeping_its_result() {
         .expect("sweep");
     assert!(r.documents_dropped.is_empty());
 }
+
+/// `docpipe watch`: 20 files, a kill -9 mid-way, a restart: each file is one job, moved
+/// once to done/ with its job id.
+#[test]
+fn watch_takes_each_file_exactly_once_across_a_kill() {
+    const FILES: usize = 20;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let drop = dir.path().join("drop");
+    std::fs::create_dir_all(&drop).expect("drop folder");
+    let invoice = std::fs::read(fixture("invoices/EN16931_Einfach.pdf")).expect("fixture");
+    for i in 0..FILES {
+        std::fs::write(drop.join(format!("invoice-{i:02}.pdf")), &invoice).expect("file");
+    }
+    let mut watcher = docpipe(&home)
+        .arg("watch")
+        .arg(&drop)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("watch starts");
+    let out = watcher.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(out).lines();
+    for _ in 0..3 {
+        let line = lines.next().expect("a file taken").expect("line");
+        assert!(line.starts_with("completed job_"), "{line}");
+    }
+    // Killed mid-way through the next files.
+    watcher.kill().expect("kill -9");
+    let _ = watcher.wait();
+
+    let again = docpipe(&home)
+        .arg("watch")
+        .arg(&drop)
+        .arg("--once")
+        .output()
+        .expect("watch --once");
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let left: Vec<_> = std::fs::read_dir(&drop)
+        .expect("drop")
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .collect();
+    assert!(left.is_empty(), "every file taken: {left:?}");
+    let mut moved: Vec<String> = std::fs::read_dir(drop.join("done"))
+        .expect("done/")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    moved.sort();
+    assert_eq!(moved.len(), FILES, "{moved:?}");
+    let failed = std::fs::read_dir(drop.join("failed"))
+        .expect("failed/")
+        .count();
+    assert_eq!(failed, 0);
+    let list = docpipe(&home)
+        .args(["jobs", "list", "--json", "--limit", "100"])
+        .output()
+        .expect("jobs list");
+    let listed: Value = serde_json::from_slice(&list.stdout).expect("jobs JSON");
+    let jobs = listed["jobs"]
+        .as_array()
+        .or(listed.as_array())
+        .expect("jobs")
+        .clone();
+    assert_eq!(jobs.len(), FILES, "one job per file, none twice");
+    for job in &jobs {
+        assert_eq!(job["status"], "completed", "{job}");
+        let id = job["job_id"].as_str().or(job["id"].as_str()).expect("id");
+        let file = job["filename"].as_str().expect("filename");
+        assert!(
+            moved.contains(&format!("{id}-{file}")),
+            "{id}-{file} in done/: {moved:?}"
+        );
+    }
+}

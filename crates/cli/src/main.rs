@@ -53,6 +53,8 @@ enum Command {
     Gc(commands::gc::GcArgs),
     /// Serve the HTTP API with the embedded pipeline behind it.
     Serve(commands::serve::ServeArgs),
+    /// A drop folder: each new file becomes a job, then moves to done/ or failed/.
+    Watch(commands::watch::WatchArgs),
     /// Manage API keys.
     #[command(subcommand)]
     Keys(commands::keys::KeysCommand),
@@ -105,6 +107,7 @@ fn main() -> ExitCode {
             Command::Events(cmd) => commands::events::events(&settings, cmd).await,
             Command::Gc(args) => commands::gc::gc(&settings, args).await,
             Command::Serve(args) => commands::serve::serve(&settings, args).await,
+            Command::Watch(args) => commands::watch::watch(&settings, args).await,
             Command::Keys(cmd) => commands::keys::keys(&settings, cmd).await,
             Command::Asl(cmd) => commands::asl::asl(cmd).await,
             Command::Floorplan(cmd) => commands::floorplan::floorplan(cmd).await,

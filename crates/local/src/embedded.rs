@@ -172,8 +172,15 @@ impl Embedded {
     /// Creates a `queued` job and stores the submitted bytes under `uploads/{job}/{file}`
     /// (see [`lifecycle::submit`]); the caller runs its execution ([`Embedded::execute`]).
     pub async fn submit(&self, sub: Submission) -> Result<Job> {
+        let id = JobId::generate(self.ports.clock.now());
+        self.submit_as(id, sub, false).await
+    }
+
+    /// As [`Embedded::submit`] under a given id; `idempotent`: the id came from an
+    /// idempotency record, so a job already stored under it is the answer.
+    pub async fn submit_as(&self, id: JobId, sub: Submission, idempotent: bool) -> Result<Job> {
         let now = self.ports.clock.now();
-        let mut job = Job::new(JobId::generate(now), sub.kind, &sub.filename, now);
+        let mut job = Job::new(id, sub.kind, &sub.filename, now);
         job.owner = sub.owner;
         job.correlation_id = Some(sub.correlation_id.unwrap_or_else(|| job.id.to_string()));
         let document = match sub.content {
@@ -187,7 +194,7 @@ impl Embedded {
             JobSubmission {
                 job,
                 document,
-                idempotent: false,
+                idempotent,
                 start: Start::ByCaller,
             },
         )

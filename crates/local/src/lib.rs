@@ -17,6 +17,7 @@ pub mod page_images;
 pub mod private_files;
 pub mod retention;
 pub mod sqlite;
+pub mod watch;
 
 pub use fs_objects::FsObjectStore;
 pub use sqlite::SqliteJobStore;

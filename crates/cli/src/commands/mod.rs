@@ -10,6 +10,7 @@ pub(crate) mod jobs;
 pub(crate) mod keys;
 pub(crate) mod run;
 pub(crate) mod serve;
+pub(crate) mod watch;
 
 use std::process::ExitCode;
 use std::sync::Arc;

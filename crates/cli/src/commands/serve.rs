@@ -80,6 +80,13 @@ pub(crate) async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCo
         RetryPolicy::default(),
     );
     let delivering = tokio::spawn(delivery.run(Duration::from_millis(500), until(stopped.clone())));
+    let watching = settings.watch_dir.clone().map(|dir| {
+        tokio::spawn(super::watch::watch_beside(
+            pipeline.clone(),
+            dir,
+            until(stopped.clone()),
+        ))
+    });
     let sweeping = tokio::spawn(sweep_periodically(
         pipeline.clone(),
         settings.retention,
@@ -105,6 +112,9 @@ pub(crate) async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCo
     let _ = stop_background.send(true);
     let _ = delivering.await;
     let _ = sweeping.await;
+    if let Some(watching) = watching {
+        let _ = watching.await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
