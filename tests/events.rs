@@ -785,7 +785,7 @@ async fn gc_removes_exactly_what_has_expired() {
     )
     .await
     .expect("sweep");
-    assert_eq!(jobs(&r), [done.clone()], "{r:?}");
+    assert_eq!(jobs(&r), vec![done.clone()], "{r:?}");
     assert!(r.object_folders.is_empty(), "{r:?}");
     let (status, _) = host
         .call("GET", &format!("/api/v1/jobs/{done}"), None)
@@ -849,7 +849,7 @@ async fn a_final_jobs_document_can_go_at_once_keeping_its_result() {
     let r = docpipe_local::retention::sweep(&store, &objects, &policy, Utc::now(), false)
         .await
         .expect("sweep");
-    assert_eq!(r.documents_dropped, [job.clone()]);
+    assert_eq!(r.documents_dropped, vec![job.clone()]);
     let id = docpipe_core::JobId::parse(&job).expect("id");
     let stored = host.pipeline.job(&id).await.expect("job");
     for key in [&stored.keys.upload, &stored.keys.document]

@@ -56,9 +56,10 @@ fn time(s: &str) -> Result<DateTime<Utc>> {
         .map_err(|e| StageError::internal(format!("stored time {s:?}: {e}")))
 }
 
-fn event_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(i64, String, String, String, Option<String>, String, String)> {
+/// An outbox row: seq, event id, type, job id, owner, time, JSON.
+type EventRow = (i64, String, String, String, Option<String>, String, String);
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
