@@ -947,3 +947,52 @@ fn watch_takes_each_file_exactly_once_across_a_kill() {
         );
     }
 }
+
+/// The intake schema and the parser agree: what one takes the other takes.
+#[test]
+fn intake_messages_fit_the_schema_exactly_when_they_parse() {
+    use docpipe_core::intake::{INTAKE_V1_SCHEMA, IntakeMessage};
+    let doc: Value = serde_json::from_str(INTAKE_V1_SCHEMA).expect("schema is JSON");
+    let id = doc["$id"].as_str().expect("$id").to_owned();
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler.add_resource(&id, doc).expect("resource");
+    let index = compiler.compile(&id, &mut schemas).expect("compiles");
+    for (msg, valid) in [
+        (
+            json!({"document": {"url": "https://example.com/a.pdf"}, "idempotency_key": "k"}),
+            true,
+        ),
+        (
+            json!({"document": {"s3_uri": "s3://docs-bucket/incoming/acme/a.pdf"}, "kind": "blueprint",
+                   "idempotency_key": "k", "callback": "https://example.com/cb"}),
+            true,
+        ),
+        (json!({"document": {}, "idempotency_key": "k"}), false),
+        (
+            json!({"document": {"url": "https://a/b", "s3_uri": "s3://bbb/k"}, "idempotency_key": "k"}),
+            false,
+        ),
+        (
+            json!({"document": {"url": "ftp://a/b"}, "idempotency_key": "k"}),
+            false,
+        ),
+        (json!({"document": {"url": "https://a/b"}}), false),
+        (
+            json!({"document": {"url": "https://a/b"}, "idempotency_key": ""}),
+            false,
+        ),
+        (
+            json!({"document": {"url": "https://a/b"}, "idempotency_key": "k", "kind": "menu"}),
+            false,
+        ),
+        (
+            json!({"document": {"url": "https://a/b"}, "idempotency_key": "k", "x": 1}),
+            false,
+        ),
+    ] {
+        let by_schema = schemas.validate(&msg, index).is_ok();
+        let by_parser = IntakeMessage::parse(msg.to_string().as_bytes()).is_ok();
+        assert_eq!((by_schema, by_parser), (valid, valid), "{msg}");
+    }
+}

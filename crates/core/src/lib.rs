@@ -10,6 +10,7 @@ pub mod events;
 pub mod execution;
 pub mod ids;
 pub mod image_info;
+pub mod intake;
 pub mod invoice_record;
 pub mod job;
 pub mod keys;
