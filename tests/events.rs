@@ -80,6 +80,8 @@ struct Receiver {
     url: String,
     host: String,
     got: Arc<Mutex<Vec<Received>>>,
+    /// Woken by every request.
+    arrived: Arc<tokio::sync::Notify>,
     mode: Arc<Mutex<Mode>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -95,11 +97,12 @@ impl Receiver {
         let got = Arc::new(Mutex::new(Vec::new()));
         let mode = Arc::new(Mutex::new(mode));
         let seen = Arc::new(AtomicUsize::new(0));
-        let (g, m) = (got.clone(), mode.clone());
+        let arrived = Arc::new(tokio::sync::Notify::new());
+        let (g, m, a) = (got.clone(), mode.clone(), arrived.clone());
         let app = axum::Router::new().route(
             "/hook",
             axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-                let (g, m, seen) = (g.clone(), m.clone(), seen.clone());
+                let (g, m, a, seen) = (g.clone(), m.clone(), a.clone(), seen.clone());
                 async move {
                     let n = seen.fetch_add(1, Ordering::SeqCst);
                     let mode = *m.lock().expect("mode");
@@ -118,6 +121,7 @@ impl Receiver {
                         body,
                         answered: status.as_u16(),
                     });
+                    a.notify_waiters();
                     status
                 }
             }),
@@ -133,6 +137,7 @@ impl Receiver {
             url: format!("http://{addr}/hook"),
             host: addr.to_string(),
             got,
+            arrived,
             mode,
             task,
         }
@@ -995,4 +1000,78 @@ fn intake_messages_fit_the_schema_exactly_when_they_parse() {
         let by_parser = IntakeMessage::parse(msg.to_string().as_bytes()).is_ok();
         assert_eq!((by_schema, by_parser), (valid, valid), "{msg}");
     }
+}
+
+/// `docpipe serve` delivers webhooks itself: a job created over HTTP reaches a receiver on
+/// 127.0.0.1 with every change, signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docpipe_serve_delivers_webhooks() {
+    let receiver = Receiver::start(Mode::Ok).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let key = common::create_key(&home, OWNER);
+    let mut child = docpipe(&home)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("DOCPIPE_URL_ALLOWED_HOSTS", &receiver.host)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the listening line");
+    let base = line
+        .trim()
+        .strip_prefix("docpipe listening on ")
+        .expect("listening")
+        .to_owned();
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{base}/api/v1/webhooks"))
+        .header("x-api-key", &key)
+        .json(&json!({ "url": receiver.url }))
+        .send()
+        .await
+        .expect("create webhook")
+        .json()
+        .await
+        .expect("JSON");
+    let secret = WebhookSecret::parse(created["data"]["secret"].as_str().expect("secret"))
+        .expect("whsec_");
+    let bytes = std::fs::read(fixture("invoices/EN16931_Einfach.pdf")).expect("fixture");
+    use base64::Engine;
+    let job: Value = http
+        .post(format!("{base}/api/v1/jobs"))
+        .header("x-api-key", &key)
+        .json(&json!({ "document": {
+            "content_base64": base64::engine::general_purpose::STANDARD.encode(bytes),
+            "filename": "invoice.pdf" } }))
+        .send()
+        .await
+        .expect("create job")
+        .json()
+        .await
+        .expect("JSON");
+    let job_id = job["data"]["job_id"].as_str().expect("job id").to_owned();
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        let arrived = receiver.arrived.notified();
+        events = receiver
+            .accepted()
+            .iter()
+            .map(|r| verified(r, &secret))
+            .collect::<Vec<_>>();
+        if events.last().is_some_and(|e| e["data"]["status"] == "completed") {
+            break;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), arrived).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        statuses_of(&events),
+        ["queued", "ingesting", "ocr", "extracting", "verifying", "completed"]
+    );
+    assert!(events.iter().all(|e| e["subject"] == job_id.as_str()));
 }
