@@ -110,3 +110,17 @@ pub(crate) fn same_amount(a: &str, b: &str) -> bool {
         _ => false,
     }
 }
+
+/// `docpipe keys create NAME` on a data folder, as an operator does; the new key.
+pub(crate) fn create_key(home: &Path, name: &str) -> String {
+    let out = docpipe(home)
+        .args(["keys", "create", name])
+        .output()
+        .expect("keys create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

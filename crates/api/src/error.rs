@@ -70,7 +70,10 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::JobStateConflict => StatusCode::CONFLICT,
         ErrorCode::ChecksFailed => StatusCode::UNPROCESSABLE_ENTITY,
         // A job's error, never a request's.
-        ErrorCode::RejectedInReview => StatusCode::CONFLICT,
+        ErrorCode::RejectedInReview
+        | ErrorCode::ExecutionTimedOut
+        | ErrorCode::ExecutionAborted
+        | ErrorCode::ExecutionFailed => StatusCode::CONFLICT,
         ErrorCode::ServiceUnavailable | ErrorCode::StageTimeout => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::ValidationError => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,

@@ -17,6 +17,7 @@ mod review;
 mod state;
 mod uploads;
 mod views;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -46,6 +47,22 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/jobs/{job_id}/pages/{page}", get(executions::page))
         .route("/api/v1/reviews", get(review::queue))
         .route("/api/v1/uploads", post(uploads::create))
+        .route(
+            "/api/v1/webhooks",
+            post(webhooks::create).get(webhooks::list),
+        )
+        .route(
+            "/api/v1/webhooks/{webhook_id}",
+            axum::routing::delete(webhooks::delete),
+        )
+        .route(
+            "/api/v1/webhooks/{webhook_id}/failures",
+            get(webhooks::failures),
+        )
+        .route(
+            "/api/v1/webhooks/{webhook_id}/replay",
+            post(webhooks::replay),
+        )
         // Handlers above take a [`auth::Caller`]: that is the authentication. The
         // presigned PUT carries its own signature instead of an API key.
         .route("/api/v1/uploads/{upload_id}", put(uploads::receive));

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use docpipe_core::execution::ExecutionLog;
 use docpipe_core::ports::Result;
+use docpipe_core::webhooks::WebhookStore;
 use docpipe_core::{
     ApiKey, Clock, Fetcher, IdempotencyStore, JobStore, KeyStore, ObjectKey, ObjectStore,
     Orchestrator, PageImages, UploadId,
@@ -108,6 +109,8 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     pub executions: Arc<dyn ExecutionLog>,
     pub pages: Arc<dyn PageImages>,
+    /// Webhook subscriptions; `None` where the host has none (the routes answer 404).
+    pub webhooks: Option<Arc<dyn WebhookStore>>,
     pub settings: ApiSettings,
     /// The secret that signs local upload URLs (`docpipe serve`); `None` on AWS.
     pub(crate) upload_secret: Option<Arc<[u8]>>,
@@ -197,6 +200,7 @@ impl AppState {
             clock,
             executions,
             pages,
+            webhooks: None,
             settings,
             upload_secret,
             limiters: Arc::new(RateLimiters::default()),
@@ -205,5 +209,18 @@ impl AppState {
             kept_views: Kept::new(4096),
             intake: tokio::sync::Semaphore::new(settings_intake),
         }))
+    }
+}
+
+impl AppState {
+    /// The same state with webhook subscriptions served from `store`. Call it on a fresh
+    /// state, before it is shared (a shared one is returned unchanged).
+    pub fn with_webhooks(mut self, store: Arc<dyn WebhookStore>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.0) {
+            shared.webhooks = Some(store);
+        } else {
+            tracing::warn!("webhooks added to a state already shared; not served");
+        }
+        self
     }
 }

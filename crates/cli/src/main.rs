@@ -46,8 +46,15 @@ enum Command {
     /// Inspect state-machine executions.
     #[command(subcommand)]
     Executions(commands::jobs::ExecutionsCommand),
+    /// Job status events (`job.status.v1`).
+    #[command(subcommand)]
+    Events(commands::events::EventsCommand),
+    /// Remove what has outlived the retention settings (`--dry-run` to preview).
+    Gc(commands::gc::GcArgs),
     /// Serve the HTTP API with the embedded pipeline behind it.
     Serve(commands::serve::ServeArgs),
+    /// A drop folder: each new file becomes a job, then moves to done/ or failed/.
+    Watch(commands::watch::WatchArgs),
     /// Manage API keys.
     #[command(subcommand)]
     Keys(commands::keys::KeysCommand),
@@ -97,7 +104,10 @@ fn main() -> ExitCode {
             Command::Eval(args) => commands::eval::eval(&settings, args).await,
             Command::Jobs(cmd) => commands::jobs::jobs(&settings, cmd).await,
             Command::Executions(cmd) => commands::jobs::executions(&settings, cmd).await,
+            Command::Events(cmd) => commands::events::events(&settings, cmd).await,
+            Command::Gc(args) => commands::gc::gc(&settings, args).await,
             Command::Serve(args) => commands::serve::serve(&settings, args).await,
+            Command::Watch(args) => commands::watch::watch(&settings, args).await,
             Command::Keys(cmd) => commands::keys::keys(&settings, cmd).await,
             Command::Asl(cmd) => commands::asl::asl(cmd).await,
             Command::Floorplan(cmd) => commands::floorplan::floorplan(cmd).await,

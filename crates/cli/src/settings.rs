@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use docpipe_core::retention::Retention;
 use docpipe_local::chat_extractor::{Secret, completions_url};
 use docpipe_local::faults::{FaultInjection, FaultMode};
 use serde::Deserialize;
@@ -73,6 +74,12 @@ pub(crate) struct Settings {
     pub llm_timeout_secs: u64,
     /// `openai`: the longest reply, in tokens.
     pub llm_max_tokens: u32,
+    /// How long jobs, objects and idempotency records are kept (`[retention]`).
+    pub retention: Retention,
+    /// `docpipe serve`: seconds between retention sweeps (0: never; `docpipe gc` by hand).
+    pub gc_interval_secs: u64,
+    /// `docpipe serve`: a folder whose new files become jobs (as `docpipe watch` does).
+    pub watch_dir: Option<PathBuf>,
     /// Reliability testing only: make stage tries fail (`probability`, `mode`, `seed`).
     pub fault_injection: FaultInjection,
     /// Fault injection is refused unless this is set: it never switches on by accident in
@@ -117,6 +124,9 @@ impl Default for Settings {
             llm_api_key: None,
             llm_timeout_secs: 120,
             llm_max_tokens: 4096,
+            retention: Retention::default(),
+            gc_interval_secs: 300,
+            watch_dir: None,
             fault_injection: FaultInjection::default(),
             allow_fault_injection: false,
         }
@@ -190,6 +200,18 @@ impl Settings {
             }
             "DOCPIPE_URL_ALLOWED_HOSTS" => self.url_allowed_hosts = list(value),
             "DOCPIPE_DEDUPE_TTL_SECS" => self.dedupe_ttl_secs = num(key, value)?,
+            "DOCPIPE_RETENTION_FINAL_JOBS_SECS" => {
+                self.retention.final_jobs_secs = num(key, value)?
+            }
+            "DOCPIPE_RETENTION_OBJECTS_SECS" => self.retention.objects_secs = num(key, value)?,
+            "DOCPIPE_RETENTION_IDEMPOTENCY_SECS" => {
+                self.retention.idempotency_secs = num(key, value)?
+            }
+            "DOCPIPE_RETENTION_DELETE_DOCUMENT_WHEN_FINAL" => {
+                self.retention.delete_document_when_final = boolean(key, value)?
+            }
+            "DOCPIPE_GC_INTERVAL_SECS" => self.gc_interval_secs = num(key, value)?,
+            "DOCPIPE_WATCH_DIR" => self.watch_dir = Some(PathBuf::from(value)),
             "DOCPIPE_EXTRACTOR" => {
                 self.extractor = match value.trim() {
                     "rules" => ExtractorChoice::Rules,

@@ -62,10 +62,16 @@ pub enum ErrorCode {
     /// The job is not in the status the action needs: not in review (another reviewer
     /// decided it first) or not failed (for a retry).
     JobStateConflict,
+    /// The job's execution ran past its time limit before the job reached a final status.
+    ExecutionTimedOut,
+    /// The job's execution was stopped before the job reached a final status.
+    ExecutionAborted,
+    /// The job's execution failed without recording why on the job.
+    ExecutionFailed,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 28] = [
         Self::InvalidFileFormat,
         Self::FileTooLarge,
         Self::DocumentUnreadable,
@@ -91,6 +97,9 @@ impl ErrorCode {
         Self::RejectedInReview,
         Self::ChecksFailed,
         Self::JobStateConflict,
+        Self::ExecutionTimedOut,
+        Self::ExecutionAborted,
+        Self::ExecutionFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -120,6 +129,9 @@ impl ErrorCode {
             Self::RejectedInReview => "REJECTED_IN_REVIEW",
             Self::ChecksFailed => "CHECKS_FAILED",
             Self::JobStateConflict => "JOB_STATE_CONFLICT",
+            Self::ExecutionTimedOut => "EXECUTION_TIMED_OUT",
+            Self::ExecutionAborted => "EXECUTION_ABORTED",
+            Self::ExecutionFailed => "EXECUTION_FAILED",
         }
     }
 
@@ -154,7 +166,10 @@ impl ErrorCode {
             | Self::ExtractionRefused
             | Self::RejectedInReview
             | Self::ChecksFailed
-            | Self::JobStateConflict => ErrorName::Internal,
+            | Self::JobStateConflict
+            | Self::ExecutionTimedOut
+            | Self::ExecutionAborted
+            | Self::ExecutionFailed => ErrorName::Internal,
         }
     }
 }

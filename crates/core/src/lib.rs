@@ -6,17 +6,21 @@ pub mod clock;
 pub mod detect;
 pub mod document;
 pub mod error;
+pub mod events;
 pub mod execution;
 pub mod ids;
 pub mod image_info;
+pub mod intake;
 pub mod invoice_record;
 pub mod job;
 pub mod keys;
 pub mod lifecycle;
 pub mod ports;
 pub mod result;
+pub mod retention;
 pub mod review;
 pub mod stages;
+pub mod webhooks;
 
 /// The state machine (`statemachine/pipeline.asl.json`), compiled into every binary: the
 /// embedded host runs it, the API draws it.

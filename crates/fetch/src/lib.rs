@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use docpipe_core::ports::Result;
+use docpipe_core::webhooks::{SignedRequest, WebhookSender};
 use docpipe_core::{ErrorCode, Fetched, Fetcher, StageError};
 use url::Url;
 
@@ -251,6 +252,43 @@ impl Fetcher for HttpFetcher {
                     self.policy.timeout.as_secs()
                 ))
             })?
+    }
+}
+
+/// Webhook deliveries go through the same guard as URL ingest: every address checked,
+/// the connection pinned to it, no redirect followed (a receiver that redirects has not
+/// received), and a deadline on the whole request.
+#[async_trait]
+impl WebhookSender for HttpFetcher {
+    async fn check(&self, url: &str) -> Result<()> {
+        HttpFetcher::check(self, url).await.map(|_| ())
+    }
+
+    async fn send(&self, request: &SignedRequest, timeout: Duration) -> Result<()> {
+        let (url, addr) = HttpFetcher::check(self, &request.url).await?;
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(self.policy.connect_timeout.min(timeout))
+            .timeout(timeout)
+            .no_proxy()
+            .resolve(&host, addr)
+            .build()
+            .map_err(|e| StageError::internal(format!("HTTP client: {e}")))?;
+        let mut post = client.post(url).body(request.body.clone());
+        for (name, value) in &request.headers {
+            post = post.header(name.as_str(), value.as_str());
+        }
+        let resp = post
+            .send()
+            .await
+            .map_err(|e| StageError::unavailable(format!("cannot deliver to {host}: {e}")))?;
+        let status = resp.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(failed(format!("{host} answered {status}")))
+        }
     }
 }
 

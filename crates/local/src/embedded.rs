@@ -172,8 +172,15 @@ impl Embedded {
     /// Creates a `queued` job and stores the submitted bytes under `uploads/{job}/{file}`
     /// (see [`lifecycle::submit`]); the caller runs its execution ([`Embedded::execute`]).
     pub async fn submit(&self, sub: Submission) -> Result<Job> {
+        let id = JobId::generate(self.ports.clock.now());
+        self.submit_as(id, sub, false).await
+    }
+
+    /// As [`Embedded::submit`] under a given id; `idempotent`: the id came from an
+    /// idempotency record, so a job already stored under it is the answer.
+    pub async fn submit_as(&self, id: JobId, sub: Submission, idempotent: bool) -> Result<Job> {
         let now = self.ports.clock.now();
-        let mut job = Job::new(JobId::generate(now), sub.kind, &sub.filename, now);
+        let mut job = Job::new(id, sub.kind, &sub.filename, now);
         job.owner = sub.owner;
         job.correlation_id = Some(sub.correlation_id.unwrap_or_else(|| job.id.to_string()));
         let document = match sub.content {
@@ -187,7 +194,7 @@ impl Embedded {
             JobSubmission {
                 job,
                 document,
-                idempotent: false,
+                idempotent,
                 start: Start::ByCaller,
             },
         )
@@ -430,13 +437,7 @@ impl Embedded {
         if let Some(job_id) = &record.job_id {
             let job = self.ports.jobs.get(job_id).await?;
             if !job.status.is_final() {
-                let error = StageError::from_cause(
-                    record.error.as_deref().unwrap_or("States.Runtime"),
-                    record
-                        .cause
-                        .as_deref()
-                        .unwrap_or("the execution ended early"),
-                );
+                let error = unrecorded_end(&record);
                 lifecycle::fail(&*self.ports.jobs, &*self.ports.clock, job_id, &error).await?;
             }
             info!(job_id = %job_id, status = %record.status, "execution finished");
@@ -511,4 +512,31 @@ impl TaskInvoker for StageInvoker {
                 cause: e.to_cause(),
             })
     }
+}
+
+/// Why a job failed whose execution ended while the job was not final (nothing recorded
+/// it): `EXECUTION_TIMED_OUT`, `EXECUTION_ABORTED` or `EXECUTION_FAILED`, as on AWS, with
+/// the execution's error and cause as the message. A shutdown's abort keeps the error it
+/// carries.
+fn unrecorded_end(record: &ExecutionRecord) -> StageError {
+    let error = record.error.as_deref().unwrap_or("States.Runtime");
+    let cause = record
+        .cause
+        .as_deref()
+        .unwrap_or("the execution ended early");
+    let code = match record.status {
+        ExecutionState::TimedOut => ErrorCode::ExecutionTimedOut,
+        ExecutionState::Aborted if error == docpipe_core::ErrorName::Shutdown.as_str() => {
+            return StageError::from_cause(error, cause);
+        }
+        ExecutionState::Aborted => ErrorCode::ExecutionAborted,
+        _ => ErrorCode::ExecutionFailed,
+    };
+    StageError::new(
+        code,
+        format!(
+            "the execution ended {}: {error}: {cause}",
+            record.status.as_str()
+        ),
+    )
 }

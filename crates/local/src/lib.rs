@@ -6,14 +6,18 @@
 
 pub mod api_store;
 pub mod chat_extractor;
+pub mod delivery;
 pub mod embedded;
 pub mod faults;
 pub mod fs_objects;
 pub mod journal;
 pub mod orchestrator;
+pub mod outbox;
 pub mod page_images;
 pub mod private_files;
+pub mod retention;
 pub mod sqlite;
+pub mod watch;
 
 pub use fs_objects::FsObjectStore;
 pub use sqlite::SqliteJobStore;

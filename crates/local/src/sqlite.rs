@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_journal.sql"),
     include_str!("../migrations/0005_result_cache.sql"),
     include_str!("../migrations/0006_operator_changes.sql"),
+    include_str!("../migrations/0007_events.sql"),
 ];
 
 /// Read-only connections per file database.
@@ -212,13 +213,18 @@ fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let done: usize = conn
-        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
-        .map_err(db_error)? as usize;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        // The version is read inside the write transaction, so two processes opening a
+        // new database at once never both apply the same migration.
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
+        let done: usize = tx
+            .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .map_err(db_error)? as usize;
+        if done > i {
+            continue;
+        }
         tx.execute_batch(sql).map_err(db_error)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)
             .map_err(db_error)?;
@@ -383,6 +389,7 @@ impl JobStore for SqliteJobStore {
                 ));
             }
             record(&tx, &job.id, &StatusChange::new(job.status, job.created_at))?;
+            crate::outbox::append(&tx, &job, None, job.created_at)?;
             tx.commit().map_err(db_error)
         })
         .await
@@ -407,13 +414,16 @@ impl JobStore for SqliteJobStore {
                 .map_err(db_error)?;
             let mut job = load(&tx, &id)?;
             job.status.check_move(to, patch.actor())?;
-            let changed = job.status != to;
+            let previous = job.status;
+            let changed = previous != to;
             patch.apply(&mut job);
             job.status = to;
             job.updated_at = at;
             save(&tx, &job)?;
             if changed {
                 record(&tx, &id, &patch.status_change(to, at))?;
+                // The change's event, in the same transaction: both or neither.
+                crate::outbox::append(&tx, &job, Some(previous), at)?;
             }
             tx.commit().map_err(db_error)?;
             Ok(job)

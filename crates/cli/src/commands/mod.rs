@@ -2,12 +2,15 @@
 
 pub(crate) mod asl;
 pub(crate) mod eval;
+pub(crate) mod events;
 pub(crate) mod floorplan;
+pub(crate) mod gc;
 mod http;
 pub(crate) mod jobs;
 pub(crate) mod keys;
 pub(crate) mod run;
 pub(crate) mod serve;
+pub(crate) mod watch;
 
 use std::process::ExitCode;
 use std::sync::Arc;

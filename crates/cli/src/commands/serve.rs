@@ -8,6 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use docpipe_api::{ApiPorts, ApiSettings, AppState, LocalPresigner, Uploads};
+use docpipe_core::webhooks::RetryPolicy;
+use docpipe_fetch::{FetchPolicy, HttpFetcher};
+use docpipe_local::delivery::DeliveryWorker;
 use docpipe_local::orchestrator::{EmbeddedOrchestrator, PoolOptions};
 
 use crate::settings::Settings;
@@ -63,7 +66,33 @@ pub(crate) async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCo
             review_confidence_threshold: ports.settings.review_confidence_threshold,
             ..ApiSettings::default()
         },
+    )
+    .with_webhooks(Arc::new(store.clone()));
+    // Webhook deliveries: beside the pipeline, never in its way.
+    let (stop_background, stopped) = tokio::sync::watch::channel(false);
+    let delivery = DeliveryWorker::new(
+        store.clone(),
+        Arc::new(HttpFetcher::new(FetchPolicy {
+            allowed_hosts: settings.url_allowed_hosts.clone(),
+            ..FetchPolicy::default()
+        })),
+        ports.clock.clone(),
+        RetryPolicy::default(),
     );
+    let delivering = tokio::spawn(delivery.run(Duration::from_millis(500), until(stopped.clone())));
+    let watching = settings.watch_dir.clone().map(|dir| {
+        tokio::spawn(super::watch::watch_beside(
+            pipeline.clone(),
+            dir,
+            until(stopped.clone()),
+        ))
+    });
+    let sweeping = tokio::spawn(sweep_periodically(
+        pipeline.clone(),
+        settings.retention,
+        settings.gc_interval_secs,
+        until(stopped.clone()),
+    ));
     // What a previous run left behind: journaled executions resume, queued jobs start.
     let recovered = orchestrator.recover().await?;
     // The line a supervisor (or a test) waits for; the port is real even for `:0`.
@@ -80,6 +109,12 @@ pub(crate) async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCo
     orchestrator
         .drain(Duration::from_secs(settings.drain_secs))
         .await;
+    let _ = stop_background.send(true);
+    let _ = delivering.await;
+    let _ = sweeping.await;
+    if let Some(watching) = watching {
+        let _ = watching.await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -97,6 +132,48 @@ fn upload_secret(home: &Path) -> Result<Arc<[u8]>> {
     docpipe_local::private_files::write(&path, &key)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(Arc::from(key))
+}
+
+/// The retention sweep every `interval_secs` (never for 0), until `stop`.
+async fn sweep_periodically(
+    pipeline: docpipe_local::embedded::Embedded,
+    retention: docpipe_core::retention::Retention,
+    interval_secs: u64,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    if interval_secs == 0 {
+        return;
+    }
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(Duration::from_secs(interval_secs)) => {}
+        }
+        let now = pipeline.ports().clock.now();
+        match docpipe_local::retention::sweep(
+            pipeline.store(),
+            pipeline.objects(),
+            &retention,
+            now,
+            false,
+        )
+        .await
+        {
+            Ok(r) => tracing::info!(
+                jobs = r.jobs.len(),
+                objects = r.object_folders.len(),
+                documents = r.documents_dropped.len(),
+                "retention sweep"
+            ),
+            Err(e) => tracing::warn!(error = %e, "retention sweep"),
+        }
+    }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn until(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 async fn shutdown_signal() {
