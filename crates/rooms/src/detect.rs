@@ -2262,6 +2262,47 @@ mod tests {
     }
 
     #[test]
+    fn a_wall_that_is_all_door_is_closed_from_its_swing_alone() {
+        // Two rooms side by side, walls 8 px thick; the wall between them (x = 150) is all
+        // door: nothing of it is drawn but the door's swing, hinged at the top wall
+        // (leaf lying along it) and reaching the bottom wall.
+        let (w, h) = (280u32, 100u32);
+        let walls = mask(
+            w,
+            h,
+            &[
+                [10, 10, 269, 17],
+                [10, 82, 269, 89],
+                [10, 10, 17, 89],
+                [262, 10, 269, 89],
+            ],
+        );
+        let mut ink = walls.clone();
+        let (cx, cy, r) = (150.0f64, 14.0f64, 72.0f64);
+        for k in 0..=400 {
+            let th = f64::from(k) / 400.0 * std::f64::consts::FRAC_PI_2;
+            let (x, y) = (cx - r * th.sin(), cy + r * th.cos());
+            ink[(y.round() as u32 * w + x.round() as u32) as usize] = true;
+        }
+        // A round fixture in the middle of the right room, no wall near its centre, is
+        // no door.
+        for k in 0..=200 {
+            let th = f64::from(k) / 200.0 * std::f64::consts::FRAC_PI_2;
+            let (x, y) = (200.0 + 30.0 * th.cos(), 50.0 + 30.0 * th.sin());
+            ink[(y.round() as u32 * w + x.round() as u32) as usize] = true;
+        }
+        let mut out = walls.clone();
+        let arcs = arc_doors(&ink, &walls, &mut out, w, h, 8, 320);
+        assert!(!arcs.is_empty());
+        for y in 20..80 {
+            assert!(out[(y * w + 150) as usize], "the doorway is closed at y = {y}");
+        }
+        let added = out.iter().zip(&walls).filter(|(o, w)| **o && !**w).count();
+        assert!(added <= 80 * 10, "only the doorway is closed: {added} px");
+        assert!(!out[(50 * w + 200) as usize], "the fixture closes nothing");
+    }
+
+    #[test]
     fn an_unlabelled_sheet_keeps_only_regions_of_room_size() {
         // Solid walls 8 px thick: a big box (a room) and a small one (a shaft), nothing
         // written anywhere.
