@@ -198,7 +198,7 @@ fn detect_straight(gray: &GrayImage, params: &DetectParams) -> Detection {
     };
     let gap_len = (params.gap_factor * f64::from(t)).round().max(2.0) as u32;
     let mut bridged = walls.clone();
-    let swings = bridge_gaps(
+    let (swings, arcs) = bridge_gaps(
         &walls,
         &ink,
         &mut bridged,
@@ -209,7 +209,7 @@ fn detect_straight(gray: &GrayImage, params: &DetectParams) -> Detection {
         params.door_factor,
     );
     let marks = if params.labelled_only {
-        Some(marks(&ink, &walls, &swings, w, h, t)).filter(|m| m.iter().any(|&b| b))
+        Some(marks(&ink, &walls, (&swings, &arcs), w, h, t)).filter(|m| m.iter().any(|&b| b))
     } else {
         None
     };
@@ -260,7 +260,7 @@ pub fn debug_masks(
     };
     let gap_len = (params.gap_factor * f64::from(t)).round().max(2.0) as u32;
     let mut bridged = walls.clone();
-    let swings = bridge_gaps(
+    let (swings, arcs) = bridge_gaps(
         &walls,
         &ink,
         &mut bridged,
@@ -270,7 +270,7 @@ pub fn debug_masks(
         gap_len,
         params.door_factor,
     );
-    let m = marks(&ink, &walls, &swings, w, h, t);
+    let m = marks(&ink, &walls, (&swings, &arcs), w, h, t);
     split_at_symbols(&mut bridged, &ink, &walls, &m, w, h, t);
     (ink, walls, bridged, m)
 }
@@ -740,7 +740,7 @@ fn bridge_gaps(
     t: u32,
     gap_len: u32,
     door_factor: f64,
-) -> Vec<[f64; 3]> {
+) -> (Vec<[f64; 3]>, Vec<usize>) {
     let (wu, hu) = (w as usize, h as usize);
     let max_band = (f64::from(t) * 1.5).ceil() as usize + 2;
     let min_band = (t as usize / 2).max(2);
@@ -796,6 +796,7 @@ fn bridge_gaps(
         &paper,
         &mut swings.borrow_mut(),
     );
+    let arcs = arc_doors(ink, walls, out, w, h, t, gap_len);
     let candidates = |axis: Axis, current: &[bool]| {
         let (lines, len) = axis.dims();
         bands(lines, len, gap_len as usize, min_band, tol, |l, i| {
@@ -940,7 +941,7 @@ fn bridge_gaps(
         }
     }
     fill_bands(out, &doors);
-    known
+    (known, arcs)
 }
 
 /// Whether a gap leads somewhere on both sides: the lines just before and just after the
@@ -1236,6 +1237,299 @@ fn leaf_doors(
         }
     }
     fills.len()
+}
+
+/// Doors found from their swing alone: a piece of thin stroke that is a quarter circle
+/// (a circle fitted to it within a pixel or two, spanning about a right angle), centred on
+/// a wall, of a door's radius. Of the two radii that bound the quarter, one is the leaf
+/// (drawn, or lying along a wall) and the other the doorway (paper); the doorway is closed
+/// from the hinge to the far jamb, a wall thickness wide. This closes doors whatever lies
+/// round them: a wall that is all door between two perpendicular walls (a closet's front)
+/// leaves no gap between wall ends to find, only its swing. Straight runs longer than a
+/// wall is thick (the leaf, when drawn free of walls) are left out of the fit.
+#[allow(clippy::too_many_arguments)]
+fn arc_doors(
+    ink: &[bool],
+    walls: &[bool],
+    out: &mut [bool],
+    w: u32,
+    h: u32,
+    t: u32,
+    gap_len: u32,
+) -> Vec<usize> {
+    let (wu, hu) = (w as usize, h as usize);
+    let tf = f64::from(t);
+    let mut arcs = Vec::new();
+    let thin: Vec<bool> = ink.iter().zip(walls).map(|(&i, &w)| i && !w).collect();
+    // Straight stretches: row or column runs of thin ink longer than the wall is thick
+    // (and than a third of a door), which an arc of a door's radius only has near its ends.
+    let long = (t as usize).max(8);
+    let mut straight = vec![false; wu * hu];
+    for axis in Axis::both(wu, hu) {
+        let (lines, len) = axis.dims();
+        for line in 0..lines {
+            let mut i = 0;
+            while i < len {
+                if !thin[axis.idx(line, i)] {
+                    i += 1;
+                    continue;
+                }
+                let s = i;
+                while i < len && thin[axis.idx(line, i)] {
+                    i += 1;
+                }
+                if i - s > long {
+                    (s..i).for_each(|k| straight[axis.idx(line, k)] = true);
+                }
+            }
+        }
+    }
+    // Pieces of curve: thin ink but the straight stretches, a pixel's break bridged.
+    let curve = |i: usize| thin[i] && !straight[i];
+    let grown = dilate(
+        &GrayImage::from_fn(w, h, |x, y| {
+            Luma([u8::from(curve((y as usize) * wu + x as usize)) * 255])
+        }),
+        Norm::LInf,
+        1,
+    );
+    let labels = connected_components(&grown, Connectivity::Eight, Luma([0u8]));
+    let n = labels.as_raw().iter().copied().max().unwrap_or(0) as usize;
+    let mut pieces: Vec<Vec<(f64, f64)>> = vec![Vec::new(); n + 1];
+    for (i, &l) in labels.as_raw().iter().enumerate() {
+        if l != 0 && curve(i) {
+            pieces[l as usize].push(((i % wu) as f64 + 0.5, (i / wu) as f64 + 0.5));
+        }
+    }
+    let wall_near = |x: f64, y: f64, reach: f64| {
+        let (x0, x1) = (
+            (x - reach).max(0.0) as usize,
+            ((x + reach).max(0.0) as usize).min(wu - 1),
+        );
+        let (y0, y1) = (
+            (y - reach).max(0.0) as usize,
+            ((y + reach).max(0.0) as usize).min(hu - 1),
+        );
+        (y0..=y1).any(|yy| (x0..=x1).any(|xx| walls[yy * wu + xx]))
+    };
+    let ink_at = |x: f64, y: f64, reach: f64| {
+        let inside = x >= 0.0 && y >= 0.0 && x < f64::from(w) && y < f64::from(h);
+        inside.then(|| {
+            let (x0, x1) = (
+                (x - reach).max(0.0) as usize,
+                ((x + reach).max(0.0) as usize).min(wu - 1),
+            );
+            let (y0, y1) = (
+                (y - reach).max(0.0) as usize,
+                ((y + reach).max(0.0) as usize).min(hu - 1),
+            );
+            (y0..=y1).any(|yy| (x0..=x1).any(|xx| ink[yy * wu + xx]))
+        })
+    };
+    let r_min = 2.0 * tf;
+    let r_max = f64::from(gap_len);
+    let mut closings: Vec<((f64, f64), (f64, f64))> = Vec::new();
+    for points in pieces.iter().filter(|p| p.len() as f64 >= r_min) {
+        let Some((cx, cy, r, rms, points)) = fit_arc(points) else {
+            continue;
+        };
+        let points = &points;
+        if !(r_min..=r_max).contains(&r) || rms > 1.0 {
+            continue;
+        }
+        // How much of the circle the piece covers: a quarter, less what walls hide.
+        let mut angles: Vec<f64> = points
+            .iter()
+            .map(|&(x, y)| (y - cy).atan2(x - cx))
+            .collect();
+        angles.sort_by(f64::total_cmp);
+        let mut gap = (angles[0] + std::f64::consts::TAU) - angles[angles.len() - 1];
+        let mut start = angles[0];
+        for pair in angles.windows(2) {
+            if pair[1] - pair[0] > gap {
+                gap = pair[1] - pair[0];
+                start = pair[1];
+            }
+        }
+        let span = std::f64::consts::TAU - gap;
+        if !(1.0..=1.75).contains(&span) {
+            continue;
+        }
+        // The arc should be drawn along its length, not be dots of writing that happen to
+        // lie on a circle: nearly every two pixels of its length have ink.
+        let bins = ((r * span / 2.0).ceil() as usize).max(1);
+        let mut filled = vec![false; bins];
+        for &a in &angles {
+            let k = ((a - start).rem_euclid(std::f64::consts::TAU) * r / 2.0) as usize;
+            if let Some(b) = filled.get_mut(k) {
+                *b = true;
+            }
+        }
+        if filled.iter().filter(|&&b| b).count() * 5 < bins * 4 {
+            continue;
+        }
+        if !wall_near(cx, cy, tf) {
+            continue;
+        }
+        let q = std::f64::consts::FRAC_PI_4;
+        // Walls run along the sheet's axes (a skewed sheet is turned straight first): a
+        // quarter within a few degrees of them is taken as lying along them, and only such
+        // a quarter is a door here.
+        let mut mid = start + span / 2.0;
+        let snapped = mid.rem_euclid(2.0 * q) - q;
+        if snapped.abs() > 0.2 {
+            continue;
+        }
+        mid -= snapped;
+        // The two radii bounding the quarter: inked (the leaf) or paper (the doorway).
+        let share = |a: f64, reach: f64| {
+            let (dx, dy) = (a.cos(), a.sin());
+            let (mut inside, mut hits) = (0usize, 0usize);
+            let mut s = tf;
+            while s <= r - tf {
+                if let Some(hit) = ink_at(cx + dx * s, cy + dy * s, reach) {
+                    inside += 1;
+                    hits += usize::from(hit);
+                }
+                s += 1.0;
+            }
+            (inside > 0).then(|| hits as f64 / inside as f64)
+        };
+        // The leaf is looked for within a couple of pixels (the fitted centre may sit on
+        // a wall's edge rather than on the line the leaf lies along); the doorway must be
+        // paper on the line itself.
+        let (Some(l1), Some(l2), Some(p1), Some(p2)) = (
+            share(mid - q, 2.0),
+            share(mid + q, 2.0),
+            share(mid - q, 0.0),
+            share(mid + q, 0.0),
+        ) else {
+            continue;
+        };
+        let door = match (l1 >= 0.7, l2 >= 0.7, p1 <= 0.2, p2 <= 0.2) {
+            (true, _, _, true) => mid + q,
+            (_, true, true, _) => mid - q,
+            _ => continue,
+        };
+        let far = (cx + r * door.cos(), cy + r * door.sin());
+        if !wall_near(far.0, far.1, tf) {
+            continue;
+        }
+        arcs.extend(points.iter().map(|&(x, y)| (y as usize) * wu + x as usize));
+        closings.push(((cx, cy), far));
+    }
+    // Each doorway closed as a strip a wall thickness wide, from the hinge to a little
+    // past the far jamb.
+    let half = tf / 2.0;
+    for ((ax, ay), (bx, by)) in closings {
+        let (dx, dy) = (bx - ax, by - ay);
+        let len = dx.hypot(dy);
+        if len <= 0.0 {
+            continue;
+        }
+        let (ux, uy) = (dx / len, dy / len);
+        let mut s = 0.0;
+        while s <= len + half {
+            let mut o = -half;
+            while o <= half {
+                let (x, y) = (ax + ux * s - uy * o, ay + uy * s + ux * o);
+                if x >= 0.0 && y >= 0.0 && x < f64::from(w) && y < f64::from(h) {
+                    out[(y as usize) * wu + x as usize] = true;
+                }
+                o += 0.5;
+            }
+            s += 0.5;
+        }
+    }
+    arcs
+}
+
+/// A circle fitted to a piece of stroke, with what else crossed it (writing, another
+/// stroke) left out: where one circle does not fit all the points, the circle through
+/// three of them that most others lie on (tried on a fixed sequence of triples), refitted
+/// to those. Centre, radius, root mean square distance, and the points kept.
+fn fit_arc(points: &[(f64, f64)]) -> Option<(f64, f64, f64, f64, Vec<(f64, f64)>)> {
+    const NEAR: f64 = 1.5;
+    let (cx, cy, r, rms) = fit_circle(points)?;
+    if rms <= NEAR {
+        return Some((cx, cy, r, rms, points.to_vec()));
+    }
+    let n = points.len();
+    let on = |cx: f64, cy: f64, r: f64| {
+        points
+            .iter()
+            .filter(|&&(x, y)| ((x - cx).hypot(y - cy) - r).abs() <= NEAR)
+            .count()
+    };
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ n as u64;
+    let mut pick = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut best: Option<(usize, f64, f64, f64)> = None;
+    for _ in 0..200 {
+        let (a, b, c) = (points[pick()], points[pick()], points[pick()]);
+        let Some((cx, cy, r, _)) = fit_circle(&[a, b, c]) else {
+            continue;
+        };
+        let count = on(cx, cy, r);
+        if best.is_none_or(|b| count > b.0) {
+            best = Some((count, cx, cy, r));
+        }
+    }
+    let (_, cx, cy, r) = best?;
+    let kept: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|&(x, y)| ((x - cx).hypot(y - cy) - r).abs() <= NEAR)
+        .collect();
+    if kept.len() < 8 {
+        return None;
+    }
+    let (cx, cy, r, rms) = fit_circle(&kept)?;
+    Some((cx, cy, r, rms, kept))
+}
+
+/// The circle through points by least squares (centre, radius, and the points' root
+/// mean square distance from it); `None` for points on a line.
+fn fit_circle(points: &[(f64, f64)]) -> Option<(f64, f64, f64, f64)> {
+    let n = points.len() as f64;
+    let (mx, my) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), &(x, y)| (a + x / n, b + y / n));
+    // Kasa's fit about the mean: u^2 + v^2 + D u + E v + F = 0.
+    let (mut suu, mut svv, mut suv, mut suz, mut svz, mut sz) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for &(x, y) in points {
+        let (u, v) = (x - mx, y - my);
+        let z = u * u + v * v;
+        suu += u * u;
+        svv += v * v;
+        suv += u * v;
+        suz += u * z;
+        svz += v * z;
+        sz += z;
+    }
+    let det = suu * svv - suv * suv;
+    if det.abs() < 1e-9 {
+        return None;
+    }
+    let d = -(suz * svv - svz * suv) / det;
+    let e = -(svz * suu - suz * suv) / det;
+    let f = -sz / n;
+    let (cu, cv) = (-d / 2.0, -e / 2.0);
+    let r2 = cu * cu + cv * cv - f;
+    if r2 <= 0.0 {
+        return None;
+    }
+    let r = r2.sqrt();
+    let (cx, cy) = (cu + mx, cv + my);
+    let ss: f64 = points
+        .iter()
+        .map(|&(x, y)| ((x - cx).hypot(y - cy) - r).powi(2))
+        .sum();
+    Some((cx, cy, r, (ss / n).sqrt()))
 }
 
 /// The fraction of a quarter circle's samples (9 to 81 degrees, about a pixel apart) on
@@ -1612,7 +1906,14 @@ fn bands(
 /// (letters' stems and diagonals), unlike a fixture's outline, a door's leaf or swing, or
 /// a wall. Marks the short runs of thin ink (not wall, not on a recognised door's swing)
 /// that come in chains of at least two, each within a wall thickness of the next.
-fn marks(ink: &[bool], walls: &[bool], swings: &[[f64; 3]], w: u32, h: u32, t: u32) -> Vec<bool> {
+fn marks(
+    ink: &[bool],
+    walls: &[bool],
+    (swings, arcs): (&[[f64; 3]], &[usize]),
+    w: u32,
+    h: u32,
+    t: u32,
+) -> Vec<bool> {
     let (wu, hu) = (w as usize, h as usize);
     let short = (t as usize / 3).max(4);
     let gap = (t as usize).max(6);
@@ -1637,6 +1938,12 @@ fn marks(ink: &[bool], walls: &[bool], swings: &[[f64; 3]], w: u32, h: u32, t: u
                     on_swing[y * wu + x] = true;
                 }
             }
+        }
+    }
+    // Swings found by their arc alone: the arc's own pixels.
+    for &i in arcs {
+        if let Some(p) = on_swing.get_mut(i) {
+            *p = true;
         }
     }
     let thin = |i: usize| ink[i] && !walls[i] && !on_swing[i];
@@ -1952,6 +2259,47 @@ mod tests {
         let mut bridged2 = walls2.clone();
         split_at_symbols(&mut bridged2, &ink2, &walls2, &marks, w, h, 6);
         assert_eq!(bridged2, walls2);
+    }
+
+    #[test]
+    fn a_wall_that_is_all_door_is_closed_from_its_swing_alone() {
+        // Two rooms side by side, walls 8 px thick; the wall between them (x = 150) is all
+        // door: nothing of it is drawn but the door's swing, hinged at the top wall
+        // (leaf lying along it) and reaching the bottom wall.
+        let (w, h) = (280u32, 100u32);
+        let walls = mask(
+            w,
+            h,
+            &[
+                [10, 10, 269, 17],
+                [10, 82, 269, 89],
+                [10, 10, 17, 89],
+                [262, 10, 269, 89],
+            ],
+        );
+        let mut ink = walls.clone();
+        let (cx, cy, r) = (150.0f64, 14.0f64, 72.0f64);
+        for k in 0..=400 {
+            let th = f64::from(k) / 400.0 * std::f64::consts::FRAC_PI_2;
+            let (x, y) = (cx - r * th.sin(), cy + r * th.cos());
+            ink[(y.round() as u32 * w + x.round() as u32) as usize] = true;
+        }
+        // A round fixture in the middle of the right room, no wall near its centre, is
+        // no door.
+        for k in 0..=200 {
+            let th = f64::from(k) / 200.0 * std::f64::consts::FRAC_PI_2;
+            let (x, y) = (200.0 + 30.0 * th.cos(), 50.0 + 30.0 * th.sin());
+            ink[(y.round() as u32 * w + x.round() as u32) as usize] = true;
+        }
+        let mut out = walls.clone();
+        let arcs = arc_doors(&ink, &walls, &mut out, w, h, 8, 320);
+        assert!(!arcs.is_empty());
+        for y in 20..80 {
+            assert!(out[(y * w + 150) as usize], "the doorway is closed at y = {y}");
+        }
+        let added = out.iter().zip(&walls).filter(|(o, w)| **o && !**w).count();
+        assert!(added <= 80 * 10, "only the doorway is closed: {added} px");
+        assert!(!out[(50 * w + 200) as usize], "the fixture closes nothing");
     }
 
     #[test]
