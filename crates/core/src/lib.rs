@@ -14,6 +14,7 @@ pub mod job;
 pub mod keys;
 pub mod lifecycle;
 pub mod ports;
+pub mod pricing;
 pub mod result;
 pub mod review;
 pub mod stages;
@@ -32,9 +33,9 @@ pub use job::{
 };
 pub use keys::{ApiKey, IdempotencyRecord, IdempotencyStore, KeyStore};
 pub use ports::{
-    Admission, CachedResult, ChangeToken, Extractor, Fetched, Fetcher, JobFilter, JobPage,
-    JobPatch, JobStore, ObjectStore, Ocr, Orchestrator, PageImage, PageImages, Ports, ResultCache,
-    StoredImagePages,
+    Admission, CachedResult, ChangeToken, Extractor, Fetched, Fetcher, HealthProbe, JobFilter,
+    JobPage, JobPatch, JobStore, ObjectStore, Ocr, Orchestrator, PageImage, PageImages, Ports,
+    ResultCache, StoredImagePages,
 };
 pub use result::{
     Check, Field, ImageSize, InvoiceResult, LineItem, ResultSource, Room, RoomsResult, TaxSubtotal,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use docpipe_core::pricing::{PriceTable, PricingProfile, price_job};
 use docpipe_core::{DocumentKind, Job, JobStatus};
 use docpipe_local::embedded::Embedded;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -59,6 +60,9 @@ pub(crate) struct FileOutcome {
     pub error: Option<ErrorOut>,
     /// The invoice, or a blueprint's rooms.
     pub result: Option<serde_json::Value>,
+    /// What the job cost on this host, in dollars, from its counters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<docpipe_core::pricing::CostBreakdown>,
 }
 
 #[derive(Debug, Serialize)]
@@ -88,6 +92,7 @@ pub(crate) async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> 
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
+    let pricing = Arc::new(super::pricing_profile(settings));
     let permits = Arc::new(Semaphore::new(settings.concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, file) in args.files.iter().enumerate() {
@@ -95,9 +100,10 @@ pub(crate) async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> 
         let permits = Arc::clone(&permits);
         let file = file.clone();
         let bar = bar.clone();
+        let pricing = Arc::clone(&pricing);
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            let outcome = process(&pipeline, &file, kind).await;
+            let outcome = process(&pipeline, &file, kind, &pricing).await;
             bar.inc(1);
             bar.set_message(file.display().to_string());
             (index, outcome)
@@ -132,7 +138,12 @@ pub(crate) async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> 
     })
 }
 
-async fn process(pipeline: &Embedded, file: &Path, kind: DocumentKind) -> FileOutcome {
+async fn process(
+    pipeline: &Embedded,
+    file: &Path,
+    kind: DocumentKind,
+    pricing: &PricingProfile,
+) -> FileOutcome {
     let name = file.display().to_string();
     let job = match pipeline.submit_file(file, kind).await {
         Ok(job) => job,
@@ -146,6 +157,7 @@ async fn process(pipeline: &Embedded, file: &Path, kind: DocumentKind) -> FileOu
                     message: e.message,
                 }),
                 result: None,
+                cost: None,
             };
         }
     };
@@ -154,7 +166,7 @@ async fn process(pipeline: &Embedded, file: &Path, kind: DocumentKind) -> FileOu
         Err(e) => Err(e),
     };
     match finished {
-        Ok(job) => outcome_of(pipeline, name, job).await,
+        Ok(job) => outcome_of(pipeline, name, job, pricing).await,
         Err(e) => FileOutcome {
             file: name,
             job_id: Some(job.id.to_string()),
@@ -164,12 +176,19 @@ async fn process(pipeline: &Embedded, file: &Path, kind: DocumentKind) -> FileOu
                 message: e.message,
             }),
             result: None,
+            cost: None,
         },
     }
 }
 
-async fn outcome_of(pipeline: &Embedded, file: String, job: Job) -> FileOutcome {
+async fn outcome_of(
+    pipeline: &Embedded,
+    file: String,
+    job: Job,
+    pricing: &PricingProfile,
+) -> FileOutcome {
     let result = pipeline.result_json(&job).await.ok().flatten();
+    let cost = price_job(PriceTable::builtin(), pricing, &job);
     FileOutcome {
         file,
         job_id: Some(job.id.to_string()),
@@ -179,6 +198,7 @@ async fn outcome_of(pipeline: &Embedded, file: String, job: Job) -> FileOutcome 
             message: e.message,
         }),
         result,
+        cost: Some(cost),
     }
 }
 
