@@ -2,7 +2,6 @@
 //! cold start and keeps for every invocation.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_config::SdkConfig;
 use docpipe_core::ports::Result;
