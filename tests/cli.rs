@@ -484,7 +484,11 @@ fn jobs_are_priced_in_dollars_and_a_workload_can_be_estimated() {
         .args(["cost", "job", id, "--json"])
         .output()
         .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let priced: Value = serde_json::from_slice(&out.stdout).expect("json");
     let aws = &priced["aws"];
     assert_eq!(aws["host"], "aws");
@@ -504,7 +508,11 @@ fn jobs_are_priced_in_dollars_and_a_workload_can_be_estimated() {
         .as_array()
         .expect("events")
         .iter()
-        .filter(|e| e["type"].as_str().is_some_and(|t| t.ends_with("StateEntered")))
+        .filter(|e| {
+            e["type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("StateEntered"))
+        })
         .count();
     assert_eq!(transitions, entered.to_string(), "{rec}");
 
@@ -514,10 +522,15 @@ fn jobs_are_priced_in_dollars_and_a_workload_can_be_estimated() {
         .expect("runs");
     assert!(out.status.success());
     let table = String::from_utf8_lossy(&out.stdout);
-    for stage in ["api", "ingest", "ocr", "extract", "verify", "finalize", "pipeline"] {
+    for stage in [
+        "api", "ingest", "ocr", "extract", "verify", "finalize", "pipeline",
+    ] {
         assert!(table.contains(&format!("{stage} subtotal")), "{table}");
     }
-    assert!(table.contains("Textract DetectDocumentText pages"), "{table}");
+    assert!(
+        table.contains("Textract DetectDocumentText pages"),
+        "{table}"
+    );
     assert!(table.contains("per 1,000 documents: $2.68"), "{table}");
     let bad = docpipe(home.path())
         .args(["cost", "estimate", "--model", "no-such-model"])

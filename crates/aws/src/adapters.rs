@@ -175,6 +175,7 @@ impl AwsAdapters {
             &self.settings,
             self.dynamodb.clone(),
             self.s3.clone(),
+            self.secrets.clone(),
             self.sdk.region().map(ToString::to_string),
         )
     }

@@ -1,9 +1,11 @@
 //! `GET /health` on AWS: every table the API uses answers a read, both buckets answer
-//! HeadBucket, and the Textract and Bedrock settings are named (neither service has a free
-//! call to probe). The state machine is checked by the orchestrator (DescribeStateMachine).
+//! HeadBucket, the signing secrets the settings name can be read (through the 5-minute
+//! cache; their values are never shown), and the Textract and Bedrock settings are named
+//! (neither service has a free call to probe). The state machine is checked by the orchestrator (DescribeStateMachine).
 //! Each call is one the API's role grants (see [`crate::permissions`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -12,15 +14,19 @@ use docpipe_core::{ErrorCode, HealthProbe, StageError};
 
 use crate::config::AwsSettings;
 use crate::error::sdk_error;
+use crate::params::SecretCache;
 
 /// The deployment's dependencies, checked with the API role's own permissions.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AwsHealth {
     dynamodb: aws_sdk_dynamodb::Client,
     s3: aws_sdk_s3::Client,
     /// (check name, table, its partition key attribute).
     tables: Vec<(String, String, &'static str)>,
     buckets: Vec<(String, String)>,
+    /// (check name, secret id) for the secrets the settings name.
+    secret_ids: Vec<(String, String)>,
+    secrets: Arc<SecretCache>,
     model_id: String,
     region: Option<String>,
 }
@@ -30,6 +36,7 @@ impl AwsHealth {
         settings: &AwsSettings,
         dynamodb: aws_sdk_dynamodb::Client,
         s3: aws_sdk_s3::Client,
+        secrets: Arc<SecretCache>,
         region: Option<String>,
     ) -> Self {
         Self {
@@ -57,6 +64,14 @@ impl AwsHealth {
                 ("documents_bucket".into(), settings.documents_bucket.clone()),
                 ("results_bucket".into(), settings.results_bucket.clone()),
             ],
+            secret_ids: [
+                ("upload_signing_secret", &settings.upload_signing_secret),
+                ("webhook_secret", &settings.webhook_secret),
+            ]
+            .into_iter()
+            .filter_map(|(name, id)| id.clone().map(|id| (name.to_owned(), id)))
+            .collect(),
+            secrets,
             model_id: settings.bedrock_model_id.clone(),
             region,
         }
@@ -87,6 +102,17 @@ impl AwsHealth {
             .await
             .map_err(|e| sdk_error("S3 HeadBucket (health)", e))?;
         Ok(bucket.to_owned())
+    }
+
+    async fn secret(&self, id: &str) -> Result<String> {
+        let value = self.secrets.get(id).await?;
+        if value.is_empty() {
+            return Err(StageError::new(
+                ErrorCode::ValidationError,
+                format!("secret {id} is empty"),
+            ));
+        }
+        Ok("readable".to_owned())
     }
 
     fn bedrock(&self) -> Result<String> {
@@ -130,6 +156,9 @@ impl HealthProbe for AwsHealth {
         }
         for (name, bucket) in &self.buckets {
             out.push((name.clone(), self.bucket(bucket).await));
+        }
+        for (name, id) in &self.secret_ids {
+            out.push((name.clone(), self.secret(id).await));
         }
         out.push(("bedrock".into(), self.bedrock()));
         out.push(("textract".into(), self.textract()));

@@ -316,6 +316,36 @@ async fn health_answers_200_when_every_dependency_is_reached() {
         "DetectDocumentText in us-east-1"
     );
 
+    // The signing secrets, when the settings name them: read (through the cache), never
+    // shown.
+    let sm = aws_sdk_secretsmanager::Client::new(&moto.sdk_config());
+    for (name, value) in [
+        ("docpipe/test/upload-signing", "u1"),
+        ("docpipe/test/webhook-signing", "w1"),
+    ] {
+        sm.create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("secret");
+    }
+    let mut settings = host.adapters.settings.clone();
+    settings.upload_signing_secret = Some("docpipe/test/upload-signing".into());
+    settings.webhook_secret = Some("docpipe/test/missing".into());
+    let probe = AwsAdapters::new(settings, moto.sdk_config()).health();
+    let checks: std::collections::BTreeMap<String, bool> = docpipe_core::HealthProbe::check(&probe)
+        .await
+        .into_iter()
+        .map(|(name, r)| (name, r.is_ok()))
+        .collect();
+    assert_eq!(
+        checks.get("upload_signing_secret"),
+        Some(&true),
+        "{checks:?}"
+    );
+    assert_eq!(checks.get("webhook_secret"), Some(&false), "{checks:?}");
+
     // A bucket that is gone: 503, and the check names it.
     host.adapters
         .s3
