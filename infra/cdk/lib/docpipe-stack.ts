@@ -543,7 +543,7 @@ export class DocpipeStack extends Stack {
       dashboardName: `docpipe-${env}`,
       dashboardBody: Fn.sub(dashboardBody, { PipelineStateMachine: stateMachine.stateMachineArn, HttpApi: httpApi.apiId }),
     });
-    samId(dashboard, 'Dashboard');
+    dashboard.overrideLogicalId('Dashboard');
 
     // ------------------------------------------------------------------ outputs
     new CfnOutput(this, 'ApiUrl', {
