@@ -5,8 +5,10 @@
 #      cargo-lambda. Installed once; later runs only check they are there.
 #   2. cfn-lint and `sam validate --lint` on infra/template.yaml (offline, no credentials).
 #   3. The AWS crates' tests against moto (DOCPIPE_REQUIRE_MOTO=1: no silent skip) and the
-#      recorded-response tests, in their own target dir so the SDK build never holds the
-#      main target dir's lock.
+#      recorded-response tests (among them: every function's IAM grants against its code's
+#      SDK calls, /health on moto, Parameter Store and Secrets Manager refresh on a virtual
+#      clock, scripts/aws_smoke.py on recorded answers), in their own target dir so the SDK
+#      build never holds the main target dir's lock.
 #   4. `cargo lambda build --release` of every function: arm64 when the aarch64 target is
 #      installed (else x86-64), with the bootstrap sizes printed.
 # Options: --no-build skips step 4 (~18 min on a cold 2-core machine, minutes when kept).
@@ -52,8 +54,9 @@ export CARGO_TARGET_DIR="${DOCPIPE_AWS_TARGET_DIR:-$HOME/.cache/docpipe-target-a
 export DOCPIPE_REQUIRE_MOTO=1
 aws_packages=(-p docpipe-aws -p docpipe-functions -p docpipe-fn-api -p docpipe-aws-mock-tests)
 
-echo "== clippy (AWS crates)"
+echo "== clippy (AWS crates, and the docpipe binary with its aws feature: keys create --aws)"
 cargo clippy "${aws_packages[@]}" --all-targets --locked -- -D warnings
+cargo clippy -p docpipe-cli --features docpipe-cli/aws --bins --locked -- -D warnings
 
 echo "== tests (AWS crates: moto, recorded responses, Lambda runtime API)"
 cargo test "${aws_packages[@]}" --locked --no-fail-fast

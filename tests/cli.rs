@@ -454,3 +454,88 @@ fn the_data_folder_is_private() {
         "the database, a document and results were written"
     );
 }
+
+/// A job's cost in dollars: on this host (vCPU time), and its counters on AWS, whose state
+/// transitions are the states the execution really entered; and the estimate per stage.
+#[test]
+fn jobs_are_priced_in_dollars_and_a_workload_can_be_estimated() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let file = fixture("invoices/EN16931_Einfach.pdf");
+    let (code, outcomes) = run_json(home.path(), std::slice::from_ref(&file));
+    assert_eq!(code, Some(0));
+    let o = &outcomes[0];
+    let cost = &o["cost"];
+    assert_eq!(cost["host"], "local", "{cost}");
+    let total: f64 = cost["total_usd"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("a total");
+    assert!(total > 0.0 && total < 0.001, "{total}");
+    assert!(
+        cost["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .all(|l| l["unit"] == "vCPU-s")
+    );
+
+    let id = o["job_id"].as_str().expect("job id");
+    let out = docpipe(home.path())
+        .args(["cost", "job", id, "--json"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let priced: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let aws = &priced["aws"];
+    assert_eq!(aws["host"], "aws");
+    let transitions = aws["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .find(|l| l["item"] == "Step Functions state transitions")
+        .and_then(|l| l["quantity"].as_str())
+        .expect("transitions");
+    let hist = docpipe(home.path())
+        .args(["executions", "history", id])
+        .output()
+        .expect("runs");
+    let rec: Value = serde_json::from_slice(&hist.stdout).expect("json");
+    let entered = rec["history"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| {
+            e["type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("StateEntered"))
+        })
+        .count();
+    assert_eq!(transitions, entered.to_string(), "{rec}");
+
+    let out = docpipe(home.path())
+        .args(["cost", "estimate", "--documents", "1000", "--pages", "1"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    for stage in [
+        "api", "ingest", "ocr", "extract", "verify", "finalize", "pipeline",
+    ] {
+        assert!(table.contains(&format!("{stage} subtotal")), "{table}");
+    }
+    assert!(
+        table.contains("Textract DetectDocumentText pages"),
+        "{table}"
+    );
+    assert!(table.contains("per 1,000 documents: $2.68"), "{table}");
+    let bad = docpipe(home.path())
+        .args(["cost", "estimate", "--model", "no-such-model"])
+        .output()
+        .expect("runs");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not in the price table"));
+}

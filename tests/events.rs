@@ -1037,8 +1037,8 @@ async fn docpipe_serve_delivers_webhooks() {
         .json()
         .await
         .expect("JSON");
-    let secret = WebhookSecret::parse(created["data"]["secret"].as_str().expect("secret"))
-        .expect("whsec_");
+    let secret =
+        WebhookSecret::parse(created["data"]["secret"].as_str().expect("secret")).expect("whsec_");
     let bytes = std::fs::read(fixture("invoices/EN16931_Einfach.pdf")).expect("fixture");
     use base64::Engine;
     let job: Value = http
@@ -1062,7 +1062,10 @@ async fn docpipe_serve_delivers_webhooks() {
             .iter()
             .map(|r| verified(r, &secret))
             .collect::<Vec<_>>();
-        if events.last().is_some_and(|e| e["data"]["status"] == "completed") {
+        if events
+            .last()
+            .is_some_and(|e| e["data"]["status"] == "completed")
+        {
             break;
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), arrived).await;
@@ -1071,7 +1074,14 @@ async fn docpipe_serve_delivers_webhooks() {
     let _ = child.wait();
     assert_eq!(
         statuses_of(&events),
-        ["queued", "ingesting", "ocr", "extracting", "verifying", "completed"]
+        [
+            "queued",
+            "ingesting",
+            "ocr",
+            "extracting",
+            "verifying",
+            "completed"
+        ]
     );
     assert!(events.iter().all(|e| e["subject"] == job_id.as_str()));
 }

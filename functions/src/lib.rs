@@ -7,12 +7,14 @@
 
 use std::sync::Arc;
 
-use docpipe_aws::AwsAdapters;
+use docpipe_aws::{AwsAdapters, SettingsSource};
+use docpipe_core::pricing::{PriceTable, PricingProfile, price_job};
 use docpipe_core::stages::{self, Stage};
 use docpipe_core::{JobId, JobPatch, Ports, StageError};
 use docpipe_fetch::HttpFetcher;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
+use tokio::sync::RwLock;
 
 /// A stage error on its way out of the function: `errorType` is the ASL error name,
 /// `errorMessage` is `CODE: message` (what `StageError::from_cause` reads back).
@@ -28,20 +30,64 @@ impl From<StageFailure> for Diagnostic {
     }
 }
 
-/// What a function keeps between invocations.
-pub struct Host {
+/// The adapters and ports built from one version of the settings.
+pub struct Wired {
     pub adapters: AwsAdapters,
     pub ports: Ports,
+}
+
+impl Wired {
+    fn new(adapters: AwsAdapters) -> Self {
+        let ports = adapters.ports(Arc::new(HttpFetcher::default()));
+        Self { adapters, ports }
+    }
+}
+
+/// What a function keeps between invocations: the settings' source and what was built
+/// from them, rebuilt when Parameter Store changed them (read again every 5 minutes).
+pub struct Host {
+    source: SettingsSource,
+    current: RwLock<Arc<Wired>>,
 }
 
 impl Host {
     /// Settings (environment, Parameter Store), logging, and every client: once, at cold
     /// start. A settings error stops the function before it takes an event.
     pub async fn load() -> Result<Self, lambda_runtime::Error> {
-        let adapters = AwsAdapters::load().await.map_err(|e| e.to_string())?;
+        let (adapters, source) = AwsAdapters::load_with_source()
+            .await
+            .map_err(|e| e.to_string())?;
         init_tracing(&adapters.settings.log);
-        let ports = adapters.ports(Arc::new(HttpFetcher::default()));
-        Ok(Self { adapters, ports })
+        Ok(Self::new(adapters, source))
+    }
+
+    /// A host over adapters already built (tests build them over an emulator).
+    pub fn new(adapters: AwsAdapters, source: SettingsSource) -> Self {
+        Self {
+            source,
+            current: RwLock::new(Arc::new(Wired::new(adapters))),
+        }
+    }
+
+    /// The adapters for this invocation: the settings as of now (Parameter Store at most
+    /// 5 minutes old); rebuilt if they changed. If Parameter Store cannot be read the
+    /// last good settings stay in use.
+    pub async fn wired(&self) -> Arc<Wired> {
+        let current = self.current.read().await.clone();
+        match self.source.current().await {
+            Ok(settings) if settings != current.adapters.settings => {
+                tracing::info!(model = %settings.bedrock_model_id, "settings changed; adapters rebuilt");
+                let sdk = current.adapters.sdk.clone();
+                let fresh = Arc::new(Wired::new(AwsAdapters::new(settings, sdk)));
+                *self.current.write().await = fresh.clone();
+                fresh
+            }
+            Ok(_) => current,
+            Err(e) => {
+                tracing::warn!(error = %e, "settings not refreshed; the last ones stay in use");
+                current
+            }
+        }
     }
 
     /// Runs `stage` on the event's payload; records what it cost as CloudWatch metrics.
@@ -56,14 +102,27 @@ impl Host {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let result = stages::invoke(&self.ports, stage, event.payload).await;
+        let wired = self.wired().await;
+        let env = wired.adapters.settings.env.clone();
+        let started = std::time::Instant::now();
+        let result = stages::invoke(&wired.ports, stage, event.payload).await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let by_stage = [("env", env.as_str()), ("stage", stage.as_str())];
+        let mut metrics = vec![
+            Metric::new("StageDuration", ms, "Milliseconds"),
+            Metric::new(
+                "StageErrors",
+                if result.is_err() { 1.0 } else { 0.0 },
+                "Count",
+            ),
+        ];
         match stage {
             Stage::Extract => {
-                let usage = self.adapters.extractor.take_usage();
+                let usage = wired.adapters.extractor.take_usage();
                 if usage.calls > 0 {
                     // On the job too, so its cost can be computed from its own counters.
                     if let Ok(id) = JobId::parse(&job_id)
-                        && let Err(e) = self
+                        && let Err(e) = wired
                             .ports
                             .jobs
                             .update(
@@ -72,66 +131,105 @@ impl Host {
                                     model_tokens: Some((usage.input_tokens, usage.output_tokens)),
                                     ..JobPatch::default()
                                 },
-                                self.ports.clock.now(),
+                                wired.ports.clock.now(),
                             )
                             .await
                     {
                         tracing::warn!(job_id, error = %e, "token counters not recorded on the job");
                     }
-                    self.metrics(
-                        &job_id,
-                        &[
-                            ("BedrockInputTokens", usage.input_tokens),
-                            ("BedrockOutputTokens", usage.output_tokens),
-                        ],
-                    );
+                    metrics.push(Metric::new(
+                        "BedrockInputTokens",
+                        usage.input_tokens as f64,
+                        "Count",
+                    ));
+                    metrics.push(Metric::new(
+                        "BedrockOutputTokens",
+                        usage.output_tokens as f64,
+                        "Count",
+                    ));
                 }
             }
             Stage::Ocr => {
                 if let Ok(out) = &result {
                     let pages = out.get("pages").and_then(Value::as_u64).unwrap_or(0);
-                    self.metrics(&job_id, &[("TextractPages", pages)]);
+                    metrics.push(Metric::new("TextractPages", pages as f64, "Count"));
                 }
             }
             _ => {}
+        }
+        println!("{}", emf_line(&by_stage, &job_id, &metrics));
+        // A job that reached its final status: one document of that status, its pages and
+        // what it cost in dollars (its counters priced with infra/pricing.toml).
+        if matches!(stage, Stage::Finalize | Stage::RecordFailure)
+            && result.is_ok()
+            && let Ok(id) = JobId::parse(&job_id)
+        {
+            match wired.ports.jobs.get(&id).await {
+                Ok(job) => {
+                    let cost = price_job(
+                        PriceTable::builtin(),
+                        &PricingProfile::aws(&wired.adapters.settings.bedrock_model_id),
+                        &job,
+                    );
+                    let usd = cost.total_usd.to_string().parse::<f64>().unwrap_or(0.0);
+                    println!(
+                        "{}",
+                        emf_line(
+                            &[("env", env.as_str()), ("status", job.status.as_str())],
+                            &job_id,
+                            &[
+                                Metric::new("Documents", 1.0, "Count"),
+                                Metric::new("DocumentPages", f64::from(job.cost.pages), "Count"),
+                                Metric::new("JobCostUsd", usd, "None"),
+                            ],
+                        )
+                    );
+                }
+                Err(e) => tracing::warn!(job_id, error = %e, "final metrics not recorded"),
+            }
         }
         if let Err(e) = &result {
             tracing::warn!(stage = stage.as_str(), job_id, code = %e.code, error_name = e.name().as_str(), "stage failed");
         }
         result.map_err(StageFailure)
     }
+}
 
-    /// One CloudWatch Embedded Metric Format line: metrics from a log line, no API call.
-    fn metrics(&self, job_id: &str, values: &[(&str, u64)]) {
-        println!(
-            "{}",
-            emf_line(
-                &self.adapters.settings.env,
-                &self.adapters.settings.bedrock_model_id,
-                job_id,
-                values
-            )
-        );
+/// One metric of an EMF record.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric<'a> {
+    pub name: &'a str,
+    pub value: f64,
+    /// A CloudWatch unit: Count, Milliseconds, None.
+    pub unit: &'a str,
+}
+
+impl<'a> Metric<'a> {
+    pub fn new(name: &'a str, value: f64, unit: &'a str) -> Self {
+        Self { name, value, unit }
     }
 }
 
-/// The EMF record for `values` (namespace `docpipe`, dimensions env and model).
-pub fn emf_line(env: &str, model_id: &str, job_id: &str, values: &[(&str, u64)]) -> String {
+/// One CloudWatch Embedded Metric Format record (namespace `docpipe`): the metrics with
+/// the given dimensions as one dimension set, the job id as a searchable property. Printed
+/// as one log line, CloudWatch turns it into metrics with no API call.
+pub fn emf_line(dimensions: &[(&str, &str)], job_id: &str, metrics: &[Metric<'_>]) -> String {
     let mut record = json!({
         "_aws": {
             "Timestamp": chrono_millis(),
             "CloudWatchMetrics": [{
                 "Namespace": "docpipe",
-                "Dimensions": [["env"], ["env", "model_id"]],
-                "Metrics": values.iter().map(|(name, _)| json!({"Name": name, "Unit": "Count"})).collect::<Vec<_>>(),
+                "Dimensions": [dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
+                "Metrics": metrics.iter().map(|m| json!({"Name": m.name, "Unit": m.unit})).collect::<Vec<_>>(),
             }],
         },
-        "env": env,
-        "model_id": model_id,
         "job_id": job_id,
     });
-    for (name, value) in values {
-        record[*name] = json!(value);
+    for (k, v) in dimensions {
+        record[*k] = json!(v);
+    }
+    for m in metrics {
+        record[m.name] = json!(m.value);
     }
     record.to_string()
 }
@@ -179,16 +277,24 @@ mod tests {
     #[test]
     fn metrics_are_embedded_metric_format() {
         let line = emf_line(
-            "dev",
-            "m",
+            &[("env", "dev"), ("stage", "extract")],
             "job_1",
-            &[("BedrockInputTokens", 1200), ("BedrockOutputTokens", 300)],
+            &[
+                Metric::new("StageDuration", 812.5, "Milliseconds"),
+                Metric::new("BedrockInputTokens", 1200.0, "Count"),
+            ],
         );
         let v: Value = serde_json::from_str(&line).expect("json");
-        assert_eq!(v["BedrockInputTokens"], 1200);
+        assert_eq!(v["BedrockInputTokens"], 1200.0);
+        assert_eq!(v["stage"], "extract");
+        assert_eq!(v["env"], "dev");
+        let spec = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(spec["Namespace"], "docpipe");
+        assert_eq!(spec["Dimensions"], json!([["env", "stage"]]));
         assert_eq!(
-            v["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Name"],
-            "BedrockOutputTokens"
+            spec["Metrics"][0],
+            json!({"Name": "StageDuration", "Unit": "Milliseconds"})
         );
+        assert!(v["_aws"]["Timestamp"].as_u64().is_some());
     }
 }

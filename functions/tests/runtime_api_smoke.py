@@ -80,6 +80,25 @@ class Runtime:
         return "127.0.0.1:%d" % self.server.server_address[1]
 
 
+def create_tables(ddb, env):
+    """The tables as infra/template.yaml declares them (keys and indexes)."""
+    def table(name, key, attrs=(), indexes=()):
+        spec = dict(TableName="docpipe-%s-%s" % (env, name), BillingMode="PAY_PER_REQUEST",
+                    AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in (key,) + tuple(attrs)],
+                    KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
+        if indexes:
+            spec["GlobalSecondaryIndexes"] = [
+                {"IndexName": n, "Projection": {"ProjectionType": "ALL"},
+                 "KeySchema": [{"AttributeName": h, "KeyType": "HASH"}] + ([{"AttributeName": r, "KeyType": "RANGE"}] if r else [])}
+                for n, h, r in indexes]
+        ddb.create_table(**spec)
+    table("jobs", "job_id", ("owner", "list_pk", "created_key"),
+          (("by_owner", "owner", "created_key"), ("by_created", "list_pk", "created_key")))
+    table("api-keys", "name", ("key_hash",), (("by_hash", "key_hash", None),))
+    table("idempotency", "owner_key")
+    table("preview-cache", "blueprint_hash")
+
+
 def run(binary, env, events):
     rt = Runtime(events)
     env = dict(env, AWS_LAMBDA_RUNTIME_API=rt.address)
@@ -118,13 +137,7 @@ def main():
                 time.sleep(0.1)
         kw = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
         ddb, s3, sfn = boto3.client("dynamodb", **kw), boto3.client("s3", **kw), boto3.client("stepfunctions", **kw)
-        # The jobs table as infra/template.yaml declares it (key and the listing GSI).
-        ddb.create_table(TableName="docpipe-smoke-jobs", BillingMode="PAY_PER_REQUEST",
-                         AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("job_id", "list_pk", "created_key")],
-                         KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-                         GlobalSecondaryIndexes=[{"IndexName": "by_created", "Projection": {"ProjectionType": "ALL"},
-                                                  "KeySchema": [{"AttributeName": "list_pk", "KeyType": "HASH"},
-                                                                {"AttributeName": "created_key", "KeyType": "RANGE"}]}])
+        create_tables(ddb, "smoke")
         for b in ("docpipe-smoke-documents", "docpipe-smoke-results"):
             s3.create_bucket(Bucket=b)
         machine = sfn.create_state_machine(

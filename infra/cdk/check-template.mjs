@@ -192,7 +192,7 @@ const topics = ofType('AWS::SNS::Topic');
 check(topics.length === 1, `expected 1 SNS topic, found ${topics.length}`);
 const alarms = ofType('AWS::CloudWatch::Alarm');
 const alarmNames = alarms.map(([, r]) => r.Properties.AlarmName).sort();
-const wantAlarms = ['api-throttled', 'failed-executions', 'lambda-errors', 'lambda-throttles'].map((a) => `docpipe-${env}-${a}`);
+const wantAlarms = ['api-5xx', 'executions-aborted', 'executions-failed', 'executions-timed-out', 'lambda-errors', 'lambda-throttles'].map((a) => `docpipe-${env}-${a}`);
 check(eq(alarmNames, wantAlarms), `alarms ${JSON.stringify(alarmNames)}, expected ${JSON.stringify(wantAlarms)}`);
 for (const [id, r] of alarms) {
   check((r.Properties.AlarmActions ?? []).length === 1 && topics.length === 1 && r.Properties.AlarmActions[0].Ref === topics[0][0], `${id}: does not notify the alarm topic`);
@@ -202,7 +202,17 @@ for (const [id, r] of alarms.filter(([, r]) => r.Properties.Metrics)) {
   check(ids === 7, `${id}: sums ${ids} functions, expected 7`);
 }
 
-for (const o of ['ApiUrl', 'StateMachineArn', 'DocumentsBucketName', 'ResultsBucketName', 'JobsTableName', 'ApiKeysTableName', 'AlarmTopicArn']) {
+const dashboards = ofType('AWS::CloudWatch::Dashboard');
+check(dashboards.length === 1 && dashboards[0][0] === 'Dashboard', `expected one Dashboard, found ${dashboards.map(([id]) => id)}`);
+const secrets = ofType('AWS::SecretsManager::Secret').map(([id]) => id).sort();
+check(eq(secrets, ['UploadSigningSecret', 'WebhookSigningSecret']), `secrets ${JSON.stringify(secrets)}`);
+for (const [id, { Properties: p }] of functions) {
+  check(p.TracingConfig?.Mode === 'Active', `${id}: X-Ray tracing not Active`);
+}
+for (const [id, r] of ofType('AWS::StepFunctions::StateMachine')) {
+  check(r.Properties.TracingConfiguration?.Enabled === true, `${id}: X-Ray tracing off`);
+}
+for (const o of ['ApiUrl', 'StateMachineArn', 'DocumentsBucketName', 'ResultsBucketName', 'JobsTableName', 'ApiKeysTableName', 'AlarmTopicArn', 'DashboardName']) {
   check(template.Outputs?.[o] !== undefined, `output ${o} missing`);
 }
 

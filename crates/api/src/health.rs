@@ -16,6 +16,9 @@ pub(crate) struct Health {
     pub status: String,
     /// Each dependency: ok, or the error.
     pub checks: std::collections::BTreeMap<String, String>,
+    /// What was checked, for the dependencies that say (e.g. the model a setting names).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub details: std::collections::BTreeMap<String, String>,
 }
 
 #[utoipa::path(
@@ -43,17 +46,28 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
     };
     let orchestrator = state.orchestrator.health().await;
     let mut ok = true;
-    for (name, r) in [
-        ("store", store),
-        ("object_store", objects),
-        ("orchestrator", orchestrator),
-    ] {
+    let mut details = std::collections::BTreeMap::new();
+    let mut results: Vec<(String, docpipe_core::ports::Result<String>)> = vec![
+        ("store".into(), store.map(|_| String::new())),
+        ("object_store".into(), objects.map(|_| String::new())),
+        ("orchestrator".into(), orchestrator.map(|_| String::new())),
+    ];
+    if let Some(probe) = &state.health_probe {
+        results.extend(probe.check().await);
+    }
+    for (name, r) in results {
         ok &= r.is_ok();
-        checks.insert(
-            name.to_owned(),
-            r.map(|_| "ok".to_owned())
-                .unwrap_or_else(|e| e.code.as_str().to_owned()),
-        );
+        match r {
+            Ok(detail) => {
+                if !detail.is_empty() {
+                    details.insert(name.clone(), detail);
+                }
+                checks.insert(name, "ok".to_owned());
+            }
+            Err(e) => {
+                checks.insert(name, e.code.as_str().to_owned());
+            }
+        }
     }
     let status = if ok {
         StatusCode::OK
@@ -64,6 +78,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
         Health {
             status: if ok { "ok" } else { "degraded" }.into(),
             checks,
+            details,
         },
         status,
     )

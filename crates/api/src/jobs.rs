@@ -374,13 +374,19 @@ pub(crate) async fn create(
     })?;
     let job = match submitted {
         Submitted::Existing(job) => {
-            return Ok(success(JobView::new(&job, None), StatusCode::ACCEPTED));
+            return Ok(success(
+                JobView::new(&job, None, &state.settings.pricing),
+                StatusCode::ACCEPTED,
+            ));
         }
         Submitted::Created(job) => job,
     };
     tracing::info!(job_id = %job.id, correlation_id = %request_id.0, owner = %caller.key_name,
                    kind = %job.kind, "job created");
-    Ok(success(JobView::new(&job, None), StatusCode::ACCEPTED))
+    Ok(success(
+        JobView::new(&job, None, &state.settings.pricing),
+        StatusCode::ACCEPTED,
+    ))
 }
 
 /// What an existing idempotency record stands for.
@@ -406,7 +412,7 @@ async fn resolve(
     }
     match state.jobs.get(&prev.job_id).await {
         Ok(job) => Ok(Resolved::Job(success(
-            JobView::new(&job, None),
+            JobView::new(&job, None, &state.settings.pricing),
             StatusCode::ACCEPTED,
         ))),
         Err(e) if e.code == ErrorCode::JobNotFound => Ok(Resolved::Pending(prev.job_id.clone())),
@@ -606,7 +612,7 @@ pub(crate) async fn show(
             };
             let view = KeptView {
                 owner: job.owner.clone(),
-                data: data_bytes(&JobView::new(&job, Some(&history)))?,
+                data: data_bytes(&JobView::new(&job, Some(&history), &state.settings.pricing))?,
             };
             state.kept_views.put(token, job_id, view.clone());
             view
@@ -662,10 +668,25 @@ pub(crate) async fn result(
     };
     let key = key.ok_or_else(not_ready)?;
     let bytes = state.objects.get(key).await?.ok_or_else(not_ready)?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
+    let mut value: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| StageError::internal(format!("result {key}: {e}")))?;
     match q.format.as_deref() {
-        None | Some("json") => Ok(success(value, StatusCode::OK)),
+        None | Some("json") => {
+            // What the job cost, beside what it found (not stored in the result object).
+            if let Some(obj) = value.as_object_mut() {
+                let cost = docpipe_core::pricing::price_job(
+                    docpipe_core::pricing::PriceTable::builtin(),
+                    &state.settings.pricing,
+                    &job,
+                );
+                obj.insert(
+                    "cost_usd".into(),
+                    serde_json::to_value(cost)
+                        .map_err(|e| StageError::internal(format!("cost of {}: {e}", job.id)))?,
+                );
+            }
+            Ok(success(value, StatusCode::OK))
+        }
         Some("csv") => Ok(crate::export::csv_response(&job, &value)),
         Some(f) => Err(ApiError::validation(
             format!("unknown format {f:?}; json or csv"),
@@ -703,7 +724,10 @@ pub(crate) async fn cancel(
 ) -> Result<Response, ApiError> {
     let job = owned_job(&state, &caller, &job_id).await?;
     if job.status == JobStatus::Cancelled {
-        return Ok(success(JobView::new(&job, None), StatusCode::OK));
+        return Ok(success(
+            JobView::new(&job, None, &state.settings.pricing),
+            StatusCode::OK,
+        ));
     }
     if job.status.is_final() {
         return Err(ApiError::new(
@@ -733,7 +757,10 @@ pub(crate) async fn cancel(
         .orchestrator
         .stop(&job, "cancelled through the API")
         .await?;
-    Ok(success(JobView::new(&job, None), StatusCode::OK))
+    Ok(success(
+        JobView::new(&job, None, &state.settings.pricing),
+        StatusCode::OK,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -796,7 +823,11 @@ pub(crate) async fn list(
             _ => e.into(),
         })?;
     let view = JobListView {
-        jobs: page.jobs.iter().map(|j| JobView::new(j, None)).collect(),
+        jobs: page
+            .jobs
+            .iter()
+            .map(|j| JobView::new(j, None, &state.settings.pricing))
+            .collect(),
         next_cursor: page.next_cursor,
     };
     Ok(success(view, StatusCode::OK))

@@ -73,7 +73,7 @@ pub(crate) async fn queue(
     let mut reviews = Vec::with_capacity(jobs.len());
     for job in &jobs {
         reviews.push(QueuedReview {
-            job: JobView::new(job, None),
+            job: JobView::new(job, None, &state.settings.pricing),
             review_reasons: reasons(&state, job).await,
         });
     }
@@ -150,7 +150,7 @@ pub(crate) async fn decide(
     let history = state.jobs.history(&job.id).await?;
     Ok(success(
         json!({
-            "job": JobView::new(&reviewed.job, Some(&history)),
+            "job": JobView::new(&reviewed.job, Some(&history), &state.settings.pricing),
             "result": reviewed.result.unwrap_or(Value::Null),
         }),
         StatusCode::OK,
@@ -206,5 +206,8 @@ pub(crate) async fn retry(
         &caller.key_name,
     )
     .await?;
-    Ok(success(JobView::new(&job, None), StatusCode::ACCEPTED))
+    Ok(success(
+        JobView::new(&job, None, &state.settings.pricing),
+        StatusCode::ACCEPTED,
+    ))
 }

@@ -36,6 +36,8 @@ pub struct ApiSettings {
     pub max_concurrent_intake: usize,
     /// The verify stage's confidence threshold, applied again to reviewers' corrections.
     pub review_confidence_threshold: f32,
+    /// How jobs are priced in dollars (`cost_usd` of the job views): the host and model.
+    pub pricing: docpipe_core::pricing::PricingProfile,
 }
 
 impl Default for ApiSettings {
@@ -49,6 +51,7 @@ impl Default for ApiSettings {
             max_concurrent_intake: 8,
             review_confidence_threshold: docpipe_core::ports::StageSettings::default()
                 .review_confidence_threshold,
+            pricing: docpipe_core::pricing::PricingProfile::local(None),
         }
     }
 }
@@ -112,6 +115,8 @@ pub struct Shared {
     /// Webhook subscriptions; `None` where the host has none (the routes answer 404).
     pub webhooks: Option<Arc<dyn WebhookStore>>,
     pub settings: ApiSettings,
+    /// What `GET /health` checks besides the ports (see [`AppState::with_health_probe`]).
+    pub health_probe: Option<Arc<dyn docpipe_core::HealthProbe>>,
     /// The secret that signs local upload URLs (`docpipe serve`); `None` on AWS.
     pub(crate) upload_secret: Option<Arc<[u8]>>,
     pub(crate) limiters: Arc<RateLimiters>,
@@ -202,6 +207,7 @@ impl AppState {
             pages,
             webhooks: None,
             settings,
+            health_probe: None,
             upload_secret,
             limiters: Arc::new(RateLimiters::default()),
             usage: Arc::new(UsageCounter::default()),
@@ -209,6 +215,16 @@ impl AppState {
             kept_views: Kept::new(4096),
             intake: tokio::sync::Semaphore::new(settings_intake),
         }))
+    }
+
+    /// Adds host-specific dependencies to `GET /health`. Call it on the state `new` made,
+    /// before it is shared (a shared state is returned unchanged, with a warning).
+    pub fn with_health_probe(mut self, probe: Arc<dyn docpipe_core::HealthProbe>) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(shared) => shared.health_probe = Some(probe),
+            None => tracing::warn!("health probe not added: the state is already shared"),
+        }
+        self
     }
 }
 

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use docpipe_core::job::StatusChange;
+use docpipe_core::pricing::{CostBreakdown, PriceTable, PricingProfile, price_job};
 use docpipe_core::{Cost, Job, JobStatus};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -52,6 +53,9 @@ pub struct JobView {
     /// What the job consumed: pages, OCR pages, milliseconds per stage, model tokens.
     #[schema(value_type = Object)]
     pub cost: Cost,
+    /// The counters priced in dollars for the host that runs the job (infra/pricing.toml).
+    #[schema(value_type = Object)]
+    pub cost_usd: CostBreakdown,
     /// 0 for the first run, n after n retries (the execution is `{job_id}-r{n}`).
     pub attempt: u32,
     /// Present when the job has history loaded (single-job reads).
@@ -65,7 +69,7 @@ pub struct JobView {
 }
 
 impl JobView {
-    pub fn new(job: &Job, history: Option<&[StatusChange]>) -> Self {
+    pub fn new(job: &Job, history: Option<&[StatusChange]>, pricing: &PricingProfile) -> Self {
         let has_result = matches!(job.status, JobStatus::Completed | JobStatus::NeedsReview)
             && job.keys.result.is_some();
         Self {
@@ -91,6 +95,7 @@ impl JobView {
                 .collect(),
             pages: job.cost.pages,
             cost: job.cost.clone(),
+            cost_usd: price_job(PriceTable::builtin(), pricing, job),
             attempt: job.attempt,
             status_history: history.map(|h| {
                 h.iter()

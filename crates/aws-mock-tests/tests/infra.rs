@@ -271,3 +271,49 @@ fn tables_match_what_the_adapters_query() {
         (Some("blueprint_hash"), Some(TTL_ATTRIBUTE))
     );
 }
+
+/// deploy.yml runs only after the CI workflow passed, on the commit CI ran on.
+#[test]
+fn deploy_runs_only_after_ci_passed_on_the_same_commit() {
+    let ci: Value = serde_norway::from_str(&read(".github/workflows/ci.yml")).expect("ci.yml");
+    let deploy: Value =
+        serde_norway::from_str(&read(".github/workflows/deploy.yml")).expect("deploy.yml");
+    let ci_name = ci["name"].as_str().expect("ci has a name");
+    let on = deploy["on"].as_mapping().expect("on");
+    assert_eq!(
+        on.keys().filter_map(Value::as_str).collect::<Vec<_>>(),
+        ["workflow_run"],
+        "deploy.yml must start from CI's completion only (no push or tag trigger of its own)"
+    );
+    let run = &deploy["on"]["workflow_run"];
+    assert_eq!(run["workflows"][0].as_str(), Some(ci_name));
+    assert_eq!(run["types"][0].as_str(), Some("completed"));
+    // Tags run CI, so prod deploys are gated too.
+    assert!(
+        ci["on"]["push"]["tags"]
+            .as_sequence()
+            .is_some_and(|t| !t.is_empty())
+    );
+    for (name, job) in deploy["jobs"].as_mapping().expect("jobs") {
+        let cond = job["if"].as_str().unwrap_or_default();
+        assert!(
+            cond.contains("github.event.workflow_run.conclusion == 'success'"),
+            "job {name:?} must run only when CI succeeded: {cond:?}"
+        );
+        let checkout = job["steps"]
+            .as_sequence()
+            .expect("steps")
+            .iter()
+            .find(|s| {
+                s["uses"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("actions/checkout"))
+            })
+            .expect("a checkout step");
+        assert_eq!(
+            checkout["with"]["ref"].as_str(),
+            Some("${{ github.event.workflow_run.head_sha }}"),
+            "job {name:?} must deploy the commit CI ran on"
+        );
+    }
+}

@@ -2,12 +2,11 @@
 //! cold start and keeps for every invocation.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_config::SdkConfig;
 use docpipe_core::ports::Result;
 use docpipe_core::ports::StageSettings;
-use docpipe_core::{ErrorCode, StageError};
+use docpipe_core::{Clock, ErrorCode, StageError};
 use docpipe_core::{Fetcher, Ports};
 
 use crate::api_keys::DynamoKeyStore;
@@ -22,8 +21,54 @@ use crate::s3::S3ObjectStore;
 use crate::sfn::SfnOrchestrator;
 use crate::textract::{Staging, TextractOcr};
 
-/// How long Parameter Store values are reused by a warm function.
-pub const PARAMETER_TTL: Duration = Duration::from_secs(300);
+pub use crate::params::PARAMETER_TTL;
+
+/// The deployed settings as of now: defaults, then Parameter Store (read again once the
+/// cached parameters are older than [`PARAMETER_TTL`]), then the `DOCPIPE_*` variables
+/// the function started with (they take precedence).
+pub struct SettingsSource {
+    env: String,
+    params: ParameterStore,
+    vars: Vec<(String, String)>,
+}
+
+impl SettingsSource {
+    /// `vars` are the process's `DOCPIPE_*` variables (name without the prefix, lowercase).
+    pub fn new(
+        first: &AwsSettings,
+        ssm: aws_sdk_ssm::Client,
+        clock: Arc<dyn Clock>,
+        vars: Vec<(String, String)>,
+    ) -> Self {
+        Self {
+            env: first.env.clone(),
+            params: ParameterStore::new(ssm, first.parameter_prefix.clone(), PARAMETER_TTL, clock),
+            vars,
+        }
+    }
+
+    /// The settings now (Parameter Store read only when its cache has expired).
+    pub async fn current(&self) -> Result<AwsSettings> {
+        let mut settings = AwsSettings::for_env(&self.env);
+        self.params.apply(&mut settings).await?;
+        for (name, value) in &self.vars {
+            settings
+                .set(name, value)
+                .map_err(|e| StageError::new(ErrorCode::ValidationError, e.to_string()))?;
+        }
+        Ok(settings)
+    }
+}
+
+/// The process's `DOCPIPE_*` variables, as setting names.
+fn docpipe_vars() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter_map(|(name, value)| {
+            name.strip_prefix("DOCPIPE_")
+                .map(|n| (n.to_ascii_lowercase(), value))
+        })
+        .collect()
+}
 
 /// The adapters of one deployment.
 #[derive(Clone)]
@@ -50,27 +95,23 @@ impl AwsAdapters {
     /// prefix, then the environment again (variables take precedence), then builds every
     /// client from one shared SDK configuration.
     pub async fn load() -> Result<Self> {
-        let from_env = || {
-            AwsSettings::from_env()
-                .map_err(|e| StageError::new(ErrorCode::ValidationError, e.to_string()))
-        };
-        let first = from_env()?;
+        Ok(Self::load_with_source().await?.0)
+    }
+
+    /// As [`AwsAdapters::load`], with the source to read the settings again from (a warm
+    /// function rebuilds its adapters when they changed).
+    pub async fn load_with_source() -> Result<(Self, SettingsSource)> {
+        let first = AwsSettings::from_env()
+            .map_err(|e| StageError::new(ErrorCode::ValidationError, e.to_string()))?;
         let sdk = first.sdk_config().await;
-        let params = ParameterStore::new(
+        let source = SettingsSource::new(
+            &first,
             aws_sdk_ssm::Client::new(&sdk),
-            first.parameter_prefix.clone(),
-            PARAMETER_TTL,
+            Arc::new(SystemClock),
+            docpipe_vars(),
         );
-        let mut settings = AwsSettings::for_env(&first.env);
-        params.apply(&mut settings).await?;
-        for (name, value) in std::env::vars() {
-            if let Some(name) = name.strip_prefix("DOCPIPE_") {
-                settings
-                    .set(&name.to_ascii_lowercase(), &value)
-                    .map_err(|e| StageError::new(ErrorCode::ValidationError, e.to_string()))?;
-            }
-        }
-        Ok(Self::new(settings, sdk))
+        let settings = source.current().await?;
+        Ok((Self::new(settings, sdk), source))
     }
 
     /// Builds every adapter over `sdk` (an emulator's in tests).
@@ -117,12 +158,26 @@ impl AwsAdapters {
             ocr,
             extractor,
             orchestrator,
-            secrets: Arc::new(SecretCache::new(aws_sdk_secretsmanager::Client::new(&sdk))),
+            secrets: Arc::new(SecretCache::new(
+                aws_sdk_secretsmanager::Client::new(&sdk),
+                Arc::new(SystemClock),
+            )),
             dynamodb,
             s3,
             settings,
             sdk,
         }
+    }
+
+    /// What `GET /health` checks besides the ports: tables, buckets, model and region.
+    pub fn health(&self) -> crate::health::AwsHealth {
+        crate::health::AwsHealth::new(
+            &self.settings,
+            self.dynamodb.clone(),
+            self.s3.clone(),
+            self.secrets.clone(),
+            self.sdk.region().map(ToString::to_string),
+        )
     }
 
     /// The core's ports over these adapters; `fetcher` reads documents from URLs (the

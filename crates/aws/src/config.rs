@@ -39,6 +39,8 @@ const KNOWN: &[&str] = &[
     "bedrock_max_tokens",
     "parameter_prefix",
     "api_key_secret",
+    "upload_signing_secret",
+    "webhook_secret",
     "textract_poll_ms",
     "max_document_mib",
     "review_confidence_threshold",
@@ -68,6 +70,10 @@ pub struct AwsSettings {
     pub parameter_prefix: String,
     /// A Secrets Manager secret id the API may read (cached); unused by the stages.
     pub api_key_secret: Option<String>,
+    /// The Secrets Manager secret (id or ARN) that signs upload links (the API's).
+    pub upload_signing_secret: Option<String>,
+    /// The Secrets Manager secret (id or ARN) that signs webhook deliveries.
+    pub webhook_secret: Option<String>,
     /// First poll interval of asynchronous Textract jobs (doubles up to 5 s).
     pub textract_poll: Duration,
     /// A tracing filter, as `DOCPIPE_LOG` locally.
@@ -92,6 +98,8 @@ impl AwsSettings {
             bedrock_max_tokens: 4096,
             parameter_prefix: format!("/docpipe/{env}/"),
             api_key_secret: None,
+            upload_signing_secret: None,
+            webhook_secret: None,
             textract_poll: Duration::from_millis(1000),
             log: "info".to_owned(),
             stage: StageSettings {
@@ -171,6 +179,8 @@ impl AwsSettings {
                 self.parameter_prefix = p;
             }
             "api_key_secret" => self.api_key_secret = Some(text()?),
+            "upload_signing_secret" => self.upload_signing_secret = Some(text()?),
+            "webhook_secret" => self.webhook_secret = Some(text()?),
             "textract_poll_ms" => {
                 let ms = value
                     .trim()

@@ -1,5 +1,7 @@
-//! Settings from Parameter Store and secrets from Secrets Manager, both cached so a warm
-//! Lambda does not call either on every invocation.
+//! Settings from Parameter Store and secrets from Secrets Manager, both cached for five
+//! minutes so a warm Lambda does not call either on every invocation, and a changed
+//! parameter or a rotated secret is in use within five minutes. Time is the [`Clock`]
+//! port's, so tests run the refresh on a virtual clock.
 //!
 //! Parameters live under the settings' prefix (`/docpipe/{env}/`), one per setting, named
 //! as the lowercase setting (`/docpipe/dev/bedrock_model_id`). An unknown parameter is
@@ -7,12 +9,14 @@
 //! version, and one added for a newer version must not stop an older one from starting.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client as SecretsClient;
 use aws_sdk_ssm::Client as SsmClient;
+use chrono::{DateTime, Utc};
 use docpipe_core::ports::Result;
-use docpipe_core::{ErrorCode, StageError};
+use docpipe_core::{Clock, ErrorCode, StageError};
 use tokio::sync::Mutex;
 
 use crate::config::AwsSettings;
@@ -21,9 +25,18 @@ use crate::error::sdk_error;
 /// How long a secret is reused before it is fetched again (rotation takes effect within).
 pub const SECRET_TTL: Duration = Duration::from_secs(300);
 
+/// How long Parameter Store values are reused before they are read again.
+pub const PARAMETER_TTL: Duration = Duration::from_secs(300);
+
 struct Cached<T> {
-    at: Instant,
+    at: DateTime<Utc>,
     value: T,
+}
+
+impl<T> Cached<T> {
+    fn fresh(&self, now: DateTime<Utc>, ttl: Duration) -> bool {
+        chrono::Duration::from_std(ttl).is_ok_and(|ttl| now.signed_duration_since(self.at) < ttl)
+    }
 }
 
 /// The parameters under one prefix, cached for `ttl`.
@@ -31,24 +44,33 @@ pub struct ParameterStore {
     client: SsmClient,
     prefix: String,
     ttl: Duration,
+    clock: Arc<dyn Clock>,
     cache: Mutex<Option<Cached<BTreeMap<String, String>>>>,
 }
 
 impl ParameterStore {
-    pub fn new(client: SsmClient, prefix: impl Into<String>, ttl: Duration) -> Self {
+    pub fn new(
+        client: SsmClient,
+        prefix: impl Into<String>,
+        ttl: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             client,
             prefix: prefix.into(),
             ttl,
+            clock,
             cache: Mutex::new(None),
         }
     }
 
-    /// Every parameter under the prefix, by its name without the prefix.
+    /// Every parameter under the prefix, by its name without the prefix: the cached ones
+    /// while younger than the TTL, else read again.
     pub async fn all(&self) -> Result<BTreeMap<String, String>> {
         let mut cache = self.cache.lock().await;
+        let now = self.clock.now();
         if let Some(c) = cache.as_ref()
-            && c.at.elapsed() < self.ttl
+            && c.fresh(now, self.ttl)
         {
             return Ok(c.value.clone());
         }
@@ -72,7 +94,7 @@ impl ParameterStore {
             }
         }
         *cache = Some(Cached {
-            at: Instant::now(),
+            at: now,
             value: values.clone(),
         });
         Ok(values)
@@ -98,27 +120,31 @@ impl ParameterStore {
 pub struct SecretCache {
     client: SecretsClient,
     ttl: Duration,
+    clock: Arc<dyn Clock>,
     cache: Mutex<BTreeMap<String, Cached<String>>>,
 }
 
 impl SecretCache {
-    pub fn new(client: SecretsClient) -> Self {
-        Self::with_ttl(client, SECRET_TTL)
+    pub fn new(client: SecretsClient, clock: Arc<dyn Clock>) -> Self {
+        Self::with_ttl(client, SECRET_TTL, clock)
     }
 
-    pub fn with_ttl(client: SecretsClient, ttl: Duration) -> Self {
+    pub fn with_ttl(client: SecretsClient, ttl: Duration, clock: Arc<dyn Clock>) -> Self {
         Self {
             client,
             ttl,
+            clock,
             cache: Mutex::new(BTreeMap::new()),
         }
     }
 
-    /// The secret's string value.
+    /// The secret's string value: the cached one while younger than the TTL, else read
+    /// again (a rotated secret is in use within the TTL).
     pub async fn get(&self, id: &str) -> Result<String> {
         let mut cache = self.cache.lock().await;
+        let now = self.clock.now();
         if let Some(c) = cache.get(id)
-            && c.at.elapsed() < self.ttl
+            && c.fresh(now, self.ttl)
         {
             return Ok(c.value.clone());
         }
@@ -136,7 +162,7 @@ impl SecretCache {
         cache.insert(
             id.to_owned(),
             Cached {
-                at: Instant::now(),
+                at: now,
                 value: value.clone(),
             },
         );

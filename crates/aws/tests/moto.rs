@@ -584,8 +584,43 @@ async fn api_keys_idempotency_and_preview_cache() {
     assert!(cache.get("not-a-hash", t(0)).await.is_err());
 }
 
+/// A clock the test moves by hand: the caches' five minutes pass in no time.
+struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    fn new() -> Arc<Self> {
+        Arc::new(Self(std::sync::Mutex::new(t(0))))
+    }
+
+    fn advance(&self, secs: i64) {
+        let mut now = self.0.lock().expect("clock");
+        *now += ChronoDuration::seconds(secs);
+    }
+}
+
+impl docpipe_core::Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("clock")
+    }
+
+    fn sleep(&self, duration: Duration) -> docpipe_core::BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+async fn put_parameter(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) {
+    ssm.put_parameter()
+        .name(name)
+        .value(value)
+        .overwrite(true)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("parameter");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn settings_from_parameter_store_and_cached_secrets() {
+async fn settings_from_parameter_store_refresh_after_five_minutes() {
     let moto = moto_or_skip!();
     let sdk = moto.sdk_config();
     let ssm = aws_sdk_ssm::Client::new(&sdk);
@@ -595,56 +630,127 @@ async fn settings_from_parameter_store_and_cached_secrets() {
         ("/docpipe/test/from_a_newer_version", "x"),
         ("/docpipe/prod/bedrock_model_id", "not-ours"),
     ] {
-        ssm.put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::String)
-            .send()
-            .await
-            .expect("parameter");
+        put_parameter(&ssm, name, value).await;
     }
-    let params = ParameterStore::new(ssm.clone(), "/docpipe/test/", Duration::from_secs(60));
-    let mut s = AwsSettings::for_env("test");
-    params.apply(&mut s).await.expect("apply");
+    let clock = ManualClock::new();
+    let first = AwsSettings::for_env("test");
+    // A variable the function started with wins over Parameter Store.
+    let source = docpipe_aws::SettingsSource::new(
+        &first,
+        ssm.clone(),
+        clock.clone(),
+        vec![("max_document_mib".into(), "10".into())],
+    );
+    let s = source.current().await.expect("settings");
     assert_eq!(s.bedrock_model_id, "amazon.nova-lite-v1:0");
     assert!((s.stage.review_confidence_threshold - 0.9).abs() < 1e-6);
-    // Cached: a change is not seen until the TTL passes.
-    ssm.put_parameter()
-        .name("/docpipe/test/bedrock_model_id")
-        .value("changed")
-        .overwrite(true)
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .send()
-        .await
-        .expect("overwrite");
-    assert_eq!(
-        params.all().await.expect("cached")["bedrock_model_id"],
-        "amazon.nova-lite-v1:0"
-    );
+    assert_eq!(s.stage.max_document_bytes, 10 * 1024 * 1024);
 
+    // Changed in Parameter Store: the cached value serves for five minutes, then the new one.
+    put_parameter(
+        &ssm,
+        "/docpipe/test/bedrock_model_id",
+        "amazon.nova-pro-v1:0",
+    )
+    .await;
+    clock.advance(299);
+    let s = source.current().await.expect("cached");
+    assert_eq!(s.bedrock_model_id, "amazon.nova-lite-v1:0");
+    clock.advance(1);
+    let s = source.current().await.expect("refreshed");
+    assert_eq!(s.bedrock_model_id, "amazon.nova-pro-v1:0");
+    // And a bad value is refused rather than half applied.
+    put_parameter(&ssm, "/docpipe/test/review_confidence_threshold", "7").await;
+    clock.advance(300);
+    let err = source.current().await.expect_err("out of range");
+    assert_eq!(err.code, ErrorCode::ValidationError);
+
+    // The same through ParameterStore directly, with its own TTL.
+    let params = ParameterStore::new(
+        ssm,
+        "/docpipe/test/",
+        Duration::from_secs(60),
+        clock.clone(),
+    );
+    assert_eq!(
+        params.all().await.expect("params")["bedrock_model_id"],
+        "amazon.nova-pro-v1:0"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_cached_for_five_minutes_then_read_again() {
+    let moto = moto_or_skip!();
+    let sdk = moto.sdk_config();
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
-    sm.create_secret()
-        .name("docpipe/test/pepper")
-        .secret_string("s1")
-        .send()
-        .await
-        .expect("secret");
-    let secrets = Arc::new(SecretCache::new(sm.clone()));
+    for (name, value) in [
+        ("docpipe/test/upload-signing", "u1"),
+        ("docpipe/test/webhook-signing", "w1"),
+    ] {
+        sm.create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("secret");
+    }
+    let clock = ManualClock::new();
+    let secrets = Arc::new(SecretCache::new(sm.clone(), clock.clone()));
     assert_eq!(
-        secrets.get("docpipe/test/pepper").await.expect("secret"),
-        "s1"
+        secrets
+            .get("docpipe/test/upload-signing")
+            .await
+            .expect("secret"),
+        "u1"
     );
-    sm.put_secret_value()
-        .secret_id("docpipe/test/pepper")
-        .secret_string("s2")
-        .send()
-        .await
-        .expect("rotate");
     assert_eq!(
-        secrets.get("docpipe/test/pepper").await.expect("cached"),
-        "s1"
+        secrets
+            .get("docpipe/test/webhook-signing")
+            .await
+            .expect("secret"),
+        "w1"
     );
-    let fresh = SecretCache::with_ttl(sm, Duration::ZERO);
-    assert_eq!(fresh.get("docpipe/test/pepper").await.expect("fresh"), "s2");
+    // Rotated: the old value for five minutes, then the new one.
+    for (name, value) in [
+        ("docpipe/test/upload-signing", "u2"),
+        ("docpipe/test/webhook-signing", "w2"),
+    ] {
+        sm.put_secret_value()
+            .secret_id(name)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("rotate");
+    }
+    clock.advance(299);
+    assert_eq!(
+        secrets
+            .get("docpipe/test/upload-signing")
+            .await
+            .expect("cached"),
+        "u1"
+    );
+    assert_eq!(
+        secrets
+            .get("docpipe/test/webhook-signing")
+            .await
+            .expect("cached"),
+        "w1"
+    );
+    clock.advance(1);
+    assert_eq!(
+        secrets
+            .get("docpipe/test/upload-signing")
+            .await
+            .expect("fresh"),
+        "u2"
+    );
+    assert_eq!(
+        secrets
+            .get("docpipe/test/webhook-signing")
+            .await
+            .expect("fresh"),
+        "w2"
+    );
     assert!(secrets.get("docpipe/test/missing").await.is_err());
 }

@@ -106,7 +106,8 @@ impl AwsHost {
                 pages: Arc::new(StoredImagePages(Arc::new(adapters.objects.clone()))),
             },
             ApiSettings::default(),
-        );
+        )
+        .with_health_probe(Arc::new(adapters.health()));
         Self {
             adapters,
             sfn,
@@ -278,6 +279,86 @@ impl docpipe_core::Fetcher for NoFetch {
             "no fetching here",
         ))
     }
+}
+
+/// `GET /health` as the API Lambda answers it: the jobs store, every table, both buckets
+/// and the state machine reached, the model and region named. (The calls it makes are the
+/// ones the API's role grants: `tests/iam.rs` of docpipe-aws-mock-tests holds the
+/// template to `permissions::needs(Api)`, which lists them.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_200_when_every_dependency_is_reached() {
+    let moto = moto_or_skip!();
+    let host = AwsHost::deploy(&moto).await;
+    let (status, body) = host.send("GET", "/health", "", None).await;
+    assert_eq!(status, 200, "{body}");
+    let checks = &body["data"]["checks"];
+    for name in [
+        "store",
+        "object_store",
+        "orchestrator",
+        "jobs_table",
+        "api_keys_table",
+        "idempotency_table",
+        "preview_cache_table",
+        "documents_bucket",
+        "results_bucket",
+        "bedrock",
+        "textract",
+    ] {
+        assert_eq!(checks[name], "ok", "{name}: {body}");
+    }
+    assert_eq!(
+        body["data"]["details"]["bedrock"],
+        "model anthropic.claude-3-haiku-20240307-v1:0"
+    );
+    assert_eq!(
+        body["data"]["details"]["textract"],
+        "DetectDocumentText in us-east-1"
+    );
+
+    // The signing secrets, when the settings name them: read (through the cache), never
+    // shown.
+    let sm = aws_sdk_secretsmanager::Client::new(&moto.sdk_config());
+    for (name, value) in [
+        ("docpipe/test/upload-signing", "u1"),
+        ("docpipe/test/webhook-signing", "w1"),
+    ] {
+        sm.create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("secret");
+    }
+    let mut settings = host.adapters.settings.clone();
+    settings.upload_signing_secret = Some("docpipe/test/upload-signing".into());
+    settings.webhook_secret = Some("docpipe/test/missing".into());
+    let probe = AwsAdapters::new(settings, moto.sdk_config()).health();
+    let checks: std::collections::BTreeMap<String, bool> = docpipe_core::HealthProbe::check(&probe)
+        .await
+        .into_iter()
+        .map(|(name, r)| (name, r.is_ok()))
+        .collect();
+    assert_eq!(
+        checks.get("upload_signing_secret"),
+        Some(&true),
+        "{checks:?}"
+    );
+    assert_eq!(checks.get("webhook_secret"), Some(&false), "{checks:?}");
+
+    // A bucket that is gone: 503, and the check names it.
+    host.adapters
+        .s3
+        .delete_bucket()
+        .bucket(&host.adapters.settings.results_bucket)
+        .send()
+        .await
+        .expect("delete the empty results bucket");
+    let (status, body) = host.send("GET", "/health", "", None).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["data"]["status"], "degraded");
+    assert_ne!(body["data"]["checks"]["results_bucket"], "ok", "{body}");
+    assert_eq!(body["data"]["checks"]["documents_bucket"], "ok", "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,6 +61,9 @@ enum Command {
     /// The Amazon States Language interpreter: conformance corpus, single executions.
     #[command(subcommand)]
     Asl(commands::asl::AslCommand),
+    /// Dollars: estimate a workload on AWS, or price a job's counters.
+    #[command(subcommand)]
+    Cost(commands::cost::CostCommand),
     /// Floor plans: render r2v annotations, score room detection, detect rooms in a plan.
     #[command(subcommand)]
     Floorplan(commands::floorplan::FloorplanCommand),
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
             Command::Keys(cmd) => commands::keys::keys(&settings, cmd).await,
             Command::Asl(cmd) => commands::asl::asl(cmd).await,
             Command::Floorplan(cmd) => commands::floorplan::floorplan(cmd).await,
+            Command::Cost(cmd) => commands::cost::cost(&settings, cmd).await,
         }
     });
     match result {

@@ -16,6 +16,7 @@ pub mod job;
 pub mod keys;
 pub mod lifecycle;
 pub mod ports;
+pub mod pricing;
 pub mod result;
 pub mod retention;
 pub mod review;
@@ -36,9 +37,9 @@ pub use job::{
 };
 pub use keys::{ApiKey, IdempotencyRecord, IdempotencyStore, KeyStore};
 pub use ports::{
-    Admission, CachedResult, ChangeToken, Extractor, Fetched, Fetcher, JobFilter, JobPage,
-    JobPatch, JobStore, ObjectStore, Ocr, Orchestrator, PageImage, PageImages, Ports, ResultCache,
-    StoredImagePages,
+    Admission, CachedResult, ChangeToken, Extractor, Fetched, Fetcher, HealthProbe, JobFilter,
+    JobPage, JobPatch, JobStore, ObjectStore, Ocr, Orchestrator, PageImage, PageImages, Ports,
+    ResultCache, StoredImagePages,
 };
 pub use result::{
     Check, Field, ImageSize, InvoiceResult, LineItem, ResultSource, Room, RoomsResult, TaxSubtotal,

@@ -297,6 +297,14 @@ pub trait Orchestrator: Send + Sync {
     async fn health(&self) -> Result<()>;
 }
 
+/// Dependencies a host knows how to check beyond the ports (`GET /health`): on AWS each
+/// table, bucket and model setting.
+#[async_trait]
+pub trait HealthProbe: Send + Sync {
+    /// Each dependency by name: `Ok` with what was checked, or the error.
+    async fn check(&self) -> Vec<(String, Result<String>)>;
+}
+
 /// Tunables of the stages, loaded once with the rest of the settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageSettings {

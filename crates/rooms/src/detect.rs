@@ -2295,7 +2295,10 @@ mod tests {
         let arcs = arc_doors(&ink, &walls, &mut out, w, h, 8, 320);
         assert!(!arcs.is_empty());
         for y in 20..80 {
-            assert!(out[(y * w + 150) as usize], "the doorway is closed at y = {y}");
+            assert!(
+                out[(y * w + 150) as usize],
+                "the doorway is closed at y = {y}"
+            );
         }
         let added = out.iter().zip(&walls).filter(|(o, w)| **o && !**w).count();
         assert!(added <= 80 * 10, "only the doorway is closed: {added} px");

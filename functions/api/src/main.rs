@@ -54,6 +54,7 @@ async fn main() -> std::result::Result<(), lambda_http::Error> {
         cors_origins: Vec::new(),
         upload_ttl: Duration::from_secs(15 * 60),
         review_confidence_threshold: adapters.settings.stage.review_confidence_threshold,
+        pricing: docpipe_core::pricing::PricingProfile::aws(&adapters.settings.bedrock_model_id),
         ..ApiSettings::default()
     };
     let state = AppState::new(
@@ -73,6 +74,7 @@ async fn main() -> std::result::Result<(), lambda_http::Error> {
             pages: Arc::new(StoredImagePages(Arc::new(adapters.objects.clone()))),
         },
         settings,
-    );
+    )
+    .with_health_probe(Arc::new(adapters.health()));
     lambda_http::run(docpipe_api::router(state)).await
 }

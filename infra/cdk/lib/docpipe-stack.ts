@@ -5,7 +5,7 @@
 // synthesized templates read alike.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Aws, CfnOutput, CfnResource, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, CfnResource, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
@@ -17,13 +17,14 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct, IConstruct } from 'constructs';
 
-export const DOCPIPE_ENVS = ['dev', 'prod'] as const;
+export const DOCPIPE_ENVS = ['dev', 'prod', 'smoke'] as const;
 export type DocpipeEnv = (typeof DOCPIPE_ENVS)[number];
 
 export interface DocpipeStackProps extends StackProps {
@@ -171,9 +172,22 @@ export class DocpipeStack extends Stack {
     const modelParam = new ssm.StringParameter(this, 'BedrockModelIdParameter', {
       parameterName: `/docpipe/${env}/bedrock_model_id`,
       stringValue: props.bedrockModelId,
-      description: 'Read by the functions at cold start (docpipe-aws ParameterStore).',
+      description: 'Read by the functions at cold start and again every 5 minutes (docpipe-aws ParameterStore).',
     });
     samId(modelParam, 'BedrockModelIdParameter');
+
+    // Signing secrets, read by the API through a 5-minute cache (docpipe-aws SecretCache).
+    const signingSecret = (id: string, suffix: string, description: string) => {
+      const secret = new secretsmanager.Secret(this, id, {
+        secretName: `docpipe/${env}/${suffix}`,
+        description,
+        generateSecretString: { passwordLength: 48, excludePunctuation: true },
+      });
+      samId(secret, id);
+      return secret;
+    };
+    const uploadSecret = signingSecret('UploadSigningSecret', 'upload-signing', 'HMAC key that signs upload links and their metadata.');
+    const webhookSecret = signingSecret('WebhookSigningSecret', 'webhook-signing', 'HMAC key that signs webhook deliveries (header docpipe-signature).');
 
     // ------------------------------------------------------------------ functions
     const commonEnv: Record<string, string> = {
@@ -211,6 +225,8 @@ export class DocpipeStack extends Stack {
         timeout: Duration.seconds(spec.timeoutSecs ?? DEFAULT_TIMEOUT_SECS),
         environment: { ...commonEnv, ...extraEnv },
         logGroup,
+        // X-Ray (CDK adds the write permissions to the role, as SAM does).
+        tracing: lambda.Tracing.ACTIVE,
       });
       samId(fn, `${spec.id}Function`);
       return fn;
@@ -233,6 +249,8 @@ export class DocpipeStack extends Stack {
       // Content-hash dedupe: look the document up, check the earlier result exists.
       allow(fn, ['dynamodb:GetItem'], [previewCacheTable.tableArn]);
       allow(fn, ['s3:GetObject'], [resultsBucket.arnForObjects('results/*')]);
+      // Without ListBucket S3 answers 403 for a missing key, not the 404 of "absent".
+      allow(fn, ['s3:ListBucket'], [documentsBucket.bucketArn, resultsBucket.bucketArn]);
       settingsRead(fn);
     }
     {
@@ -317,6 +335,7 @@ export class DocpipeStack extends Stack {
       definitionBody: sfn.DefinitionBody.fromFile(props.aslPath),
       definitionSubstitutions,
       logs: { destination: stateMachineLogGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      tracingEnabled: true, // X-Ray; CDK adds the xray:* statement to the role
     });
     samId(stateMachine, 'PipelineStateMachine');
     // lambda:InvokeFunction on each function and its versions, like SAM's LambdaInvokePolicy.
@@ -330,23 +349,25 @@ export class DocpipeStack extends Stack {
         DOCPIPE_API_KEYS_TABLE: apiKeysTable.tableName,
         DOCPIPE_IDEMPOTENCY_TABLE: idempotencyTable.tableName,
         DOCPIPE_PREVIEW_CACHE_TABLE: previewCacheTable.tableName,
+        DOCPIPE_UPLOAD_SIGNING_SECRET: uploadSecret.secretArn,
+        DOCPIPE_WEBHOOK_SECRET: webhookSecret.secretArn,
       },
     );
-    allow(apiFn, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'], [
-      jobsTable.tableArn,
-      `${jobsTable.tableArn}/index/*`,
-    ]);
-    allow(apiFn, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:Scan'], [
-      apiKeysTable.tableArn,
-      `${apiKeysTable.tableArn}/index/*`,
-    ]);
-    allow(apiFn, ['dynamodb:GetItem', 'dynamodb:PutItem'], [idempotencyTable.tableArn, previewCacheTable.tableArn]);
+    // What the API's code path calls (docpipe-aws permissions::needs(Api)), as in template.yaml.
+    allow(apiFn, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [jobsTable.tableArn]);
+    allow(apiFn, ['dynamodb:Query'], [`${jobsTable.tableArn}/index/*`, `${apiKeysTable.tableArn}/index/*`]);
+    allow(apiFn, ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Scan'], [apiKeysTable.tableArn]);
+    allow(apiFn, ['dynamodb:GetItem', 'dynamodb:PutItem'], [idempotencyTable.tableArn]);
+    allow(apiFn, ['dynamodb:GetItem'], [previewCacheTable.tableArn]);
     allow(apiFn, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [documentsBucket.arnForObjects('*')]);
     allow(apiFn, ['s3:GetObject'], [resultsBucket.arnForObjects('*')]);
+    // Health's HeadBucket; and a missing key answers 404, not 403.
+    allow(apiFn, ['s3:ListBucket'], [documentsBucket.bucketArn, resultsBucket.bucketArn]);
     allow(apiFn, ['states:StartExecution', 'states:DescribeStateMachine'], [stateMachine.stateMachineArn]);
-    allow(apiFn, ['states:StopExecution', 'states:DescribeExecution'], [
+    allow(apiFn, ['states:StopExecution', 'states:DescribeExecution', 'states:GetExecutionHistory'], [
       `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${name('pipeline')}:*`,
     ]);
+    allow(apiFn, ['secretsmanager:GetSecretValue'], [uploadSecret.secretArn, webhookSecret.secretArn]);
     settingsRead(apiFn);
 
     const apiAccessLogGroup = new logs.LogGroup(this, 'ApiAccessLogGroup', {
@@ -410,19 +431,26 @@ export class DocpipeStack extends Stack {
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     };
 
-    const failedExecutions = new cw.Alarm(this, 'FailedExecutionsAlarm', {
-      ...alarmCommon,
-      alarmName: name('failed-executions'),
-      alarmDescription: 'A pipeline execution failed, timed out or was aborted.',
-      metric: new cw.Metric({
-        namespace: 'AWS/States',
-        metricName: 'ExecutionsFailed',
-        dimensionsMap: { StateMachineArn: stateMachine.stateMachineArn },
-        statistic: cw.Stats.SUM,
-        period,
-      }),
-      threshold: 1,
-    });
+    const executionsAlarm = (id: string, suffix: string, metricName: string, description: string, threshold: number) =>
+      new cw.Alarm(this, id, {
+        ...alarmCommon,
+        alarmName: name(suffix),
+        alarmDescription: description,
+        metric: new cw.Metric({
+          namespace: 'AWS/States',
+          metricName,
+          dimensionsMap: { StateMachineArn: stateMachine.stateMachineArn },
+          statistic: cw.Stats.SUM,
+          period,
+        }),
+        threshold,
+      });
+    const executionsFailed = executionsAlarm('ExecutionsFailedAlarm', 'executions-failed', 'ExecutionsFailed',
+      'A pipeline execution failed (a job failed in a way the definition did not catch).', 1);
+    const executionsTimedOut = executionsAlarm('ExecutionsTimedOutAlarm', 'executions-timed-out', 'ExecutionsTimedOut',
+      'A pipeline execution timed out.', 1);
+    const executionsAborted = executionsAlarm('ExecutionsAbortedAlarm', 'executions-aborted', 'ExecutionsAborted',
+      'Ten or more pipeline executions were aborted in 5 minutes (cancelling a job aborts its execution; a burst means something else stops them).', 10);
 
     // Metric ids as in template.yaml: ingest, ocr, ..., recordfailure, api.
     const allFns: [string, lambda.Function][] = [
@@ -453,10 +481,10 @@ export class DocpipeStack extends Stack {
       metric: sumOverFunctions('Throttles', 'Throttles of all docpipe functions'),
       threshold: 1,
     });
-    const api5xx = new cw.Alarm(this, 'ApiThrottledAlarm', {
+    const api5xx = new cw.Alarm(this, 'Api5xxAlarm', {
       ...alarmCommon,
-      alarmName: name('api-throttled'),
-      alarmDescription: 'The HTTP API answered server errors (5xx).',
+      alarmName: name('api-5xx'),
+      alarmDescription: 'The HTTP API answered five or more server errors (5xx) in 5 minutes.',
       metric: new cw.Metric({
         namespace: 'AWS/ApiGateway',
         metricName: '5xx',
@@ -467,14 +495,55 @@ export class DocpipeStack extends Stack {
       threshold: 5,
     });
     for (const [alarm, logicalId] of [
-      [failedExecutions, 'FailedExecutionsAlarm'],
+      [executionsFailed, 'ExecutionsFailedAlarm'],
+      [executionsTimedOut, 'ExecutionsTimedOutAlarm'],
+      [executionsAborted, 'ExecutionsAbortedAlarm'],
       [lambdaErrors, 'LambdaErrorsAlarm'],
       [lambdaThrottles, 'LambdaThrottlesAlarm'],
-      [api5xx, 'ApiThrottledAlarm'],
+      [api5xx, 'Api5xxAlarm'],
     ] as const) {
       alarm.addAlarmAction(alarmAction);
       samId(alarm, logicalId);
     }
+
+    // ------------------------------------------------------------------ dashboard
+    // The same widgets as template.yaml's Dashboard (the functions' EMF metrics in namespace
+    // docpipe, dimensions env+stage and env+status; executions; API 5xx).
+    const stages5 = ['ingest', 'ocr', 'extract', 'verify', 'finalize'];
+    const byStage = (metric: string) => stages5.map((st, i) => (i === 0 ? ['docpipe', metric, 'env', env, 'stage', st] : ['...', st]));
+    const widget = (x: number, y: number, title: string, stat: string, period: number, metrics: unknown[]) => ({
+      type: 'metric', x, y, width: 12, height: 6,
+      properties: { title, region: '${AWS::Region}', stat, period, metrics },
+    });
+    const dashboardBody = JSON.stringify({
+      widgets: [
+        widget(0, 0, 'Executions', 'Sum', 300, [
+          ['AWS/States', 'ExecutionsStarted', 'StateMachineArn', '${PipelineStateMachine}'],
+          ...['ExecutionsSucceeded', 'ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted'].map((m) => ['.', m, '.', '.']),
+        ]),
+        widget(12, 0, 'Documents by final status', 'Sum', 300, [
+          ['docpipe', 'Documents', 'env', env, 'status', 'completed'], ['...', 'needs_review'], ['...', 'failed'],
+        ]),
+        widget(0, 6, 'Stage duration p90 (ms)', 'p90', 300, byStage('StageDuration')),
+        widget(12, 6, 'Cost (USD, from pricing.toml) and pages', 'Sum', 3600, [
+          ['docpipe', 'JobCostUsd', 'env', env, 'status', 'completed'], ['...', 'needs_review'], ['...', 'failed'],
+          ['docpipe', 'TextractPages', 'env', env, 'stage', 'ocr', { yAxis: 'right' }],
+        ]),
+        widget(0, 12, 'Bedrock tokens', 'Sum', 300, [
+          ['docpipe', 'BedrockInputTokens', 'env', env, 'stage', 'extract'],
+          ['.', 'BedrockOutputTokens', '.', '.', '.', '.'],
+        ]),
+        widget(12, 12, 'Stage errors, API 5xx', 'Sum', 300, [
+          ...byStage('StageErrors'),
+          ['AWS/ApiGateway', '5xx', 'ApiId', '${HttpApi}'],
+        ]),
+      ],
+    });
+    const dashboard = new cw.CfnDashboard(this, 'Dashboard', {
+      dashboardName: `docpipe-${env}`,
+      dashboardBody: Fn.sub(dashboardBody, { PipelineStateMachine: stateMachine.stateMachineArn, HttpApi: httpApi.apiId }),
+    });
+    dashboard.overrideLogicalId('Dashboard');
 
     // ------------------------------------------------------------------ outputs
     new CfnOutput(this, 'ApiUrl', {
@@ -487,5 +556,6 @@ export class DocpipeStack extends Stack {
     new CfnOutput(this, 'JobsTableName', { value: jobsTable.tableName });
     new CfnOutput(this, 'ApiKeysTableName', { value: apiKeysTable.tableName });
     new CfnOutput(this, 'AlarmTopicArn', { value: alarmTopic.topicArn });
+    new CfnOutput(this, 'DashboardName', { value: dashboard.ref });
   }
 }

@@ -1,6 +1,7 @@
 //! Subcommands and the wiring they share.
 
 pub(crate) mod asl;
+pub(crate) mod cost;
 pub(crate) mod eval;
 pub(crate) mod events;
 pub(crate) mod floorplan;
@@ -132,6 +133,15 @@ pub(crate) fn open_pipeline(settings: &Settings) -> Result<Embedded> {
         );
     }
     Ok(pipeline)
+}
+
+/// How this host's jobs are priced: vCPU time, and the chat model's tokens when the
+/// price table knows the model.
+pub(crate) fn pricing_profile(settings: &Settings) -> docpipe_core::pricing::PricingProfile {
+    docpipe_core::pricing::PricingProfile::local(match settings.extractor {
+        ExtractorChoice::Rules => None,
+        ExtractorChoice::Openai => Some(settings.llm_model.clone()),
+    })
 }
 
 /// The extractor: the invoice extractor the settings choose, with the room detector for

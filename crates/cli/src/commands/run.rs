@@ -3,9 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use docpipe_core::pricing::{PriceTable, PricingProfile, price_job};
 use docpipe_core::{DocumentKind, Job, JobStatus};
 use docpipe_local::embedded::Embedded;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -60,6 +62,9 @@ pub(crate) struct FileOutcome {
     pub error: Option<ErrorOut>,
     /// The invoice, or a blueprint's rooms.
     pub result: Option<serde_json::Value>,
+    /// What the job cost on this host, in dollars, from its counters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<docpipe_core::pricing::CostBreakdown>,
 }
 
 #[derive(Debug, Serialize)]
@@ -96,6 +101,7 @@ pub(crate) async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> 
     );
     // At most `concurrency` documents in flight; each finished one is written out and
     // reduced to its table row at once, so memory does not grow with the number of files.
+    let pricing = Arc::new(super::pricing_profile(settings));
     let mut output = Output::new(args.json);
     let mut rows: Vec<Row> = Vec::new();
     let mut any_failed = false;
@@ -108,7 +114,8 @@ pub(crate) async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> 
             };
             let pipeline = pipeline.clone();
             let file = file.clone();
-            tasks.spawn(async move { (index, process(&pipeline, &file, kind).await) });
+            let pricing = Arc::clone(&pricing);
+            tasks.spawn(async move { (index, process(&pipeline, &file, kind, &pricing).await) });
         }
         let Some(joined) = tasks.join_next().await else {
             break;
@@ -256,7 +263,12 @@ impl Row {
     }
 }
 
-async fn process(pipeline: &Embedded, file: &Path, kind: DocumentKind) -> FileOutcome {
+async fn process(
+    pipeline: &Embedded,
+    file: &Path,
+    kind: DocumentKind,
+    pricing: &PricingProfile,
+) -> FileOutcome {
     let name = file.display().to_string();
     let job = match pipeline.submit_file(file, kind).await {
         Ok(job) => job,
@@ -270,6 +282,7 @@ async fn process(pipeline: &Embedded, file: &Path, kind: DocumentKind) -> FileOu
                     message: e.message,
                 }),
                 result: None,
+                cost: None,
             };
         }
     };
@@ -278,7 +291,7 @@ async fn process(pipeline: &Embedded, file: &Path, kind: DocumentKind) -> FileOu
         Err(e) => Err(e),
     };
     match finished {
-        Ok(job) => outcome_of(pipeline, name, job).await,
+        Ok(job) => outcome_of(pipeline, name, job, pricing).await,
         Err(e) => FileOutcome {
             file: name,
             job_id: Some(job.id.to_string()),
@@ -288,12 +301,19 @@ async fn process(pipeline: &Embedded, file: &Path, kind: DocumentKind) -> FileOu
                 message: e.message,
             }),
             result: None,
+            cost: None,
         },
     }
 }
 
-async fn outcome_of(pipeline: &Embedded, file: String, job: Job) -> FileOutcome {
+async fn outcome_of(
+    pipeline: &Embedded,
+    file: String,
+    job: Job,
+    pricing: &PricingProfile,
+) -> FileOutcome {
     let result = pipeline.result_json(&job).await.ok().flatten();
+    let cost = price_job(PriceTable::builtin(), pricing, &job);
     FileOutcome {
         file,
         job_id: Some(job.id.to_string()),
@@ -303,6 +323,7 @@ async fn outcome_of(pipeline: &Embedded, file: String, job: Job) -> FileOutcome 
             message: e.message,
         }),
         result,
+        cost: Some(cost),
     }
 }
 

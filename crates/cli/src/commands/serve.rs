@@ -64,6 +64,7 @@ pub(crate) async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCo
             cors_origins: settings.cors_origins.clone(),
             body_timeout: Duration::from_secs(settings.body_timeout_secs),
             review_confidence_threshold: ports.settings.review_confidence_threshold,
+            pricing: super::pricing_profile(settings),
             ..ApiSettings::default()
         },
     )

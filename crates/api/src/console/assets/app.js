@@ -486,9 +486,16 @@
     const rows = [["pages", c.pages ?? job.pages], ["OCR pages", c.ocr_pages],
       ["model input tokens", c.model_input_tokens], ["model output tokens", c.model_output_tokens]];
     const ms = c.stage_ms || job.stage_timings || {};
-    return h("dl", { class: "kv panel", id: "cost" },
+    const usd = job.cost_usd;
+    const dollars = (v) => `$${Number(v).toFixed(6)}`;
+    const priced = usd ? [[h("dt", { text: `cost (USD, ${usd.host})` }),
+      h("dd", { id: "cost-usd", text: dollars(usd.total_usd), title: `prices of ${usd.prices_as_of}` })]] : [];
+    const perStage = {};
+    for (const l of (usd && usd.lines) || []) perStage[l.stage] = (perStage[l.stage] || 0) + Number(l.usd);
+    return h("dl", { class: "kv panel", id: "cost" }, priced,
       rows.filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => [h("dt", { text: k }), h("dd", { text: String(v) })]),
-      Object.entries(ms).map(([k, v]) => [h("dt", { text: `${k} ms` }), h("dd", { text: String(v) })]));
+      Object.entries(ms).map(([k, v]) => [h("dt", { text: `${k} ms` }), h("dd", { text: String(v) })]),
+      Object.entries(perStage).map(([k, v]) => [h("dt", { text: `${k} USD` }), h("dd", { text: dollars(v) })]));
   }
 
   function historyTable(job) {
