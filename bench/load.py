@@ -9,6 +9,10 @@
   for a refused request;
 - the server's RSS (VmRSS) settles back under --rss-limit-mib once the load is over.
 
+While the creates run (and the pipeline is busy with their jobs), --get-clients readers
+fetch one job over and over: the figures give sustained creations/s and the GET latency
+(p50, p99) under that load.
+
 Prints the answer counts and the RSS before, at peak and after; exits 1 on any violation.
 Usage: bench/load.py --bin target/release/docpipe [-n 10000] [-c 64]"""
 
@@ -68,6 +72,8 @@ def main():
                     help="idle time after the last job finished before the RSS is read")
     ap.add_argument("--uploads", type=int, default=20,
                     help="uploads each claimed by 4 concurrent creates")
+    ap.add_argument("--get-clients", type=int, default=2,
+                    help="readers timing GET /api/v1/jobs/{id} while the creates run")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--deadline", type=float, default=1800)
     ap.add_argument("--keep", action="store_true")
@@ -231,15 +237,45 @@ def main():
             if len(jobs_of) > 1:
                 violations.add("upload claimed twice", f"upload {ids[u]}: {len(jobs_of)} jobs")
 
+    # One job to read while the load runs (created before it, so it exists throughout).
+    c0 = servelib.Client(server)
+    s, _, raw = c0.request("POST", "/api/v1/jobs", servelib.document_body(pdf, "probe.pdf"),
+                           {"x-api-key": api_key, "content-type": "application/json",
+                            "x-request-id": "probe"})
+    c0.close()
+    ok, v = servelib.envelope_ok(s, raw)
+    probe_job = v["data"]["job_id"] if s == 202 and ok else None
+    by_request["probe"] = ("probe", 0, s)
+    get_ms = []
+    getting = threading.Event()
+    getting.set()
+
+    def reader():
+        c = servelib.Client(server, timeout=60)
+        while getting.is_set() and probe_job:
+            t = time.monotonic()
+            st, _, _ = c.request("GET", f"/api/v1/jobs/{probe_job}",
+                                 headers={"x-api-key": api_key})
+            ms = (time.monotonic() - t) * 1000
+            with lock:
+                get_ms.append(ms)
+            if st != 200:
+                violations.add("GET of a job under load", f"{st}")
+        c.close()
+
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     t0 = time.monotonic()
+    readers = [threading.Thread(target=reader) for _ in range(args.get_clients)]
     threads = [threading.Thread(target=client) for _ in range(args.clients)]
-    for t in threads:
+    for t in threads + readers:
         t.start()
     for t in threads:
         t.join()
     load_secs = time.monotonic() - t0
+    getting.clear()
+    for t in readers:
+        t.join()
     claim_uploads(args.uploads, 4)
     print(f"{len(by_request)} answers in {load_secs:.1f} s "
           f"({len(by_request) / max(load_secs, 1e-9):.0f} requests/s)", flush=True)
@@ -286,6 +322,8 @@ def main():
             violations.add("job from no request", f"{jid} ({rid!r})")
             continue
         kind, i, status = fate
+        if kind == "probe":
+            continue
         if kind == "claim":
             per_upload[i] += 1
         else:
@@ -316,6 +354,16 @@ def main():
           f"{len(requests) / max(load_secs, 1e-9):.0f} requests/s")
     for k, v in sorted(answers.items()):
         print(f"  answer {k}: {v}")
+    accepted = sum(v for k, v in answers.items() if k.startswith("202"))
+    print(f"sustained creations: {accepted / max(load_secs, 1e-9):.0f} jobs/s accepted (202)")
+    if get_ms:
+        ordered = sorted(get_ms)
+
+        def pct(p):
+            return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+        print(f"GET /api/v1/jobs/{{id}} under load: {len(ordered)} requests, "
+              f"{len(ordered) / max(load_secs, 1e-9):.0f}/s, p50 {pct(50):.1f} ms, "
+              f"p99 {pct(99):.1f} ms, max {ordered[-1]:.1f} ms")
     print(f"jobs stored: {len(jobs)}, keys answered 202: {len(key_jobs)}; all final after "
           f"{drained_secs:.1f} s")
     for k, v in sorted(figures.items()):
