@@ -41,7 +41,7 @@ ensure_venv() { # name, probe binary, pip requirements...
 }
 
 ensure_venv moto moto_server 'moto[server]==5.2.5'
-ensure_venv tools sam 'cfn-lint==1.58.*' 'aws-sam-cli==1.170.*' 'cargo-lambda==1.9.*'
+ensure_venv tools cargo-lambda 'cfn-lint==1.58.*' 'aws-sam-cli==1.170.*' 'cargo-lambda==1.9.*'
 export PATH="$venv_dir/tools/bin:$PATH"
 
 echo "== cfn-lint infra/template.yaml"
