@@ -72,7 +72,8 @@ labels = {
     "chain10/memory-journal": "10-state Pass chain, memory journal (64 concurrent)",
     "chain10/sqlite-journal/sequential": "10-state Pass chain, SQLite journal, sequential",
     "chain10/sqlite-journal": "10-state Pass chain, SQLite journal (256 concurrent)",
-    "pipeline/in-memory": "pipeline.asl.json (no-op tasks), in memory",
+    "pipeline/in-memory": "pipeline.asl.json (no-op tasks), in memory, one at a time",
+    "pipeline/in-memory/concurrent": "pipeline.asl.json (no-op tasks), in memory (64 concurrent)",
     "pipeline/sqlite-journal": "pipeline.asl.json (no-op tasks), SQLite journal (256 concurrent)",
 }
 print(f"moto {moto_version} (sequential), 10-state Pass chain: {moto:,.1f} exec/s "
