@@ -15,7 +15,8 @@ use crate::config::AwsSettings;
 use crate::error::sdk_error;
 use crate::jobs::{INDEX_BY_CREATED, INDEX_BY_OWNER, TTL_ATTRIBUTE};
 
-/// Creates the jobs, API key, idempotency and preview cache tables (on-demand, TTL).
+/// Creates the jobs, API key, webhook, idempotency and preview cache tables (on-demand,
+/// TTL where records expire).
 pub async fn create_tables(client: &Client, settings: &AwsSettings) -> Result<()> {
     let attr = |name: &str| -> Result<AttributeDefinition> {
         AttributeDefinition::builder()
@@ -68,6 +69,17 @@ pub async fn create_tables(client: &Client, settings: &AwsSettings) -> Result<()
         .attribute_definitions(attr("key_hash")?)
         .key_schema(key("name", KeyType::Hash)?)
         .global_secondary_indexes(index(INDEX_BY_HASH, "key_hash", None)?)
+        .send()
+        .await
+        .map_err(|e| sdk_error("DynamoDB CreateTable", e))?;
+    client
+        .create_table()
+        .table_name(&settings.webhooks_table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("owner")?)
+        .attribute_definitions(attr("webhook_id")?)
+        .key_schema(key("owner", KeyType::Hash)?)
+        .key_schema(key("webhook_id", KeyType::Range)?)
         .send()
         .await
         .map_err(|e| sdk_error("DynamoDB CreateTable", e))?;
