@@ -20,7 +20,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .as_ref()
             .ok_or("DOCPIPE_EVENT_BUS is not set")?;
         let events = events_of_stream_batch(&event.payload).map_err(|e| e.to_string())?;
-        publisher.publish(&events).await.map_err(|e| e.to_string())?;
+        publisher
+            .publish(&events)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok::<Value, lambda_runtime::Error>(json!({ "published": events.len() }))
     }))
     .await

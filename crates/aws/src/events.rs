@@ -48,7 +48,9 @@ impl EventBridgePublisher {
                         .event_bus_name(&self.bus)
                         .source(EVENTBRIDGE_SOURCE)
                         .detail_type(JOB_STATUS_V1)
-                        .time(aws_smithy_types::DateTime::from_secs(event.time.timestamp()))
+                        .time(aws_smithy_types::DateTime::from_secs(
+                            event.time.timestamp(),
+                        ))
                         .resources(event.subject.clone())
                         .detail(event.to_json()?)
                         .build(),
@@ -86,8 +88,12 @@ pub fn event_of_stream_record(record: &Value) -> Result<Option<JobStatusEvent>> 
     if !matches!(name, Some("INSERT" | "MODIFY")) {
         return Ok(None);
     }
-    let images = record.get("dynamodb").ok_or_else(|| corrupt("no dynamodb"))?;
-    let new = images.get("NewImage").ok_or_else(|| corrupt("no NewImage"))?;
+    let images = record
+        .get("dynamodb")
+        .ok_or_else(|| corrupt("no dynamodb"))?;
+    let new = images
+        .get("NewImage")
+        .ok_or_else(|| corrupt("no NewImage"))?;
     let status_of = |image: &Value| -> Option<JobStatus> {
         image
             .pointer("/status/S")
@@ -159,7 +165,8 @@ mod tests {
     fn status_changes_become_events_and_other_writes_do_not() {
         let at: DateTime<Utc> = "2026-03-01T12:00:00Z".parse().expect("time");
         let mut job = Job::new(JobId::generate(at), DocumentKind::Invoice, "a.pdf", at);
-        let created = json!({"eventName": "INSERT", "dynamodb": {"NewImage": image(&job, &["queued"])}});
+        let created =
+            json!({"eventName": "INSERT", "dynamodb": {"NewImage": image(&job, &["queued"])}});
         let e = event_of_stream_record(&created)
             .expect("reads")
             .expect("an event");
@@ -173,10 +180,14 @@ mod tests {
             .expect("an event");
         assert_eq!(e.id, format!("{}.2", job.id));
         assert_eq!(e.data.previous_status, Some(JobStatus::Queued));
-        assert_eq!(e.time, "2026-03-01T12:00:05Z".parse::<DateTime<Utc>>().expect("t"));
+        assert_eq!(
+            e.time,
+            "2026-03-01T12:00:05Z".parse::<DateTime<Utc>>().expect("t")
+        );
         let same = json!({"eventName": "MODIFY", "dynamodb": {"OldImage": image(&job, &["queued", "ingesting"]), "NewImage": image(&job, &["queued", "ingesting"])}});
         assert_eq!(event_of_stream_record(&same).expect("reads"), None);
-        let removed = json!({"eventName": "REMOVE", "dynamodb": {"OldImage": image(&job, &["queued"])}});
+        let removed =
+            json!({"eventName": "REMOVE", "dynamodb": {"OldImage": image(&job, &["queued"])}});
         assert_eq!(event_of_stream_record(&removed).expect("reads"), None);
         let batch = json!({"Records": [created, moved, same, removed]});
         assert_eq!(events_of_stream_batch(&batch).expect("reads").len(), 2);

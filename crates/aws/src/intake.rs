@@ -50,7 +50,10 @@ pub struct Intake {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// In the documents bucket; its size if the notification said.
-    Object { key: ObjectKey, size: Option<u64> },
+    Object {
+        key: ObjectKey,
+        size: Option<u64>,
+    },
     Url(String),
 }
 
@@ -104,6 +107,24 @@ fn kind_of(name: &str) -> DocumentKind {
     }
 }
 
+/// Notifications carry keys form-encoded (`+` for a space, `%XX` for other bytes).
+fn form_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = char::from(bytes.next()?).to_digit(16)?;
+                let lo = char::from(bytes.next()?).to_digit(16)?;
+                out.push(u8::try_from(hi * 16 + lo).ok()?);
+            }
+            other => out.push(other),
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Reads a dropped object's notification record.
 fn drop_of(record: &Value, documents_bucket: &str) -> Result<Option<Intake>, IntakeRejection> {
     let event = record
@@ -118,18 +139,21 @@ fn drop_of(record: &Value, documents_bucket: &str) -> Result<Option<Intake>, Int
         .and_then(Value::as_str)
         .ok_or_else(|| reject("the notification names no bucket"))?;
     if bucket != documents_bucket {
-        return Err(reject(format!("bucket {bucket:?} is not the documents bucket")));
+        return Err(reject(format!(
+            "bucket {bucket:?} is not the documents bucket"
+        )));
     }
-    let raw_key = record
+    let encoded = record
         .pointer("/s3/object/key")
         .and_then(Value::as_str)
         .ok_or_else(|| reject("the notification names no key"))?;
+    let raw_key = &form_decode(encoded)
+        .ok_or_else(|| reject(format!("{encoded:?} is not a URL-encoded key")))?;
     let etag = record
         .pointer("/s3/object/eTag")
         .and_then(Value::as_str)
         .ok_or_else(|| reject("the notification has no eTag"))?;
     let size = record.pointer("/s3/object/size").and_then(Value::as_u64);
-    // Keys arrive URL-encoded; a name that needs encoding is not a valid object key here.
     let key = ObjectKey::parse(raw_key).map_err(|_| {
         reject(format!(
             "{raw_key:?}: file names in the drop use only A-Z a-z 0-9 . _ -"
@@ -170,8 +194,7 @@ pub fn read_message(
     tenant: Option<&str>,
     documents_bucket: &str,
 ) -> Result<Request, IntakeRejection> {
-    let value: Value = serde_json::from_str(body)
-        .map_err(|e| reject(format!("not JSON: {e}")))?;
+    let value: Value = serde_json::from_str(body).map_err(|e| reject(format!("not JSON: {e}")))?;
     if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
         return Ok(Request::Nothing);
     }
@@ -440,6 +463,13 @@ mod tests {
         assert_eq!(items[0].tenant.as_deref(), Some("acme"));
         assert_eq!(items[0].kind, DocumentKind::Blueprint);
         assert_eq!(items[0].key, "s3:incoming/acme/plan.png#abc");
+        // Keys arrive form-encoded.
+        let Ok(Request::Submit(items)) =
+            read_message(&notification("incoming%2Facme%2Fplan-2.png"), None, BUCKET)
+        else {
+            panic!("a drop");
+        };
+        assert_eq!(items[0].filename, "plan-2.png");
         assert_eq!(
             read_message(
                 &notification("incoming/upl_0123456789abcdef0123456789abcdef/a.pdf"),
@@ -449,13 +479,18 @@ mod tests {
             Ok(Request::Nothing)
         );
         assert_eq!(
-            read_message(r#"{"Service":"Amazon S3","Event":"s3:TestEvent"}"#, None, BUCKET),
+            read_message(
+                r#"{"Service":"Amazon S3","Event":"s3:TestEvent"}"#,
+                None,
+                BUCKET
+            ),
             Ok(Request::Nothing)
         );
         for (key, why) in [
             ("incoming/a.pdf", "under incoming/{tenant}/"),
             ("incoming/acme/sub/a.pdf", "no folders"),
             ("incoming/acme/my+invoice.pdf", "A-Z a-z"),
+            ("incoming/acme/%zz.pdf", "URL-encoded"),
         ] {
             let err = read_message(&notification(key), None, BUCKET).expect_err(key);
             assert!(err.reason.contains(why), "{key}: {}", err.reason);

@@ -78,7 +78,10 @@ pub async fn reconcile(
             "the execution ended {}: {}: {}",
             change.status,
             change.error.as_deref().unwrap_or("States.Runtime"),
-            change.cause.as_deref().unwrap_or("the execution ended early"),
+            change
+                .cause
+                .as_deref()
+                .unwrap_or("the execution ended early"),
         ),
     );
     let job = lifecycle::fail(jobs, clock, &id, &error).await?;

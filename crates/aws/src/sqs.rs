@@ -136,7 +136,12 @@ impl Queue {
 
     /// Sends `body` (the refused message, unchanged) with the reason as its `reason`
     /// attribute and the original message id as `source_message_id`.
-    pub async fn dead_letter(&self, body: &str, reason: &str, source_message_id: &str) -> Result<()> {
+    pub async fn dead_letter(
+        &self,
+        body: &str,
+        reason: &str,
+        source_message_id: &str,
+    ) -> Result<()> {
         let text = |v: &str| {
             MessageAttributeValue::builder()
                 .data_type("String")

@@ -112,10 +112,9 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Result<Webhook> {
             .ok_or_else(|| StageError::internal(format!("stored webhook: {name}")))
     };
     let event_types = match item.get("event_types") {
-        Some(AttributeValue::L(list)) => list
-            .iter()
-            .filter_map(|v| v.as_s().ok().cloned())
-            .collect(),
+        Some(AttributeValue::L(list)) => {
+            list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
+        }
         _ => return Err(StageError::internal("stored webhook: event_types")),
     };
     Ok(Webhook {
