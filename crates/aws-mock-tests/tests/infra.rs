@@ -306,7 +306,7 @@ fn tagged(v: &Value) -> Option<(String, String)> {
 fn bucket_lifecycles_are_the_core_retention() {
     let t = template();
     let res = resources(&t);
-    let days = (Retention::default().objects_secs / 86_400) as u64;
+    let days = Retention::default().objects_secs / 86_400;
     for bucket in ["DocumentsBucket", "ResultsBucket"] {
         let rules = res[bucket]["Properties"]["LifecycleConfiguration"]["Rules"]
             .as_sequence()

@@ -270,7 +270,7 @@ pub fn read_message(
 #[derive(Debug)]
 pub enum Outcome {
     /// Its job (new, or the one an earlier delivery made), execution started.
-    Started(Job),
+    Started(Box<Job>),
     /// Refused whole: nothing was written.
     Refused(IntakeRejection),
     /// Try again later (a service was unavailable); what was written is reused then.
@@ -415,7 +415,7 @@ impl Starter<'_> {
         )
         .await;
         match submitted {
-            Ok(Submitted::Created(job)) => Outcome::Started(job),
+            Ok(Submitted::Created(job)) => Outcome::Started(Box::new(job)),
             Ok(Submitted::Existing(job)) => {
                 // An earlier delivery made the job; its execution may not have started
                 // (it stopped in between). Starting it again is a no-op when it did.
@@ -424,7 +424,7 @@ impl Starter<'_> {
                 {
                     return Outcome::Retry(e);
                 }
-                Outcome::Started(job)
+                Outcome::Started(Box::new(job))
             }
             Err(SubmitError::NotStored(e)) if transient(&e) => Outcome::Retry(e),
             Err(SubmitError::NotStored(e)) => Outcome::Refused(reject(e.message)),
@@ -433,7 +433,7 @@ impl Starter<'_> {
             Err(SubmitError::NotStarted(e)) => {
                 tracing::warn!(error = %e, "intake: execution not started; the job is failed");
                 match self.jobs.get(&id).await {
-                    Ok(job) => Outcome::Started(job),
+                    Ok(job) => Outcome::Started(Box::new(job)),
                     Err(_) => Outcome::Retry(e),
                 }
             }

@@ -29,7 +29,7 @@ pub struct ExecutionStatusChange {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reconciled {
     /// The job was not final: now failed with this code.
-    Failed(Job),
+    Failed(Box<Job>),
     /// The job had ended already (completed, failed, cancelled, in review).
     AlreadyFinal,
     /// Not this deployment's job, a job that expired, an earlier attempt's execution,
@@ -86,7 +86,7 @@ pub async fn reconcile(
     );
     let job = lifecycle::fail(jobs, clock, &id, &error).await?;
     if job.status.is_final() && job.error.as_ref().is_some_and(|e| e.code == code) {
-        Ok(Reconciled::Failed(job))
+        Ok(Reconciled::Failed(Box::new(job)))
     } else {
         // It reached another final status meanwhile: that one stands.
         Ok(Reconciled::AlreadyFinal)
