@@ -57,7 +57,7 @@ for (const [id, { Properties: p }] of functions) {
     check(v in vars, `${id}: environment variable ${v} missing`);
   }
   if (bin === 'api') {
-    for (const v of ['DOCPIPE_STATE_MACHINE_ARN', 'DOCPIPE_API_KEYS_TABLE', 'DOCPIPE_IDEMPOTENCY_TABLE', 'DOCPIPE_PREVIEW_CACHE_TABLE']) {
+    for (const v of ['DOCPIPE_STATE_MACHINE_ARN', 'DOCPIPE_API_KEYS_TABLE', 'DOCPIPE_IDEMPOTENCY_TABLE', 'DOCPIPE_PREVIEW_CACHE_TABLE', 'DOCPIPE_WEBHOOKS_TABLE', 'DOCPIPE_WEBHOOK_QUEUE_URL']) {
       check(v in vars, `${id}: environment variable ${v} missing`);
     }
   }
@@ -150,7 +150,7 @@ const tableByName = Object.fromEntries(tables.map(([, r]) => [r.Properties.Table
 const gsis = (t) => (tableByName[t]?.GlobalSecondaryIndexes ?? []).map((g) => g.IndexName).sort();
 check(eq(gsis(`docpipe-${env}-jobs`), ['by_created', 'by_owner']), `jobs table GSIs ${gsis(`docpipe-${env}-jobs`)}`);
 check(eq(gsis(`docpipe-${env}-api-keys`), ['by_hash']), `api-keys table GSIs ${gsis(`docpipe-${env}-api-keys`)}`);
-for (const t of ['jobs', 'idempotency', 'preview-cache']) {
+for (const t of ['jobs', 'idempotency', 'preview-cache', 'webhooks']) {
   const ttl = tableByName[`docpipe-${env}-${t}`]?.TimeToLiveSpecification;
   check(ttl?.AttributeName === 'expires_at' && ttl?.Enabled === true, `${t} table: TTL ${JSON.stringify(ttl)}`);
 }

@@ -284,7 +284,7 @@ fn tables_match_what_the_adapters_query() {
         .filter_map(|k| k["AttributeName"].as_str())
         .collect();
     assert_eq!(keys, ["owner", "webhook_id"]);
-    for t in [&jobs, &idem, &cache] {
+    for t in [&jobs, &idem, &cache, &hooks] {
         assert_eq!(
             t["TimeToLiveSpecification"]["Enabled"].as_bool(),
             Some(true)

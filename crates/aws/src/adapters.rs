@@ -155,6 +155,15 @@ impl AwsAdapters {
             .state_machine_arn
             .as_ref()
             .map(|arn| SfnOrchestrator::new(aws_sdk_sfn::Client::new(&sdk), arn));
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let mut webhooks = DynamoWebhookStore::with_retention(
+            dynamodb.clone(),
+            &settings.webhooks_table,
+            &settings.retention,
+        );
+        if let Some(url) = &settings.webhook_queue_url {
+            webhooks = webhooks.with_replay_queue(crate::sqs::Queue::new(sqs.clone(), url));
+        }
         let events = settings
             .event_bus
             .as_ref()
@@ -171,9 +180,9 @@ impl AwsAdapters {
                 &settings.idempotency_table,
                 &settings.retention,
             ),
-            webhooks: DynamoWebhookStore::new(dynamodb.clone(), &settings.webhooks_table),
+            webhooks,
             events,
-            sqs: aws_sdk_sqs::Client::new(&sdk),
+            sqs,
             results: PreviewCache::new(dynamodb.clone(), &settings.preview_cache_table),
             objects,
             ocr,

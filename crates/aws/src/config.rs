@@ -46,6 +46,7 @@ const KNOWN: &[&str] = &[
     "event_bus",
     "intake_dead_letter_url",
     "webhook_dead_letter_url",
+    "webhook_queue_url",
     "final_jobs_secs",
     "idempotency_secs",
     "textract_poll_ms",
@@ -88,9 +89,11 @@ pub struct AwsSettings {
     /// The intake queue's dead-letter queue (URL): refused messages go there with their
     /// reason (the intake starter's).
     pub intake_dead_letter_url: Option<String>,
-    /// The webhook queue's dead-letter queue (URL): deliveries that failed for a day go
-    /// there with the last error (the webhook deliverer's).
+    /// The webhook queue's dead-letter queue (URL): unreadable messages go there with the
+    /// reason (the webhook deliverer's).
     pub webhook_dead_letter_url: Option<String>,
+    /// The webhook queue (URL): where the API replays a webhook's failures.
+    pub webhook_queue_url: Option<String>,
     /// How long final jobs and idempotency records are kept (TTL attributes): the core's
     /// numbers, the same as on the embedded host.
     pub retention: Retention,
@@ -124,6 +127,7 @@ impl AwsSettings {
             event_bus: None,
             intake_dead_letter_url: None,
             webhook_dead_letter_url: None,
+            webhook_queue_url: None,
             retention: Retention::default(),
             textract_poll: Duration::from_millis(1000),
             log: "info".to_owned(),
@@ -210,6 +214,7 @@ impl AwsSettings {
             "event_bus" => self.event_bus = Some(text()?),
             "intake_dead_letter_url" => self.intake_dead_letter_url = Some(text()?),
             "webhook_dead_letter_url" => self.webhook_dead_letter_url = Some(text()?),
+            "webhook_queue_url" => self.webhook_queue_url = Some(text()?),
             "final_jobs_secs" | "idempotency_secs" => {
                 let secs = value
                     .trim()

@@ -16,6 +16,7 @@ pub const SDK_OPERATIONS: &[(&str, &str)] = &[
     ("get_item", "dynamodb:GetItem"),
     ("put_item", "dynamodb:PutItem"),
     ("update_item", "dynamodb:UpdateItem"),
+    ("delete_item", "dynamodb:DeleteItem"),
     ("query", "dynamodb:Query"),
     ("scan", "dynamodb:Scan"),
     // S3 (HeadObject is authorised as GetObject; HeadBucket as ListBucket, which also
@@ -290,6 +291,28 @@ pub fn needs(function: Function) -> Vec<Need> {
                 WebhookSigningSecret,
                 "SecretCache: webhook signing",
             ),
+            // Webhooks: subscriptions and their failure lists; a replay goes to the queue.
+            need(
+                "dynamodb:PutItem",
+                WebhooksTable,
+                "WebhookStore::create_webhook",
+            ),
+            need(
+                "dynamodb:GetItem",
+                WebhooksTable,
+                "WebhookStore::get_webhook",
+            ),
+            need(
+                "dynamodb:Query",
+                WebhooksTable,
+                "WebhookStore::list_webhooks, failures",
+            ),
+            need(
+                "dynamodb:DeleteItem",
+                WebhooksTable,
+                "WebhookStore::delete_webhook, replay",
+            ),
+            need("sqs:SendMessage", WebhookQueue, "WebhookStore::replay"),
         ]),
         Function::Stage(Stage::Ingest) => out.extend(STAGE_JOB.into_iter().chain([
             need("s3:GetObject", Documents("*"), "the upload, the document"),
@@ -362,6 +385,11 @@ pub fn needs(function: Function) -> Vec<Need> {
             need("dynamodb:GetItem", JobsTable, "the job's owner"),
             need("dynamodb:Query", WebhooksTable, "the owner's webhooks"),
             need(
+                "dynamodb:PutItem",
+                WebhooksTable,
+                "a day of failures: the failure list",
+            ),
+            need(
                 "sqs:ChangeMessageVisibility",
                 WebhookQueue,
                 "Queue::delay: the next retry",
@@ -369,7 +397,7 @@ pub fn needs(function: Function) -> Vec<Need> {
             need(
                 "sqs:SendMessage",
                 WebhookDeadLetterQueue,
-                "undelivered for a day, with the last error",
+                "an unreadable message, with the reason",
             ),
         ]),
         Function::Intake => out.extend([

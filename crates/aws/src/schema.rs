@@ -101,6 +101,7 @@ pub async fn create_tables(client: &Client, settings: &AwsSettings) -> Result<()
         &settings.jobs_table,
         &settings.preview_cache_table,
         &settings.idempotency_table,
+        &settings.webhooks_table,
     ] {
         client
             .update_time_to_live()

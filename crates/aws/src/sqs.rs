@@ -166,6 +166,18 @@ impl Queue {
             .map_err(|e| sdk_error("SQS SendMessage", e))
     }
 
+    /// Sends a message.
+    pub async fn send(&self, body: &str) -> Result<()> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("SQS SendMessage", e))
+    }
+
     /// Keeps a received message hidden for `delay` (capped at 12 hours) before it is
     /// received again: the retry schedule of a queue-fed function.
     pub async fn delay(&self, receipt_handle: &str, delay: Duration) -> Result<()> {

@@ -899,7 +899,10 @@ async fn status_events_reach_eventbridge_with_the_schema_and_are_delivered_signe
     for m in &batch.records {
         assert_eq!(
             deliverer.deliver(m).await.expect("delivers"),
-            Delivered::Done { webhooks: 1 }
+            Delivered::Done {
+                delivered: 1,
+                dead: 0
+            }
         );
     }
     let requests = got.lock().expect("lock").clone();

@@ -155,6 +155,8 @@ export class DocpipeStack extends Stack {
       tableName: name('webhooks'),
       partitionKey: { name: 'owner', type: S },
       sortKey: { name: 'webhook_id', type: S },
+      // Failure lists ({webhook_id}#dead#{event_id}) expire as final jobs do.
+      timeToLiveAttribute: 'expires_at',
     });
     samId(webhooksTable, 'WebhooksTable');
 
@@ -452,7 +454,7 @@ export class DocpipeStack extends Stack {
     );
     deliverFn.addEventSource(new SqsEventSource(webhookQueue, { batchSize: 10, reportBatchItemFailures: true }));
     allow(deliverFn, ['dynamodb:GetItem'], [jobsTable.tableArn]);
-    allow(deliverFn, ['dynamodb:Query'], [webhooksTable.tableArn]);
+    allow(deliverFn, ['dynamodb:Query', 'dynamodb:PutItem'], [webhooksTable.tableArn]);
     allow(deliverFn, ['sqs:ChangeMessageVisibility'], [webhookQueue.queueArn]);
     allow(deliverFn, ['sqs:SendMessage'], [webhookDeadLetterQueue.queueArn]);
     settingsRead(deliverFn);
@@ -503,6 +505,8 @@ export class DocpipeStack extends Stack {
         DOCPIPE_PREVIEW_CACHE_TABLE: previewCacheTable.tableName,
         DOCPIPE_UPLOAD_SIGNING_SECRET: uploadSecret.secretArn,
         DOCPIPE_WEBHOOK_SECRET: webhookSecret.secretArn,
+        DOCPIPE_WEBHOOKS_TABLE: webhooksTable.tableName,
+        DOCPIPE_WEBHOOK_QUEUE_URL: webhookQueue.queueUrl,
       },
     );
     // What the API's code path calls (docpipe-aws permissions::needs(Api)), as in template.yaml.
@@ -520,6 +524,9 @@ export class DocpipeStack extends Stack {
       `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${name('pipeline')}:*`,
     ]);
     allow(apiFn, ['secretsmanager:GetSecretValue'], [uploadSecret.secretArn, webhookSecret.secretArn]);
+    // Webhooks: subscriptions and failure lists; a replay goes to the webhook queue.
+    allow(apiFn, ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:DeleteItem'], [webhooksTable.tableArn]);
+    allow(apiFn, ['sqs:SendMessage'], [webhookQueue.queueArn]);
     settingsRead(apiFn);
 
     const apiAccessLogGroup = new logs.LogGroup(this, 'ApiAccessLogGroup', {
@@ -657,7 +664,7 @@ export class DocpipeStack extends Stack {
     const intakeDead = deadLetters('IntakeDeadLettersAlarm', 'intake-dead-letters', intakeDeadLetterQueue,
       'Intake messages were refused (each holds its reason in the reason attribute) or kept failing.');
     const webhookDead = deadLetters('WebhookDeadLettersAlarm', 'webhook-dead-letters', webhookDeadLetterQueue,
-      'Webhook deliveries failed for a day (each holds the last error in the reason attribute).');
+      "Webhook queue messages could not be read or kept failing (each holds why in the reason attribute); deliveries that failed for a day are on their webhook's failure list.");
     const jobsReconciled = new cw.Alarm(this, 'JobsReconciledAlarm', {
       ...alarmCommon,
       alarmName: name('jobs-reconciled'),
