@@ -31,6 +31,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             jobs: &a.jobs,
             objects: &a.objects,
             idempotency: &a.idempotency,
+            keys: &a.keys,
             orchestrator,
             clock: &SystemClock,
             documents_bucket: &a.settings.documents_bucket,

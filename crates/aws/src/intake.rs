@@ -21,6 +21,7 @@ use docpipe_core::{
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::api_keys::DynamoKeyStore;
 use crate::sqs::{BatchResponse, Queue, SqsBatch, SqsMessage};
 
 /// The key prefix of the drop: `incoming/{tenant}/{file}`.
@@ -212,9 +213,12 @@ pub fn read_message(
         });
     }
     let message = IntakeMessage::parse(body.as_bytes())?;
-    if let Some(t) = tenant {
-        check_tenant(t)?;
-    }
+    let Some(tenant) = tenant else {
+        return Err(reject(format!(
+            "the message has no {TENANT_ATTRIBUTE} attribute (the API key name its job belongs to)"
+        )));
+    };
+    check_tenant(tenant)?;
     if message.callback.is_some() {
         // Per-job callbacks are delivered by the embedded host only so far; a message
         // that asks for one is refused rather than taken without it.
@@ -257,7 +261,7 @@ pub fn read_message(
         }
     };
     Ok(Request::Submit(vec![Intake {
-        tenant: tenant.map(str::to_owned),
+        tenant: Some(tenant.to_owned()),
         kind: message.kind,
         filename,
         source,
@@ -282,6 +286,8 @@ pub struct Starter<'a> {
     pub jobs: &'a dyn JobStore,
     pub objects: &'a dyn ObjectStore,
     pub idempotency: &'a dyn IdempotencyStore,
+    /// A tenant is an active API key.
+    pub keys: &'a DynamoKeyStore,
     pub orchestrator: &'a dyn Orchestrator,
     pub clock: &'a dyn Clock,
     pub documents_bucket: &'a str,
@@ -354,6 +360,15 @@ impl Starter<'_> {
     /// Submits one document: everything checked first, then the claim, the job, the
     /// execution.
     pub async fn submit(&self, intake: Intake) -> Outcome {
+        if let Some(tenant) = &intake.tenant {
+            match self.keys.get(tenant).await {
+                Ok(Some(key)) if key.active => {}
+                Ok(_) => {
+                    return Outcome::Refused(reject(format!("{tenant:?} is no active API key")));
+                }
+                Err(e) => return Outcome::Retry(e),
+            }
+        }
         let document = match &intake.source {
             Source::Url(url) => NewDocument::Url(url.clone()),
             Source::Object { key, size } => {
@@ -510,6 +525,16 @@ mod tests {
         };
         assert_eq!(items[0].key, "k1");
         assert_eq!(items[0].filename, "a.pdf");
+        assert!(
+            read_message(
+                r#"{"document": {"url": "https://example.com/a.pdf"}, "idempotency_key": "k"}"#,
+                None,
+                BUCKET
+            )
+            .expect_err("no tenant")
+            .reason
+            .contains("tenant")
+        );
         for (body, why) in [
             ("{", "not JSON"),
             (r#"{"document": {}, "idempotency_key": "k"}"#, "exactly one"),
@@ -526,7 +551,7 @@ mod tests {
                 "callback",
             ),
         ] {
-            let err = read_message(body, None, BUCKET).expect_err(body);
+            let err = read_message(body, Some("acme"), BUCKET).expect_err(body);
             assert!(err.reason.contains(why), "{body}: {}", err.reason);
         }
     }

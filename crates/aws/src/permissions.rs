@@ -402,6 +402,11 @@ pub fn needs(function: Function) -> Vec<Need> {
         ]),
         Function::Intake => out.extend([
             need(
+                "dynamodb:GetItem",
+                ApiKeysTable,
+                "the tenant is an active API key",
+            ),
+            need(
                 "dynamodb:PutItem",
                 IdempotencyTable,
                 "the claim on key + ETag or idempotency_key",

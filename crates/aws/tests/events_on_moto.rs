@@ -20,13 +20,14 @@ use docpipe_aws::sqs::{Queue, REASON_ATTRIBUTE, SqsBatch, SqsMessage, queue_url_
 use docpipe_aws::webhooks::{Delivered, Deliverer};
 use docpipe_aws::{AwsAdapters, AwsSettings, SystemClock, schema};
 use docpipe_core::events::{JOB_STATUS_V1, JOB_STATUS_V1_SCHEMA};
+use docpipe_core::keys::hash_key;
 use docpipe_core::lifecycle;
 use docpipe_core::retention::Retention;
 use docpipe_core::stages::{VerifyOutput, dedupe_key};
 use docpipe_core::webhooks::{RetryPolicy, Webhook, WebhookSecret};
 use docpipe_core::{
-    CachedResult, DocumentKind, ErrorCode, IdempotencyRecord, IdempotencyStore, Job, JobFilter,
-    JobId, JobPatch, JobStatus, JobStore, ObjectKey, ResultCache, StageError,
+    ApiKey, CachedResult, DocumentKind, ErrorCode, IdempotencyRecord, IdempotencyStore, Job,
+    JobFilter, JobId, JobPatch, JobStatus, JobStore, KeyStore, ObjectKey, ResultCache, StageError,
 };
 use docpipe_fetch::{FetchPolicy, HttpFetcher};
 use serde_json::{Value, json};
@@ -174,7 +175,21 @@ async fn with_pipeline(moto: &Moto) -> AwsAdapters {
     let arn = state_machine(&a).await;
     let mut settings = a.settings.clone();
     settings.state_machine_arn = Some(arn);
-    AwsAdapters::new(settings, a.sdk.clone())
+    let a = AwsAdapters::new(settings, a.sdk.clone());
+    // The tenant acme is an API key.
+    a.keys
+        .create(&ApiKey {
+            name: "acme".into(),
+            key_hash: hash_key("dp_secret_acme"),
+            active: true,
+            rate_limit_per_minute: 60,
+            created_at: Utc::now(),
+            last_used_at: None,
+            request_count: 0,
+        })
+        .await
+        .expect("key");
+    a
 }
 
 fn starter<'a>(a: &'a AwsAdapters, dead_letters: &'a Queue) -> Starter<'a> {
@@ -182,6 +197,7 @@ fn starter<'a>(a: &'a AwsAdapters, dead_letters: &'a Queue) -> Starter<'a> {
         jobs: &a.jobs,
         objects: &a.objects,
         idempotency: &a.idempotency,
+        keys: &a.keys,
         orchestrator: a.orchestrator.as_ref().expect("a state machine"),
         clock: &SystemClock,
         documents_bucket: &a.settings.documents_bucket,
@@ -328,30 +344,43 @@ async fn a_malformed_message_lands_in_the_dead_letter_queue_with_its_reason() {
     let bad = [
         (
             r#"{"document": {}, "idempotency_key": "k1"}"#,
+            Some("acme"),
             "exactly one of url and s3_uri",
         ),
-        ("not json at all", "not JSON"),
+        ("not json at all", Some("acme"), "not JSON"),
         (
             r#"{"document": {"s3_uri": "s3://docpipe-test-documents/intake/missing.pdf"}, "idempotency_key": "k2"}"#,
+            Some("acme"),
             "no object intake/missing.pdf",
         ),
+        (
+            r#"{"document": {"url": "https://example.com/a.pdf"}, "idempotency_key": "k3"}"#,
+            Some("nobody"),
+            "\"nobody\" is no active API key",
+        ),
+        (
+            r#"{"document": {"url": "https://example.com/b.pdf"}, "idempotency_key": "k4"}"#,
+            None,
+            "no tenant attribute",
+        ),
     ];
-    for (body, _) in &bad {
-        a.sqs
+    for (body, tenant, _) in &bad {
+        let mut send = a
+            .sqs
             .send_message()
             .queue_url(&intake_url)
-            .message_body(*body)
-            .message_attributes(
+            .message_body(*body);
+        if let Some(tenant) = tenant {
+            send = send.message_attributes(
                 "tenant",
                 aws_sdk_sqs::types::MessageAttributeValue::builder()
                     .data_type("String")
-                    .string_value("acme")
+                    .string_value(*tenant)
                     .build()
                     .expect("attribute"),
-            )
-            .send()
-            .await
-            .expect("send");
+            );
+        }
+        send.send().await.expect("send");
     }
     let dead_letters = Queue::new(a.sqs.clone(), &dlq_url);
     let mut messages = Vec::new();
@@ -377,7 +406,7 @@ async fn a_malformed_message_lands_in_the_dead_letter_queue_with_its_reason() {
         );
         dead.extend(got);
     }
-    for (body, why) in &bad {
+    for (body, _, why) in &bad {
         let m = dead
             .iter()
             .find(|m| m.body() == Some(*body))
@@ -391,8 +420,10 @@ async fn a_malformed_message_lands_in_the_dead_letter_queue_with_its_reason() {
     }
     // Nothing half-made: no job, no claim.
     assert!(owner_jobs(&a, "acme").await.is_empty());
-    for key in ["k1", "k2"] {
-        assert_eq!(a.idempotency.get("acme", key).await.expect("get"), None);
+    for key in ["k1", "k2", "k3", "k4"] {
+        for owner in ["acme", "nobody"] {
+            assert_eq!(a.idempotency.get(owner, key).await.expect("get"), None);
+        }
     }
     assert!(
         receive(&a, &intake_url).await.is_empty(),

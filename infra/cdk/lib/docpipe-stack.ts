@@ -465,9 +465,11 @@ export class DocpipeStack extends Stack {
         DOCPIPE_STATE_MACHINE_ARN: stateMachine.stateMachineArn,
         DOCPIPE_IDEMPOTENCY_TABLE: idempotencyTable.tableName,
         DOCPIPE_INTAKE_DEAD_LETTER_URL: intakeDeadLetterQueue.queueUrl,
+        DOCPIPE_API_KEYS_TABLE: apiKeysTable.tableName,
       },
     );
     intakeFn.addEventSource(new SqsEventSource(intakeQueue, { batchSize: 10, reportBatchItemFailures: true }));
+    allow(intakeFn, ['dynamodb:GetItem'], [apiKeysTable.tableArn]);
     allow(intakeFn, ['dynamodb:GetItem', 'dynamodb:PutItem'], [idempotencyTable.tableArn]);
     allow(intakeFn, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [jobsTable.tableArn]);
     allow(intakeFn, ['s3:GetObject'], [documentsBucket.arnForObjects('intake/*')]);
