@@ -609,6 +609,7 @@ async fn every_expiring_record_carries_its_ttl_from_the_core_retention() {
         &a.settings.jobs_table,
         &a.settings.idempotency_table,
         &a.settings.preview_cache_table,
+        &a.settings.webhooks_table,
     ] {
         let ttl = a
             .dynamodb
@@ -682,6 +683,45 @@ async fn every_expiring_record_carries_its_ttl_from_the_core_retention() {
     )
     .await;
     assert_eq!(item_number(&item, "expires_at"), Some(until.timestamp()));
+    // A webhook's failures: as long as final jobs.
+    let failed = docpipe_core::webhooks::Delivery {
+        id: format!("{}.1", job.id),
+        webhook_id: "wh_0123456789abcdef0123456789abcdef".into(),
+        event_id: format!("{}.1", job.id),
+        event_type: JOB_STATUS_V1.into(),
+        job_id: job.id.to_string(),
+        state: docpipe_core::webhooks::DeliveryState::Dead,
+        attempts: 30,
+        created_at: at,
+        next_attempt_at: at,
+        last_error: None,
+        body: "{}".into(),
+    };
+    a.webhooks
+        .record_dead("acme", &failed, "503", ended)
+        .await
+        .expect("recorded");
+    let item = a
+        .dynamodb
+        .get_item()
+        .table_name(&a.settings.webhooks_table)
+        .key("owner", AttributeValue::S("acme".into()))
+        .key(
+            "webhook_id",
+            AttributeValue::S(format!(
+                "wh_0123456789abcdef0123456789abcdef#dead#{}.1",
+                job.id
+            )),
+        )
+        .send()
+        .await
+        .expect("get")
+        .item
+        .expect("the failure");
+    assert_eq!(
+        item_number(&item, "expires_at"),
+        Some(ended.timestamp() + retention.final_jobs_secs as i64)
+    );
     // Configured numbers are honoured the same way.
     let mut settings = a.settings.clone();
     settings.set("final_jobs_secs", "86400").expect("valid");
