@@ -222,7 +222,7 @@ const topics = ofType('AWS::SNS::Topic');
 check(topics.length === 1, `expected 1 SNS topic, found ${topics.length}`);
 const alarms = ofType('AWS::CloudWatch::Alarm');
 const alarmNames = alarms.map(([, r]) => r.Properties.AlarmName).sort();
-const wantAlarms = ['api-5xx', 'executions-aborted', 'executions-failed', 'executions-timed-out', 'intake-dead-letters', 'jobs-reconciled', 'lambda-errors', 'lambda-throttles', 'webhook-dead-letters'].map((a) => `docpipe-${env}-${a}`);
+const wantAlarms = ['api-5xx', 'events-behind', 'executions-aborted', 'executions-failed', 'executions-timed-out', 'intake-dead-letters', 'jobs-reconciled', 'lambda-errors', 'lambda-throttles', 'webhook-dead-letters'].map((a) => `docpipe-${env}-${a}`);
 check(eq(alarmNames, wantAlarms), `alarms ${JSON.stringify(alarmNames)}, expected ${JSON.stringify(wantAlarms)}`);
 for (const [id, r] of alarms) {
   check((r.Properties.AlarmActions ?? []).length === 1 && topics.length === 1 && r.Properties.AlarmActions[0].Ref === topics[0][0], `${id}: does not notify the alarm topic`);

@@ -473,6 +473,12 @@ fn events_in_and_out_are_wired_as_the_code_expects() {
         tagged(&pattern["detail"]["stateMachineArn"][0]),
         Some(("Ref".into(), "PipelineStateMachine".into()))
     );
+    let behind = &res["EventsBehindAlarm"]["Properties"];
+    assert_eq!(behind["MetricName"].as_str(), Some("IteratorAge"));
+    assert_eq!(
+        tagged(&behind["Dimensions"][0]["Value"]),
+        Some(("Ref".into(), "PublishEventsFunction".into()))
+    );
     let reconciled = &res["JobsReconciledAlarm"]["Properties"];
     assert_eq!(reconciled["MetricName"].as_str(), Some("JobsReconciled"));
 }

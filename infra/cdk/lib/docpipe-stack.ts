@@ -675,7 +675,16 @@ export class DocpipeStack extends Stack {
       metric: new cw.Metric({ namespace: 'docpipe', metricName: 'JobsReconciled', dimensionsMap: { env }, statistic: cw.Stats.SUM, period }),
       threshold: 1,
     });
+    // The publisher retries a batch until it is put: events fall behind rather than get lost.
+    const eventsBehind = new cw.Alarm(this, 'EventsBehindAlarm', {
+      ...alarmCommon,
+      alarmName: name('events-behind'),
+      alarmDescription: 'Job status events are more than 5 minutes behind the jobs table (the publisher cannot put them on the bus).',
+      metric: publishFn.metric('IteratorAge', { statistic: cw.Stats.MAXIMUM, period }),
+      threshold: 300000,
+    });
     for (const [alarm, logicalId] of [
+      [eventsBehind, 'EventsBehindAlarm'],
       [intakeDead, 'IntakeDeadLettersAlarm'],
       [webhookDead, 'WebhookDeadLettersAlarm'],
       [jobsReconciled, 'JobsReconciledAlarm'],
