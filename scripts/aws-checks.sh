@@ -61,7 +61,7 @@ cargo clippy -p docpipe-cli --features docpipe-cli/aws --bins --locked -- -D war
 echo "== tests (AWS crates: moto, recorded responses, Lambda runtime API)"
 cargo test "${aws_packages[@]}" --locked --no-fail-fast
 
-echo "== Lambda Runtime API smoke (ingest and api binaries against moto)"
+echo "== Lambda Runtime API smoke (ingest, api and the events-in-and-out binaries against moto)"
 cargo build -p docpipe-functions -p docpipe-fn-api --locked
 "$venv_dir/moto/bin/python" functions/tests/runtime_api_smoke.py "$CARGO_TARGET_DIR/debug"
 

@@ -2,8 +2,11 @@
 
 Usage: python runtime_api_smoke.py TARGET_DIR   (run with the moto venv's python: it has
 boto3). Starts moto (crates/aws/tests/support/moto_server.py) and a Runtime API on
-127.0.0.1, runs `ingest` on three events (a good upload, a bad upload, a missing job) and
-`api` on GET /health, checks each answer (a stage error must arrive with the DocPipe.*
+127.0.0.1, runs `ingest` on three events (a good upload, a bad upload, a missing job),
+`api` on GET /health, and the events-in-and-out functions on the payloads their event
+sources hand them (`intake` on an SQS batch with a drop and a malformed message,
+`publish-events` on a jobs-stream batch, `deliver-webhooks` on an SQS batch, `reconcile` on
+a TIMED_OUT execution), checks each answer (a stage error must arrive with the DocPipe.*
 name as errorType) and prints each binary's init time (spawn to first /next) and peak RSS.
 """
 
@@ -187,6 +190,60 @@ def main():
         kind, resp = answers["h1"]
         assert kind == "response" and resp["statusCode"] == 200, answers
         print("api: init %.0f ms, peak RSS %d MiB, GET /health -> %d %s" % (init_ms, rss, resp["statusCode"], resp.get("body", "")[:120]))
+
+        # Events in and out: each main takes what its event source hands it.
+        sqs, events = boto3.client("sqs", **kw), boto3.client("events", **kw)
+        ddb.create_table(TableName="docpipe-smoke-webhooks", BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("owner", "webhook_id")],
+                         KeySchema=[{"AttributeName": "owner", "KeyType": "HASH"}, {"AttributeName": "webhook_id", "KeyType": "RANGE"}])
+        dlq = sqs.create_queue(QueueName="docpipe-smoke-intake-dlq")["QueueUrl"]
+        ddb.put_item(TableName="docpipe-smoke-api-keys", Item={
+            "name": {"S": "acme"}, "key_hash": {"S": "0" * 64}, "active": {"BOOL": True},
+            "rate_limit_per_minute": {"N": "60"}, "created_at": {"S": "2026-03-01T12:00:00Z"}, "request_count": {"N": "0"}})
+        s3.put_object(Bucket="docpipe-smoke-documents", Key="incoming/acme/drop.pdf", Body=b"%PDF-1.4\n% drop\n")
+        notification = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {
+            "bucket": {"name": "docpipe-smoke-documents"}, "object": {"key": "incoming/acme/drop.pdf", "size": 17, "eTag": "e1"}}}]}
+
+        def sqs_record(mid, body):
+            return {"messageId": mid, "receiptHandle": mid, "body": body,
+                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
+                    "messageAttributes": {}, "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:docpipe-smoke-intake"}
+        events_env = dict(env, DOCPIPE_INTAKE_DEAD_LETTER_URL=dlq, DOCPIPE_WEBHOOK_DEAD_LETTER_URL=dlq,
+                          DOCPIPE_EVENT_BUS="docpipe-smoke")
+        answers, init_ms, rss = run(os.path.join(target, "intake"), events_env, [
+            ("i1", {"Records": [sqs_record("m1", json.dumps(notification)), sqs_record("m2", "not json")]})])
+        assert answers["i1"] == ("response", {"batchItemFailures": []}), answers
+        jobs = ddb.scan(TableName="docpipe-smoke-jobs")["Items"]
+        dropped = [j for j in jobs if j.get("owner", {}).get("S") == "acme"]
+        assert len(dropped) == 1 and "incoming/acme/drop.pdf" in dropped[0]["data"]["S"], jobs
+        dead = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"]).get("Messages", [])
+        assert len(dead) == 1 and "not JSON" in dead[0]["MessageAttributes"]["reason"]["StringValue"], dead
+        print("intake: init %.0f ms, peak RSS %d MiB, a drop started, a malformed message dead-lettered" % (init_ms, rss))
+
+        events.create_event_bus(Name="docpipe-smoke")
+        item = ddb.get_item(TableName="docpipe-smoke-jobs", Key={"job_id": dropped[0]["job_id"]})["Item"]
+        answers, init_ms, rss = run(os.path.join(target, "publish-events"), events_env, [
+            ("p1", {"Records": [{"eventName": "INSERT", "dynamodb": {"NewImage": item}}]})])
+        assert answers["p1"] == ("response", {"published": 1}), answers
+        print("publish-events: init %.0f ms, peak RSS %d MiB, 1 event put" % (init_ms, rss))
+
+        envelope = {"source": "docpipe", "detail-type": "job.status.v1", "detail": {
+            "specversion": "1.0", "id": good + ".2", "source": "urn:docpipe:aws", "type": "job.status.v1",
+            "time": now, "subject": good, "datacontenttype": "application/json",
+            "dataschema": "https://docpipe.dev/schemas/job.status.v1.schema.json",
+            "data": {"job_id": good, "status": "ingesting", "previous_status": "queued", "kind": "invoice",
+                     "error_code": None, "result_link": None}}}
+        answers, init_ms, rss = run(os.path.join(target, "deliver-webhooks"), events_env, [
+            ("d1", {"Records": [sqs_record("w1", json.dumps(envelope))]})])
+        assert answers["d1"] == ("response", {"batchItemFailures": []}), answers
+        print("deliver-webhooks: init %.0f ms, peak RSS %d MiB, an owner-less job's event done with" % (init_ms, rss))
+
+        ended = {"source": "aws.states", "detail-type": "Step Functions Execution Status Change", "detail": {
+            "executionArn": machine.replace(":stateMachine:", ":execution:") + ":" + good,
+            "stateMachineArn": machine, "name": good, "status": "TIMED_OUT", "error": None, "cause": None}}
+        answers, init_ms, rss = run(os.path.join(target, "reconcile"), events_env, [("c1", ended)])
+        assert answers["c1"] == ("response", {"job_id": good, "failed": "EXECUTION_TIMED_OUT"}), answers
+        print("reconcile: init %.0f ms, peak RSS %d MiB, the timed-out job failed" % (init_ms, rss))
         print("runtime API smoke: ok")
     finally:
         moto.terminate()

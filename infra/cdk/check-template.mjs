@@ -30,9 +30,13 @@ const EXPECTED_FUNCTIONS = {
   finalize: [512, 60],
   'record-failure': [512, 60],
   api: [512, 29],
+  'publish-events': [512, 60],
+  'deliver-webhooks': [512, 60],
+  intake: [512, 60],
+  reconcile: [512, 60],
 };
 const functions = ofType('AWS::Lambda::Function');
-check(functions.length === 7, `expected 7 Lambda functions, found ${functions.length}`);
+check(functions.length === 11, `expected 11 Lambda functions, found ${functions.length}`);
 const fnLogicalIds = new Set(functions.map(([id]) => id));
 const seenNames = new Set();
 for (const [id, { Properties: p }] of functions) {
@@ -53,7 +57,7 @@ for (const [id, { Properties: p }] of functions) {
     check(v in vars, `${id}: environment variable ${v} missing`);
   }
   if (bin === 'api') {
-    for (const v of ['DOCPIPE_STATE_MACHINE_ARN', 'DOCPIPE_API_KEYS_TABLE', 'DOCPIPE_IDEMPOTENCY_TABLE', 'DOCPIPE_PREVIEW_CACHE_TABLE']) {
+    for (const v of ['DOCPIPE_STATE_MACHINE_ARN', 'DOCPIPE_API_KEYS_TABLE', 'DOCPIPE_IDEMPOTENCY_TABLE', 'DOCPIPE_PREVIEW_CACHE_TABLE', 'DOCPIPE_WEBHOOKS_TABLE', 'DOCPIPE_WEBHOOK_QUEUE_URL']) {
       check(v in vars, `${id}: environment variable ${v} missing`);
     }
   }
@@ -134,7 +138,7 @@ if (machines.length === 1) {
 
 // ---------------------------------------------------------------- tables
 const tables = ofType('AWS::DynamoDB::Table');
-check(tables.length === 4, `expected 4 DynamoDB tables, found ${tables.length}`);
+check(tables.length === 5, `expected 5 DynamoDB tables, found ${tables.length}`);
 for (const [id, r] of tables) {
   const p = r.Properties;
   check(p.BillingMode === 'PAY_PER_REQUEST', `${id}: BillingMode ${p.BillingMode}`);
@@ -146,10 +150,13 @@ const tableByName = Object.fromEntries(tables.map(([, r]) => [r.Properties.Table
 const gsis = (t) => (tableByName[t]?.GlobalSecondaryIndexes ?? []).map((g) => g.IndexName).sort();
 check(eq(gsis(`docpipe-${env}-jobs`), ['by_created', 'by_owner']), `jobs table GSIs ${gsis(`docpipe-${env}-jobs`)}`);
 check(eq(gsis(`docpipe-${env}-api-keys`), ['by_hash']), `api-keys table GSIs ${gsis(`docpipe-${env}-api-keys`)}`);
-for (const t of ['jobs', 'idempotency', 'preview-cache']) {
+for (const t of ['jobs', 'idempotency', 'preview-cache', 'webhooks']) {
   const ttl = tableByName[`docpipe-${env}-${t}`]?.TimeToLiveSpecification;
   check(ttl?.AttributeName === 'expires_at' && ttl?.Enabled === true, `${t} table: TTL ${JSON.stringify(ttl)}`);
 }
+check(tableByName[`docpipe-${env}-jobs`]?.StreamSpecification?.StreamViewType === 'NEW_AND_OLD_IMAGES', 'jobs table: no stream of new and old images');
+const webhookKeys = (tableByName[`docpipe-${env}-webhooks`]?.KeySchema ?? []).map((k) => k.AttributeName);
+check(eq(webhookKeys, ['owner', 'webhook_id']), `webhooks table keys ${JSON.stringify(webhookKeys)}`);
 
 // ---------------------------------------------------------------- buckets
 const buckets = ofType('AWS::S3::Bucket');
@@ -168,9 +175,32 @@ for (const [id, r] of buckets) {
   check(tls, `${id}: no TLS-only bucket policy`);
 }
 
+// ---------------------------------------------------------------- events in and out
+const queues = Object.fromEntries(ofType('AWS::SQS::Queue').map(([id, r]) => [id, r.Properties]));
+for (const [q, dlq] of [['WebhookQueue', 'WebhookDeadLetterQueue'], ['IntakeQueue', 'IntakeDeadLetterQueue']]) {
+  check(queues[q] !== undefined && queues[dlq] !== undefined, `queues ${q} and ${dlq} missing`);
+  check(JSON.stringify(queues[q]?.RedrivePolicy?.deadLetterTargetArn) === JSON.stringify({ 'Fn::GetAtt': [dlq, 'Arn'] }), `${q}: no redrive to ${dlq}`);
+}
+check(ofType('AWS::Events::EventBus').some(([id, r]) => id === 'EventBus' && r.Properties.Name === `docpipe-${env}`), 'no EventBus');
+const rules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties);
+check(
+  rules.some((r) => eq(r.EventPattern?.source, ['docpipe']) && (r.Targets ?? []).some((x) => eq(x.Arn, { 'Fn::GetAtt': ['WebhookQueue', 'Arn'] }))),
+  'no rule from the bus to the webhook queue',
+);
+check(
+  rules.some((r) => eq(r.EventPattern?.source, ['aws.states']) && eq(r.EventPattern?.detail?.status, ['TIMED_OUT', 'ABORTED', 'FAILED'])),
+  'no rule for executions that ended early',
+);
+const documents = buckets.find(([id]) => id === 'DocumentsBucket')?.[1].Properties;
+const drop = documents?.NotificationConfiguration?.QueueConfigurations?.[0];
+check(drop?.Event === 's3:ObjectCreated:*' && eq(drop?.Queue, { 'Fn::GetAtt': ['IntakeQueue', 'Arn'] }) && drop?.Filter?.S3Key?.Rules?.[0]?.Value === 'incoming/', `documents bucket: drop notification ${JSON.stringify(drop)}`);
+check((documents?.LifecycleConfiguration?.Rules ?? []).some((x) => x.Prefix === 'incoming/' && x.Status === 'Enabled'), 'documents bucket: no incoming/ expiry');
+const mappings = ofType('AWS::Lambda::EventSourceMapping').map(([, r]) => r.Properties);
+check(mappings.length === 3, `expected 3 event source mappings, found ${mappings.length}`);
+
 // ---------------------------------------------------------------- logs, API, settings, alarms, outputs
 const logGroups = ofType('AWS::Logs::LogGroup');
-check(logGroups.length === 9, `expected 9 log groups, found ${logGroups.length}`);
+check(logGroups.length === 13, `expected 13 log groups, found ${logGroups.length}`);
 for (const [id, r] of logGroups) check(r.Properties.RetentionInDays === 30, `${id}: retention ${r.Properties.RetentionInDays}, expected 30`);
 
 const stages = ofType('AWS::ApiGatewayV2::Stage');
@@ -192,7 +222,7 @@ const topics = ofType('AWS::SNS::Topic');
 check(topics.length === 1, `expected 1 SNS topic, found ${topics.length}`);
 const alarms = ofType('AWS::CloudWatch::Alarm');
 const alarmNames = alarms.map(([, r]) => r.Properties.AlarmName).sort();
-const wantAlarms = ['api-5xx', 'executions-aborted', 'executions-failed', 'executions-timed-out', 'lambda-errors', 'lambda-throttles'].map((a) => `docpipe-${env}-${a}`);
+const wantAlarms = ['api-5xx', 'events-behind', 'executions-aborted', 'executions-failed', 'executions-timed-out', 'intake-dead-letters', 'jobs-reconciled', 'lambda-errors', 'lambda-throttles', 'webhook-dead-letters'].map((a) => `docpipe-${env}-${a}`);
 check(eq(alarmNames, wantAlarms), `alarms ${JSON.stringify(alarmNames)}, expected ${JSON.stringify(wantAlarms)}`);
 for (const [id, r] of alarms) {
   check((r.Properties.AlarmActions ?? []).length === 1 && topics.length === 1 && r.Properties.AlarmActions[0].Ref === topics[0][0], `${id}: does not notify the alarm topic`);
@@ -212,7 +242,7 @@ for (const [id, { Properties: p }] of functions) {
 for (const [id, r] of ofType('AWS::StepFunctions::StateMachine')) {
   check(r.Properties.TracingConfiguration?.Enabled === true, `${id}: X-Ray tracing off`);
 }
-for (const o of ['ApiUrl', 'StateMachineArn', 'DocumentsBucketName', 'ResultsBucketName', 'JobsTableName', 'ApiKeysTableName', 'AlarmTopicArn', 'DashboardName']) {
+for (const o of ['ApiUrl', 'StateMachineArn', 'DocumentsBucketName', 'ResultsBucketName', 'JobsTableName', 'ApiKeysTableName', 'AlarmTopicArn', 'DashboardName', 'EventBusName', 'IntakeQueueUrl']) {
   check(template.Outputs?.[o] !== undefined, `output ${o} missing`);
 }
 

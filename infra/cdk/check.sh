@@ -2,9 +2,10 @@
 # Synth check for the CDK app: installs the pinned packages (npm ci), runs the stack's synth-time
 # guards (test/stack.test.ts: an unmapped ${...} placeholder or a missing bootstrap fails the
 # synth), synthesizes the dev stack with the real CLI into a temp folder (the app's `tsc`
-# type-checks first) and asserts on the template (check-template.mjs): 7 arm64/provided.al2023
+# type-checks first) and asserts on the template (check-template.mjs): 11 arm64/provided.al2023
 # functions, the state machine ships pipeline.asl.json unchanged with every ${...} placeholder
-# substituted by a function's ARN and every state present, 4 tables, 2 buckets, alarms, ...
+# substituted by a function's ARN and every state present, 5 tables, 2 buckets, queues with
+# dead-letter queues, the event bus and its rules, alarms, ...
 # Needs Node 20+ and the npm registry; no AWS credentials, no Rust build, no network otherwise.
 set -euo pipefail
 
@@ -28,7 +29,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 # The functions' code: target/lambda/<binary>/bootstrap from `cargo lambda build --release --arm64`.
-binaries=(ingest ocr extract verify finalize record-failure api)
+binaries=(ingest ocr extract verify finalize record-failure api publish-events deliver-webhooks intake reconcile)
 # (cargo writes to $CARGO_TARGET_DIR when set, as .ci/run does; a relative one is taken from the repo root.)
 target_dir="${CARGO_TARGET_DIR:-target}"
 case "$target_dir" in /*) ;; *) target_dir="$repo/$target_dir" ;; esac

@@ -1,12 +1,18 @@
 //! infra/template.yaml against the code: every Task of the definition has its function in
 //! the template (built from a binary that exists), every ErrorEquals name is one the code
-//! or the platform emits, and the tables are the ones the adapters query.
+//! or the platform emits, the tables are the ones the adapters query, the retention numbers
+//! are the core's, and events in and out are wired as the code expects.
 
 use std::collections::BTreeSet;
 
 use docpipe_aws::AwsSettings;
+use docpipe_aws::events::EVENTBRIDGE_SOURCE;
+use docpipe_aws::intake::{DROP_PREFIX, MESSAGE_PREFIX};
 use docpipe_aws::jobs::{INDEX_BY_CREATED, INDEX_BY_OWNER, TTL_ATTRIBUTE};
+use docpipe_aws::reconcile::code_of;
 use docpipe_core::ErrorCode;
+use docpipe_core::events::JOB_STATUS_V1;
+use docpipe_core::retention::Retention;
 use docpipe_core::stages::Stage;
 use serde_json::Value as Json;
 use serde_norway::Value;
@@ -270,6 +276,211 @@ fn tables_match_what_the_adapters_query() {
         (key(&cache).as_deref(), ttl(&cache).as_deref()),
         (Some("blueprint_hash"), Some(TTL_ATTRIBUTE))
     );
+    let hooks = table("WebhooksTable", &names.webhooks_table);
+    let keys: Vec<&str> = hooks["KeySchema"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k["AttributeName"].as_str())
+        .collect();
+    assert_eq!(keys, ["owner", "webhook_id"]);
+    for t in [&jobs, &idem, &cache, &hooks] {
+        assert_eq!(
+            t["TimeToLiveSpecification"]["Enabled"].as_bool(),
+            Some(true)
+        );
+    }
+}
+
+fn tagged(v: &Value) -> Option<(String, String)> {
+    match v {
+        Value::Tagged(t) => Some((
+            t.tag.to_string().trim_start_matches('!').to_owned(),
+            t.value.as_str().unwrap_or_default().to_owned(),
+        )),
+        _ => None,
+    }
+}
+
+#[test]
+fn bucket_lifecycles_are_the_core_retention() {
+    let t = template();
+    let res = resources(&t);
+    let days = Retention::default().objects_secs / 86_400;
+    for bucket in ["DocumentsBucket", "ResultsBucket"] {
+        let rules = res[bucket]["Properties"]["LifecycleConfiguration"]["Rules"]
+            .as_sequence()
+            .expect("rules");
+        let whole: Vec<&Value> = rules.iter().filter(|r| r.get("Prefix").is_none()).collect();
+        assert_eq!(whole.len(), 1, "{bucket}: one rule for every object");
+        assert_eq!(
+            whole[0]["ExpirationInDays"].as_u64(),
+            Some(days),
+            "{bucket}"
+        );
+    }
+    // Drops (and presigned uploads) and intake documents never taken expire too.
+    let rules = res["DocumentsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .expect("rules");
+    for prefix in [DROP_PREFIX, MESSAGE_PREFIX] {
+        assert!(
+            rules
+                .iter()
+                .any(|r| r["Prefix"].as_str() == Some(prefix) && r["Status"] == "Enabled"),
+            "no lifecycle rule for {prefix}"
+        );
+    }
+}
+
+#[test]
+fn events_in_and_out_are_wired_as_the_code_expects() {
+    let t = template();
+    let res = resources(&t);
+    let binaries = bins("functions/Cargo.toml");
+    for (function, binary) in [
+        ("PublishEventsFunction", "publish-events"),
+        ("DeliverWebhooksFunction", "deliver-webhooks"),
+        ("IntakeFunction", "intake"),
+        ("ReconcileFunction", "reconcile"),
+    ] {
+        let f = &res[function];
+        assert_eq!(
+            f["Metadata"]["BuildProperties"]["Binary"].as_str(),
+            Some(binary)
+        );
+        assert!(binaries.contains(binary), "no [[bin]] {binary}");
+    }
+    // Every function's variables are settings the code knows.
+    for (id, r) in res {
+        if r["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let vars = r["Properties"]["Environment"]["Variables"].as_mapping();
+        for name in vars.into_iter().flat_map(|m| m.keys()) {
+            let name = name.as_str().expect("name");
+            let setting = name.strip_prefix("DOCPIPE_").expect("DOCPIPE_ prefix");
+            assert!(
+                AwsSettings::is_known(&setting.to_ascii_lowercase()),
+                "{id:?}: {name} is no setting"
+            );
+        }
+    }
+
+    // The jobs table's stream feeds the publisher, which puts on the bus.
+    let jobs = &res["JobsTable"]["Properties"];
+    assert_eq!(
+        jobs["StreamSpecification"]["StreamViewType"].as_str(),
+        Some("NEW_AND_OLD_IMAGES")
+    );
+    let publish = &res["PublishEventsFunction"]["Properties"];
+    let stream = &publish["Events"]["JobChanges"];
+    assert_eq!(stream["Type"].as_str(), Some("DynamoDB"));
+    assert_eq!(
+        tagged(&stream["Properties"]["Stream"]),
+        Some(("GetAtt".into(), "JobsTable.StreamArn".into()))
+    );
+    assert_eq!(
+        tagged(&publish["Environment"]["Variables"]["DOCPIPE_EVENT_BUS"]),
+        Some(("Ref".into(), "EventBus".into()))
+    );
+    // The rule on the bus matches what the publisher puts and feeds the webhook queue.
+    let rule = &res["JobStatusToWebhooksRule"]["Properties"];
+    assert_eq!(
+        tagged(&rule["EventBusName"]),
+        Some(("Ref".into(), "EventBus".into()))
+    );
+    assert_eq!(
+        rule["EventPattern"]["source"][0].as_str(),
+        Some(EVENTBRIDGE_SOURCE)
+    );
+    assert_eq!(
+        rule["EventPattern"]["detail-type"][0].as_str(),
+        Some(JOB_STATUS_V1)
+    );
+    assert_eq!(
+        tagged(&rule["Targets"][0]["Arn"]),
+        Some(("GetAtt".into(), "WebhookQueue.Arn".into()))
+    );
+    // Both queues redrive to their dead-letter queue, and an alarm watches each of those.
+    for (queue, dlq, alarm, consumer) in [
+        (
+            "WebhookQueue",
+            "WebhookDeadLetterQueue",
+            "WebhookDeadLettersAlarm",
+            "DeliverWebhooksFunction",
+        ),
+        (
+            "IntakeQueue",
+            "IntakeDeadLetterQueue",
+            "IntakeDeadLettersAlarm",
+            "IntakeFunction",
+        ),
+    ] {
+        let q = &res[queue]["Properties"];
+        assert_eq!(
+            tagged(&q["RedrivePolicy"]["deadLetterTargetArn"]),
+            Some(("GetAtt".into(), format!("{dlq}.Arn"))),
+            "{queue}"
+        );
+        assert!(q["RedrivePolicy"]["maxReceiveCount"].as_u64().is_some());
+        let a = &res[alarm]["Properties"];
+        assert_eq!(
+            tagged(&a["Dimensions"][0]["Value"]),
+            Some(("GetAtt".into(), format!("{dlq}.QueueName")))
+        );
+        let events = res[consumer]["Properties"]["Events"]
+            .as_mapping()
+            .expect("events");
+        let sqs = events.values().next().expect("one event");
+        assert_eq!(sqs["Type"].as_str(), Some("SQS"));
+        assert_eq!(
+            tagged(&sqs["Properties"]["Queue"]),
+            Some(("GetAtt".into(), format!("{queue}.Arn")))
+        );
+        // Partial batches: a refused or failed message never takes its batch with it.
+        assert_eq!(
+            sqs["Properties"]["FunctionResponseTypes"][0].as_str(),
+            Some("ReportBatchItemFailures")
+        );
+    }
+    // The drop: object-created under incoming/ to the intake queue.
+    let drop = &res["DocumentsBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+        [0];
+    assert_eq!(drop["Event"].as_str(), Some("s3:ObjectCreated:*"));
+    assert_eq!(
+        tagged(&drop["Queue"]),
+        Some(("GetAtt".into(), "IntakeQueue.Arn".into()))
+    );
+    assert_eq!(
+        drop["Filter"]["S3Key"]["Rules"][0]["Value"].as_str(),
+        Some(DROP_PREFIX)
+    );
+    // The reconciler hears exactly the statuses it has a code for.
+    let pattern = &res["ReconcileFunction"]["Properties"]["Events"]["ExecutionEnded"]["Properties"]
+        ["Pattern"];
+    let statuses: Vec<&str> = pattern["detail"]["status"]
+        .as_sequence()
+        .expect("statuses")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(statuses.len(), 3);
+    for s in statuses {
+        assert!(code_of(s).is_some(), "{s}");
+    }
+    assert_eq!(
+        tagged(&pattern["detail"]["stateMachineArn"][0]),
+        Some(("Ref".into(), "PipelineStateMachine".into()))
+    );
+    let behind = &res["EventsBehindAlarm"]["Properties"];
+    assert_eq!(behind["MetricName"].as_str(), Some("IteratorAge"));
+    assert_eq!(
+        tagged(&behind["Dimensions"][0]["Value"]),
+        Some(("Ref".into(), "PublishEventsFunction".into()))
+    );
+    let reconciled = &res["JobsReconciledAlarm"]["Properties"];
+    assert_eq!(reconciled["MetricName"].as_str(), Some("JobsReconciled"));
 }
 
 /// deploy.yml runs only after the CI workflow passed, on the commit CI ran on.

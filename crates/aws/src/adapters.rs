@@ -13,6 +13,7 @@ use crate::api_keys::DynamoKeyStore;
 use crate::bedrock::BedrockExtractor;
 use crate::clock::SystemClock;
 use crate::config::AwsSettings;
+use crate::events::EventBridgePublisher;
 use crate::idempotency::DynamoIdempotencyStore;
 use crate::jobs::DynamoJobStore;
 use crate::params::{ParameterStore, SecretCache};
@@ -20,6 +21,7 @@ use crate::preview_cache::PreviewCache;
 use crate::s3::S3ObjectStore;
 use crate::sfn::SfnOrchestrator;
 use crate::textract::{Staging, TextractOcr};
+use crate::webhooks::DynamoWebhookStore;
 
 pub use crate::params::PARAMETER_TTL;
 
@@ -86,8 +88,12 @@ pub struct AwsAdapters {
     /// `None` unless the settings name a state machine (only the API starts executions).
     pub orchestrator: Option<SfnOrchestrator>,
     pub secrets: Arc<SecretCache>,
+    /// `None` unless the settings name an event bus (only the event publisher puts events).
+    pub events: Option<EventBridgePublisher>,
+    pub webhooks: DynamoWebhookStore,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl AwsAdapters {
@@ -149,10 +155,34 @@ impl AwsAdapters {
             .state_machine_arn
             .as_ref()
             .map(|arn| SfnOrchestrator::new(aws_sdk_sfn::Client::new(&sdk), arn));
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let mut webhooks = DynamoWebhookStore::with_retention(
+            dynamodb.clone(),
+            &settings.webhooks_table,
+            &settings.retention,
+        );
+        if let Some(url) = &settings.webhook_queue_url {
+            webhooks = webhooks.with_replay_queue(crate::sqs::Queue::new(sqs.clone(), url));
+        }
+        let events = settings
+            .event_bus
+            .as_ref()
+            .map(|bus| EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), bus));
         Self {
-            jobs: DynamoJobStore::new(dynamodb.clone(), &settings.jobs_table),
+            jobs: DynamoJobStore::with_retention(
+                dynamodb.clone(),
+                &settings.jobs_table,
+                &settings.retention,
+            ),
             keys: DynamoKeyStore::new(dynamodb.clone(), &settings.api_keys_table),
-            idempotency: DynamoIdempotencyStore::new(dynamodb.clone(), &settings.idempotency_table),
+            idempotency: DynamoIdempotencyStore::with_retention(
+                dynamodb.clone(),
+                &settings.idempotency_table,
+                &settings.retention,
+            ),
+            webhooks,
+            events,
+            sqs,
             results: PreviewCache::new(dynamodb.clone(), &settings.preview_cache_table),
             objects,
             ocr,

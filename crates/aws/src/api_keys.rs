@@ -29,6 +29,20 @@ impl DynamoKeyStore {
             table: table.into(),
         }
     }
+
+    /// The key named `name`, if there is one (the intake starter checks a tenant by it).
+    pub async fn get(&self, name: &str) -> Result<Option<ApiKey>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("name", s(name))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("DynamoDB GetItem", e))?;
+        out.item.as_ref().map(decode).transpose()
+    }
 }
 
 fn s(v: &str) -> AttributeValue {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use docpipe_core::ports::StageSettings;
+use docpipe_core::retention::Retention;
 
 /// A setting that is malformed, unknown or missing.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,7 @@ const KNOWN: &[&str] = &[
     "preview_cache_table",
     "api_keys_table",
     "idempotency_table",
+    "webhooks_table",
     "documents_bucket",
     "results_bucket",
     "state_machine_arn",
@@ -41,6 +43,12 @@ const KNOWN: &[&str] = &[
     "api_key_secret",
     "upload_signing_secret",
     "webhook_secret",
+    "event_bus",
+    "intake_dead_letter_url",
+    "webhook_dead_letter_url",
+    "webhook_queue_url",
+    "final_jobs_secs",
+    "idempotency_secs",
     "textract_poll_ms",
     "max_document_mib",
     "review_confidence_threshold",
@@ -60,6 +68,8 @@ pub struct AwsSettings {
     pub preview_cache_table: String,
     pub api_keys_table: String,
     pub idempotency_table: String,
+    /// Webhook subscriptions (partition key `owner`, sort key `webhook_id`).
+    pub webhooks_table: String,
     pub documents_bucket: String,
     pub results_bucket: String,
     /// Needed by the API only (it starts executions).
@@ -74,6 +84,19 @@ pub struct AwsSettings {
     pub upload_signing_secret: Option<String>,
     /// The Secrets Manager secret (id or ARN) that signs webhook deliveries.
     pub webhook_secret: Option<String>,
+    /// The EventBridge bus that `job.status.v1` events are put on (the event publisher's).
+    pub event_bus: Option<String>,
+    /// The intake queue's dead-letter queue (URL): refused messages go there with their
+    /// reason (the intake starter's).
+    pub intake_dead_letter_url: Option<String>,
+    /// The webhook queue's dead-letter queue (URL): unreadable messages go there with the
+    /// reason (the webhook deliverer's).
+    pub webhook_dead_letter_url: Option<String>,
+    /// The webhook queue (URL): where the API replays a webhook's failures.
+    pub webhook_queue_url: Option<String>,
+    /// How long final jobs and idempotency records are kept (TTL attributes): the core's
+    /// numbers, the same as on the embedded host.
+    pub retention: Retention,
     /// First poll interval of asynchronous Textract jobs (doubles up to 5 s).
     pub textract_poll: Duration,
     /// A tracing filter, as `DOCPIPE_LOG` locally.
@@ -91,6 +114,7 @@ impl AwsSettings {
             preview_cache_table: format!("docpipe-{env}-preview-cache"),
             api_keys_table: format!("docpipe-{env}-api-keys"),
             idempotency_table: format!("docpipe-{env}-idempotency"),
+            webhooks_table: format!("docpipe-{env}-webhooks"),
             documents_bucket: format!("docpipe-{env}-documents"),
             results_bucket: format!("docpipe-{env}-results"),
             state_machine_arn: None,
@@ -100,6 +124,11 @@ impl AwsSettings {
             api_key_secret: None,
             upload_signing_secret: None,
             webhook_secret: None,
+            event_bus: None,
+            intake_dead_letter_url: None,
+            webhook_dead_letter_url: None,
+            webhook_queue_url: None,
+            retention: Retention::default(),
             textract_poll: Duration::from_millis(1000),
             log: "info".to_owned(),
             stage: StageSettings {
@@ -159,6 +188,7 @@ impl AwsSettings {
             "preview_cache_table" => self.preview_cache_table = text()?,
             "api_keys_table" => self.api_keys_table = text()?,
             "idempotency_table" => self.idempotency_table = text()?,
+            "webhooks_table" => self.webhooks_table = text()?,
             "documents_bucket" => self.documents_bucket = text()?,
             "results_bucket" => self.results_bucket = text()?,
             "state_machine_arn" => self.state_machine_arn = Some(text()?),
@@ -181,6 +211,23 @@ impl AwsSettings {
             "api_key_secret" => self.api_key_secret = Some(text()?),
             "upload_signing_secret" => self.upload_signing_secret = Some(text()?),
             "webhook_secret" => self.webhook_secret = Some(text()?),
+            "event_bus" => self.event_bus = Some(text()?),
+            "intake_dead_letter_url" => self.intake_dead_letter_url = Some(text()?),
+            "webhook_dead_letter_url" => self.webhook_dead_letter_url = Some(text()?),
+            "webhook_queue_url" => self.webhook_queue_url = Some(text()?),
+            "final_jobs_secs" | "idempotency_secs" => {
+                let secs = value
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (60..=365 * 24 * 3600).contains(n))
+                    .ok_or_else(|| invalid("must be seconds from 60 up to a year"))?;
+                if name == "final_jobs_secs" {
+                    self.retention.final_jobs_secs = secs;
+                } else {
+                    self.retention.idempotency_secs = secs;
+                }
+            }
             "textract_poll_ms" => {
                 let ms = value
                     .trim()

@@ -1,5 +1,5 @@
 //! `Idempotency-Key` records in the `idempotency` table: partition key `owner_key`
-//! (`{owner}#{key}`), kept for 24 hours (TTL `expires_at`), written with a conditional put
+//! (`{owner}#{key}`), kept for the core's idempotency retention (24 hours; TTL `expires_at`), written with a conditional put
 //! so the first request with a key wins and every retry sees its job.
 
 use std::collections::HashMap;
@@ -9,25 +9,32 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use docpipe_core::ports::Result;
+use docpipe_core::retention::Retention;
 use docpipe_core::{IdempotencyRecord, IdempotencyStore, JobId, StageError};
 
 use crate::error::sdk_error;
 use crate::jobs::TTL_ATTRIBUTE;
 
-/// How long an idempotency key is remembered.
-pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;
-
 #[derive(Clone, Debug)]
 pub struct DynamoIdempotencyStore {
     client: Client,
     table: String,
+    /// How long a record is remembered (the core's retention: 24 hours by default).
+    ttl: Duration,
 }
 
 impl DynamoIdempotencyStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self::with_retention(client, table, &Retention::default())
+    }
+
+    pub fn with_retention(client: Client, table: impl Into<String>, retention: &Retention) -> Self {
         Self {
             client,
             table: table.into(),
+            ttl: Duration::seconds(
+                i64::try_from(retention.idempotency_secs).unwrap_or(i64::MAX / 1000),
+            ),
         }
     }
 }
@@ -74,7 +81,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
     }
 
     async fn put_if_absent(&self, record: &IdempotencyRecord) -> Result<Option<IdempotencyRecord>> {
-        let expires = record.created_at + Duration::hours(IDEMPOTENCY_TTL_HOURS);
+        let expires = record.created_at + self.ttl;
         let item = HashMap::from([
             ("owner_key".to_owned(), pk(&record.owner, &record.key)),
             ("owner".to_owned(), s(&record.owner)),

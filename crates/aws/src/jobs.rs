@@ -3,7 +3,8 @@
 //! One item per job in the `jobs` table (partition key `job_id`). The job itself is kept
 //! as JSON in `data` (the one serialisation the SQLite store uses too); the attributes
 //! that queries and conditions need sit beside it: `status`, `version`, `owner`,
-//! `created_key`, `list_pk`, `expires_at` (TTL, 7 days after a final status) and
+//! `created_key`, `list_pk`, `expires_at` (TTL: the core's retention of final jobs, 7
+//! days after a final status unless configured) and
 //! `history` (the status changes, appended in the same write as the change).
 //!
 //! Every write is conditional on the `version` read before it (and a status change also
@@ -18,6 +19,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
 use docpipe_core::job::StatusChange;
 use docpipe_core::ports::Result;
+use docpipe_core::retention::Retention;
 use docpipe_core::{
     ErrorCode, Job, JobFilter, JobId, JobPage, JobPatch, JobStatus, JobStore, StageError,
 };
@@ -30,8 +32,6 @@ pub const INDEX_BY_OWNER: &str = "by_owner";
 pub const INDEX_BY_CREATED: &str = "by_created";
 /// The TTL attribute (epoch seconds) of every docpipe table.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
-/// How long a job stays after reaching a final status.
-pub const FINAL_JOB_TTL_DAYS: i64 = 7;
 
 const LIST_PK: &str = "job";
 const DEFAULT_LIMIT: u32 = 20;
@@ -44,6 +44,8 @@ const UPDATE_ATTEMPTS: usize = 5;
 pub struct DynamoJobStore {
     client: Client,
     table: String,
+    /// How long a job stays after reaching a final status (the core's retention).
+    final_ttl: ChronoDuration,
 }
 
 /// A job as read, with the version its next write must be conditional on.
@@ -55,11 +57,25 @@ pub struct Versioned {
 }
 
 impl DynamoJobStore {
+    /// A store whose final jobs expire after the default retention (7 days).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self::with_retention(client, table, &Retention::default())
+    }
+
+    /// A store whose final jobs expire `retention.final_jobs_secs` after their last change.
+    pub fn with_retention(client: Client, table: impl Into<String>, retention: &Retention) -> Self {
         Self {
             client,
             table: table.into(),
+            final_ttl: ChronoDuration::seconds(
+                i64::try_from(retention.final_jobs_secs).unwrap_or(i64::MAX / 1000),
+            ),
         }
+    }
+
+    /// The TTL (epoch seconds) of a job that became final at `at`.
+    pub fn expiry(&self, at: DateTime<Utc>) -> i64 {
+        (at + self.final_ttl).timestamp()
     }
 
     pub fn table(&self) -> &str {
@@ -171,7 +187,7 @@ impl DynamoJobStore {
         if job.status.is_final() {
             set.push("#expires = :expires");
             names.insert("#expires".into(), TTL_ATTRIBUTE.into());
-            values.insert(":expires".into(), n(expiry(at)));
+            values.insert(":expires".into(), n(self.expiry(at)));
         }
         let result = self
             .client
@@ -221,7 +237,7 @@ impl JobStore for DynamoJobStore {
             item.insert("owner".into(), s(owner));
         }
         if job.status.is_final() {
-            item.insert(TTL_ATTRIBUTE.into(), n(expiry(job.updated_at)));
+            item.insert(TTL_ATTRIBUTE.into(), n(self.expiry(job.updated_at)));
         }
         let result = self
             .client
@@ -368,10 +384,6 @@ fn ts(at: DateTime<Utc>) -> String {
 /// Sorts newest first and is unique: creation time, then the id.
 fn created_key(job: &Job) -> String {
     format!("{}#{}", ts(job.created_at), job.id)
-}
-
-fn expiry(at: DateTime<Utc>) -> i64 {
-    (at + ChronoDuration::days(FINAL_JOB_TTL_DAYS)).timestamp()
 }
 
 fn history_entry(change: &StatusChange) -> Result<AttributeValue> {

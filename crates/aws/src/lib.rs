@@ -1,18 +1,25 @@
 //! docpipe-aws: the AWS adapters of docpipe's ports (DynamoDB job store, S3 object store,
 //! Textract OCR, Bedrock extractor), the Step Functions orchestrator, settings from
-//! Parameter Store and secrets from Secrets Manager, all over one shared `SdkConfig`.
+//! Parameter Store and secrets from Secrets Manager, status events to EventBridge, the
+//! intake starter, the execution reconciler and webhook delivery from SQS, all over one
+//! shared `SdkConfig`.
 
 pub mod adapters;
 pub mod api_keys;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod idempotency;
+pub mod intake;
 pub mod jobs;
 pub mod permissions;
 pub mod preview_cache;
+pub mod reconcile;
 pub mod schema;
+pub mod sqs;
+pub mod webhooks;
 
 pub use adapters::{AwsAdapters, SettingsSource};
 pub use api_keys::DynamoKeyStore;

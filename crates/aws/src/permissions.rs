@@ -16,6 +16,7 @@ pub const SDK_OPERATIONS: &[(&str, &str)] = &[
     ("get_item", "dynamodb:GetItem"),
     ("put_item", "dynamodb:PutItem"),
     ("update_item", "dynamodb:UpdateItem"),
+    ("delete_item", "dynamodb:DeleteItem"),
     ("query", "dynamodb:Query"),
     ("scan", "dynamodb:Scan"),
     // S3 (HeadObject is authorised as GetObject; HeadBucket as ListBucket, which also
@@ -43,6 +44,11 @@ pub const SDK_OPERATIONS: &[(&str, &str)] = &[
     ),
     // Bedrock (Converse is authorised as InvokeModel)
     ("converse", "bedrock:InvokeModel"),
+    // EventBridge, SQS (receiving and deleting is the event source mapping's, through the
+    // role SAM gives a function with an SQS event)
+    ("put_events", "events:PutEvents"),
+    ("send_message", "sqs:SendMessage"),
+    ("change_message_visibility", "sqs:ChangeMessageVisibility"),
     // Parameter Store, Secrets Manager
     ("get_parameters_by_path", "ssm:GetParametersByPath"),
     ("get_secret_value", "secretsmanager:GetSecretValue"),
@@ -55,10 +61,18 @@ pub enum Function {
     Api,
     /// One pipeline stage (`docpipe-functions`).
     Stage(Stage),
+    /// Puts the jobs table's status changes on the event bus (`publish-events`).
+    PublishEvents,
+    /// Delivers events from the webhook queue (`deliver-webhooks`).
+    DeliverWebhooks,
+    /// Starts jobs from the intake queue (`intake`).
+    Intake,
+    /// Fails jobs whose execution ended early (`reconcile`).
+    Reconcile,
 }
 
 impl Function {
-    pub const ALL: [Function; 7] = [
+    pub const ALL: [Function; 11] = [
         Function::Api,
         Function::Stage(Stage::Ingest),
         Function::Stage(Stage::Ocr),
@@ -66,6 +80,10 @@ impl Function {
         Function::Stage(Stage::Verify),
         Function::Stage(Stage::Finalize),
         Function::Stage(Stage::RecordFailure),
+        Function::PublishEvents,
+        Function::DeliverWebhooks,
+        Function::Intake,
+        Function::Reconcile,
     ];
 
     /// Its logical id in `infra/template.yaml`.
@@ -78,6 +96,10 @@ impl Function {
             Function::Stage(Stage::Verify) => "VerifyFunction",
             Function::Stage(Stage::Finalize) => "FinalizeFunction",
             Function::Stage(Stage::RecordFailure) => "RecordFailureFunction",
+            Function::PublishEvents => "PublishEventsFunction",
+            Function::DeliverWebhooks => "DeliverWebhooksFunction",
+            Function::Intake => "IntakeFunction",
+            Function::Reconcile => "ReconcileFunction",
         }
     }
 }
@@ -91,6 +113,13 @@ pub enum Target {
     ApiKeysIndexes,
     IdempotencyTable,
     PreviewCacheTable,
+    WebhooksTable,
+    /// The bus `job.status.v1` events are put on.
+    EventBus,
+    /// The queue webhook deliveries wait in (a retry delays its message there).
+    WebhookQueue,
+    WebhookDeadLetterQueue,
+    IntakeDeadLetterQueue,
     /// The bucket itself (ListBucket).
     DocumentsBucket,
     ResultsBucket,
@@ -122,6 +151,11 @@ impl Target {
             Target::ApiKeysIndexes => one("${ApiKeysTable.Arn}/index/*"),
             Target::IdempotencyTable => one("${IdempotencyTable.Arn}"),
             Target::PreviewCacheTable => one("${PreviewCacheTable.Arn}"),
+            Target::WebhooksTable => one("${WebhooksTable.Arn}"),
+            Target::EventBus => one("${EventBus.Arn}"),
+            Target::WebhookQueue => one("${WebhookQueue.Arn}"),
+            Target::WebhookDeadLetterQueue => one("${WebhookDeadLetterQueue.Arn}"),
+            Target::IntakeDeadLetterQueue => one("${IntakeDeadLetterQueue.Arn}"),
             Target::DocumentsBucket => one("${DocumentsBucket.Arn}"),
             Target::ResultsBucket => one("${ResultsBucket.Arn}"),
             Target::Documents(prefix) => vec![format!("${{DocumentsBucket.Arn}}/{prefix}")],
@@ -257,6 +291,28 @@ pub fn needs(function: Function) -> Vec<Need> {
                 WebhookSigningSecret,
                 "SecretCache: webhook signing",
             ),
+            // Webhooks: subscriptions and their failure lists; a replay goes to the queue.
+            need(
+                "dynamodb:PutItem",
+                WebhooksTable,
+                "WebhookStore::create_webhook",
+            ),
+            need(
+                "dynamodb:GetItem",
+                WebhooksTable,
+                "WebhookStore::get_webhook",
+            ),
+            need(
+                "dynamodb:Query",
+                WebhooksTable,
+                "WebhookStore::list_webhooks, failures",
+            ),
+            need(
+                "dynamodb:DeleteItem",
+                WebhooksTable,
+                "WebhookStore::delete_webhook, replay",
+            ),
+            need("sqs:SendMessage", WebhookQueue, "WebhookStore::replay"),
         ]),
         Function::Stage(Stage::Ingest) => out.extend(STAGE_JOB.into_iter().chain([
             need("s3:GetObject", Documents("*"), "the upload, the document"),
@@ -319,6 +375,76 @@ pub fn needs(function: Function) -> Vec<Need> {
             ),
         ])),
         Function::Stage(Stage::RecordFailure) => out.extend(STAGE_JOB),
+        // The stream records themselves are read by the event source mapping.
+        Function::PublishEvents => out.push(need(
+            "events:PutEvents",
+            EventBus,
+            "EventBridgePublisher::publish",
+        )),
+        Function::DeliverWebhooks => out.extend([
+            need("dynamodb:GetItem", JobsTable, "the job's owner"),
+            need("dynamodb:Query", WebhooksTable, "the owner's webhooks"),
+            need(
+                "dynamodb:PutItem",
+                WebhooksTable,
+                "a day of failures: the failure list",
+            ),
+            need(
+                "sqs:ChangeMessageVisibility",
+                WebhookQueue,
+                "Queue::delay: the next retry",
+            ),
+            need(
+                "sqs:SendMessage",
+                WebhookDeadLetterQueue,
+                "an unreadable message, with the reason",
+            ),
+        ]),
+        Function::Intake => out.extend([
+            need(
+                "dynamodb:GetItem",
+                ApiKeysTable,
+                "the tenant is an active API key",
+            ),
+            need(
+                "dynamodb:PutItem",
+                IdempotencyTable,
+                "the claim on key + ETag or idempotency_key",
+            ),
+            need(
+                "dynamodb:GetItem",
+                IdempotencyTable,
+                "an earlier delivery's claim",
+            ),
+            need("dynamodb:PutItem", JobsTable, "JobStore::create"),
+            need(
+                "dynamodb:GetItem",
+                JobsTable,
+                "the job an earlier delivery made",
+            ),
+            need(
+                "dynamodb:UpdateItem",
+                JobsTable,
+                "lifecycle::fail when the execution cannot start",
+            ),
+            need(
+                "s3:GetObject",
+                Documents("intake/*"),
+                "the size of an intake message's document",
+            ),
+            need(
+                "s3:ListBucket",
+                DocumentsBucket,
+                "an absent document is refused",
+            ),
+            need("states:StartExecution", StateMachine, "Orchestrator::start"),
+            need(
+                "sqs:SendMessage",
+                IntakeDeadLetterQueue,
+                "a refused message, with its reason",
+            ),
+        ]),
+        Function::Reconcile => out.extend(STAGE_JOB),
     }
     out
 }

@@ -15,7 +15,8 @@ use crate::config::AwsSettings;
 use crate::error::sdk_error;
 use crate::jobs::{INDEX_BY_CREATED, INDEX_BY_OWNER, TTL_ATTRIBUTE};
 
-/// Creates the jobs, API key, idempotency and preview cache tables (on-demand, TTL).
+/// Creates the jobs, API key, webhook, idempotency and preview cache tables (on-demand,
+/// TTL where records expire).
 pub async fn create_tables(client: &Client, settings: &AwsSettings) -> Result<()> {
     let attr = |name: &str| -> Result<AttributeDefinition> {
         AttributeDefinition::builder()
@@ -71,6 +72,17 @@ pub async fn create_tables(client: &Client, settings: &AwsSettings) -> Result<()
         .send()
         .await
         .map_err(|e| sdk_error("DynamoDB CreateTable", e))?;
+    client
+        .create_table()
+        .table_name(&settings.webhooks_table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("owner")?)
+        .attribute_definitions(attr("webhook_id")?)
+        .key_schema(key("owner", KeyType::Hash)?)
+        .key_schema(key("webhook_id", KeyType::Range)?)
+        .send()
+        .await
+        .map_err(|e| sdk_error("DynamoDB CreateTable", e))?;
     for (table, pk) in [
         (&settings.preview_cache_table, "blueprint_hash"),
         (&settings.idempotency_table, "owner_key"),
@@ -89,6 +101,7 @@ pub async fn create_tables(client: &Client, settings: &AwsSettings) -> Result<()
         &settings.jobs_table,
         &settings.preview_cache_table,
         &settings.idempotency_table,
+        &settings.webhooks_table,
     ] {
         client
             .update_time_to_live()

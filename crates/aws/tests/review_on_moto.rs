@@ -63,8 +63,18 @@ struct AwsHost {
 
 impl AwsHost {
     async fn deploy(moto: &Moto) -> Self {
+        Self::deploy_with(moto, Arc::new(NoFetch), None).await
+    }
+
+    /// With a fetcher (it checks webhook URLs) and the webhook queue replays go to.
+    async fn deploy_with(
+        moto: &Moto,
+        fetcher: Arc<dyn docpipe_core::Fetcher>,
+        webhook_queue_url: Option<String>,
+    ) -> Self {
         let mut settings = AwsSettings::for_env("test");
         settings.endpoint_url = Some(moto.url());
+        settings.webhook_queue_url = webhook_queue_url;
         let adapters = AwsAdapters::new(settings, moto.sdk_config());
         schema::create_tables(&adapters.dynamodb, &adapters.settings)
             .await
@@ -99,7 +109,7 @@ impl AwsHost {
                 keys: Arc::new(adapters.keys.clone()),
                 idempotency: Arc::new(adapters.idempotency.clone()),
                 orchestrator: sfn.clone(),
-                fetcher: Arc::new(NoFetch),
+                fetcher,
                 uploads: Uploads::Presigned(Arc::new(NoUploads)),
                 clock: Arc::new(SystemClock),
                 executions: sfn.clone(),
@@ -107,7 +117,8 @@ impl AwsHost {
             },
             ApiSettings::default(),
         )
-        .with_health_probe(Arc::new(adapters.health()));
+        .with_health_probe(Arc::new(adapters.health()))
+        .with_webhooks(Arc::new(adapters.webhooks.clone()));
         Self {
             adapters,
             sfn,
@@ -471,4 +482,222 @@ async fn review_is_stored_in_dynamodb_and_retry_starts_an_execution() {
     assert_eq!(names, [failed.to_string(), format!("{failed}-r1")]);
     let (st, _) = host.send("POST", &retry, &bob, None).await;
     assert_eq!(st, 404, "another tenant's job does not exist");
+}
+
+/// The webhook API on the AWS host: subscriptions in DynamoDB, a delivery that failed for a
+/// day on the webhook's failure list, replayed through the webhook queue to the receiver
+/// once it is back, signed with the secret shown at creation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_live_in_dynamodb_and_failures_are_listed_and_replayed() {
+    use docpipe_aws::sqs::{Queue, SqsBatch};
+    use docpipe_aws::webhooks::{Delivered, Deliverer};
+    use docpipe_core::events::JobStatusEvent;
+    use docpipe_core::webhooks::{RetryPolicy, WebhookSecret};
+    use docpipe_fetch::{FetchPolicy, HttpFetcher};
+
+    let moto = moto_or_skip!();
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config());
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("docpipe-test-webhooks")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    // A receiver on 127.0.0.1 that is down at first: a free port, listened on later.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let host = format!("127.0.0.1:{port}");
+    let sender = Arc::new(HttpFetcher::new(FetchPolicy {
+        allowed_hosts: vec![host.clone()],
+        ..FetchPolicy::default()
+    }));
+    let aws = AwsHost::deploy_with(&moto, sender.clone(), Some(queue_url.clone())).await;
+    let key = aws.key("acme").await;
+
+    let (status, created) = aws
+        .send(
+            "POST",
+            "/api/v1/webhooks",
+            &key,
+            Some(json!({"url": format!("http://{host}/hook")})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["data"]["id"].as_str().expect("id").to_owned();
+    let secret = WebhookSecret::parse(
+        created["data"]["secret"]
+            .as_str()
+            .expect("secret shown once"),
+    )
+    .expect("a secret");
+    let (status, listed) = aws.send("GET", "/api/v1/webhooks", &key, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["data"]["webhooks"].as_array().map(Vec::len), Some(1));
+    assert!(listed["data"]["webhooks"][0].get("secret").is_none());
+
+    // An event of one of acme's jobs, as the bus hands it to the queue.
+    let now = Utc::now();
+    let mut job = docpipe_core::Job::new(
+        JobId::generate(now),
+        docpipe_core::DocumentKind::Invoice,
+        "a.pdf",
+        now,
+    );
+    job.owner = Some("acme".into());
+    aws.adapters.jobs.create(&job).await.expect("job");
+    let event = JobStatusEvent::for_change(&job, None, 1, "urn:docpipe:aws", now);
+    let envelope = json!({"source": "docpipe", "detail-type": "job.status.v1",
+        "detail": serde_json::to_value(&event).expect("event")});
+    let message = |body: String| -> SqsBatch {
+        serde_json::from_value(
+            json!({"Records": [{"messageId": "m1", "receiptHandle": "r1",
+            "body": body, "attributes": {"ApproximateReceiveCount": "1"},
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:docpipe-test-webhooks"}]}),
+        )
+        .expect("batch")
+    };
+    let dead_letters = Queue::new(sqs.clone(), &queue_url);
+    let no_queue = |_: &docpipe_aws::sqs::SqsMessage| None;
+    let deliverer = |policy: RetryPolicy| Deliverer {
+        webhooks: &aws.adapters.webhooks,
+        jobs: &aws.adapters.jobs,
+        sender: &*sender,
+        clock: &SystemClock,
+        policy,
+        queue: &no_queue,
+        dead_letters: &dead_letters,
+    };
+    // Nothing listens yet and its day is over at once: on the failure list.
+    let over = RetryPolicy {
+        give_up_after: std::time::Duration::ZERO,
+        ..RetryPolicy::default()
+    };
+    let batch = message(envelope.to_string());
+    assert_eq!(
+        deliverer(over)
+            .deliver(&batch.records[0])
+            .await
+            .expect("tried"),
+        Delivered::Done {
+            delivered: 0,
+            dead: 1
+        }
+    );
+    let (status, failures) = aws
+        .send(
+            "GET",
+            &format!("/api/v1/webhooks/{id}/failures"),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{failures}");
+    let list = failures["data"]["failures"].as_array().expect("failures");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["id"], event.id.as_str());
+    assert_eq!(list[0]["event"]["subject"], job.id.as_str());
+    assert!(
+        list[0]["last_error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+    );
+    // Another tenant sees none of it.
+    let other = aws.key("globex").await;
+    let (status, _) = aws
+        .send(
+            "GET",
+            &format!("/api/v1/webhooks/{id}/failures"),
+            &other,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // Replay: back on the queue for this webhook, off the list.
+    let (status, replayed) = aws
+        .send("POST", &format!("/api/v1/webhooks/{id}/replay"), &key, None)
+        .await;
+    assert_eq!(status, 202, "{replayed}");
+    assert_eq!(replayed["data"]["replayed"], 1);
+    let (_, failures) = aws
+        .send(
+            "GET",
+            &format!("/api/v1/webhooks/{id}/failures"),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(
+        failures["data"]["failures"].as_array().map(Vec::len),
+        Some(0)
+    );
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receive")
+        .messages
+        .unwrap_or_default();
+    assert_eq!(received.len(), 1);
+    let replay_body = received[0].body().expect("body").to_owned();
+
+    // The receiver is back: the replay is delivered, signed with the webhook's secret.
+    let got: Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>> = Arc::default();
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let keep = keep.clone();
+            async move {
+                keep.lock().expect("lock").push((headers, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(&host).await.expect("bind");
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let batch = message(replay_body);
+    assert_eq!(
+        deliverer(RetryPolicy::default())
+            .deliver(&batch.records[0])
+            .await
+            .expect("delivered"),
+        Delivered::Done {
+            delivered: 1,
+            dead: 0
+        }
+    );
+    let requests = got.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 1);
+    let (headers, body) = &requests[0];
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("webhook-id"), event.id);
+    let timestamp: i64 = header("webhook-timestamp").parse().expect("timestamp");
+    assert!(secret.verify(
+        &event.id,
+        timestamp,
+        body.as_bytes(),
+        header("webhook-signature")
+    ));
+    server.abort();
+
+    let (status, _) = aws
+        .send("DELETE", &format!("/api/v1/webhooks/{id}"), &key, None)
+        .await;
+    assert!((200..300).contains(&status), "{status}");
+    let (_, listed) = aws.send("GET", "/api/v1/webhooks", &key, None).await;
+    assert_eq!(listed["data"]["webhooks"].as_array().map(Vec::len), Some(0));
 }

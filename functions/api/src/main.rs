@@ -75,6 +75,7 @@ async fn main() -> std::result::Result<(), lambda_http::Error> {
         },
         settings,
     )
-    .with_health_probe(Arc::new(adapters.health()));
+    .with_health_probe(Arc::new(adapters.health()))
+    .with_webhooks(Arc::new(adapters.webhooks.clone()));
     lambda_http::run(docpipe_api::router(state)).await
 }

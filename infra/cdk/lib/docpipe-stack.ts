@@ -1,7 +1,8 @@
 // The docpipe stack, mirroring infra/template.yaml (SAM) resource for resource: one Lambda per
 // pipeline stage plus the API Lambda, the Step Functions state machine from the shared
 // statemachine/pipeline.asl.json, DynamoDB tables, S3 buckets, the Bedrock model parameter, log
-// groups and alarms. The named resources keep the SAM template's logical ids, so the two
+// groups and alarms; events in and out (the event bus and its publisher, webhook delivery from
+// SQS, S3 drop and queue intake, the execution reconciler). The named resources keep the SAM template's logical ids, so the two
 // synthesized templates read alike.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,13 +13,17 @@ import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as cw from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
@@ -100,6 +105,8 @@ export class DocpipeStack extends Stack {
       tableName: name('jobs'),
       partitionKey: { name: 'job_id', type: S },
       timeToLiveAttribute: 'expires_at',
+      // The outbox of status events (PublishEventsFunction).
+      stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
     });
     jobsTable.addGlobalSecondaryIndex({
       indexName: 'by_owner',
@@ -143,6 +150,16 @@ export class DocpipeStack extends Stack {
     });
     samId(previewCacheTable, 'PreviewCacheTable');
 
+    const webhooksTable = new dynamodb.Table(this, 'WebhooksTable', {
+      ...tableDefaults,
+      tableName: name('webhooks'),
+      partitionKey: { name: 'owner', type: S },
+      sortKey: { name: 'webhook_id', type: S },
+      // Failure lists ({webhook_id}#dead#{event_id}) expire as final jobs do.
+      timeToLiveAttribute: 'expires_at',
+    });
+    samId(webhooksTable, 'WebhooksTable');
+
     // ------------------------------------------------------------------ buckets
     // Bucket names are global across all AWS accounts: the account id keeps them unique.
     const bucketDefaults: s3.BucketProps = {
@@ -155,8 +172,16 @@ export class DocpipeStack extends Stack {
       ],
       removalPolicy: RemovalPolicy.RETAIN,
     };
+    // The core's retention (docpipe-core retention.rs): documents 30 days; drops, intake
+    // documents and presigned uploads never taken, as long as a dead-lettered message that names
+    // them is kept (14 days).
     const documentsBucket = new s3.Bucket(this, 'DocumentsBucket', {
       ...bucketDefaults,
+      lifecycleRules: [
+        ...(bucketDefaults.lifecycleRules ?? []),
+        { id: 'incoming-expire-after-14-days', prefix: 'incoming/', expiration: Duration.days(14) },
+        { id: 'intake-expire-after-14-days', prefix: 'intake/', expiration: Duration.days(14) },
+      ],
       bucketName: `docpipe-${env}-documents-${Aws.ACCOUNT_ID}`,
       // Browsers PUT to presigned upload URLs directly.
       cors: [{ allowedMethods: [s3.HttpMethods.PUT], allowedOrigins: props.corsOrigins, allowedHeaders: ['*'], maxAge: 600 }],
@@ -188,6 +213,69 @@ export class DocpipeStack extends Stack {
     };
     const uploadSecret = signingSecret('UploadSigningSecret', 'upload-signing', 'HMAC key that signs upload links and their metadata.');
     const webhookSecret = signingSecret('WebhookSigningSecret', 'webhook-signing', 'HMAC key that signs webhook deliveries (header docpipe-signature).');
+
+    // ------------------------------------------------------------------ queues, event bus
+    const queue = (id: string, suffix: string, props: sqs.QueueProps = {}) => {
+      const q = new sqs.Queue(this, id, { queueName: name(suffix), encryption: sqs.QueueEncryption.SQS_MANAGED, ...props });
+      samId(q, id);
+      return q;
+    };
+    const fourteenDays = Duration.days(14);
+    const webhookDeadLetterQueue = queue('WebhookDeadLetterQueue', 'webhooks-dlq', { retentionPeriod: fourteenDays });
+    // Retries run for a day from the first send (the core's policy), then dead-letter.
+    const webhookQueue = queue('WebhookQueue', 'webhooks', {
+      visibilityTimeout: Duration.seconds(360),
+      retentionPeriod: Duration.days(2),
+      deadLetterQueue: { queue: webhookDeadLetterQueue, maxReceiveCount: 60 },
+    });
+    const intakeDeadLetterQueue = queue('IntakeDeadLetterQueue', 'intake-dlq', { retentionPeriod: fourteenDays });
+    const intakeQueue = queue('IntakeQueue', 'intake', {
+      visibilityTimeout: Duration.seconds(360),
+      deadLetterQueue: { queue: intakeDeadLetterQueue, maxReceiveCount: 5 },
+    });
+    // The bucket's notifications name the queue: the bucket's ARN is spelled out (a reference
+    // would make a cycle), and S3 checks it may send when the notification is set.
+    const intakeQueuePolicy = new sqs.CfnQueuePolicy(this, 'IntakeQueuePolicy', {
+      queues: [intakeQueue.queueUrl],
+      policyDocument: new iam.PolicyDocument({
+        statements: [
+          new iam.PolicyStatement({
+            effect: iam.Effect.ALLOW,
+            principals: [new iam.ServicePrincipal('s3.amazonaws.com')],
+            actions: ['sqs:SendMessage'],
+            resources: [intakeQueue.queueArn],
+            conditions: {
+              ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:s3:::docpipe-${env}-documents-${Aws.ACCOUNT_ID}` },
+              StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+            },
+          }),
+        ],
+      }),
+    });
+    intakeQueuePolicy.overrideLogicalId('IntakeQueuePolicy');
+    const cfnDocuments = documentsBucket.node.defaultChild as s3.CfnBucket;
+    // Drops under incoming/{tenant}/ start jobs (IntakeFunction).
+    cfnDocuments.notificationConfiguration = {
+      queueConfigurations: [
+        {
+          event: 's3:ObjectCreated:*',
+          queue: intakeQueue.queueArn,
+          filter: { s3Key: { rules: [{ name: 'prefix', value: 'incoming/' }] } },
+        },
+      ],
+    };
+    cfnDocuments.addDependency(intakeQueuePolicy);
+
+    const eventBus = new events.EventBus(this, 'EventBus', { eventBusName: `docpipe-${env}` });
+    samId(eventBus, 'EventBus');
+    const jobStatusRule = new events.Rule(this, 'JobStatusToWebhooksRule', {
+      ruleName: name('job-status-to-webhooks'),
+      description: 'Every job.status.v1 event to the webhook queue.',
+      eventBus,
+      eventPattern: { source: ['docpipe'], detailType: ['job.status.v1'] },
+      targets: [new targets.SqsQueue(webhookQueue)], // adds the queue policy for this rule
+    });
+    samId(jobStatusRule, 'JobStatusToWebhooksRule');
 
     // ------------------------------------------------------------------ functions
     const commonEnv: Record<string, string> = {
@@ -341,6 +429,74 @@ export class DocpipeStack extends Stack {
     // lambda:InvokeFunction on each function and its versions, like SAM's LambdaInvokePolicy.
     for (const fn of invoked) fn.grantInvoke(stateMachine);
 
+    // ------------------------------------------------------------------ events in and out
+    // Status events: jobs table stream -> PublishEvents -> EventBus -> rule -> WebhookQueue ->
+    // DeliverWebhooks. Roles as in template.yaml (docpipe-aws permissions::needs); the event
+    // sources add the stream and queue reads, as SAM's event sources do.
+    const publishFn = makeFunction(
+      { id: 'PublishEvents', binary: 'publish-events', description: 'Puts every job status change on the event bus as a job.status.v1 CloudEvent.' },
+      { DOCPIPE_EVENT_BUS: eventBus.eventBusName },
+    );
+    publishFn.addEventSource(
+      new DynamoEventSource(jobsTable, {
+        startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+        batchSize: 100,
+        maxBatchingWindow: Duration.seconds(1),
+        filters: [lambda.FilterCriteria.filter({ eventName: lambda.FilterRule.or('INSERT', 'MODIFY') })],
+      }),
+    );
+    allow(publishFn, ['events:PutEvents'], [eventBus.eventBusArn]);
+    settingsRead(publishFn);
+
+    const deliverFn = makeFunction(
+      { id: 'DeliverWebhooks', binary: 'deliver-webhooks', description: "Delivers job.status.v1 events to the job owner's webhooks, signed (Standard Webhooks)." },
+      { DOCPIPE_WEBHOOKS_TABLE: webhooksTable.tableName, DOCPIPE_WEBHOOK_DEAD_LETTER_URL: webhookDeadLetterQueue.queueUrl },
+    );
+    deliverFn.addEventSource(new SqsEventSource(webhookQueue, { batchSize: 10, reportBatchItemFailures: true }));
+    allow(deliverFn, ['dynamodb:GetItem'], [jobsTable.tableArn]);
+    allow(deliverFn, ['dynamodb:Query', 'dynamodb:PutItem'], [webhooksTable.tableArn]);
+    allow(deliverFn, ['sqs:ChangeMessageVisibility'], [webhookQueue.queueArn]);
+    allow(deliverFn, ['sqs:SendMessage'], [webhookDeadLetterQueue.queueArn]);
+    settingsRead(deliverFn);
+
+    const intakeFn = makeFunction(
+      { id: 'Intake', binary: 'intake', description: 'Makes a job of each dropped document or intake message and starts its execution.' },
+      {
+        DOCPIPE_STATE_MACHINE_ARN: stateMachine.stateMachineArn,
+        DOCPIPE_IDEMPOTENCY_TABLE: idempotencyTable.tableName,
+        DOCPIPE_INTAKE_DEAD_LETTER_URL: intakeDeadLetterQueue.queueUrl,
+        DOCPIPE_API_KEYS_TABLE: apiKeysTable.tableName,
+      },
+    );
+    intakeFn.addEventSource(new SqsEventSource(intakeQueue, { batchSize: 10, reportBatchItemFailures: true }));
+    allow(intakeFn, ['dynamodb:GetItem'], [apiKeysTable.tableArn]);
+    allow(intakeFn, ['dynamodb:GetItem', 'dynamodb:PutItem'], [idempotencyTable.tableArn]);
+    allow(intakeFn, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [jobsTable.tableArn]);
+    allow(intakeFn, ['s3:GetObject'], [documentsBucket.arnForObjects('intake/*')]);
+    allow(intakeFn, ['s3:ListBucket'], [documentsBucket.bucketArn]);
+    allow(intakeFn, ['states:StartExecution'], [stateMachine.stateMachineArn]);
+    allow(intakeFn, ['sqs:SendMessage'], [intakeDeadLetterQueue.queueArn]);
+    settingsRead(intakeFn);
+
+    // Executions that ended early (timed out, aborted, failed) while their job was not final.
+    const reconcileFn = makeFunction({
+      id: 'Reconcile',
+      binary: 'reconcile',
+      description: 'Fails the job of an execution that timed out, was aborted or failed, unless it is final.',
+    });
+    // SAM names an EventBridgeRule event's rule {Function}{Event}.
+    const executionEnded = new events.Rule(this, 'ReconcileFunctionExecutionEnded', {
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { status: ['TIMED_OUT', 'ABORTED', 'FAILED'], stateMachineArn: [stateMachine.stateMachineArn] },
+      },
+      targets: [new targets.LambdaFunction(reconcileFn, { retryAttempts: 185, maxEventAge: Duration.hours(24) })],
+    });
+    samId(executionEnded, 'ReconcileFunctionExecutionEnded');
+    jobsRw(reconcileFn);
+    settingsRead(reconcileFn);
+
     // ------------------------------------------------------------------ API
     const apiFn = makeFunction(
       { id: 'Api', binary: 'api', description: "The docpipe HTTP API (docpipe-api's router under lambda_http).", timeoutSecs: 29 },
@@ -351,6 +507,8 @@ export class DocpipeStack extends Stack {
         DOCPIPE_PREVIEW_CACHE_TABLE: previewCacheTable.tableName,
         DOCPIPE_UPLOAD_SIGNING_SECRET: uploadSecret.secretArn,
         DOCPIPE_WEBHOOK_SECRET: webhookSecret.secretArn,
+        DOCPIPE_WEBHOOKS_TABLE: webhooksTable.tableName,
+        DOCPIPE_WEBHOOK_QUEUE_URL: webhookQueue.queueUrl,
       },
     );
     // What the API's code path calls (docpipe-aws permissions::needs(Api)), as in template.yaml.
@@ -368,6 +526,9 @@ export class DocpipeStack extends Stack {
       `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${name('pipeline')}:*`,
     ]);
     allow(apiFn, ['secretsmanager:GetSecretValue'], [uploadSecret.secretArn, webhookSecret.secretArn]);
+    // Webhooks: subscriptions and failure lists; a replay goes to the webhook queue.
+    allow(apiFn, ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:DeleteItem'], [webhooksTable.tableArn]);
+    allow(apiFn, ['sqs:SendMessage'], [webhookQueue.queueArn]);
     settingsRead(apiFn);
 
     const apiAccessLogGroup = new logs.LogGroup(this, 'ApiAccessLogGroup', {
@@ -494,7 +655,39 @@ export class DocpipeStack extends Stack {
       }),
       threshold: 5,
     });
+    const deadLetters = (id: string, suffix: string, q: sqs.Queue, description: string) =>
+      new cw.Alarm(this, id, {
+        ...alarmCommon,
+        alarmName: name(suffix),
+        alarmDescription: description,
+        metric: q.metricApproximateNumberOfMessagesVisible({ statistic: cw.Stats.MAXIMUM, period }),
+        threshold: 1,
+      });
+    const intakeDead = deadLetters('IntakeDeadLettersAlarm', 'intake-dead-letters', intakeDeadLetterQueue,
+      'Intake messages were refused (each holds its reason in the reason attribute) or kept failing.');
+    const webhookDead = deadLetters('WebhookDeadLettersAlarm', 'webhook-dead-letters', webhookDeadLetterQueue,
+      "Webhook queue messages could not be read or kept failing (each holds why in the reason attribute); deliveries that failed for a day are on their webhook's failure list.");
+    const jobsReconciled = new cw.Alarm(this, 'JobsReconciledAlarm', {
+      ...alarmCommon,
+      alarmName: name('jobs-reconciled'),
+      alarmDescription:
+        'Jobs were failed because their execution timed out, was aborted or failed before the job was final (EXECUTION_TIMED_OUT, EXECUTION_ABORTED, EXECUTION_FAILED).',
+      metric: new cw.Metric({ namespace: 'docpipe', metricName: 'JobsReconciled', dimensionsMap: { env }, statistic: cw.Stats.SUM, period }),
+      threshold: 1,
+    });
+    // The publisher retries a batch until it is put: events fall behind rather than get lost.
+    const eventsBehind = new cw.Alarm(this, 'EventsBehindAlarm', {
+      ...alarmCommon,
+      alarmName: name('events-behind'),
+      alarmDescription: 'Job status events are more than 5 minutes behind the jobs table (the publisher cannot put them on the bus).',
+      metric: publishFn.metric('IteratorAge', { statistic: cw.Stats.MAXIMUM, period }),
+      threshold: 300000,
+    });
     for (const [alarm, logicalId] of [
+      [eventsBehind, 'EventsBehindAlarm'],
+      [intakeDead, 'IntakeDeadLettersAlarm'],
+      [webhookDead, 'WebhookDeadLettersAlarm'],
+      [jobsReconciled, 'JobsReconciledAlarm'],
       [executionsFailed, 'ExecutionsFailedAlarm'],
       [executionsTimedOut, 'ExecutionsTimedOutAlarm'],
       [executionsAborted, 'ExecutionsAbortedAlarm'],
@@ -557,5 +750,10 @@ export class DocpipeStack extends Stack {
     new CfnOutput(this, 'ApiKeysTableName', { value: apiKeysTable.tableName });
     new CfnOutput(this, 'AlarmTopicArn', { value: alarmTopic.topicArn });
     new CfnOutput(this, 'DashboardName', { value: dashboard.ref });
+    new CfnOutput(this, 'EventBusName', { description: 'The bus job.status.v1 events are put on (source docpipe).', value: eventBus.eventBusName });
+    new CfnOutput(this, 'IntakeQueueUrl', {
+      description: 'Where intake.v1 messages are sent (message attribute tenant names the API key).',
+      value: intakeQueue.queueUrl,
+    });
   }
 }

@@ -8,7 +8,7 @@ import * as cdk from 'aws-cdk-lib';
 import { DocpipeStack, aslPlaceholders, type DocpipeStackProps } from '../lib/docpipe-stack';
 
 const REPO_ASL = path.resolve(__dirname, '..', '..', '..', 'statemachine', 'pipeline.asl.json');
-const BINARIES = ['ingest', 'ocr', 'extract', 'verify', 'finalize', 'record-failure', 'api'];
+const BINARIES = ['ingest', 'ocr', 'extract', 'verify', 'finalize', 'record-failure', 'api', 'publish-events', 'deliver-webhooks', 'intake', 'reconcile'];
 
 const tempDirs: string[] = [];
 after(() => tempDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
