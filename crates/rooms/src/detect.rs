@@ -208,6 +208,7 @@ fn detect_straight(gray: &GrayImage, params: &DetectParams) -> Detection {
         gap_len,
         params.door_factor,
     );
+    seal_slits(&mut bridged, w, h, t);
     let marks = if params.labelled_only {
         Some(marks(&ink, &walls, (&swings, &arcs), w, h, t)).filter(|m| m.iter().any(|&b| b))
     } else {
@@ -270,9 +271,24 @@ pub fn debug_masks(
         gap_len,
         params.door_factor,
     );
+    seal_slits(&mut bridged, w, h, t);
     let m = marks(&ink, &walls, (&swings, &arcs), w, h, t);
     split_at_symbols(&mut bridged, &ink, &walls, &m, w, h, t);
     (ink, walls, bridged, m)
+}
+
+/// Slits of a pixel or two left between a closed doorway and the wall beside it (where a
+/// doorway's band stops a pixel short of a wall end cut back by the opening) are closed,
+/// as slits between wall pieces are: no opening a person walks through is that narrow.
+fn seal_slits(bridged: &mut [bool], w: u32, h: u32, t: u32) {
+    let wu = w as usize;
+    let img = GrayImage::from_fn(w, h, |x, y| {
+        Luma([u8::from(bridged[(y as usize) * wu + x as usize]) * 255])
+    });
+    let r = (t / 8).clamp(1, 30) as u8;
+    for (b, p) in bridged.iter_mut().zip(close(&img, Norm::LInf, r).as_raw()) {
+        *b |= *p != 0;
+    }
 }
 
 /// Spaces that still run together where a doorway was left open are parted along the
@@ -2175,6 +2191,26 @@ mod tests {
             }
         }
         m
+    }
+
+    #[test]
+    fn a_slit_between_a_closed_doorway_and_a_wall_end_is_sealed_and_a_doorway_is_not() {
+        // Walls 16 px thick: a closed doorway (x 100-115) stops a pixel short of the end
+        // of the wall running up to it (x 40-98), leaving a 1 px slit at x 99; a real
+        // opening of 40 px further along stays open.
+        let (w, h) = (240u32, 80u32);
+        let mut bridged = mask(
+            w,
+            h,
+            &[[40, 30, 98, 45], [100, 10, 115, 70], [156, 30, 230, 45]],
+        );
+        seal_slits(&mut bridged, w, h, 16);
+        assert!(bridged[(38 * w + 99) as usize], "the slit is wall now");
+        assert!(!bridged[(38 * w + 135) as usize], "the opening is not");
+        assert!(
+            !bridged[(60 * w + 60) as usize],
+            "nor the room beside the wall"
+        );
     }
 
     #[test]
