@@ -208,6 +208,7 @@ fn detect_straight(gray: &GrayImage, params: &DetectParams) -> Detection {
         gap_len,
         params.door_factor,
     );
+    close_envelope(&mut bridged, w, h, t);
     seal_slits(&mut bridged, w, h, t);
     let marks = if params.labelled_only {
         Some(marks(&ink, &walls, (&swings, &arcs), w, h, t)).filter(|m| m.iter().any(|&b| b))
@@ -271,10 +272,89 @@ pub fn debug_masks(
         gap_len,
         params.door_factor,
     );
+    close_envelope(&mut bridged, w, h, t);
     seal_slits(&mut bridged, w, h, t);
     let m = marks(&ink, &walls, (&swings, &arcs), w, h, t);
     split_at_symbols(&mut bridged, &ink, &walls, &m, w, h, t);
     (ink, walls, bridged, m)
+}
+
+/// A building's outer walls are closed: no room opens onto the outside, so a gap in an
+/// outer wall (an entrance, a window, a door wider than any the other rules take, whose
+/// swing lies off the sheet or is not drawn) is closed whatever symbol it has. Such a gap
+/// is a band as thick as a wall (a wall line broken between two wall pieces on it, its
+/// jambs cut square), however long, that opens both ways and faces the outside on one
+/// side. The outside is the free space that reaches the sheet's edge with every such gap
+/// closed, so a room that leaks out through its entrance is not taken for the outside
+/// and its inner doorways are left to the other rules.
+fn close_envelope(out: &mut [bool], w: u32, h: u32, t: u32) {
+    let (wu, hu) = (w as usize, h as usize);
+    let max_band = (f64::from(t) * 1.5).ceil() as usize + 2;
+    let min_band = (t as usize / 2).max(2);
+    let tol = (t as usize / 3).max(1);
+    // Jambs cut square: a diagonal wall's edge gives bands that shift line by line.
+    let straight = (t as usize / 6).max(2);
+    let mut gaps: Vec<(Axis, Band)> = Vec::new();
+    for axis in Axis::both(wu, hu) {
+        let (lines, len) = axis.dims();
+        let wall = |l: usize, i: usize| out[axis.idx(l, i)];
+        gaps.extend(
+            bands(lines, len, len, min_band, tol, wall)
+                .into_iter()
+                .filter(|g| {
+                    g.runs.len() <= max_band
+                        && square_jambs(g, straight)
+                        && opens_both_ways(g, axis, wall)
+                })
+                .map(|g| (axis, g)),
+        );
+    }
+    let mut sealed = out.to_vec();
+    fill_bands(&mut sealed, &gaps);
+    let outside = sheet_outside(&sealed, w, h);
+    let faces_outside = |axis: Axis, g: &Band| {
+        let share = |line: usize, a: usize, b: usize| {
+            let n = b.saturating_sub(a).max(1);
+            (a..b).filter(|&i| outside[axis.idx(line, i)]).count() * 2 >= n
+        };
+        let (l0, a0, b0) = g.runs[0];
+        let (l1, a1, b1) = g.runs[g.runs.len() - 1];
+        share(l0 - 1, a0, b0) || share(l1 + 1, a1, b1)
+    };
+    gaps.retain(|(axis, g)| faces_outside(*axis, g));
+    fill_bands(out, &gaps);
+}
+
+/// Whether a band's free runs start and end within `slack` pixels of each other on every
+/// line: jambs cut square across a wall, not the slanting edge of a diagonal wall.
+fn square_jambs(g: &Band, slack: usize) -> bool {
+    let spread = |f: fn(&(usize, usize, usize)) -> usize| {
+        let lo = g.runs.iter().map(f).min().unwrap_or(0);
+        let hi = g.runs.iter().map(f).max().unwrap_or(0);
+        hi - lo <= slack
+    };
+    spread(|r| r.1) && spread(|r| r.2)
+}
+
+/// Free pixels (4-connected) of the space that reaches the sheet's edge.
+fn sheet_outside(blocked: &[bool], w: u32, h: u32) -> Vec<bool> {
+    let wu = w as usize;
+    let free = GrayImage::from_fn(w, h, |x, y| {
+        Luma([u8::from(!blocked[(y as usize) * wu + x as usize]) * 255])
+    });
+    let labels = connected_components(&free, Connectivity::Four, Luma([0u8]));
+    let n = labels.as_raw().iter().copied().max().unwrap_or(0) as usize;
+    let mut at_edge = vec![false; n + 1];
+    for (x, y, p) in labels.enumerate_pixels() {
+        if x == 0 || y == 0 || x + 1 == w || y + 1 == h {
+            at_edge[p.0[0] as usize] = true;
+        }
+    }
+    labels
+        .into_raw()
+        .into_iter()
+        .map(|l| l != 0 && at_edge[l as usize])
+        .collect()
 }
 
 /// Slits of a pixel or two left between a closed doorway and the wall beside it (where a
@@ -2191,6 +2271,34 @@ mod tests {
             }
         }
         m
+    }
+
+    #[test]
+    fn a_gap_in_an_outer_wall_is_closed_however_long_and_an_inner_doorway_is_not() {
+        // Two rooms, walls 6 px thick. The left room's outer (bottom) wall has a 100 px gap
+        // (some 16 wall thicknesses: wider than any door the other rules take) onto the
+        // paper round the building; the wall between the rooms has a 30 px doorway.
+        let (w, h) = (300u32, 200u32);
+        let mut out = mask(
+            w,
+            h,
+            &[
+                [20, 20, 279, 25],
+                [20, 175, 39, 180],
+                [140, 175, 279, 180],
+                [20, 20, 25, 180],
+                [274, 20, 279, 180],
+                [150, 20, 155, 79],
+                [150, 110, 155, 180],
+            ],
+        );
+        close_envelope(&mut out, w, h, 6);
+        assert!(out[(177 * w + 90) as usize], "the outer gap is closed");
+        assert!(
+            !out[(95 * w + 152) as usize],
+            "the inner doorway is left open"
+        );
+        assert!(!out[(100 * w + 90) as usize], "the room stays free");
     }
 
     #[test]
