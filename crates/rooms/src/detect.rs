@@ -1540,11 +1540,15 @@ fn arc_doors(
     arcs
 }
 
+/// A fitted circle: centre x and y, radius, root mean square distance of the points
+/// kept, and those points.
+type ArcFit = (f64, f64, f64, f64, Vec<(f64, f64)>);
+
 /// A circle fitted to a piece of stroke, with what else crossed it (writing, another
 /// stroke) left out: where one circle does not fit all the points, the circle through
 /// three of them that most others lie on (tried on a fixed sequence of triples), refitted
 /// to those. Centre, radius, root mean square distance, and the points kept.
-fn fit_arc(points: &[(f64, f64)]) -> Option<(f64, f64, f64, f64, Vec<(f64, f64)>)> {
+fn fit_arc(points: &[(f64, f64)]) -> Option<ArcFit> {
     const NEAR: f64 = 1.5;
     let (cx, cy, r, rms) = fit_circle(points)?;
     if rms <= NEAR {
