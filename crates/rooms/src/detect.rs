@@ -892,7 +892,6 @@ fn bridge_gaps(
         &paper,
         &mut swings.borrow_mut(),
     );
-    let arcs = arc_doors(ink, walls, out, w, h, t, gap_len);
     let candidates = |axis: Axis, current: &[bool]| {
         let (lines, len) = axis.dims();
         bands(lines, len, gap_len as usize, min_band, tol, |l, i| {
@@ -965,12 +964,18 @@ fn bridge_gaps(
         }
         fill_bands(out, &doors);
     }
+    // Doors found from their swing alone, once the gaps between wall ends are judged: a
+    // doorway closed before then would end the lines of the space beside another gap in
+    // line with that gap's jambs, merging the two into one band too thick to be a door.
+    let mut arc_swings = Vec::new();
+    let arcs = arc_doors(ink, walls, out, w, h, t, gap_len, &mut arc_swings);
     // Except where a wall that is all door crosses it: there a door's swing spanning the
     // band is drawn from a line across it, one not already recognised as another door's.
     let mut known = swings.into_inner();
     let new_swing = |x: f64, y: f64, r: f64| {
         !known
             .iter()
+            .chain(&arc_swings)
             .any(|s| (s[0] - x).hypot(s[1] - y) <= tf && (s[2] - r).abs() <= tf)
     };
     let late: std::cell::RefCell<Vec<[f64; 3]>> = std::cell::RefCell::new(Vec::new());
@@ -1352,6 +1357,7 @@ fn arc_doors(
     h: u32,
     t: u32,
     gap_len: u32,
+    swings: &mut Vec<[f64; 3]>,
 ) -> Vec<usize> {
     let (wu, hu) = (w as usize, h as usize);
     let tf = f64::from(t);
@@ -1512,6 +1518,7 @@ fn arc_doors(
             continue;
         }
         arcs.extend(points.iter().map(|&(x, y)| (y as usize) * wu + x as usize));
+        swings.push([cx, cy, r]);
         closings.push(((cx, cy), far));
     }
     // Each doorway closed as a strip a wall thickness wide, from the hinge to a little
@@ -2440,7 +2447,9 @@ mod tests {
             ink[(y.round() as u32 * w + x.round() as u32) as usize] = true;
         }
         let mut out = walls.clone();
-        let arcs = arc_doors(&ink, &walls, &mut out, w, h, 8, 320);
+        let mut swings = Vec::new();
+        let arcs = arc_doors(&ink, &walls, &mut out, w, h, 8, 320, &mut swings);
+        assert_eq!(swings.len(), 1, "one swing: {swings:?}");
         assert!(!arcs.is_empty());
         for y in 20..80 {
             assert!(
