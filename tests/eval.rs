@@ -285,7 +285,7 @@ fn embedded_xml_is_read_exactly() {
 /// was first built on, at least 90% of plans with the right room count and a mean IoU of
 /// at least 0.85; over those and the 100 plans of `r2v-more` together (115), at least the
 /// figures last measured (a ratchet: 80 of 115 right counts, checked at 79; mean IoU
-/// 0.910, checked at 0.905).
+/// 0.914, checked at 0.91).
 #[test]
 fn floor_plans_meet_the_room_targets() {
     let (Some(first), Some(more)) = (shared("floorplans/r2v"), shared("floorplans/r2v-more"))
@@ -322,5 +322,5 @@ fn floor_plans_meet_the_room_targets() {
         "{right}/{plans}: {}",
         more["rooms"]
     );
-    assert!(iou >= 0.905, "{iou:.3}: {}", more["rooms"]);
+    assert!(iou >= 0.91, "{iou:.3}: {}", more["rooms"]);
 }

@@ -892,6 +892,11 @@ fn bridge_gaps(
         &paper,
         &mut swings.borrow_mut(),
     );
+    // The swings of doors found from their arc alone: kept apart from the leaves' (which
+    // also tell writing from swings), so that the all-door rule below does not close such a
+    // door a second time from the lines beside it.
+    let mut arc_swings = Vec::new();
+    let arcs = arc_doors(ink, walls, out, w, h, t, gap_len, &mut arc_swings);
     let candidates = |axis: Axis, current: &[bool]| {
         let (lines, len) = axis.dims();
         bands(lines, len, gap_len as usize, min_band, tol, |l, i| {
@@ -964,11 +969,6 @@ fn bridge_gaps(
         }
         fill_bands(out, &doors);
     }
-    // Doors found from their swing alone, once the gaps between wall ends are judged: a
-    // doorway closed before then would end the lines of the space beside another gap in
-    // line with that gap's jambs, merging the two into one band too thick to be a door.
-    let mut arc_swings = Vec::new();
-    let arcs = arc_doors(ink, walls, out, w, h, t, gap_len, &mut arc_swings);
     // Except where a wall that is all door crosses it: there a door's swing spanning the
     // band is drawn from a line across it, one not already recognised as another door's.
     let mut known = swings.into_inner();
