@@ -208,6 +208,8 @@ fn detect_straight(gray: &GrayImage, params: &DetectParams) -> Detection {
         gap_len,
         params.door_factor,
     );
+    close_envelope(&mut bridged, w, h, t);
+    seal_slits(&mut bridged, w, h, t);
     let marks = if params.labelled_only {
         Some(marks(&ink, &walls, (&swings, &arcs), w, h, t)).filter(|m| m.iter().any(|&b| b))
     } else {
@@ -270,9 +272,103 @@ pub fn debug_masks(
         gap_len,
         params.door_factor,
     );
+    close_envelope(&mut bridged, w, h, t);
+    seal_slits(&mut bridged, w, h, t);
     let m = marks(&ink, &walls, (&swings, &arcs), w, h, t);
     split_at_symbols(&mut bridged, &ink, &walls, &m, w, h, t);
     (ink, walls, bridged, m)
+}
+
+/// A building's outer walls are closed: no room opens onto the outside, so a gap in an
+/// outer wall (an entrance, a window, a door wider than any the other rules take, whose
+/// swing lies off the sheet or is not drawn) is closed whatever symbol it has. Such a gap
+/// is a band as thick as a wall (a wall line broken between two wall pieces on it, its
+/// jambs cut square), however long, that opens both ways and faces the outside on one
+/// side. The outside is the free space that reaches the sheet's edge with every such gap
+/// closed, so a room that leaks out through its entrance is not taken for the outside
+/// and its inner doorways are left to the other rules.
+fn close_envelope(out: &mut [bool], w: u32, h: u32, t: u32) {
+    let (wu, hu) = (w as usize, h as usize);
+    let max_band = (f64::from(t) * 1.5).ceil() as usize + 2;
+    let min_band = (t as usize / 2).max(2);
+    let tol = (t as usize / 3).max(1);
+    // Jambs cut square: a diagonal wall's edge gives bands that shift line by line.
+    let straight = (t as usize / 6).max(2);
+    let mut gaps: Vec<(Axis, Band)> = Vec::new();
+    for axis in Axis::both(wu, hu) {
+        let (lines, len) = axis.dims();
+        let wall = |l: usize, i: usize| out[axis.idx(l, i)];
+        gaps.extend(
+            bands(lines, len, len, min_band, tol, wall)
+                .into_iter()
+                .filter(|g| {
+                    g.runs.len() <= max_band
+                        && square_jambs(g, straight)
+                        && opens_both_ways(g, axis, wall)
+                })
+                .map(|g| (axis, g)),
+        );
+    }
+    let mut sealed = out.to_vec();
+    fill_bands(&mut sealed, &gaps);
+    let outside = sheet_outside(&sealed, w, h);
+    let faces_outside = |axis: Axis, g: &Band| {
+        let share = |line: usize, a: usize, b: usize| {
+            let n = b.saturating_sub(a).max(1);
+            (a..b).filter(|&i| outside[axis.idx(line, i)]).count() * 2 >= n
+        };
+        let (l0, a0, b0) = g.runs[0];
+        let (l1, a1, b1) = g.runs[g.runs.len() - 1];
+        share(l0 - 1, a0, b0) || share(l1 + 1, a1, b1)
+    };
+    gaps.retain(|(axis, g)| faces_outside(*axis, g));
+    fill_bands(out, &gaps);
+}
+
+/// Whether a band's free runs start and end within `slack` pixels of each other on every
+/// line: jambs cut square across a wall, not the slanting edge of a diagonal wall.
+fn square_jambs(g: &Band, slack: usize) -> bool {
+    let spread = |f: fn(&(usize, usize, usize)) -> usize| {
+        let lo = g.runs.iter().map(f).min().unwrap_or(0);
+        let hi = g.runs.iter().map(f).max().unwrap_or(0);
+        hi - lo <= slack
+    };
+    spread(|r| r.1) && spread(|r| r.2)
+}
+
+/// Free pixels (4-connected) of the space that reaches the sheet's edge.
+fn sheet_outside(blocked: &[bool], w: u32, h: u32) -> Vec<bool> {
+    let wu = w as usize;
+    let free = GrayImage::from_fn(w, h, |x, y| {
+        Luma([u8::from(!blocked[(y as usize) * wu + x as usize]) * 255])
+    });
+    let labels = connected_components(&free, Connectivity::Four, Luma([0u8]));
+    let n = labels.as_raw().iter().copied().max().unwrap_or(0) as usize;
+    let mut at_edge = vec![false; n + 1];
+    for (x, y, p) in labels.enumerate_pixels() {
+        if x == 0 || y == 0 || x + 1 == w || y + 1 == h {
+            at_edge[p.0[0] as usize] = true;
+        }
+    }
+    labels
+        .into_raw()
+        .into_iter()
+        .map(|l| l != 0 && at_edge[l as usize])
+        .collect()
+}
+
+/// Slits of a pixel or two left between a closed doorway and the wall beside it (where a
+/// doorway's band stops a pixel short of a wall end cut back by the opening) are closed,
+/// as slits between wall pieces are: no opening a person walks through is that narrow.
+fn seal_slits(bridged: &mut [bool], w: u32, h: u32, t: u32) {
+    let wu = w as usize;
+    let img = GrayImage::from_fn(w, h, |x, y| {
+        Luma([u8::from(bridged[(y as usize) * wu + x as usize]) * 255])
+    });
+    let r = (t / 8).clamp(1, 30) as u8;
+    for (b, p) in bridged.iter_mut().zip(close(&img, Norm::LInf, r).as_raw()) {
+        *b |= *p != 0;
+    }
 }
 
 /// Spaces that still run together where a doorway was left open are parted along the
@@ -796,7 +892,6 @@ fn bridge_gaps(
         &paper,
         &mut swings.borrow_mut(),
     );
-    let arcs = arc_doors(ink, walls, out, w, h, t, gap_len);
     let candidates = |axis: Axis, current: &[bool]| {
         let (lines, len) = axis.dims();
         bands(lines, len, gap_len as usize, min_band, tol, |l, i| {
@@ -869,12 +964,18 @@ fn bridge_gaps(
         }
         fill_bands(out, &doors);
     }
+    // Doors found from their swing alone, once the gaps between wall ends are judged: a
+    // doorway closed before then would end the lines of the space beside another gap in
+    // line with that gap's jambs, merging the two into one band too thick to be a door.
+    let mut arc_swings = Vec::new();
+    let arcs = arc_doors(ink, walls, out, w, h, t, gap_len, &mut arc_swings);
     // Except where a wall that is all door crosses it: there a door's swing spanning the
     // band is drawn from a line across it, one not already recognised as another door's.
     let mut known = swings.into_inner();
     let new_swing = |x: f64, y: f64, r: f64| {
         !known
             .iter()
+            .chain(&arc_swings)
             .any(|s| (s[0] - x).hypot(s[1] - y) <= tf && (s[2] - r).abs() <= tf)
     };
     let late: std::cell::RefCell<Vec<[f64; 3]>> = std::cell::RefCell::new(Vec::new());
@@ -1256,6 +1357,7 @@ fn arc_doors(
     h: u32,
     t: u32,
     gap_len: u32,
+    swings: &mut Vec<[f64; 3]>,
 ) -> Vec<usize> {
     let (wu, hu) = (w as usize, h as usize);
     let tf = f64::from(t);
@@ -1416,6 +1518,7 @@ fn arc_doors(
             continue;
         }
         arcs.extend(points.iter().map(|&(x, y)| (y as usize) * wu + x as usize));
+        swings.push([cx, cy, r]);
         closings.push(((cx, cy), far));
     }
     // Each doorway closed as a strip a wall thickness wide, from the hinge to a little
@@ -1444,13 +1547,14 @@ fn arc_doors(
     arcs
 }
 
-/// Centre x, centre y, radius, root mean square distance, and the points kept.
+/// A fitted circle: centre x and y, radius, root mean square distance of the points
+/// kept, and those points.
 type ArcFit = (f64, f64, f64, f64, Vec<(f64, f64)>);
 
 /// A circle fitted to a piece of stroke, with what else crossed it (writing, another
 /// stroke) left out: where one circle does not fit all the points, the circle through
 /// three of them that most others lie on (tried on a fixed sequence of triples), refitted
-/// to those.
+/// to those. Centre, radius, root mean square distance, and the points kept.
 fn fit_arc(points: &[(f64, f64)]) -> Option<ArcFit> {
     const NEAR: f64 = 1.5;
     let (cx, cy, r, rms) = fit_circle(points)?;
@@ -2181,6 +2285,54 @@ mod tests {
     }
 
     #[test]
+    fn a_gap_in_an_outer_wall_is_closed_however_long_and_an_inner_doorway_is_not() {
+        // Two rooms, walls 6 px thick. The left room's outer (bottom) wall has a 100 px gap
+        // (some 16 wall thicknesses: wider than any door the other rules take) onto the
+        // paper round the building; the wall between the rooms has a 30 px doorway.
+        let (w, h) = (300u32, 200u32);
+        let mut out = mask(
+            w,
+            h,
+            &[
+                [20, 20, 279, 25],
+                [20, 175, 39, 180],
+                [140, 175, 279, 180],
+                [20, 20, 25, 180],
+                [274, 20, 279, 180],
+                [150, 20, 155, 79],
+                [150, 110, 155, 180],
+            ],
+        );
+        close_envelope(&mut out, w, h, 6);
+        assert!(out[(177 * w + 90) as usize], "the outer gap is closed");
+        assert!(
+            !out[(95 * w + 152) as usize],
+            "the inner doorway is left open"
+        );
+        assert!(!out[(100 * w + 90) as usize], "the room stays free");
+    }
+
+    #[test]
+    fn a_slit_between_a_closed_doorway_and_a_wall_end_is_sealed_and_a_doorway_is_not() {
+        // Walls 16 px thick: a closed doorway (x 100-115) stops a pixel short of the end
+        // of the wall running up to it (x 40-98), leaving a 1 px slit at x 99; a real
+        // opening of 40 px further along stays open.
+        let (w, h) = (240u32, 80u32);
+        let mut bridged = mask(
+            w,
+            h,
+            &[[40, 30, 98, 45], [100, 10, 115, 70], [156, 30, 230, 45]],
+        );
+        seal_slits(&mut bridged, w, h, 16);
+        assert!(bridged[(38 * w + 99) as usize], "the slit is wall now");
+        assert!(!bridged[(38 * w + 135) as usize], "the opening is not");
+        assert!(
+            !bridged[(60 * w + 60) as usize],
+            "nor the room beside the wall"
+        );
+    }
+
+    #[test]
     fn a_wall_stub_between_two_doorways_stays_a_wall_and_a_speck_does_not() {
         // A 12 px stub (as long as the wall is thick) and a 7 px blob, alone.
         let ink = mask(80, 40, &[[10, 10, 21, 21], [50, 10, 56, 16]]);
@@ -2295,7 +2447,9 @@ mod tests {
             ink[(y.round() as u32 * w + x.round() as u32) as usize] = true;
         }
         let mut out = walls.clone();
-        let arcs = arc_doors(&ink, &walls, &mut out, w, h, 8, 320);
+        let mut swings = Vec::new();
+        let arcs = arc_doors(&ink, &walls, &mut out, w, h, 8, 320, &mut swings);
+        assert_eq!(swings.len(), 1, "one swing: {swings:?}");
         assert!(!arcs.is_empty());
         for y in 20..80 {
             assert!(
