@@ -186,6 +186,7 @@ async fn with_pipeline(moto: &Moto) -> AwsAdapters {
             created_at: Utc::now(),
             last_used_at: None,
             request_count: 0,
+            delete_document_when_final: false,
         })
         .await
         .expect("key");
@@ -202,6 +203,7 @@ fn starter<'a>(a: &'a AwsAdapters, dead_letters: &'a Queue) -> Starter<'a> {
         clock: &SystemClock,
         documents_bucket: &a.settings.documents_bucket,
         dead_letters,
+        delete_document_when_final: false,
     }
 }
 
