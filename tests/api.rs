@@ -1633,9 +1633,10 @@ async fn a_key_can_ask_that_documents_go_when_their_job_ends() {
     assert_eq!(st, StatusCode::OK, "the result stays: {v}");
     assert_eq!(v["data"]["fields"]["invoice_number"]["value"], "471102");
 
-    // Another key's job keeps its document.
+    // Another key's job keeps its document (another invoice: the same one would reuse
+    // the first result, with no text of its own).
     let kept = s
-        .run_invoice(&keeping, "invoices/EN16931_Einfach.pdf")
+        .run_invoice(&keeping, "invoices/EN16931_Rabatte.pdf")
         .await;
     let kept_id = kept["job_id"].as_str().expect("id").to_owned();
     let kept = s.wait_settled(&keeping, &kept_id).await;
@@ -1692,7 +1693,7 @@ async fn a_key_can_ask_that_documents_go_when_their_job_ends() {
 }
 
 #[tokio::test]
-async fn the_host_setting_deletes_every_jobs_document_and_binds_jobs_at_submission() {
+async fn the_host_setting_deletes_every_jobs_document_in_serve_and_run() {
     let on = [(
         "DOCPIPE_RETENTION_DELETE_DOCUMENT_WHEN_FINAL",
         "true".to_owned(),
