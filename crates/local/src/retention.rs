@@ -58,9 +58,16 @@ pub async fn sweep(
     now: DateTime<Utc>,
     dry_run: bool,
 ) -> Result<SweepReport> {
-    let mut report = SweepReport::default();
-    report.documents_dropped =
-        drop_documents(store, objects, policy.delete_document_when_final, dry_run).await?;
+    let mut report = SweepReport {
+        documents_dropped: drop_documents(
+            store,
+            objects,
+            policy.delete_document_when_final,
+            dry_run,
+        )
+        .await?,
+        ..SweepReport::default()
+    };
     let jobs_cutoff = ts(cutoff(now, policy.final_jobs()));
     let idem_cutoff = ts(cutoff(now, policy.idempotency()));
     let objects_cutoff = ts(cutoff(now, policy.objects()));
