@@ -1600,3 +1600,129 @@ async fn a_failed_job_is_retried_as_a_new_execution_and_keeps_the_old_one() {
     );
     assert_eq!(code(&v), "JOB_STATE_CONFLICT");
 }
+
+/// Whether the data folder holds any object of the job under `prefix` (`uploads`,
+/// `documents`, `ocr`, `results`).
+fn has_objects(home: &std::path::Path, prefix: &str, id: &str) -> bool {
+    std::fs::read_dir(home.join("objects").join(prefix).join(id))
+        .is_ok_and(|mut entries| entries.next().is_some())
+}
+
+#[tokio::test]
+async fn a_key_can_ask_that_documents_go_when_their_job_ends() {
+    let s = Server::start(&[]);
+    let dropping = s.key("blueprints", &["--delete-documents-when-final"]);
+    let keeping = s.key("keeper", &[]);
+    let home = s.home.path();
+
+    // Completed: the document and its text go, the result stays.
+    let job = s
+        .run_invoice(&dropping, "invoices/EN16931_Einfach.pdf")
+        .await;
+    let id = job["job_id"].as_str().expect("id").to_owned();
+    let job = s.wait_settled(&dropping, &id).await;
+    assert!(
+        ["completed", "needs_review"].contains(&job["status"].as_str().unwrap_or_default()),
+        "{job:#}"
+    );
+    assert_eq!(job["delete_document_when_final"], true, "{job:#}");
+    for prefix in ["uploads", "documents", "ocr"] {
+        assert!(!has_objects(home, prefix, &id), "{prefix}/{id} deleted");
+    }
+    let (st, v) = s.get(&dropping, &format!("/api/v1/jobs/{id}/result")).await;
+    assert_eq!(st, StatusCode::OK, "the result stays: {v}");
+    assert_eq!(v["data"]["fields"]["invoice_number"]["value"], "471102");
+
+    // Another key's job keeps its document (another invoice: the same one would reuse
+    // the first result, with no text of its own).
+    let kept = s
+        .run_invoice(&keeping, "invoices/EN16931_Rabatte.pdf")
+        .await;
+    let kept_id = kept["job_id"].as_str().expect("id").to_owned();
+    let kept = s.wait_settled(&keeping, &kept_id).await;
+    assert_eq!(kept["delete_document_when_final"], false, "{kept:#}");
+    assert!(has_objects(home, "documents", &kept_id));
+    assert!(has_objects(home, "ocr", &kept_id));
+
+    // Failed (a PDF that needs a password): the document goes too, and the job cannot
+    // be retried from it.
+    let failed = s
+        .run_invoice(&dropping, "pdf/encrypted/user-password.pdf")
+        .await;
+    let failed_id = failed["job_id"].as_str().expect("id").to_owned();
+    let failed = s.wait_settled(&dropping, &failed_id).await;
+    assert_eq!(failed["status"], "failed", "{failed:#}");
+    assert_eq!(failed["error"]["code"], "DOCUMENT_ENCRYPTED", "{failed:#}");
+    for prefix in ["uploads", "documents", "ocr"] {
+        assert!(
+            !has_objects(home, prefix, &failed_id),
+            "{prefix}/{failed_id}"
+        );
+    }
+    let (st, v) = s
+        .post(
+            &dropping,
+            &format!("/api/v1/jobs/{failed_id}/retry"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    assert_eq!(code(&v), "JOB_STATE_CONFLICT");
+    let kept_failed = s
+        .run_invoice(&keeping, "pdf/encrypted/user-password.pdf")
+        .await;
+    let kept_failed_id = kept_failed["job_id"].as_str().expect("id").to_owned();
+    s.wait_settled(&keeping, &kept_failed_id).await;
+    assert!(has_objects(home, "documents", &kept_failed_id));
+
+    // The sweeper (the backstop) finds nothing left to drop.
+    let gc = Command::new(BIN)
+        .arg("--home")
+        .arg(home)
+        .args(["gc", "--json"])
+        .output()
+        .expect("gc");
+    assert!(
+        gc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gc.stderr)
+    );
+    let report: Value = serde_json::from_slice(&gc.stdout).expect("gc report");
+    assert_eq!(report["documents_dropped"], json!([]), "{report:#}");
+    assert!(has_objects(home, "documents", &kept_id), "not asked for");
+}
+
+#[tokio::test]
+async fn the_host_setting_deletes_every_jobs_document_in_serve_and_run() {
+    let on = [(
+        "DOCPIPE_RETENTION_DELETE_DOCUMENT_WHEN_FINAL",
+        "true".to_owned(),
+    )];
+    let s = Server::start(&on);
+    let key = s.key("alice", &[]);
+    let job = s.run_invoice(&key, "invoices/EN16931_Einfach.pdf").await;
+    let id = job["job_id"].as_str().expect("id").to_owned();
+    let job = s.wait_settled(&key, &id).await;
+    assert_eq!(job["delete_document_when_final"], true, "{job:#}");
+    assert!(!has_objects(s.home.path(), "documents", &id));
+    assert!(has_objects(s.home.path(), "results", &id));
+
+    // `docpipe run` with the setting: the same.
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .arg("--home")
+        .arg(home.path())
+        .args(["run", "--json"])
+        .arg(fixture("invoices/EN16931_Einfach.pdf"))
+        .env_remove("DOCPIPE_HOME")
+        .env(on[0].0, &on[0].1)
+        .output()
+        .expect("run");
+    let runs: Value = serde_json::from_slice(&out.stdout).expect("run --json");
+    let id = runs[0]["job_id"].as_str().expect("job id");
+    assert!(runs[0]["result"].is_object(), "{runs:#}");
+    for prefix in ["uploads", "documents", "ocr"] {
+        assert!(!has_objects(home.path(), prefix, id), "{prefix}/{id}");
+    }
+    assert!(has_objects(home.path(), "results", id));
+}

@@ -36,6 +36,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             clock: &SystemClock,
             documents_bucket: &a.settings.documents_bucket,
             dead_letters: &dead_letters,
+            delete_document_when_final: a.settings.retention.delete_document_when_final,
         };
         Ok::<BatchResponse, lambda_runtime::Error>(starter.handle(&event.payload).await)
     }))

@@ -20,6 +20,8 @@ use crate::state::AppState;
 #[derive(Clone, Debug)]
 pub(crate) struct Caller {
     pub key_name: String,
+    /// The key asks that its jobs' documents be deleted once the jobs are final.
+    pub delete_document_when_final: bool,
 }
 
 fn unauthorized(msg: &str) -> Response {
@@ -48,14 +50,18 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        authenticate(parts, state)
-            .await
-            .map(|name| Caller { key_name: name })
+        authenticate(parts, state).await.map(|key| Caller {
+            key_name: key.name.clone(),
+            delete_document_when_final: key.delete_document_when_final,
+        })
     }
 }
 
-/// The name of the key the request presents, once it is valid and within its limit.
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<String, Response> {
+/// The key the request presents, once it is valid and within its limit.
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<std::sync::Arc<docpipe_core::ApiKey>, Response> {
     let Some(secret) = presented_key(parts).filter(|k| !k.is_empty()) else {
         return Err(unauthorized(
             "an API key is required (x-api-key or Authorization: Bearer)",
@@ -109,5 +115,5 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<String, Respons
             }
         });
     }
-    Ok(key.name.clone())
+    Ok(key)
 }

@@ -341,6 +341,9 @@ pub(crate) async fn create(
     };
     let mut job = Job::new(job_id, new_job.kind, &new_job.filename, now);
     job.owner = Some(caller.key_name.clone());
+    // Decided now, so a key changed later does not change what happens to this job.
+    job.delete_document_when_final =
+        caller.delete_document_when_final || state.settings.delete_document_when_final;
     job.correlation_id = Some(request_id.0.clone());
     let document = match new_job.source {
         Source::Bytes(bytes) => NewDocument::Inline(bytes),

@@ -38,6 +38,9 @@ pub struct ApiSettings {
     pub review_confidence_threshold: f32,
     /// How jobs are priced in dollars (`cost_usd` of the job views): the host and model.
     pub pricing: docpipe_core::pricing::PricingProfile,
+    /// Every job created here drops its uploaded document once final (keys can ask
+    /// for it on their own: [`docpipe_core::ApiKey::delete_document_when_final`]).
+    pub delete_document_when_final: bool,
 }
 
 impl Default for ApiSettings {
@@ -52,6 +55,7 @@ impl Default for ApiSettings {
             review_confidence_threshold: docpipe_core::ports::StageSettings::default()
                 .review_confidence_threshold,
             pricing: docpipe_core::pricing::PricingProfile::local(None),
+            delete_document_when_final: false,
         }
     }
 }

@@ -58,6 +58,10 @@ pub struct JobView {
     pub cost_usd: CostBreakdown,
     /// 0 for the first run, n after n retries (the execution is `{job_id}-r{n}`).
     pub attempt: u32,
+    /// The uploaded document and the text read from it are deleted as soon as the job
+    /// is final (its key or the host asked for it when the job was submitted); the
+    /// result stays.
+    pub delete_document_when_final: bool,
     /// Present when the job has history loaded (single-job reads).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_history: Option<Vec<StatusChangeView>>,
@@ -97,6 +101,7 @@ impl JobView {
             cost: job.cost.clone(),
             cost_usd: price_job(PriceTable::builtin(), pricing, job),
             attempt: job.attempt,
+            delete_document_when_final: job.delete_document_when_final,
             status_history: history.map(|h| {
                 h.iter()
                     .map(|c| StatusChangeView {

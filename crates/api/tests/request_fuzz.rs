@@ -103,6 +103,7 @@ async fn app(home: &std::path::Path) -> (axum::Router, String) {
             created_at: Utc::now(),
             last_used_at: None,
             request_count: 0,
+            delete_document_when_final: false,
         })
         .await
         .expect("key");

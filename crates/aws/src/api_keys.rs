@@ -71,6 +71,12 @@ fn encode(key: &ApiKey) -> HashMap<String, AttributeValue> {
     if let Some(at) = key.last_used_at {
         item.insert("last_used_at".into(), s(&ts(at)));
     }
+    if key.delete_document_when_final {
+        item.insert(
+            "delete_document_when_final".into(),
+            AttributeValue::Bool(true),
+        );
+    }
     item
 }
 
@@ -109,6 +115,12 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Result<ApiKey> {
             None => None,
         },
         request_count: number("request_count")?,
+        // Absent on keys made before it existed.
+        delete_document_when_final: item
+            .get("delete_document_when_final")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
     })
 }
 
@@ -238,7 +250,13 @@ mod tests {
             created_at: Utc::now(),
             last_used_at: Some(Utc::now()),
             request_count: 7,
+            delete_document_when_final: false,
         };
         assert_eq!(decode(&encode(&key)).expect("decodes"), key);
+        let dropping = ApiKey {
+            delete_document_when_final: true,
+            ..key
+        };
+        assert_eq!(decode(&encode(&dropping)).expect("decodes"), dropping);
     }
 }

@@ -53,6 +53,7 @@ const KNOWN: &[&str] = &[
     "max_document_mib",
     "review_confidence_threshold",
     "dedupe_ttl_secs",
+    "delete_document_when_final",
     "log",
 ];
 
@@ -262,6 +263,14 @@ impl AwsSettings {
                     .filter(|t| (0.0..=1.0).contains(t))
                     .ok_or_else(|| invalid("must be a number in 0..=1"))?;
             }
+            "delete_document_when_final" => {
+                self.retention.delete_document_when_final =
+                    match value.trim().to_ascii_lowercase().as_str() {
+                        "1" | "true" | "yes" | "on" => true,
+                        "0" | "false" | "no" | "off" => false,
+                        _ => return Err(invalid("must be true or false")),
+                    };
+            }
             "log" => self.log = text()?,
             other => {
                 return Err(SettingsError::Unknown(format!(
@@ -357,6 +366,19 @@ mod tests {
         assert!(AwsSettings::from_vars(vars(&[("DOCPIPE_ENV", "Prod!")])).is_err());
         assert!(
             AwsSettings::from_vars(vars(&[("DOCPIPE_REVIEW_CONFIDENCE_THRESHOLD", "2")])).is_err()
+        );
+    }
+
+    #[test]
+    fn documents_can_be_deleted_when_jobs_end() {
+        let off = AwsSettings::from_vars(vars(&[])).expect("valid");
+        assert!(!off.retention.delete_document_when_final);
+        let on = AwsSettings::from_vars(vars(&[("DOCPIPE_DELETE_DOCUMENT_WHEN_FINAL", "true")]))
+            .expect("valid");
+        assert!(on.retention.delete_document_when_final);
+        assert!(
+            AwsSettings::from_vars(vars(&[("DOCPIPE_DELETE_DOCUMENT_WHEN_FINAL", "maybe")]))
+                .is_err()
         );
     }
 }

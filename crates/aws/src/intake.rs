@@ -292,6 +292,9 @@ pub struct Starter<'a> {
     pub clock: &'a dyn Clock,
     pub documents_bucket: &'a str,
     pub dead_letters: &'a Queue,
+    /// Every job drops its document once final (the deployment's
+    /// `DOCPIPE_DELETE_DOCUMENT_WHEN_FINAL`); a tenant's key can ask for it on its own.
+    pub delete_document_when_final: bool,
 }
 
 fn transient(e: &StageError) -> bool {
@@ -360,9 +363,12 @@ impl Starter<'_> {
     /// Submits one document: everything checked first, then the claim, the job, the
     /// execution.
     pub async fn submit(&self, intake: Intake) -> Outcome {
+        let mut delete_document_when_final = self.delete_document_when_final;
         if let Some(tenant) = &intake.tenant {
             match self.keys.get(tenant).await {
-                Ok(Some(key)) if key.active => {}
+                Ok(Some(key)) if key.active => {
+                    delete_document_when_final |= key.delete_document_when_final;
+                }
                 Ok(_) => {
                     return Outcome::Refused(reject(format!("{tenant:?} is no active API key")));
                 }
@@ -416,6 +422,7 @@ impl Starter<'_> {
         };
         let mut job = Job::new(id.clone(), intake.kind, &intake.filename, now);
         job.owner = intake.tenant.clone();
+        job.delete_document_when_final = delete_document_when_final;
         let submitted = lifecycle::submit(
             self.jobs,
             self.objects,

@@ -213,6 +213,21 @@ const STAGE_JOB: [Need; 2] = [
     ),
 ];
 
+/// A job that asks for it loses its document once final (`stages::drop_document`): the
+/// upload (any prefix: API, drop, intake), the accepted document and its text.
+const DROP_DOCUMENT: [Need; 2] = [
+    need(
+        "s3:DeleteObject",
+        Target::Documents("*"),
+        "drop_document: upload, document",
+    ),
+    need(
+        "s3:DeleteObject",
+        Target::Results("ocr/*"),
+        "drop_document: the text",
+    ),
+];
+
 /// What `function`'s code path calls, on which resource.
 pub fn needs(function: Function) -> Vec<Need> {
     use Target::*;
@@ -365,16 +380,23 @@ pub fn needs(function: Function) -> Vec<Need> {
             need("s3:GetObject", Results("results/*"), "the extraction"),
             need("s3:PutObject", Results("results/*"), "the verification"),
         ])),
-        Function::Stage(Stage::Finalize) => out.extend(STAGE_JOB.into_iter().chain([
-            need("s3:GetObject", Results("results/*"), "the verification"),
-            need("s3:PutObject", Results("results/*"), "the result"),
-            need(
-                "dynamodb:PutItem",
-                PreviewCacheTable,
-                "dedupe: offer the result",
-            ),
-        ])),
-        Function::Stage(Stage::RecordFailure) => out.extend(STAGE_JOB),
+        Function::Stage(Stage::Finalize) => out.extend(
+            STAGE_JOB
+                .into_iter()
+                .chain([
+                    need("s3:GetObject", Results("results/*"), "the verification"),
+                    need("s3:PutObject", Results("results/*"), "the result"),
+                    need(
+                        "dynamodb:PutItem",
+                        PreviewCacheTable,
+                        "dedupe: offer the result",
+                    ),
+                ])
+                .chain(DROP_DOCUMENT),
+        ),
+        Function::Stage(Stage::RecordFailure) => {
+            out.extend(STAGE_JOB.into_iter().chain(DROP_DOCUMENT))
+        }
         // The stream records themselves are read by the event source mapping.
         Function::PublishEvents => out.push(need(
             "events:PutEvents",

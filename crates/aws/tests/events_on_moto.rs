@@ -186,6 +186,7 @@ async fn with_pipeline(moto: &Moto) -> AwsAdapters {
             created_at: Utc::now(),
             last_used_at: None,
             request_count: 0,
+            delete_document_when_final: false,
         })
         .await
         .expect("key");
@@ -202,6 +203,7 @@ fn starter<'a>(a: &'a AwsAdapters, dead_letters: &'a Queue) -> Starter<'a> {
         clock: &SystemClock,
         documents_bucket: &a.settings.documents_bucket,
         dead_letters,
+        delete_document_when_final: false,
     }
 }
 
@@ -1003,4 +1005,136 @@ async fn status_events_reach_eventbridge_with_the_schema_and_are_delivered_signe
         "{outcome:?}"
     );
     assert!(receive(&a, &dlq_url).await.is_empty());
+}
+
+/// A tenant whose key asks for it: its job carries the choice from intake, and when the
+/// job ends its upload, document and text go from both buckets (the result stays); a
+/// tenant that did not ask keeps its document, unless the deployment asks for every job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_that_asks_loses_its_documents_when_its_job_ends() {
+    use docpipe_aws::intake::{Intake, Outcome, Source};
+    use docpipe_core::ObjectStore;
+    use docpipe_core::stages::{CaughtError, RecordFailureInput, record_failure};
+
+    let moto = moto_or_skip!();
+    let a = with_pipeline(&moto).await;
+    a.keys
+        .create(&ApiKey {
+            name: "drops".into(),
+            key_hash: hash_key("dp_secret_drops"),
+            active: true,
+            rate_limit_per_minute: 60,
+            created_at: Utc::now(),
+            last_used_at: None,
+            request_count: 0,
+            delete_document_when_final: true,
+        })
+        .await
+        .expect("key");
+    let (dlq_url, _) = queue(&a, "docpipe-test-intake-dlq").await;
+    let dead_letters = Queue::new(a.sqs.clone(), &dlq_url);
+    let ports = a.ports(Arc::new(HttpFetcher::new(FetchPolicy::default())));
+
+    // Each tenant drops a document; the starter takes it (the deployment's own setting
+    // off, then on).
+    let submit = |tenant: &'static str, every_job: bool| {
+        let a = &a;
+        let dead_letters = &dead_letters;
+        async move {
+            let upload =
+                ObjectKey::parse(&format!("incoming/{tenant}/plan-{every_job}.pdf")).expect("key");
+            a.objects
+                .put(&upload, b"%PDF-1.7 plan".to_vec())
+                .await
+                .expect("drop");
+            let start = Starter {
+                delete_document_when_final: every_job,
+                ..starter(a, dead_letters)
+            };
+            let outcome = start
+                .submit(Intake {
+                    tenant: Some(tenant.to_owned()),
+                    kind: DocumentKind::Invoice,
+                    filename: format!("plan-{every_job}.pdf"),
+                    source: Source::Object {
+                        key: upload.clone(),
+                        size: None,
+                    },
+                    key: format!("s3:{}#1", upload.as_str()),
+                    request_hash: upload.as_str().to_owned(),
+                })
+                .await;
+            let Outcome::Started(job) = outcome else {
+                panic!("{tenant}: not started: {outcome:?}");
+            };
+            *job
+        }
+    };
+    let asking = submit("drops", false).await;
+    let keeping = submit("acme", false).await;
+    let deployment = submit("acme", true).await;
+    assert!(asking.delete_document_when_final);
+    assert!(!keeping.delete_document_when_final);
+    assert!(deployment.delete_document_when_final);
+    // Stored with the job, as every host reads it.
+    assert!(
+        a.jobs
+            .get(&asking.id)
+            .await
+            .expect("job")
+            .delete_document_when_final
+    );
+
+    // The job got as far as a document and its text, then failed.
+    let mut objects = Vec::new();
+    for job in [&asking, &keeping, &deployment] {
+        let document = ObjectKey::for_job("documents", &job.id, "plan.pdf");
+        let ocr = ObjectKey::for_job("ocr", &job.id, "document.json");
+        let result = ObjectKey::for_job("results", &job.id, "extraction.json");
+        for key in [&document, &ocr, &result] {
+            a.objects.put(key, b"{}".to_vec()).await.expect("object");
+        }
+        a.jobs
+            .update(
+                &job.id,
+                JobPatch {
+                    document_key: Some(document.clone()),
+                    ocr_key: Some(ocr.clone()),
+                    ..JobPatch::default()
+                },
+                Utc::now(),
+            )
+            .await
+            .expect("patched");
+        let ended = record_failure(
+            &ports,
+            RecordFailureInput {
+                job_id: job.id.clone(),
+                correlation_id: None,
+                error: CaughtError {
+                    error: "DocPipe.InvalidDocument".into(),
+                    cause: r#"{"errorType":"DocPipe.InvalidDocument","errorMessage":"DOCUMENT_ENCRYPTED: a password is needed"}"#.into(),
+                },
+            },
+        )
+        .await
+        .expect("recorded");
+        assert_eq!(ended.status, JobStatus::Failed);
+        let upload = job.keys.upload.clone().expect("upload");
+        objects.push([upload, document, ocr, result]);
+    }
+    let present = |keys: &[ObjectKey; 4]| {
+        let keys = keys.clone();
+        let objects = a.objects.clone();
+        async move {
+            let mut out = Vec::new();
+            for key in &keys {
+                out.push(objects.get(key).await.expect("read").is_some());
+            }
+            out
+        }
+    };
+    assert_eq!(present(&objects[0]).await, [false, false, false, true]);
+    assert_eq!(present(&objects[1]).await, [true; 4], "not asked for");
+    assert_eq!(present(&objects[2]).await, [false, false, false, true]);
 }

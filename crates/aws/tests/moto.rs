@@ -503,6 +503,7 @@ async fn api_keys_idempotency_and_preview_cache() {
         created_at: t(0),
         last_used_at: None,
         request_count: 0,
+        delete_document_when_final: false,
     };
     a.keys.create(&key).await.expect("create");
     assert_eq!(

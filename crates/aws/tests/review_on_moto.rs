@@ -138,6 +138,7 @@ impl AwsHost {
                 created_at: Utc::now(),
                 last_used_at: None,
                 request_count: 0,
+                delete_document_when_final: false,
             })
             .await
             .expect("key");

@@ -357,6 +357,10 @@ pub struct Job {
     /// re-run (see [`Job::execution_name`]).
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub attempt: u32,
+    /// Decided at submission (the key's choice or the host's setting): the uploaded
+    /// document and its text are deleted as soon as the job is final; the result stays.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_document_when_final: bool,
 }
 
 fn is_zero_u32(n: &u32) -> bool {
@@ -384,6 +388,7 @@ impl Job {
             cost: Cost::default(),
             deduplicated_from: None,
             attempt: 0,
+            delete_document_when_final: false,
         }
     }
 

@@ -20,6 +20,10 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub request_count: u64,
+    /// The key's jobs drop their uploaded document (and its text) as soon as they are
+    /// final, keeping the result, whatever the host's own setting.
+    #[serde(default)]
+    pub delete_document_when_final: bool,
 }
 
 /// The stored hash of a presented key.

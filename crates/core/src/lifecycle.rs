@@ -183,7 +183,9 @@ pub async fn fail(
 /// `{job_id}-r{n}`): the job moves `failed -> queued` with `by` recorded, its old error
 /// dropped, and the orchestrator starts the new execution. The earlier executions keep
 /// their history. A cancelled job is not retried (`JOB_CANCELLED`); a job that has not
-/// failed, or that a concurrent retry took first, is a `JOB_STATE_CONFLICT`.
+/// failed, or that a concurrent retry took first, is a `JOB_STATE_CONFLICT`, and so is
+/// one whose uploaded document was deleted when it failed
+/// ([`Job::delete_document_when_final`]).
 pub async fn retry(
     jobs: &dyn JobStore,
     orchestrator: &dyn Orchestrator,
@@ -218,6 +220,16 @@ pub async fn retry(
         )
     };
     match job.status {
+        // Its document went when it failed; a URL is fetched again.
+        JobStatus::Failed if job.delete_document_when_final && job.source_url.is_none() => {
+            return Err(StageError::new(
+                ErrorCode::JobStateConflict,
+                format!(
+                    "job {id} kept no document (it is deleted once the job is final); \
+                     submit the document again instead"
+                ),
+            ));
+        }
         JobStatus::Failed => {}
         JobStatus::Cancelled => {
             return Err(StageError::new(

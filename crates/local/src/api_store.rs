@@ -18,7 +18,7 @@ fn time(t: &str) -> Result<DateTime<Utc>> {
         .map_err(|e| StageError::internal(format!("stored time {t:?}: {e}")))
 }
 
-type KeyRow = (String, String, bool, u32, String, Option<String>, i64);
+type KeyRow = (String, String, bool, u32, String, Option<String>, i64, bool);
 
 fn key_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
     Ok((
@@ -29,11 +29,12 @@ fn key_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
         r.get(4)?,
         r.get(5)?,
         r.get(6)?,
+        r.get::<_, i64>(7)? != 0,
     ))
 }
 
 fn to_key(row: KeyRow) -> Result<ApiKey> {
-    let (name, key_hash, active, rate_limit_per_minute, created, last, count) = row;
+    let (name, key_hash, active, rate_limit_per_minute, created, last, count, drop_documents) = row;
     Ok(ApiKey {
         name,
         key_hash,
@@ -42,11 +43,12 @@ fn to_key(row: KeyRow) -> Result<ApiKey> {
         created_at: time(&created)?,
         last_used_at: last.as_deref().map(time).transpose()?,
         request_count: count.max(0) as u64,
+        delete_document_when_final: drop_documents,
     })
 }
 
-const KEY_COLUMNS: &str =
-    "name, key_hash, active, rate_limit_per_minute, created_at, last_used_at, request_count";
+const KEY_COLUMNS: &str = "name, key_hash, active, rate_limit_per_minute, created_at, \
+     last_used_at, request_count, delete_document_when_final";
 
 #[async_trait]
 impl KeyStore for SqliteJobStore {
@@ -60,7 +62,7 @@ impl KeyStore for SqliteJobStore {
             let n = conn
                 .execute(
                     &format!(
-                        "INSERT OR IGNORE INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                        "INSERT OR IGNORE INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                     ),
                     params![
                         key.name,
@@ -70,6 +72,7 @@ impl KeyStore for SqliteJobStore {
                         ts(key.created_at),
                         key.last_used_at.map(ts),
                         key.request_count as i64,
+                        i64::from(key.delete_document_when_final),
                     ],
                 )
                 .map_err(db_error)?;

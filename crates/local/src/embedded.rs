@@ -71,6 +71,9 @@ pub struct Embedded {
     runner: DurableRunner,
     journal: Arc<SqliteJournal>,
     live: Live,
+    /// Jobs submitted here drop their document once final (`retention`'s
+    /// `delete_document_when_final`).
+    delete_document_when_final: bool,
 }
 
 /// Executions running in this process, by name (= job id): at most one per job. A start
@@ -138,7 +141,15 @@ impl Embedded {
             runner,
             journal,
             live: Live::default(),
+            delete_document_when_final: false,
         })
+    }
+
+    /// The same pipeline, whose submissions ask (`true`) that each job's uploaded
+    /// document and its text be deleted as soon as the job is final (the result stays).
+    pub fn with_document_deletion(mut self, delete_document_when_final: bool) -> Self {
+        self.delete_document_when_final = delete_document_when_final;
+        self
     }
 
     /// The same pipeline with faults injected into its stage tasks (see
@@ -182,6 +193,7 @@ impl Embedded {
         let now = self.ports.clock.now();
         let mut job = Job::new(id, sub.kind, &sub.filename, now);
         job.owner = sub.owner;
+        job.delete_document_when_final = self.delete_document_when_final;
         job.correlation_id = Some(sub.correlation_id.unwrap_or_else(|| job.id.to_string()));
         let document = match sub.content {
             Content::Bytes(bytes) => NewDocument::Inline(bytes),

@@ -58,10 +58,16 @@ pub async fn sweep(
     now: DateTime<Utc>,
     dry_run: bool,
 ) -> Result<SweepReport> {
-    let mut report = SweepReport::default();
-    if policy.delete_document_when_final {
-        report.documents_dropped = drop_documents(store, objects, dry_run).await?;
-    }
+    let mut report = SweepReport {
+        documents_dropped: drop_documents(
+            store,
+            objects,
+            policy.delete_document_when_final,
+            dry_run,
+        )
+        .await?,
+        ..SweepReport::default()
+    };
     let jobs_cutoff = ts(cutoff(now, policy.final_jobs()));
     let idem_cutoff = ts(cutoff(now, policy.idempotency()));
     let objects_cutoff = ts(cutoff(now, policy.objects()));
@@ -226,10 +232,13 @@ fn newest_change(dir: &Path) -> Option<DateTime<Utc>> {
 }
 
 /// Deletes the uploaded document (and its text) of every job that became final since the
-/// last sweep, keeping its result; the outbox's order says which.
+/// last sweep and asked for it (or of every such job when `all`: the setting as it is
+/// now, for jobs submitted before it), keeping its result; the outbox's order says which.
+/// The finalize stage deletes them already: this catches what it could not.
 async fn drop_documents(
     store: &SqliteJobStore,
     objects: &FsObjectStore,
+    all: bool,
     dry_run: bool,
 ) -> Result<Vec<String>> {
     let after: i64 = store
@@ -264,6 +273,9 @@ async fn drop_documents(
             let Ok(job) = store.get(&event.job_id).await else {
                 continue;
             };
+            if !(all || job.delete_document_when_final) {
+                continue;
+            }
             let keys: Vec<&ObjectKey> = [&job.keys.upload, &job.keys.document, &job.keys.ocr]
                 .into_iter()
                 .flatten()

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_result_cache.sql"),
     include_str!("../migrations/0006_operator_changes.sql"),
     include_str!("../migrations/0007_events.sql"),
+    include_str!("../migrations/0008_key_document_policy.sql"),
 ];
 
 /// Read-only connections per file database.

@@ -238,3 +238,161 @@ async fn failing_is_idempotent_and_spares_a_job_that_ended() {
     assert_eq!(kept.status, JobStatus::Cancelled);
     assert_eq!(kept.error, None);
 }
+
+/// A final job's objects, each holding its own name.
+async fn store_objects(objects: &dyn ObjectStore, job: &mut Job) -> [ObjectKey; 4] {
+    let keys = [
+        ObjectKey::for_job("uploads", &job.id, "a.pdf"),
+        ObjectKey::for_job("documents", &job.id, "a.pdf"),
+        ObjectKey::for_job("ocr", &job.id, "document.json"),
+        ObjectKey::for_job("results", &job.id, "result.json"),
+    ];
+    for key in &keys {
+        objects
+            .put(key, key.as_str().as_bytes().to_vec())
+            .await
+            .expect("stored");
+    }
+    job.keys.upload = Some(keys[0].clone());
+    job.keys.document = Some(keys[1].clone());
+    job.keys.ocr = Some(keys[2].clone());
+    job.keys.result = Some(keys[3].clone());
+    keys
+}
+
+#[tokio::test]
+async fn a_final_job_that_asks_loses_its_document_and_text_and_keeps_its_result() {
+    use docpipe_core::stages::drop_document;
+    let h = host();
+    let present = |keys: &[ObjectKey; 4]| {
+        let objects = h.objects.clone();
+        let keys = keys.clone();
+        async move {
+            let mut out = Vec::new();
+            for key in &keys {
+                out.push(objects.get(key).await.expect("read").is_some());
+            }
+            out
+        }
+    };
+
+    let mut asks = new_job(&*h.clock);
+    asks.delete_document_when_final = true;
+    asks.status = JobStatus::NeedsReview;
+    let keys = store_objects(&h.objects, &mut asks).await;
+    drop_document(&h.objects, &asks).await;
+    assert_eq!(present(&keys).await, [false, false, false, true]);
+    // Again (finalize invoked twice): nothing left to delete, nothing fails.
+    drop_document(&h.objects, &asks).await;
+
+    let mut keeps = new_job(&*h.clock);
+    keeps.status = JobStatus::Failed;
+    let keys = store_objects(&h.objects, &mut keeps).await;
+    drop_document(&h.objects, &keeps).await;
+    assert_eq!(present(&keys).await, [true; 4], "not asked for");
+
+    let mut running = new_job(&*h.clock);
+    running.delete_document_when_final = true;
+    running.status = JobStatus::Verifying;
+    let keys = store_objects(&h.objects, &mut running).await;
+    drop_document(&h.objects, &running).await;
+    assert_eq!(present(&keys).await, [true; 4], "not final yet");
+}
+
+/// An object store whose deletes fail, counting them.
+#[derive(Default)]
+struct Undeletable(Mutex<usize>);
+
+#[async_trait]
+impl ObjectStore for Undeletable {
+    async fn put(&self, _: &ObjectKey, _: Vec<u8>) -> Result<()> {
+        Ok(())
+    }
+    async fn get(&self, _: &ObjectKey) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    async fn size(&self, _: &ObjectKey) -> Result<Option<u64>> {
+        Ok(None)
+    }
+    async fn delete(&self, _: &ObjectKey) -> Result<()> {
+        *self.0.lock().expect("lock") += 1;
+        Err(StageError::unavailable("access denied"))
+    }
+}
+
+#[tokio::test]
+async fn a_document_that_cannot_be_deleted_costs_the_job_nothing_and_the_sweeper_takes_it() {
+    use docpipe_core::stages::drop_document;
+    let h = host();
+    let broken = Undeletable::default();
+    let mut job = new_job(&*h.clock);
+    job.delete_document_when_final = true;
+    let submitted = lifecycle::submit(
+        &h.jobs,
+        &h.objects,
+        &*h.clock,
+        JobSubmission {
+            job,
+            document: NewDocument::Inline(b"%PDF-1.7 bytes".to_vec()),
+            idempotent: false,
+            start: Start::ByCaller,
+        },
+    )
+    .await
+    .expect("submitted");
+    let id = submitted.job().id.clone();
+    let failed = lifecycle::fail(
+        &h.jobs,
+        &*h.clock,
+        &id,
+        &StageError::new(ErrorCode::InvalidFileFormat, "not a PDF"),
+    )
+    .await
+    .expect("failed");
+    assert!(failed.delete_document_when_final, "stored with the job");
+    // Every delete tried, each failure only logged.
+    drop_document(&broken, &failed).await;
+    assert_eq!(*broken.0.lock().expect("lock"), 1, "the upload");
+    let upload = failed.keys.upload.clone().expect("upload");
+    assert!(h.objects.get(&upload).await.expect("read").is_some());
+
+    // A job that did not ask, failed beside it, keeps its document.
+    let other = lifecycle::submit(
+        &h.jobs,
+        &h.objects,
+        &*h.clock,
+        JobSubmission {
+            job: new_job(&*h.clock),
+            document: NewDocument::Inline(b"%PDF-1.7 other".to_vec()),
+            idempotent: false,
+            start: Start::ByCaller,
+        },
+    )
+    .await
+    .expect("submitted")
+    .job()
+    .clone();
+    lifecycle::fail(
+        &h.jobs,
+        &*h.clock,
+        &other.id,
+        &StageError::new(ErrorCode::InvalidFileFormat, "not a PDF"),
+    )
+    .await
+    .expect("failed");
+
+    // The sweeper, with the host's setting off, drops what the job asked for.
+    let report = docpipe_local::retention::sweep(
+        &h.jobs,
+        &h.objects,
+        &docpipe_core::retention::Retention::default(),
+        h.clock.now(),
+        false,
+    )
+    .await
+    .expect("sweep");
+    assert_eq!(report.documents_dropped, [id.to_string()]);
+    assert_eq!(h.objects.get(&upload).await.expect("read"), None);
+    let other_upload = other.keys.upload.expect("upload");
+    assert!(h.objects.get(&other_upload).await.expect("read").is_some());
+}

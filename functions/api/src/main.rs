@@ -55,6 +55,7 @@ async fn main() -> std::result::Result<(), lambda_http::Error> {
         upload_ttl: Duration::from_secs(15 * 60),
         review_confidence_threshold: adapters.settings.stage.review_confidence_threshold,
         pricing: docpipe_core::pricing::PricingProfile::aws(&adapters.settings.bedrock_model_id),
+        delete_document_when_final: adapters.settings.retention.delete_document_when_final,
         ..ApiSettings::default()
     };
     let state = AppState::new(

@@ -384,6 +384,10 @@ export class DocpipeStack extends Stack {
       jobsRw(fn);
       settingsRead(fn);
     }
+    // A job that asks for it loses its document and text once final (the result stays).
+    for (const id of ['Finalize', 'RecordFailure']) {
+      allow(stage(id), ['s3:DeleteObject'], [documentsBucket.arnForObjects('*'), resultsBucket.arnForObjects('ocr/*')]);
+    }
 
     // ------------------------------------------------------------------ state machine
     // The SAME definition file as SAM; its `${XFunctionArn}` placeholders become

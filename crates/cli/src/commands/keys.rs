@@ -20,6 +20,10 @@ pub(crate) enum KeysCommand {
         /// Requests per minute (default: the `default_rate_limit_per_minute` setting).
         #[arg(long)]
         rate_limit: Option<u32>,
+        /// The key's jobs delete their uploaded document (and the text read from it) as
+        /// soon as they are final, keeping the result; decided when each job is submitted.
+        #[arg(long)]
+        delete_documents_when_final: bool,
         /// Create it in the AWS deployment's table (`docpipe-{env}-api-keys`) instead, with
         /// the credentials and region of the standard AWS chain (profile, environment).
         /// Needs a build with `--features aws`.
@@ -39,6 +43,7 @@ pub(crate) enum KeysCommand {
 fn new_key(
     name: String,
     rate_limit_per_minute: u32,
+    delete_document_when_final: bool,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(ApiKey, String)> {
     if name.is_empty()
@@ -58,6 +63,7 @@ fn new_key(
         created_at: now,
         last_used_at: None,
         request_count: 0,
+        delete_document_when_final,
     };
     Ok((key, secret))
 }
@@ -66,6 +72,7 @@ pub(crate) async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<ExitCo
     if let KeysCommand::Create {
         name,
         rate_limit,
+        delete_documents_when_final,
         aws: true,
         env,
     } = cmd
@@ -73,6 +80,7 @@ pub(crate) async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<ExitCo
         let (key, secret) = new_key(
             name,
             rate_limit.unwrap_or(settings.default_rate_limit_per_minute),
+            delete_documents_when_final,
             chrono::Utc::now(),
         )?;
         aws_keys::create(&env, &key).await?;
@@ -83,11 +91,15 @@ pub(crate) async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<ExitCo
     let store = pipeline.store();
     match cmd {
         KeysCommand::Create {
-            name, rate_limit, ..
+            name,
+            rate_limit,
+            delete_documents_when_final,
+            ..
         } => {
             let (key, secret) = new_key(
                 name,
                 rate_limit.unwrap_or(settings.default_rate_limit_per_minute),
+                delete_documents_when_final,
                 pipeline.ports().clock.now(),
             )?;
             store.create(&key).await?;
@@ -95,19 +107,25 @@ pub(crate) async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<ExitCo
         }
         KeysCommand::List => {
             outln!(
-                "{:<24}  {:<8}  {:>10}  {:>10}  LAST USED",
+                "{:<24}  {:<8}  {:>10}  {:>10}  {:<9}  LAST USED",
                 "NAME",
                 "ACTIVE",
                 "LIMIT/MIN",
-                "REQUESTS"
+                "REQUESTS",
+                "DOCUMENTS"
             )?;
             for k in KeyStore::list(store).await? {
                 outln!(
-                    "{:<24}  {:<8}  {:>10}  {:>10}  {}",
+                    "{:<24}  {:<8}  {:>10}  {:>10}  {:<9}  {}",
                     k.name,
                     if k.active { "yes" } else { "revoked" },
                     k.rate_limit_per_minute,
                     k.request_count,
+                    if k.delete_document_when_final {
+                        "deleted"
+                    } else {
+                        "kept"
+                    },
                     k.last_used_at
                         .map(|t| t.to_rfc3339())
                         .unwrap_or_else(|| "-".into())

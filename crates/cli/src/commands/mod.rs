@@ -122,7 +122,8 @@ pub(crate) fn open_pipeline(settings: &Settings) -> Result<Embedded> {
         })),
         clock,
     })?
-    .with_fault_injection(settings.fault_injection);
+    .with_fault_injection(settings.fault_injection)
+    .with_document_deletion(settings.retention.delete_document_when_final);
     if settings.fault_injection.is_active() {
         let f = settings.fault_injection;
         eprintln!(

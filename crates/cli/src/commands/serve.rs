@@ -65,6 +65,7 @@ pub(crate) async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCo
             body_timeout: Duration::from_secs(settings.body_timeout_secs),
             review_confidence_threshold: ports.settings.review_confidence_threshold,
             pricing: super::pricing_profile(settings),
+            delete_document_when_final: settings.retention.delete_document_when_final,
             ..ApiSettings::default()
         },
     )

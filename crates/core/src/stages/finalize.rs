@@ -7,7 +7,7 @@ use super::{
 use crate::error::{ErrorCode, StageError};
 use crate::ids::ObjectKey;
 use crate::job::{DocumentKind, Job, JobStatus};
-use crate::ports::{CachedResult, JobPatch, Ports};
+use crate::ports::{CachedResult, JobPatch, ObjectStore, Ports};
 use crate::result::{InvoiceResult, RoomsResult, result_kind};
 
 /// Writes the result JSON to `results/{job}/result.json` and sets the final status
@@ -53,6 +53,7 @@ pub async fn finalize(ports: &Ports, input: FinalizeInput) -> Result<FinalizeOut
         Err(e) => return Err(e),
     };
     remember(ports, &job, &input.verification).await;
+    drop_document(&*ports.objects, &job).await;
     info!(job_id = %job.id, correlation_id = input.correlation_id.as_deref().unwrap_or_default(), stage = "finalize",
           status = %job.status, pages = job.cost.pages, "job finished");
     Ok(FinalizeOutput {
@@ -92,6 +93,24 @@ async fn remember(ports: &Ports, job: &Job, verification: &VerifyOutput) {
     }
 }
 
+/// Deletes a final job's uploaded document and the text read from it (its `upload`,
+/// `document` and `ocr` objects) when the job asks for it, keeping its result. Best
+/// effort: an object that cannot be deleted is logged and left to the host's sweeper
+/// (the embedded host's) or the bucket's expiry (AWS); the job's outcome stands.
+pub async fn drop_document(objects: &dyn ObjectStore, job: &Job) {
+    if !job.delete_document_when_final || !job.status.is_final() {
+        return;
+    }
+    for key in [&job.keys.upload, &job.keys.document, &job.keys.ocr]
+        .into_iter()
+        .flatten()
+    {
+        if let Err(e) = objects.delete(key).await {
+            warn!(job_id = %job.id, key = %key, error = %e, "document not deleted after the job ended");
+        }
+    }
+}
+
 /// Writes the verified result, checked against its model: rooms for a blueprint
 /// (`kind: "blueprint"`), else an invoice.
 async fn write_result(
@@ -124,6 +143,7 @@ pub async fn record_failure(
         warn!(job_id = %job.id, correlation_id = input.correlation_id.as_deref().unwrap_or_default(), stage = "record_failure",
               code = %error.code, error = %input.error.error, "job failed");
     }
+    drop_document(&*ports.objects, &job).await;
     Ok(FinalizeOutput {
         result_key: job.keys.result.clone(),
         job_id: job.id,

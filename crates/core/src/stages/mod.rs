@@ -24,7 +24,7 @@ use crate::job::{DocumentKind, Job, JobStatus, MediaType};
 use crate::ports::{JobPatch, Ports};
 
 pub use extract::extract;
-pub use finalize::{finalize, record_failure};
+pub use finalize::{drop_document, finalize, record_failure};
 pub use ingest::ingest;
 pub use ocr::ocr;
 pub use verify::verify;
