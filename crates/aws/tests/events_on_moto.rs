@@ -18,7 +18,7 @@ use docpipe_aws::intake::Starter;
 use docpipe_aws::reconcile::{ExecutionStatusChange, Reconciled, reconcile};
 use docpipe_aws::sqs::{Queue, REASON_ATTRIBUTE, SqsBatch, SqsMessage, queue_url_of_arn};
 use docpipe_aws::webhooks::{Delivered, Deliverer};
-use docpipe_aws::{AwsAdapters, AwsSettings, SystemClock, schema};
+use docpipe_aws::{AwsAdapters, SystemClock};
 use docpipe_core::events::{JOB_STATUS_V1, JOB_STATUS_V1_SCHEMA};
 use docpipe_core::keys::hash_key;
 use docpipe_core::lifecycle;
@@ -31,7 +31,7 @@ use docpipe_core::{
 };
 use docpipe_fetch::{FetchPolicy, HttpFetcher};
 use serde_json::{Value, json};
-use support::Moto;
+use support::{Moto, deployed};
 
 macro_rules! moto_or_skip {
     () => {
@@ -43,23 +43,6 @@ macro_rules! moto_or_skip {
 }
 
 const ACCOUNT: &str = "123456789012";
-
-async fn deployed(moto: &Moto) -> AwsAdapters {
-    let mut s = AwsSettings::for_env("test");
-    s.endpoint_url = Some(moto.url());
-    let a = AwsAdapters::new(s, moto.sdk_config());
-    schema::create_tables(&a.dynamodb, &a.settings)
-        .await
-        .expect("tables");
-    for bucket in [&a.settings.documents_bucket, &a.settings.results_bucket] {
-        a.s3.create_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .expect("bucket");
-    }
-    a
-}
 
 /// A queue: its URL and ARN.
 async fn queue(a: &AwsAdapters, name: &str) -> (String, String) {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use docpipe_aws::preview_cache::PreviewCache;
-use docpipe_aws::{AwsAdapters, AwsSettings, ParameterStore, Presigner, SecretCache, schema};
+use docpipe_aws::{AwsAdapters, AwsSettings, ParameterStore, Presigner, SecretCache};
 use docpipe_core::ResultCache;
 use docpipe_core::keys::hash_key;
 use docpipe_core::stages::{PipelineInput, VerifyOutput, dedupe_key};
@@ -18,7 +18,7 @@ use docpipe_core::{
     Job, JobFilter, JobId, JobPatch, JobStatus, JobStore, KeyStore, ObjectKey, ObjectStore,
     Orchestrator,
 };
-use support::{Moto, http};
+use support::{Moto, deployed, http, settings};
 
 macro_rules! moto_or_skip {
     () => {
@@ -27,28 +27,6 @@ macro_rules! moto_or_skip {
             None => return,
         }
     };
-}
-
-fn settings(moto: &Moto) -> AwsSettings {
-    let mut s = AwsSettings::for_env("test");
-    s.endpoint_url = Some(moto.url());
-    s
-}
-
-/// Adapters over moto with every table and both buckets created.
-async fn deployed(moto: &Moto) -> AwsAdapters {
-    let a = AwsAdapters::new(settings(moto), moto.sdk_config());
-    schema::create_tables(&a.dynamodb, &a.settings)
-        .await
-        .expect("tables");
-    for bucket in [&a.settings.documents_bucket, &a.settings.results_bucket] {
-        a.s3.create_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .expect("bucket");
-    }
-    a
 }
 
 fn t(secs: i64) -> DateTime<Utc> {

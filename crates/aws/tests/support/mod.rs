@@ -280,3 +280,26 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
         data = &data[size + 2..];
     }
 }
+
+/// The settings of an environment named `test` whose clients all talk to `moto`.
+pub(crate) fn settings(moto: &Moto) -> docpipe_aws::AwsSettings {
+    let mut s = docpipe_aws::AwsSettings::for_env("test");
+    s.endpoint_url = Some(moto.url());
+    s
+}
+
+/// Adapters over moto with every table and both buckets created.
+pub(crate) async fn deployed(moto: &Moto) -> docpipe_aws::AwsAdapters {
+    let a = docpipe_aws::AwsAdapters::new(settings(moto), moto.sdk_config());
+    docpipe_aws::schema::create_tables(&a.dynamodb, &a.settings)
+        .await
+        .expect("tables");
+    for bucket in [&a.settings.documents_bucket, &a.settings.results_bucket] {
+        a.s3.create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("bucket");
+    }
+    a
+}
