@@ -181,6 +181,19 @@ fn invoice_b64() -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// The invoice fixture grown past the largest object the data folder keeps in its
+/// database (1 MiB) by an unreferenced stream: the same invoice to every reader.
+fn large_invoice_b64() -> String {
+    let mut doc = lopdf::Document::load(fixture("invoices/EN16931_Einfach.pdf")).expect("fixture");
+    doc.add_object(lopdf::Stream::new(
+        lopdf::Dictionary::new(),
+        vec![b' '; 1_200_000],
+    ));
+    let mut bytes = Vec::new();
+    doc.save_to(&mut bytes).expect("saved");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 fn job_id(v: &Value) -> String {
     v["data"]["job_id"].as_str().expect("job id").to_owned()
 }
@@ -1155,8 +1168,9 @@ async fn a_job_exists_only_with_its_document() {
     std::fs::create_dir_all(s.home.path().join("objects")).expect("objects folder");
     // A file where the uploads folder goes: no document can be stored, even by root.
     std::fs::write(&uploads, b"in the way").expect("blocker");
-    let body =
-        serde_json::to_vec(&json!({"document": {"content_base64": invoice_b64()}})).expect("body");
+    // Over the size kept in the database, so the document goes to the uploads folder.
+    let body = serde_json::to_vec(&json!({"document": {"content_base64": large_invoice_b64()}}))
+        .expect("body");
     let (st, v) = post_raw(&s, &key, "store-fails", &body).await;
     assert!(st.is_server_error(), "{st} {v}");
     assert!(v["error"]["code"].is_string(), "{v}");
@@ -1604,8 +1618,22 @@ async fn a_failed_job_is_retried_as_a_new_execution_and_keeps_the_old_one() {
 /// Whether the data folder holds any object of the job under `prefix` (`uploads`,
 /// `documents`, `ocr`, `results`).
 fn has_objects(home: &std::path::Path, prefix: &str, id: &str) -> bool {
-    std::fs::read_dir(home.join("objects").join(prefix).join(id))
-        .is_ok_and(|mut entries| entries.next().is_some())
+    let as_files = std::fs::read_dir(home.join("objects").join(prefix).join(id))
+        .is_ok_and(|mut entries| entries.next().is_some());
+    // Objects up to 1 MiB are rows of the job database.
+    let db = rusqlite::Connection::open_with_flags(
+        home.join("docpipe.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("job database");
+    let rows: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM objects WHERE folder = ?1",
+            [format!("{prefix}/{id}")],
+            |r| r.get(0),
+        )
+        .expect("objects table");
+    as_files || rows > 0
 }
 
 #[tokio::test]

@@ -215,8 +215,11 @@ async fn a_job_runs_through_every_stage_with_the_real_worker() {
     let job = h.pipeline.job(&id).await.expect("job");
     let keys = &job.keys;
     let upload = keys.upload.as_ref().expect("upload key");
-    assert!(
-        !h.pipeline.objects().path_of(upload).exists(),
+    assert_eq!(
+        docpipe_core::ObjectStore::size(h.pipeline.objects(), upload)
+            .await
+            .expect("size"),
+        None,
         "the upload moved into documents/"
     );
     let doc = keys.document.as_ref().expect("document key");

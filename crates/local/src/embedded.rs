@@ -26,6 +26,7 @@ use tracing::info;
 use crate::faults::{FaultInjectingInvoker, FaultInjection};
 use crate::fs_objects::FsObjectStore;
 use crate::journal::SqliteJournal;
+use crate::objects::LocalObjectStore;
 use crate::sqlite::{ExecutionRecord, ExecutionState, SqliteJobStore};
 
 pub use docpipe_core::PIPELINE_DEFINITION;
@@ -66,7 +67,7 @@ pub struct Submission {
 pub struct Embedded {
     ports: Ports,
     store: SqliteJobStore,
-    objects: FsObjectStore,
+    objects: LocalObjectStore,
     definition: Arc<Definition>,
     runner: DurableRunner,
     journal: Arc<SqliteJournal>,
@@ -112,7 +113,11 @@ impl Embedded {
             StageError::unavailable(format!("creating {}: {e}", opts.home.display()))
         })?;
         let store = SqliteJobStore::open(&opts.home.join("docpipe.db"))?;
-        let objects = FsObjectStore::new(opts.home.join("objects"));
+        let objects = LocalObjectStore::new(
+            FsObjectStore::new(opts.home.join("objects")),
+            store.clone(),
+            Arc::clone(&opts.clock),
+        );
         let definition = Definition::parse(PIPELINE_DEFINITION)
             .map_err(|e| StageError::internal(format!("pipeline definition: {e}")))?;
         let ports = Ports {
@@ -176,7 +181,7 @@ impl Embedded {
         &self.store
     }
 
-    pub fn objects(&self) -> &FsObjectStore {
+    pub fn objects(&self) -> &LocalObjectStore {
         &self.objects
     }
 

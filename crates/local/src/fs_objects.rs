@@ -102,7 +102,7 @@ impl ObjectStore for FsObjectStore {
         let path = self.path_of(key);
         match tokio::fs::remove_file(&path).await {
             Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io_error("deleting", key, e)),
         }
         // The folder of a job's objects goes with its last object (it fails, and stays,

@@ -2,17 +2,15 @@
 //! else. `docpipe gc [--dry-run]` runs it once; `docpipe serve` runs it periodically.
 //! Expiry is judged at a `now` the caller gives (a virtual clock in tests).
 
-use std::path::Path;
-
 use chrono::{DateTime, NaiveDateTime, Utc};
 use docpipe_core::events::EventSink;
 use docpipe_core::ports::Result;
 use docpipe_core::retention::Retention;
-use docpipe_core::{JobId, JobStatus, JobStore, ObjectKey, ObjectStore, StageError};
+use docpipe_core::{JobId, JobStatus, JobStore, ObjectKey, ObjectStore};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use crate::fs_objects::FsObjectStore;
+use crate::objects::LocalObjectStore;
 use crate::sqlite::{SqliteJobStore, db_error, ts};
 
 /// The outbox reader that drops documents of final jobs.
@@ -53,7 +51,7 @@ const FINAL: &str = "('completed', 'needs_review', 'failed', 'cancelled')";
 /// One sweep at `now`. A dry run reads only.
 pub async fn sweep(
     store: &SqliteJobStore,
-    objects: &FsObjectStore,
+    objects: &LocalObjectStore,
     policy: &Retention,
     now: DateTime<Utc>,
     dry_run: bool,
@@ -172,40 +170,27 @@ pub async fn sweep(
 /// still running keeps its document whatever its age).
 async fn sweep_objects(
     store: &SqliteJobStore,
-    objects: &FsObjectStore,
+    objects: &LocalObjectStore,
     before: DateTime<Utc>,
     deleted_jobs: &[String],
     dry_run: bool,
 ) -> Result<Vec<String>> {
-    let io = |e: std::io::Error| StageError::unavailable(format!("sweeping objects: {e}"));
     let mut out = Vec::new();
-    let root = objects.root().to_path_buf();
-    let Ok(prefixes) = std::fs::read_dir(&root) else {
-        return Ok(out);
-    };
-    for prefix in prefixes {
-        let prefix = prefix.map_err(io)?;
-        if !prefix.file_type().map_err(io)?.is_dir() {
+    for folder in objects.folders().await? {
+        let expired = match JobId::parse(&folder.name) {
+            Ok(id) => {
+                let old = created_at(&id).is_some_and(|t| t <= before);
+                old && (deleted_jobs.contains(&folder.name) || !running(store, &id).await?)
+            }
+            // Not a job's folder (a presigned upload): by the age of its newest object.
+            Err(_) => folder.modified_at.is_some_and(|t| t <= before),
+        };
+        if !expired {
             continue;
         }
-        for folder in std::fs::read_dir(prefix.path()).map_err(io)? {
-            let folder = folder.map_err(io)?;
-            let name = folder.file_name().to_string_lossy().into_owned();
-            let expired = match JobId::parse(&name) {
-                Ok(id) => {
-                    let old = created_at(&id).is_some_and(|t| t <= before);
-                    old && (deleted_jobs.contains(&name) || !running(store, &id).await?)
-                }
-                // Not a job's folder (a presigned upload): by the age of its newest file.
-                Err(_) => newest_change(&folder.path()).is_some_and(|t| t <= before),
-            };
-            if !expired {
-                continue;
-            }
-            out.push(format!("{}/{name}", prefix.file_name().to_string_lossy()));
-            if !dry_run {
-                std::fs::remove_dir_all(folder.path()).map_err(io)?;
-            }
+        out.push(format!("{}/{}", folder.prefix, folder.name));
+        if !dry_run {
+            objects.delete_folder(&folder.prefix, &folder.name).await?;
         }
     }
     out.sort();
@@ -221,23 +206,13 @@ async fn running(store: &SqliteJobStore, id: &JobId) -> Result<bool> {
     }
 }
 
-fn newest_change(dir: &Path) -> Option<DateTime<Utc>> {
-    let mut newest: Option<DateTime<Utc>> = None;
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let modified = entry.metadata().ok()?.modified().ok()?;
-        let t: DateTime<Utc> = modified.into();
-        newest = Some(newest.map_or(t, |n| n.max(t)));
-    }
-    newest
-}
-
 /// Deletes the uploaded document (and its text) of every job that became final since the
 /// last sweep and asked for it (or of every such job when `all`: the setting as it is
 /// now, for jobs submitted before it), keeping its result; the outbox's order says which.
 /// The finalize stage deletes them already: this catches what it could not.
 async fn drop_documents(
     store: &SqliteJobStore,
-    objects: &FsObjectStore,
+    objects: &LocalObjectStore,
     all: bool,
     dry_run: bool,
 ) -> Result<Vec<String>> {

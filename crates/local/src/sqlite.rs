@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_operator_changes.sql"),
     include_str!("../migrations/0007_events.sql"),
     include_str!("../migrations/0008_key_document_policy.sql"),
+    include_str!("../migrations/0009_objects.sql"),
 ];
 
 /// Read-only connections per file database.

@@ -11,7 +11,7 @@ use docpipe_core::{
     Admission, Clock, DocumentKind, ErrorCode, Job, JobId, JobPatch, JobStatus, JobStore,
     ObjectKey, ObjectStore, Orchestrator, StageError,
 };
-use docpipe_local::{FsObjectStore, SqliteJobStore};
+use docpipe_local::{FsObjectStore, LocalObjectStore, SqliteJobStore};
 
 /// Records what it was asked to start; refuses everything when `full`.
 #[derive(Default)]
@@ -64,19 +64,24 @@ impl ObjectStore for Broken {
 struct Host {
     _dir: tempfile::TempDir,
     jobs: SqliteJobStore,
-    objects: FsObjectStore,
+    objects: LocalObjectStore,
     clock: Arc<dyn Clock>,
 }
 
 fn host() -> Host {
     let dir = tempfile::tempdir().expect("tempdir");
     let jobs = SqliteJobStore::open(&dir.path().join("docpipe.db")).expect("opens");
-    let objects = FsObjectStore::new(dir.path().join("objects"));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let objects = LocalObjectStore::new(
+        FsObjectStore::new(dir.path().join("objects")),
+        jobs.clone(),
+        Arc::clone(&clock),
+    );
     Host {
         _dir: dir,
         jobs,
         objects,
-        clock: Arc::new(SystemClock),
+        clock,
     }
 }
 

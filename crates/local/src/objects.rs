@@ -1,0 +1,364 @@
+//! The embedded host's object store: objects up to [`INLINE_MAX_BYTES`] are rows of the
+//! job database (`objects` table), larger ones files under the data folder
+//! ([`FsObjectStore`]).
+//!
+//! A document of ordinary size and everything derived from it (its text, the extraction,
+//! the verified result) is a few kilobytes to a few hundred: as files, each costs a
+//! folder, a temporary file and a rename, and creating inodes was most of the embedded
+//! pipeline's CPU time. As rows, each is one short transaction on the writer connection
+//! (WAL, so readers are not blocked), durable exactly as the job rows are.
+//!
+//! A key lives in one place at a time: a put removes the other copy, a read looks in the
+//! database first, a delete removes both.
+
+use std::collections::BTreeMap;
+use std::io::ErrorKind;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use docpipe_core::ports::Result;
+use docpipe_core::{Clock, ObjectKey, ObjectStore, StageError};
+use rusqlite::{OptionalExtension, params};
+
+use crate::fs_objects::FsObjectStore;
+use crate::sqlite::{SqliteJobStore, db_error};
+
+/// Objects up to this size are stored in the database.
+pub const INLINE_MAX_BYTES: usize = 1024 * 1024;
+
+/// Small objects in the job database, large ones as files.
+#[derive(Clone)]
+pub struct LocalObjectStore {
+    files: FsObjectStore,
+    db: SqliteJobStore,
+    clock: Arc<dyn Clock>,
+    inline_max: usize,
+}
+
+/// A folder of objects (a key's first two segments, `results/job_...`) and the newest
+/// change to anything in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectFolder {
+    pub prefix: String,
+    pub name: String,
+    pub modified_at: Option<DateTime<Utc>>,
+}
+
+impl LocalObjectStore {
+    pub fn new(files: FsObjectStore, db: SqliteJobStore, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            files,
+            db,
+            clock,
+            inline_max: INLINE_MAX_BYTES,
+        }
+    }
+
+    /// The same store with another inline limit (0: every object is a file).
+    pub fn with_inline_max(mut self, bytes: usize) -> Self {
+        self.inline_max = bytes;
+        self
+    }
+
+    /// The file tier.
+    pub fn files(&self) -> &FsObjectStore {
+        &self.files
+    }
+
+    /// Every folder holding objects in either tier, with its newest change.
+    pub async fn folders(&self) -> Result<Vec<ObjectFolder>> {
+        let rows: Vec<(String, i64)> = self
+            .db
+            .with_read(|conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT folder, MAX(modified_at) FROM objects
+                          WHERE folder <> '' GROUP BY folder",
+                    )
+                    .map_err(db_error)?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(db_error)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_error)
+            })
+            .await?;
+        let mut folders: BTreeMap<(String, String), Option<DateTime<Utc>>> = BTreeMap::new();
+        for (folder, modified) in rows {
+            if let Some((prefix, name)) = folder.split_once('/') {
+                folders.insert(
+                    (prefix.to_owned(), name.to_owned()),
+                    DateTime::from_timestamp(modified, 0),
+                );
+            }
+        }
+        let io = |e: std::io::Error| StageError::unavailable(format!("listing objects: {e}"));
+        if let Ok(prefixes) = std::fs::read_dir(self.files.root()) {
+            for prefix in prefixes {
+                let prefix = prefix.map_err(io)?;
+                if !prefix.file_type().map_err(io)?.is_dir() {
+                    continue;
+                }
+                for folder in std::fs::read_dir(prefix.path()).map_err(io)? {
+                    let folder = folder.map_err(io)?;
+                    let key = (
+                        prefix.file_name().to_string_lossy().into_owned(),
+                        folder.file_name().to_string_lossy().into_owned(),
+                    );
+                    let on_disk = newest_change(&folder.path());
+                    let entry = folders.entry(key).or_insert(on_disk);
+                    *entry = (*entry).max(on_disk);
+                }
+            }
+        }
+        Ok(folders
+            .into_iter()
+            .map(|((prefix, name), modified_at)| ObjectFolder {
+                prefix,
+                name,
+                modified_at,
+            })
+            .collect())
+    }
+
+    /// Deletes a folder and every object in it, in both tiers.
+    pub async fn delete_folder(&self, prefix: &str, name: &str) -> Result<()> {
+        let folder = format!("{prefix}/{name}");
+        self.db
+            .with(move |conn| {
+                conn.prepare_cached("DELETE FROM objects WHERE folder = ?1")
+                    .map_err(db_error)?
+                    .execute(params![folder])
+                    .map_err(db_error)?;
+                Ok(())
+            })
+            .await?;
+        match std::fs::remove_dir_all(self.files.root().join(prefix).join(name)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StageError::unavailable(format!(
+                "deleting objects {prefix}/{name}: {e}"
+            ))),
+        }
+    }
+
+    async fn delete_row(&self, key: &ObjectKey) -> Result<bool> {
+        let key = key.as_str().to_owned();
+        self.db
+            .with(move |conn| {
+                let n = conn
+                    .prepare_cached("DELETE FROM objects WHERE key = ?1")
+                    .map_err(db_error)?
+                    .execute(params![key])
+                    .map_err(db_error)?;
+                Ok(n > 0)
+            })
+            .await
+    }
+}
+
+/// A key's folder: its first two segments, or "" for a key with fewer.
+fn folder_of(key: &ObjectKey) -> String {
+    let s = key.as_str();
+    match s.match_indices('/').nth(1) {
+        Some((i, _)) => s[..i].to_owned(),
+        None => String::new(),
+    }
+}
+
+fn newest_change(dir: &std::path::Path) -> Option<DateTime<Utc>> {
+    let mut newest: Option<DateTime<Utc>> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let modified = entry.metadata().ok()?.modified().ok()?;
+        let t: DateTime<Utc> = modified.into();
+        newest = Some(newest.map_or(t, |n| n.max(t)));
+    }
+    newest
+}
+
+#[async_trait]
+impl ObjectStore for LocalObjectStore {
+    async fn put(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<()> {
+        if bytes.len() > self.inline_max {
+            self.files.put(key, bytes).await?;
+            self.delete_row(key).await?;
+            return Ok(());
+        }
+        let (k, folder, at) = (
+            key.as_str().to_owned(),
+            folder_of(key),
+            self.clock.now().timestamp(),
+        );
+        let file = self.files.path_of(key);
+        self.db
+            .with(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO objects (key, folder, bytes, modified_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (key) DO UPDATE SET bytes = excluded.bytes,
+                                                     modified_at = excluded.modified_at",
+                )
+                .map_err(db_error)?
+                .execute(params![k, folder, bytes, at])
+                .map_err(db_error)?;
+                // A larger object stored earlier under the key is replaced (removing a
+                // file that is not there costs one failed unlink, no inode).
+                match std::fs::remove_file(&file) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(StageError::unavailable(format!(
+                        "object store: replacing {k}: {e}"
+                    ))),
+                }
+            })
+            .await
+    }
+
+    async fn get(&self, key: &ObjectKey) -> Result<Option<Vec<u8>>> {
+        let k = key.as_str().to_owned();
+        let row: Option<Vec<u8>> = self
+            .db
+            .with_read(move |conn| {
+                conn.prepare_cached("SELECT bytes FROM objects WHERE key = ?1")
+                    .map_err(db_error)?
+                    .query_row(params![k], |r| r.get(0))
+                    .optional()
+                    .map_err(db_error)
+            })
+            .await?;
+        match row {
+            Some(bytes) => Ok(Some(bytes)),
+            None => self.files.get(key).await,
+        }
+    }
+
+    async fn size(&self, key: &ObjectKey) -> Result<Option<u64>> {
+        let k = key.as_str().to_owned();
+        let row: Option<i64> = self
+            .db
+            .with_read(move |conn| {
+                conn.prepare_cached("SELECT length(bytes) FROM objects WHERE key = ?1")
+                    .map_err(db_error)?
+                    .query_row(params![k], |r| r.get(0))
+                    .optional()
+                    .map_err(db_error)
+            })
+            .await?;
+        match row {
+            Some(n) => Ok(Some(n.max(0) as u64)),
+            None => self.files.size(key).await,
+        }
+    }
+
+    async fn delete(&self, key: &ObjectKey) -> Result<()> {
+        self.delete_row(key).await?;
+        self.files.delete(key).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use docpipe_asl::clock::SystemClock;
+
+    fn key(s: &str) -> ObjectKey {
+        ObjectKey::parse(s).expect("valid key")
+    }
+
+    fn store(dir: &std::path::Path) -> LocalObjectStore {
+        let db = SqliteJobStore::open(&dir.join("docpipe.db")).expect("db");
+        LocalObjectStore::new(
+            FsObjectStore::new(dir.join("objects")),
+            db,
+            Arc::new(SystemClock),
+        )
+        .with_inline_max(8)
+    }
+
+    #[tokio::test]
+    async fn small_objects_are_rows_large_ones_files_and_a_key_lives_in_one_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(dir.path());
+        let k = key("results/job_1/result.json");
+        let file = store.files().path_of(&k);
+
+        store.put(&k, b"small".to_vec()).await.expect("put small");
+        assert!(!file.exists(), "a small object makes no file");
+        assert_eq!(store.get(&k).await.expect("get"), Some(b"small".to_vec()));
+        assert_eq!(store.size(&k).await.expect("size"), Some(5));
+
+        store
+            .put(&k, b"much larger".to_vec())
+            .await
+            .expect("put large");
+        assert!(file.exists(), "a large object is a file");
+        assert_eq!(
+            store.get(&k).await.expect("get"),
+            Some(b"much larger".to_vec())
+        );
+        assert_eq!(store.size(&k).await.expect("size"), Some(11));
+
+        store
+            .put(&k, b"tiny".to_vec())
+            .await
+            .expect("put small again");
+        assert!(!file.exists(), "the larger copy is gone");
+        assert_eq!(store.get(&k).await.expect("get"), Some(b"tiny".to_vec()));
+
+        store.delete(&k).await.expect("delete");
+        assert_eq!(store.get(&k).await.expect("get"), None);
+        assert_eq!(store.size(&k).await.expect("size"), None);
+        store
+            .delete(&k)
+            .await
+            .expect("deleting what is gone is no error");
+    }
+
+    #[tokio::test]
+    async fn folders_are_listed_and_deleted_across_both_tiers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(dir.path());
+        store
+            .put(&key("results/job_1/a.json"), b"a".to_vec())
+            .await
+            .expect("put");
+        store
+            .put(&key("results/job_1/big.json"), b"a large one".to_vec())
+            .await
+            .expect("put");
+        store
+            .put(&key("ocr/job_2/document.json"), b"b".to_vec())
+            .await
+            .expect("put");
+        let names: Vec<String> = store
+            .folders()
+            .await
+            .expect("folders")
+            .into_iter()
+            .map(|f| format!("{}/{}", f.prefix, f.name))
+            .collect();
+        assert_eq!(names, ["ocr/job_2", "results/job_1"]);
+        store
+            .delete_folder("results", "job_1")
+            .await
+            .expect("delete folder");
+        assert_eq!(
+            store.get(&key("results/job_1/a.json")).await.expect("get"),
+            None
+        );
+        assert_eq!(
+            store
+                .get(&key("results/job_1/big.json"))
+                .await
+                .expect("get"),
+            None
+        );
+        assert_eq!(
+            store
+                .get(&key("ocr/job_2/document.json"))
+                .await
+                .expect("get"),
+            Some(b"b".to_vec())
+        );
+        assert_eq!(store.folders().await.expect("folders").len(), 1);
+    }
+}
