@@ -354,7 +354,7 @@ pub async fn review(
     }
     // One key per decision, so a losing reviewer never overwrites the winner's version.
     let key = ObjectKey::for_job("results", id, &format!("reviewed-{}.json", &digest[..16]));
-    let bytes = serde_json::to_vec_pretty(&result)
+    let bytes = serde_json::to_vec(&result)
         .map_err(|e| StageError::internal(format!("serialising {key}: {e}")))?;
     ports.objects.put(&key, bytes).await?;
     let patch = JobPatch {

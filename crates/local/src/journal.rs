@@ -1,33 +1,25 @@
 //! The SQLite implementation of docpipe-asl's [`Journal`]: the durable runner's records in
 //! the job database (tables of `migrations/0003_journal.sql`).
 //!
-//! One writer thread owns a connection and commits appends in groups: every append that
-//! arrives while a commit is in progress goes into the next transaction (one savepoint
-//! each, so a duplicate execution name fails only its own append). An append returns once
-//! its transaction committed (WAL, `synchronous=NORMAL`: durable across a process crash;
-//! a power loss may lose the last commits).
+//! Appends are writes of the job store, committed in groups with its other writes: every
+//! append that arrives while a commit is in progress goes into the next transaction (a
+//! savepoint each, so a duplicate execution name fails only its own append). An append
+//! returns once its transaction committed (WAL, `synchronous=NORMAL`: durable across a
+//! process crash; a power loss may lose the last commits).
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use docpipe_asl::journal::{Journal, JournalError, JournalRecord};
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::oneshot;
 
 use crate::sqlite::SqliteJobStore;
-
-/// Most appends committed in one transaction.
-const MAX_GROUP: usize = 512;
-
-type Reply = oneshot::Sender<Result<(), JournalError>>;
 
 /// A journal in the SQLite database at a path.
 pub struct SqliteJournal {
     path: PathBuf,
-    tx: mpsc::Sender<(Vec<JournalRecord>, Reply)>,
-    /// For reading one execution's records.
+    /// Whose writer connection commits the appends, and reads them back.
     store: SqliteJobStore,
 }
 
@@ -58,15 +50,8 @@ impl SqliteJournal {
     /// (which a second connection waits out by sleeping and polling), and each group of
     /// appends is one transaction.
     pub fn over(store: SqliteJobStore, path: &Path) -> Result<Self, JournalError> {
-        let (tx, rx) = mpsc::channel::<(Vec<JournalRecord>, Reply)>();
-        let writer_store = store.clone();
-        std::thread::Builder::new()
-            .name("asl-journal-writer".into())
-            .spawn(move || writer(&writer_store, &rx))
-            .map_err(storage)?;
         Ok(Self {
             path: path.to_path_buf(),
-            tx,
             store,
         })
     }
@@ -129,68 +114,22 @@ impl SqliteJournal {
 
     /// Deletes the records of finished executions (their outcome lives elsewhere).
     pub fn prune_finished(&self) -> Result<usize, JournalError> {
-        self.store.with_writer_blocking(|conn| {
-            let n = conn
-                .execute(
-                    "DELETE FROM asl_journal_records WHERE name IN
-                       (SELECT name FROM asl_journal_executions WHERE finished = 1)",
-                    [],
-                )
-                .map_err(storage)?;
-            conn.execute("DELETE FROM asl_journal_executions WHERE finished = 1", [])
-                .map_err(storage)?;
-            Ok(n)
-        })
+        self.store.write_blocking(
+            |conn| {
+                let n = conn
+                    .execute(
+                        "DELETE FROM asl_journal_records WHERE name IN
+                           (SELECT name FROM asl_journal_executions WHERE finished = 1)",
+                        [],
+                    )
+                    .map_err(storage)?;
+                conn.execute("DELETE FROM asl_journal_executions WHERE finished = 1", [])
+                    .map_err(storage)?;
+                Ok(n)
+            },
+            storage,
+        )
     }
-}
-
-fn writer(store: &SqliteJobStore, rx: &mpsc::Receiver<(Vec<JournalRecord>, Reply)>) {
-    while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(more) => group.push(more),
-                Err(_) => break,
-            }
-        }
-        let results = store.with_writer_blocking(|conn| commit(conn, &group));
-        match results {
-            Ok(each) => {
-                for ((_, reply), r) in group.into_iter().zip(each) {
-                    let _ = reply.send(r);
-                }
-            }
-            Err(e) => {
-                for (_, reply) in group {
-                    let _ = reply.send(Err(JournalError::Storage(e.to_string())));
-                }
-            }
-        }
-    }
-}
-
-/// One transaction for the whole group; a savepoint per append.
-fn commit(
-    conn: &mut Connection,
-    group: &[(Vec<JournalRecord>, Reply)],
-) -> Result<Vec<Result<(), JournalError>>, rusqlite::Error> {
-    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut results = Vec::with_capacity(group.len());
-    for (records, _) in group {
-        let sp = tx.savepoint()?;
-        match append_one(&sp, records) {
-            Ok(()) => {
-                sp.commit()?;
-                results.push(Ok(()));
-            }
-            Err(e) => {
-                drop(sp); // rolls the savepoint back
-                results.push(Err(e));
-            }
-        }
-    }
-    tx.commit()?;
-    Ok(results)
 }
 
 fn append_one(conn: &Connection, records: &[JournalRecord]) -> Result<(), JournalError> {
@@ -246,13 +185,9 @@ impl Journal for SqliteJournal {
         // Wait for the writer on the blocking pool, not on a bare channel: tokio counts a
         // running blocking task as work, so a paused (virtual) clock does not jump ahead
         // while a journal write is in flight.
-        let tx = self.tx.clone();
+        let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
-            let (reply, rx) = oneshot::channel();
-            tx.send((records, reply))
-                .map_err(|_| JournalError::Storage("the journal writer stopped".into()))?;
-            rx.blocking_recv()
-                .map_err(|_| JournalError::Storage("the journal writer stopped".into()))?
+            store.write_blocking(move |conn| append_one(conn, &records), storage)
         })
         .await
         .map_err(|e| JournalError::Storage(format!("journal task: {e}")))?

@@ -9,7 +9,7 @@ use docpipe_core::events::{EventSink, JobStatusEvent, StoredEvent};
 use docpipe_core::ports::Result;
 use docpipe_core::webhooks::{Delivery, DeliveryState, Webhook, WebhookSecret, WebhookStore};
 use docpipe_core::{ErrorCode, Job, JobId, JobStatus, StageError};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::sqlite::{SqliteJobStore, db_error, ts};
 
@@ -234,7 +234,7 @@ impl WebhookStore for SqliteJobStore {
         let (owner, id) = (owner.to_owned(), id.to_owned());
         self.with(move |conn| {
             let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .savepoint()
                 .map_err(db_error)?;
             tx.execute("DELETE FROM webhook_deliveries WHERE webhook_id = ?1 AND EXISTS (SELECT 1 FROM webhooks WHERE id = ?1 AND owner = ?2)", params![id, owner])
                 .map_err(db_error)?;
@@ -296,9 +296,7 @@ impl SqliteJobStore {
     /// cursor moves in the same transaction. Returns how many deliveries it queued.
     pub async fn dispatch_events(&self, now: DateTime<Utc>, batch: u32) -> Result<u64> {
         self.with(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_error)?;
+            let tx = conn.savepoint().map_err(db_error)?;
             let after: i64 = tx
                 .query_row(
                     "SELECT seq FROM outbox_cursors WHERE name = ?1",

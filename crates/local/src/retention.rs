@@ -7,7 +7,7 @@ use docpipe_core::events::EventSink;
 use docpipe_core::ports::Result;
 use docpipe_core::retention::Retention;
 use docpipe_core::{JobId, JobStatus, JobStore, ObjectKey, ObjectStore};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::objects::LocalObjectStore;
@@ -72,9 +72,7 @@ pub async fn sweep(
     let now_ts = ts(now);
     let (jobs, counts) = store
         .with(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_error)?;
+            let tx = conn.savepoint().map_err(db_error)?;
             let mut stmt = tx
                 .prepare(&format!(
                     "SELECT id FROM jobs WHERE status IN {FINAL} AND updated_at <= ?1 ORDER BY id"

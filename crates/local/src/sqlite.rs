@@ -1,6 +1,12 @@
 //! The SQLite job store: WAL, embedded migrations, and status transitions checked against
-//! the table inside one `BEGIN IMMEDIATE` transaction, so two writers can never both move
-//! a job out of the same status.
+//! the table inside one write transaction, so two writers can never both move a job out of
+//! the same status.
+//!
+//! Writes are committed in groups: each write runs in a savepoint of its own, and every
+//! write that arrives while a commit is in progress goes into the next transaction
+//! (`BEGIN IMMEDIATE` ... `COMMIT`), whose caller answers all of them once it committed.
+//! A write that fails rolls back its savepoint alone; a commit that fails fails every
+//! write of its group. Nobody hears of a write before its transaction committed.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -38,10 +44,21 @@ const READERS: usize = 4;
 const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 100;
 
+/// A write waiting for the next group: runs in its savepoint and returns what tells its
+/// caller the outcome once the group's commit did (or did not) happen.
+type Write = Box<dyn FnOnce(&mut Connection) -> Answer + Send>;
+/// Tells a write's caller its outcome; the argument is the group commit's failure.
+type Answer = Box<dyn FnOnce(Option<&StageError>) + Send>;
+
+/// Most writes committed in one transaction.
+const MAX_GROUP: usize = 256;
+
 /// A job store in one SQLite file.
 #[derive(Clone)]
 pub struct SqliteJobStore {
     conn: Arc<Mutex<Connection>>,
+    /// Writes waiting for the writer connection (see the module's notes).
+    pending: Arc<Mutex<Vec<Write>>>,
     /// Read-only connections, so reads run in parallel with each other and with the
     /// writer (WAL). Empty for an in-memory database, which reads through `conn`.
     readers: Arc<Vec<Mutex<Connection>>>,
@@ -141,9 +158,21 @@ impl SqliteJobStore {
             .map_err(db_error)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(db_error)?;
+        // Checkpoint the log every 32 MiB rather than SQLite's 4 MiB: a job's row and the
+        // index pages it touches are rewritten at every status change, and a page changed
+        // many times between checkpoints is copied into the database (and synced) once.
+        conn.pragma_update(None, "wal_autocheckpoint", 8192)
+            .map_err(db_error)?;
+        // As on the readers: a cached statement's plan must not depend on bound values.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .map_err(db_error)?;
         migrate(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            pending: Arc::new(Mutex::new(Vec::new())),
             readers: Arc::new(Vec::new()),
             next_reader: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             watch: None,
@@ -186,29 +215,106 @@ impl SqliteJobStore {
         .map_err(|e| StageError::internal(format!("job store task: {e}")))?
     }
 
-    /// Runs `f` on the connection on the blocking pool.
-    /// Runs `f` on the writer connection on this thread (for writers that have a thread
-    /// of their own, like the journal's).
-    pub(crate) fn with_writer_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
-        let mut guard = lock(&self.conn);
-        f(&mut guard)
+    /// Runs the write `f` on the writer connection, from a thread that may block (see
+    /// the module's notes on groups). `f`'s error rolls back what it wrote; `failed`
+    /// turns the store's own errors into `f`'s.
+    pub(crate) fn write_blocking<T: Send + 'static, E: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> std::result::Result<T, E> + Send + 'static,
+        failed: fn(StageError) -> E,
+    ) -> std::result::Result<T, E> {
+        let (reply, answer) = std::sync::mpsc::sync_channel::<std::result::Result<T, E>>(1);
+        let write: Write = Box::new(move |conn| {
+            let outcome = in_savepoint(conn, f, failed);
+            Box::new(move |commit_failed| {
+                let outcome = match (outcome, commit_failed) {
+                    (Ok(_), Some(e)) => Err(failed(e.clone())),
+                    (outcome, _) => outcome,
+                };
+                let _ = reply.send(outcome);
+            })
+        });
+        lock(&self.pending).push(write);
+        // Whoever holds the connection commits what is pending before letting go of it, so
+        // with the lock in hand either an earlier group answered this write or it is still
+        // pending and this thread commits it, with whatever else is waiting.
+        let mut conn = lock(&self.conn);
+        if let Ok(outcome) = answer.try_recv() {
+            return outcome;
+        }
+        loop {
+            let group: Vec<Write> = {
+                let mut pending = lock(&self.pending);
+                let n = pending.len().min(MAX_GROUP);
+                pending.drain(..n).collect()
+            };
+            if group.is_empty() {
+                break;
+            }
+            commit_group(&mut conn, group);
+            if let Ok(outcome) = answer.try_recv() {
+                return outcome;
+            }
+        }
+        drop(conn);
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err(failed(StageError::internal("job store write was lost"))))
     }
 
+    /// Runs the write `f` on the writer connection on the blocking pool (committed with
+    /// whatever other writes wait at the time; see the module's notes).
     pub(crate) async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = lock(&conn);
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StageError::internal(format!("job store task: {e}")))?
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.write_blocking(f, |e| e))
+            .await
+            .map_err(|e| StageError::internal(format!("job store task: {e}")))?
     }
 }
 
-fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+/// Runs `f` in a savepoint: released when `f` succeeds, rolled back when it fails or
+/// panics.
+fn in_savepoint<T, E>(
+    conn: &mut Connection,
+    f: impl FnOnce(&mut Connection) -> std::result::Result<T, E>,
+    failed: fn(StageError) -> E,
+) -> std::result::Result<T, E> {
+    conn.execute_batch("SAVEPOINT store_write")
+        .map_err(|e| failed(db_error(e)))?;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|_| Err(failed(StageError::internal("a job store write panicked"))));
+    let end = match outcome {
+        Ok(_) => "RELEASE store_write",
+        Err(_) => "ROLLBACK TO store_write; RELEASE store_write",
+    };
+    conn.execute_batch(end).map_err(|e| failed(db_error(e)))?;
+    outcome
+}
+
+/// Commits a group of writes in one transaction and answers each. If the transaction
+/// cannot begin (another process holds the write lock past the busy timeout), each write
+/// runs in a transaction of its own.
+fn commit_group(conn: &mut Connection, group: Vec<Write>) {
+    let began = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+    let answers: Vec<Answer> = group.into_iter().map(|write| write(conn)).collect();
+    let committed = if began {
+        let committed = conn.execute_batch("COMMIT").map_err(db_error);
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        committed
+    } else {
+        Ok(())
+    };
+    for answer in answers {
+        answer(committed.as_ref().err());
+    }
+}
+
+fn lock<T>(conn: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves SQLite itself consistent (the transaction
     // rolls back on drop), so the poisoned guard is safe to reuse.
     conn.lock().unwrap_or_else(|p| p.into_inner())
@@ -367,7 +473,7 @@ impl JobStore for SqliteJobStore {
         let job = job.clone();
         self.with(move |conn| {
             let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .savepoint()
                 .map_err(db_error)?;
             let data = serde_json::to_string(&job)
                 .map_err(|e| StageError::internal(format!("job: {e}")))?;
@@ -411,9 +517,7 @@ impl JobStore for SqliteJobStore {
     ) -> Result<Job> {
         let id = id.clone();
         self.with(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_error)?;
+            let tx = conn.savepoint().map_err(db_error)?;
             let mut job = load(&tx, &id)?;
             job.status.check_move(to, patch.actor())?;
             let previous = job.status;
@@ -436,9 +540,7 @@ impl JobStore for SqliteJobStore {
     async fn update(&self, id: &JobId, patch: JobPatch, at: DateTime<Utc>) -> Result<Job> {
         let id = id.clone();
         self.with(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_error)?;
+            let tx = conn.savepoint().map_err(db_error)?;
             let mut job = load(&tx, &id)?;
             patch.apply(&mut job);
             job.updated_at = at;

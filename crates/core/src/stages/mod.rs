@@ -275,7 +275,7 @@ async fn write_json<T: Serialize>(
     key: &ObjectKey,
     value: &T,
 ) -> Result<(), StageError> {
-    let bytes = serde_json::to_vec_pretty(value)
+    let bytes = serde_json::to_vec(value)
         .map_err(|e| StageError::internal(format!("serialising {key}: {e}")))?;
     ports.objects.put(key, bytes).await
 }
