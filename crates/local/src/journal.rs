@@ -185,6 +185,21 @@ impl Journal for SqliteJournal {
         // Wait for the writer on the blocking pool, not on a bare channel: tokio counts a
         // running blocking task as work, so a paused (virtual) clock does not jump ahead
         // while a journal write is in flight.
+        // An event alone (a task's result, a timer) is queued, not waited for: it commits
+        // with the next write anyone waits for, at the latest the next stage's first
+        // status change or the execution's `Finished` record. A crash before that loses
+        // only the event, and the resumed execution repeats the step (stages are
+        // idempotent). A new execution and its end are committed before this returns.
+        if records
+            .iter()
+            .all(|r| matches!(r, JournalRecord::Event { .. }))
+        {
+            self.store
+                .write_deferred("an execution journal event", move |conn| {
+                    append_one(conn, &records)
+                });
+            return Ok(());
+        }
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
             store.write_blocking(move |conn| append_one(conn, &records), storage)

@@ -9,6 +9,7 @@
 //! write of its group. Nobody hears of a write before its transaction committed.
 
 use std::path::Path;
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -223,6 +224,16 @@ impl SqliteJobStore {
         f: impl FnOnce(&mut Connection) -> std::result::Result<T, E> + Send + 'static,
         failed: fn(StageError) -> E,
     ) -> std::result::Result<T, E> {
+        let answer = self.queue(f, failed);
+        self.wait(&answer, failed)
+    }
+
+    /// Queues the write `f`; its outcome arrives on the receiver once its group committed.
+    fn queue<T: Send + 'static, E: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> std::result::Result<T, E> + Send + 'static,
+        failed: fn(StageError) -> E,
+    ) -> Receiver<std::result::Result<T, E>> {
         let (reply, answer) = std::sync::mpsc::sync_channel::<std::result::Result<T, E>>(1);
         let write: Write = Box::new(move |conn| {
             let outcome = in_savepoint(conn, f, failed);
@@ -235,31 +246,77 @@ impl SqliteJobStore {
             })
         });
         lock(&self.pending).push(write);
+        answer
+    }
+
+    /// Waits for a queued write's outcome, committing pending groups when this thread
+    /// gets the connection first.
+    fn wait<T, E>(
+        &self,
+        answer: &Receiver<std::result::Result<T, E>>,
+        failed: fn(StageError) -> E,
+    ) -> std::result::Result<T, E> {
         // Whoever holds the connection commits what is pending before letting go of it, so
         // with the lock in hand either an earlier group answered this write or it is still
         // pending and this thread commits it, with whatever else is waiting.
-        let mut conn = lock(&self.conn);
-        if let Ok(outcome) = answer.try_recv() {
+        let conn = lock(&self.conn);
+        if let Some(outcome) = self.lead(conn, answer) {
             return outcome;
         }
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err(failed(StageError::internal("job store write was lost"))))
+    }
+
+    /// With the connection in hand: commits pending groups until `answer` has its outcome
+    /// (or nothing is pending).
+    fn lead<T, E>(
+        &self,
+        mut conn: MutexGuard<'_, Connection>,
+        answer: &Receiver<std::result::Result<T, E>>,
+    ) -> Option<std::result::Result<T, E>> {
         loop {
+            if let Ok(outcome) = answer.try_recv() {
+                return Some(outcome);
+            }
             let group: Vec<Write> = {
                 let mut pending = lock(&self.pending);
                 let n = pending.len().min(MAX_GROUP);
                 pending.drain(..n).collect()
             };
             if group.is_empty() {
-                break;
+                return None;
             }
             commit_group(&mut conn, group);
-            if let Ok(outcome) = answer.try_recv() {
-                return outcome;
-            }
         }
-        drop(conn);
-        answer
-            .recv()
-            .unwrap_or_else(|_| Err(failed(StageError::internal("job store write was lost"))))
+    }
+
+    /// Queues the write `f` for the next group without waiting for it: it commits with
+    /// (or before) the next write anyone waits for, in the order writes were queued. For
+    /// records whose loss in a crash costs only repeated work; a failure is logged.
+    pub(crate) fn write_deferred<E: std::fmt::Display + Send + 'static>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&mut Connection) -> std::result::Result<(), E> + Send + 'static,
+    ) {
+        let write: Write = Box::new(move |conn| {
+            let outcome = in_savepoint(
+                conn,
+                move |conn| f(conn).map_err(|e| e.to_string()),
+                |e| e.to_string(),
+            );
+            Box::new(move |commit_failed| {
+                let failure = match (outcome, commit_failed) {
+                    (Err(e), _) => Some(e),
+                    (Ok(()), Some(e)) => Some(e.to_string()),
+                    (Ok(()), None) => None,
+                };
+                if let Some(e) = failure {
+                    tracing::error!(error = %e, "{what} was not stored");
+                }
+            })
+        });
+        lock(&self.pending).push(write);
     }
 
     /// Runs the write `f` on the writer connection on the blocking pool (committed with
@@ -268,8 +325,16 @@ impl SqliteJobStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        let answer = self.queue(f, |e| e);
+        // The connection free: commit right here (a write takes tens of microseconds),
+        // rather than paying for a hop to the blocking pool and back.
+        if let Ok(conn) = self.conn.try_lock()
+            && let Some(outcome) = self.lead(conn, &answer)
+        {
+            return outcome;
+        }
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.write_blocking(f, |e| e))
+        tokio::task::spawn_blocking(move || store.wait(&answer, |e| e))
             .await
             .map_err(|e| StageError::internal(format!("job store task: {e}")))?
     }
