@@ -194,6 +194,13 @@ pub trait ObjectStore: Send + Sync {
     /// The size of an object without reading it; `None` if absent.
     async fn size(&self, key: &ObjectKey) -> Result<Option<u64>>;
     async fn delete(&self, key: &ObjectKey) -> Result<()>;
+    /// Moves the object at `from` to `to`, replacing what `to` held; `bytes` is its
+    /// content, which the caller has read. This writes `to`, then deletes `from`; a store
+    /// that can move an object without writing it again does that instead.
+    async fn relocate(&self, from: &ObjectKey, to: &ObjectKey, bytes: Vec<u8>) -> Result<()> {
+        self.put(to, bytes).await?;
+        self.delete(from).await
+    }
 }
 
 /// Turns document bytes into the document model.

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use docpipe_core::ports::Result;
 use docpipe_core::{Clock, ObjectKey, ObjectStore, StageError};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::fs_objects::FsObjectStore;
 use crate::sqlite::{SqliteJobStore, db_error};
@@ -126,10 +126,16 @@ impl LocalObjectStore {
         let folder = format!("{prefix}/{name}");
         self.db
             .with(move |conn| {
-                conn.prepare_cached("DELETE FROM objects WHERE folder = ?1")
+                let data: Vec<i64> = conn
+                    .prepare_cached("DELETE FROM objects WHERE folder = ?1 RETURNING data")
                     .map_err(db_error)?
-                    .execute(params![folder])
+                    .query_map(params![folder], |r| r.get(0))
+                    .map_err(db_error)?
+                    .collect::<rusqlite::Result<_>>()
                     .map_err(db_error)?;
+                for id in data {
+                    drop_data(conn, id)?;
+                }
                 Ok(())
             })
             .await?;
@@ -144,16 +150,41 @@ impl LocalObjectStore {
 
     async fn delete_row(&self, key: &ObjectKey) -> Result<bool> {
         let key = key.as_str().to_owned();
-        self.db
-            .with(move |conn| {
-                let n = conn
-                    .prepare_cached("DELETE FROM objects WHERE key = ?1")
-                    .map_err(db_error)?
-                    .execute(params![key])
-                    .map_err(db_error)?;
-                Ok(n > 0)
-            })
-            .await
+        self.db.with(move |conn| delete_row(conn, &key)).await
+    }
+}
+
+/// Deletes the row of `key` and its bytes; whether there was one.
+fn delete_row(conn: &Connection, key: &str) -> Result<bool> {
+    let data: Option<i64> = conn
+        .prepare_cached("DELETE FROM objects WHERE key = ?1 RETURNING data")
+        .map_err(db_error)?
+        .query_row(params![key], |r| r.get(0))
+        .optional()
+        .map_err(db_error)?;
+    match data {
+        Some(id) => drop_data(conn, id).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+fn drop_data(conn: &Connection, id: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM object_data WHERE id = ?1")
+        .map_err(db_error)?
+        .execute(params![id])
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Removes the file of a key if there is one (removing a file that is not there costs
+/// one failed unlink, no inode).
+fn remove_file(path: &std::path::Path, key: &str) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StageError::unavailable(format!(
+            "object store: replacing {key}: {e}"
+        ))),
     }
 }
 
@@ -192,23 +223,21 @@ impl ObjectStore for LocalObjectStore {
         let file = self.files.path_of(key);
         self.db
             .with(move |conn| {
+                delete_row(conn, &k)?;
+                conn.prepare_cached("INSERT INTO object_data (bytes) VALUES (?1)")
+                    .map_err(db_error)?
+                    .execute(params![bytes])
+                    .map_err(db_error)?;
+                let data = conn.last_insert_rowid();
                 conn.prepare_cached(
-                    "INSERT INTO objects (key, folder, bytes, modified_at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (key) DO UPDATE SET bytes = excluded.bytes,
-                                                     modified_at = excluded.modified_at",
+                    "INSERT INTO objects (key, folder, size, data, modified_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(db_error)?
-                .execute(params![k, folder, bytes, at])
+                .execute(params![k, folder, bytes.len() as i64, data, at])
                 .map_err(db_error)?;
-                // A larger object stored earlier under the key is replaced (removing a
-                // file that is not there costs one failed unlink, no inode).
-                match std::fs::remove_file(&file) {
-                    Ok(()) => Ok(()),
-                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-                    Err(e) => Err(StageError::unavailable(format!(
-                        "object store: replacing {k}: {e}"
-                    ))),
-                }
+                // A larger object stored earlier under the key is replaced.
+                remove_file(&file, &k)
             })
             .await
     }
@@ -218,11 +247,14 @@ impl ObjectStore for LocalObjectStore {
         let row: Option<Vec<u8>> = self
             .db
             .with_read(move |conn| {
-                conn.prepare_cached("SELECT bytes FROM objects WHERE key = ?1")
-                    .map_err(db_error)?
-                    .query_row(params![k], |r| r.get(0))
-                    .optional()
-                    .map_err(db_error)
+                conn.prepare_cached(
+                    "SELECT d.bytes FROM objects o JOIN object_data d ON d.id = o.data
+                      WHERE o.key = ?1",
+                )
+                .map_err(db_error)?
+                .query_row(params![k], |r| r.get(0))
+                .optional()
+                .map_err(db_error)
             })
             .await?;
         match row {
@@ -236,7 +268,7 @@ impl ObjectStore for LocalObjectStore {
         let row: Option<i64> = self
             .db
             .with_read(move |conn| {
-                conn.prepare_cached("SELECT length(bytes) FROM objects WHERE key = ?1")
+                conn.prepare_cached("SELECT size FROM objects WHERE key = ?1")
                     .map_err(db_error)?
                     .query_row(params![k], |r| r.get(0))
                     .optional()
@@ -252,6 +284,42 @@ impl ObjectStore for LocalObjectStore {
     async fn delete(&self, key: &ObjectKey) -> Result<()> {
         self.delete_row(key).await?;
         self.files.delete(key).await
+    }
+
+    /// A row moves to its new key without its bytes being written again; a file is
+    /// written under the new key.
+    async fn relocate(&self, from: &ObjectKey, to: &ObjectKey, bytes: Vec<u8>) -> Result<()> {
+        let (f, t, folder, at) = (
+            from.as_str().to_owned(),
+            to.as_str().to_owned(),
+            folder_of(to),
+            self.clock.now().timestamp(),
+        );
+        let file = self.files.path_of(to);
+        let moved = self
+            .db
+            .with(move |conn| {
+                if f != t {
+                    delete_row(conn, &t)?;
+                }
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE objects SET key = ?2, folder = ?3, modified_at = ?4 WHERE key = ?1",
+                    )
+                    .map_err(db_error)?
+                    .execute(params![f, t, folder, at])
+                    .map_err(db_error)?;
+                if n > 0 {
+                    remove_file(&file, &t)?;
+                }
+                Ok(n > 0)
+            })
+            .await?;
+        if moved {
+            return Ok(());
+        }
+        self.put(to, bytes).await?;
+        self.delete(from).await
     }
 }
 
@@ -311,6 +379,49 @@ mod tests {
             .delete(&k)
             .await
             .expect("deleting what is gone is no error");
+    }
+
+    #[tokio::test]
+    async fn an_object_moves_to_another_key_whole_and_only_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(dir.path());
+        let (upload, document) = (key("uploads/job_1/a.pdf"), key("documents/job_1/a.pdf"));
+        store.put(&upload, b"%PDF-1".to_vec()).await.expect("put");
+        store
+            .relocate(&upload, &document, b"%PDF-1".to_vec())
+            .await
+            .expect("moved");
+        assert_eq!(store.get(&upload).await.expect("get"), None);
+        assert_eq!(
+            store.get(&document).await.expect("get"),
+            Some(b"%PDF-1".to_vec())
+        );
+        let names: Vec<String> = store
+            .folders()
+            .await
+            .expect("folders")
+            .into_iter()
+            .map(|f| format!("{}/{}", f.prefix, f.name))
+            .collect();
+        assert_eq!(
+            names,
+            ["documents/job_1"],
+            "the upload's folder went with it"
+        );
+
+        // A large object (a file) is written under its new key.
+        let (big, moved) = (key("uploads/job_2/b.pdf"), key("documents/job_2/b.pdf"));
+        store.put(&big, b"a large one".to_vec()).await.expect("put");
+        store
+            .relocate(&big, &moved, b"a large one".to_vec())
+            .await
+            .expect("moved");
+        assert!(store.files().path_of(&moved).exists());
+        assert_eq!(store.get(&big).await.expect("get"), None);
+        assert_eq!(
+            store.get(&moved).await.expect("get"),
+            Some(b"a large one".to_vec())
+        );
     }
 
     #[tokio::test]

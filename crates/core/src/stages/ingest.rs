@@ -44,13 +44,14 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
     {
         return Err(too_large(declared, max));
     }
-    let (bytes, upload) =
-        match (&job.keys.upload, &job.source_url) {
-            (Some(upload), _) => {
-                let size =
-                    ports.objects.size(upload).await?.ok_or_else(|| {
-                        StageError::internal(format!("upload {upload} is missing"))
-                    })?;
+    let prefix = match job.kind {
+        DocumentKind::Invoice => "documents",
+        DocumentKind::Blueprint => "blueprints",
+    };
+    let key = ObjectKey::for_job(prefix, &job.id, &job.filename);
+    let (bytes, source) = match (&job.keys.upload, &job.source_url) {
+        (Some(upload), _) => match ports.objects.size(upload).await? {
+            Some(size) => {
                 if size > max {
                     return Err(too_large(size, max));
                 }
@@ -58,16 +59,24 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
                     ports.objects.get(upload).await?.ok_or_else(|| {
                         StageError::internal(format!("upload {upload} is missing"))
                     })?;
-                (bytes, Some(upload.clone()))
+                (bytes, Source::Upload(upload.clone()))
             }
-            (None, Some(url)) => (ports.fetcher.fetch(url, max).await?.bytes, None),
-            (None, None) => {
-                return Err(StageError::internal(format!(
-                    "job {} has neither an upload nor a URL",
-                    job.id
-                )));
-            }
-        };
+            // An earlier attempt moved the upload and stopped before recording it.
+            None => match ports.objects.get(&key).await? {
+                Some(bytes) => (bytes, Source::Stored),
+                None => {
+                    return Err(StageError::internal(format!("upload {upload} is missing")));
+                }
+            },
+        },
+        (None, Some(url)) => (ports.fetcher.fetch(url, max).await?.bytes, Source::Fetched),
+        (None, None) => {
+            return Err(StageError::internal(format!(
+                "job {} has neither an upload nor a URL",
+                job.id
+            )));
+        }
+    };
     if bytes.is_empty() {
         return Err(StageError::new(
             ErrorCode::InvalidFileFormat,
@@ -91,13 +100,13 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
         ));
     }
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    let prefix = match job.kind {
-        DocumentKind::Invoice => "documents",
-        DocumentKind::Blueprint => "blueprints",
-    };
-    let key = ObjectKey::for_job(prefix, &job.id, &job.filename);
     let size_bytes = bytes.len() as u64;
-    ports.objects.put(&key, bytes).await?;
+    match &source {
+        // The upload becomes the document (a store that can, moves it without a copy).
+        Source::Upload(upload) => ports.objects.relocate(upload, &key, bytes).await?,
+        Source::Fetched => ports.objects.put(&key, bytes).await?,
+        Source::Stored => {}
+    }
     let deduplicated = earlier_result(ports, &job, &sha256).await;
     ports
         .jobs
@@ -115,9 +124,6 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
             ports.clock.now(),
         )
         .await?;
-    if let Some(upload) = upload {
-        ports.objects.delete(&upload).await?;
-    }
     info!(job_id = %job.id, correlation_id = input.correlation_id.as_deref().unwrap_or_default(), stage = "ingest",
           media_type = media_type.as_str(), size_bytes, "document accepted");
     if let Some(d) = &deduplicated {
@@ -131,6 +137,16 @@ pub async fn ingest(ports: &Ports, input: JobRef) -> Result<IngestOutput, StageE
         sha256,
         deduplicated,
     })
+}
+
+/// Where the document's bytes came from.
+enum Source {
+    /// The job's upload, moved to the document's key once accepted.
+    Upload(ObjectKey),
+    /// Fetched from the job's URL.
+    Fetched,
+    /// Already under the document's key: an earlier attempt moved the upload there.
+    Stored,
 }
 
 /// A finished job's result for the same content, if dedupe is on and the cache has one
