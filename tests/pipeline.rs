@@ -590,3 +590,33 @@ async fn finalize_invoked_again_after_it_finished_the_job_is_a_no_op() {
     assert_eq!(err.code, docpipe_core::ErrorCode::JobAlreadyCompleted);
     assert_eq!(h.pipeline.job(&id).await.expect("job").status, job.status);
 }
+
+/// An ingest that moved the upload to the document's key and stopped before recording it
+/// (a process killed between the two) is repeated from the moved document: the job runs
+/// to its end with the same document.
+#[tokio::test]
+async fn an_ingest_repeated_after_the_upload_moved_finds_the_document() {
+    use docpipe_core::ObjectStore;
+    let h = Harness::new(pdf_ocr(), Arc::new(docpipe_asl::clock::SystemClock));
+    let id = submit_fixture(&h, "invoices/EN16931_Einfach.pdf").await;
+    let job = h.pipeline.job(&id).await.expect("job");
+    let upload = job.keys.upload.clone().expect("upload key");
+    let objects = h.pipeline.objects();
+    let bytes = objects.get(&upload).await.expect("read").expect("uploaded");
+    let document = docpipe_core::ObjectKey::for_job("documents", &id, &job.filename);
+    objects
+        .relocate(&upload, &document, bytes.clone())
+        .await
+        .expect("moved");
+
+    let rec = h.pipeline.execute(&id).await.expect("executes");
+    assert_eq!(rec.status, ExecutionState::Succeeded);
+    let job = h.pipeline.job(&id).await.expect("job");
+    assert!(
+        job.status.is_final() && job.status != JobStatus::Failed,
+        "{job:?}"
+    );
+    assert_eq!(job.keys.document.as_ref(), Some(&document));
+    assert_eq!(job.size_bytes, Some(bytes.len() as u64));
+    assert_eq!(objects.get(&document).await.expect("read"), Some(bytes));
+}
