@@ -163,6 +163,25 @@ pub fn run_pdf_text_worker_with(limits: &WorkerLimits) -> ExitCode {
     let mut input = stdin.lock();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    // One parser thread, with the bounded stack, for all of this worker's documents: a
+    // panic ends it, and with it the worker.
+    let (to_parser, requests) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (to_main, parsed) = std::sync::mpsc::channel();
+    let pdf_limits = limits.pdf.clone();
+    let parser = std::thread::Builder::new()
+        .name("pdf-text".into())
+        .stack_size(limits.stack_bytes)
+        .spawn(move || {
+            for bytes in requests {
+                if to_main.send(extract_document(&bytes, &pdf_limits)).is_err() {
+                    break;
+                }
+            }
+        });
+    if let Err(e) = parser {
+        eprintln!("pdf-text worker: cannot start the parser thread: {e}");
+        return ExitCode::from(EXIT_SETUP);
+    }
     for _ in 0..limits.max_documents {
         let mut len = [0u8; 8];
         match input.read_exact(&mut len) {
@@ -199,18 +218,12 @@ pub fn run_pdf_text_worker_with(limits: &WorkerLimits) -> ExitCode {
             eprintln!("pdf-text worker: cannot set the CPU limit: {e}");
             return ExitCode::from(EXIT_SETUP);
         }
-        let pdf_limits = limits.pdf.clone();
-        let parser = std::thread::Builder::new()
-            .name("pdf-text".into())
-            .stack_size(limits.stack_bytes)
-            .spawn(move || extract_document(&bytes, &pdf_limits));
-        let result = match parser {
-            Ok(handle) => handle.join(),
-            Err(e) => {
-                eprintln!("pdf-text worker: cannot start the parser thread: {e}");
-                return ExitCode::from(EXIT_SETUP);
-            }
-        };
+        // No answer: the parser thread panicked on this document.
+        let result = to_parser
+            .send(bytes)
+            .ok()
+            .and_then(|()| parsed.recv().ok())
+            .ok_or(());
         let answer = match result {
             Ok(Ok(document)) => Reply::Document(document),
             Ok(Err(e)) => {
