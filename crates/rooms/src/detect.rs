@@ -2166,10 +2166,14 @@ fn marks(
     out
 }
 
-/// Free-space regions not touching the image border and at least `min_area` pixels; with
-/// `marks`, only those with a mark in them.
-/// Pixels of writing a region needs to be a room (a few rows of a short word).
+/// Pixels of writing a region needs to be a room (a few rows of a short word), on a sheet
+/// whose walls are at least as many pixels thick; on one drawn smaller, its writing is
+/// smaller too, and a wall thickness of pixels of it will do.
 const MIN_MARKS: u32 = 12;
+
+/// Free-space regions not touching the image border and at least `min_area` pixels; with
+/// `marks`, only those with enough writing in them ([`MIN_MARKS`], or `t` pixels when
+/// walls are thinner than that).
 
 fn rooms_of(
     walls: &[bool],
@@ -2257,9 +2261,10 @@ fn rooms_of(
             stats[r].marks = count;
         }
     }
+    let min_marks = t.min(MIN_MARKS);
     let mut chosen: Vec<(u32, DetectedRoom)> = Vec::new();
     for (label, s) in stats.iter().enumerate().skip(1) {
-        if s.border || s.area < min_area || !s.deep || (marks.is_some() && s.marks < MIN_MARKS) {
+        if s.border || s.area < min_area || !s.deep || (marks.is_some() && s.marks < min_marks) {
             continue;
         }
         let Some(polygon) = outline(&labels, label as u32, s.bbox, epsilon) else {
@@ -2533,6 +2538,35 @@ mod tests {
         let added = out.iter().zip(&walls).filter(|(o, w)| **o && !**w).count();
         assert!(added <= 80 * 10, "only the doorway is closed: {added} px");
         assert!(!out[(50 * w + 200) as usize], "the fixture closes nothing");
+    }
+
+    #[test]
+    fn on_a_sheet_drawn_small_a_short_label_is_enough_writing() {
+        // Walls 8 px thick round two closets, each labelled with two strokes a pixel wide:
+        // five rows of them (10 px of writing) in the left one, three (6 px) in the right.
+        let (w, h) = (200u32, 100u32);
+        let walls = mask(
+            w,
+            h,
+            &[
+                [10, 10, 189, 17],
+                [10, 82, 189, 89],
+                [10, 10, 17, 89],
+                [182, 10, 189, 89],
+                [96, 10, 103, 89],
+            ],
+        );
+        let label =
+            |x: u32, y: u32, rows: u32| (y..y + rows).flat_map(move |yy| [(x, yy), (x + 3, yy)]);
+        let strokes: Vec<(u32, u32)> = label(55, 47, 5).chain(label(140, 47, 3)).collect();
+        let gray = GrayImage::from_fn(w, h, |x, y| {
+            let ink = walls[(y * w + x) as usize] || strokes.contains(&(x, y));
+            Luma([if ink { 0 } else { 255 }])
+        });
+        let d = detect(&gray, &DetectParams::default());
+        assert_eq!(d.wall_thickness, 8);
+        assert_eq!(d.rooms.len(), 1, "{:?}", d.rooms);
+        assert!(d.rooms[0].bbox[2] < 100, "{:?}", d.rooms);
     }
 
     #[test]
