@@ -531,8 +531,9 @@ fn split_at_symbols(
     // wall (not the inside of a fixture, nor the quarter circle a door's swing cuts off a
     // room, both bounded mostly by strokes); or the outside.
     let tt = u64::from(t) * u64::from(t);
-    let seed =
-        |p: &Part| p.border || (p.marks >= MIN_MARKS && p.area >= 4 * tt && p.walled * 2 >= p.edge);
+    let seed = |p: &Part| {
+        p.border || (p.marks >= t.min(MIN_MARKS) && p.area >= 4 * tt && p.walled * 2 >= p.edge)
+    };
     let regions = region.as_raw().iter().copied().max().unwrap_or(0) as usize;
     let mut seeds_in = vec![0u32; regions + 1];
     let mut outside_in = vec![false; regions + 1];
