@@ -124,13 +124,12 @@ fn sheet_edges(
         for k in 0..=steps {
             let f = k as f64 / steps.max(1) as f64;
             let (x, y) = (from.0 + f * (to.0 - from.0), from.1 + f * (to.1 - from.1));
-            if let Some((ix, iy)) = to_image(x, y) {
-                if ix >= 0.0 && iy >= 0.0 {
-                    let p = (ix.floor() as u32, iy.floor() as u32);
-                    if out.last() != Some(&p) {
-                        out.push(p);
-                    }
-                }
+            let Some((ix, iy)) = to_image(x, y).filter(|&(ix, iy)| ix >= 0.0 && iy >= 0.0) else {
+                continue;
+            };
+            let p = (ix.floor() as u32, iy.floor() as u32);
+            if out.last() != Some(&p) {
+                out.push(p);
             }
         }
         out
@@ -2175,7 +2174,6 @@ const MIN_MARKS: u32 = 12;
 /// Free-space regions not touching the image border and at least `min_area` pixels; with
 /// `marks`, only those with enough writing in them ([`MIN_MARKS`], or `t` pixels when
 /// walls are thinner than that).
-
 fn rooms_of(
     walls: &[bool],
     drawn: &[bool],
