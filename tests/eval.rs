@@ -1,6 +1,7 @@
 //! `docpipe eval --json` on the shared sets, through the real binary: on the Factur-X /
 //! ZUGFeRD folder the printed-text targets with `--no-embedded` and every field right
-//! where the embedded XML is read; on the r2v floor plans the room-detection targets.
+//! where the embedded XML is read; on the r2v floor plans the room-detection targets, and
+//! on the MLSTRUCT-FP sheets rooms found and the walls scored.
 //! Skipped when `../shared` is absent. `eval --scan` on a shipped invoice: read through
 //! OCR from an image-only rendering (skipped when poppler or Tesseract is missing).
 
@@ -323,4 +324,39 @@ fn floor_plans_meet_the_room_targets() {
         more["rooms"]
     );
     assert!(iou >= 0.91, "{iou:.3}: {}", more["rooms"]);
+}
+
+/// The room detector on the MLSTRUCT-FP sheets (real drawings, walls drawn as outline
+/// pairs, no room truth): rooms found on at least 5 of the 6 sheets, and the detected
+/// walls against the annotated wall rectangles at least the mean pixel IoU last measured
+/// (a ratchet: 0.695, checked at 0.68).
+#[test]
+fn mlstruct_sheets_have_rooms_and_their_walls() {
+    let Some(dir) = shared("floorplans/mlstruct-fp") else {
+        skipping::skip("../shared is absent");
+        return;
+    };
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_docpipe"))
+        .arg("--home")
+        .arg(home.path())
+        .args(["floorplan", "eval", "--json"])
+        .arg(&dir)
+        .env("DOCPIPE_LOG", "error")
+        .output()
+        .expect("docpipe runs");
+    assert!(
+        out.status.success(),
+        "docpipe floorplan eval failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let sheets = &report["sheets"];
+    println!("MLSTRUCT-FP: {sheets}");
+    assert!(sheets["sheets"].as_u64().unwrap_or(0) >= 6, "{sheets}");
+    assert!(sheets["with_rooms"].as_u64().unwrap_or(0) >= 5, "{sheets}");
+    assert!(
+        sheets["mean_wall_iou"].as_f64().unwrap_or(0.0) >= 0.68,
+        "{sheets}"
+    );
 }

@@ -105,14 +105,79 @@ pub fn detect(gray: &GrayImage, params: &DetectParams) -> Detection {
             return detect_turned(gray, params, degrees);
         }
     }
-    detect_straight(gray, params)
+    let edges = sheet_edges(gray.width(), gray.height(), |x, y| Some((x, y)));
+    detect_straight(gray, params, &edges)
+}
+
+/// The sheet's four edges as lines of pixels on the image the detector reads, each pixel
+/// once, in order along the edge; `to_image` maps a point of the sheet onto that image
+/// (`None` off it).
+fn sheet_edges(
+    w: u32,
+    h: u32,
+    to_image: impl Fn(f64, f64) -> Option<(f64, f64)>,
+) -> Vec<Vec<(u32, u32)>> {
+    let (wf, hf) = (f64::from(w), f64::from(h));
+    let line = |from: (f64, f64), to: (f64, f64), len: f64| {
+        let steps = (2.0 * len).ceil() as usize;
+        let mut out: Vec<(u32, u32)> = Vec::with_capacity(steps + 1);
+        for k in 0..=steps {
+            let f = k as f64 / steps.max(1) as f64;
+            let (x, y) = (from.0 + f * (to.0 - from.0), from.1 + f * (to.1 - from.1));
+            let Some((ix, iy)) = to_image(x, y).filter(|&(ix, iy)| ix >= 0.0 && iy >= 0.0) else {
+                continue;
+            };
+            let p = (ix.floor() as u32, iy.floor() as u32);
+            if out.last() != Some(&p) {
+                out.push(p);
+            }
+        }
+        out
+    };
+    vec![
+        line((0.5, 0.5), (wf - 0.5, 0.5), wf),
+        line((0.5, hf - 0.5), (wf - 0.5, hf - 0.5), wf),
+        line((0.5, 0.5), (0.5, hf - 0.5), hf),
+        line((wf - 0.5, 0.5), (wf - 0.5, hf - 0.5), hf),
+    ]
+}
+
+/// A building cut off by the sheet's edge (a plan drawn to the edge, or turned so a corner
+/// falls off it) has the rooms along that edge open onto it. Where walls run into an edge,
+/// the edge between two of them (up to `span` apart) is closed like a wall: the walls
+/// beyond the sheet would close it, and the paper outside a building never lies between
+/// two of its walls along the edge but at its ends.
+fn close_sheet_edge(bridged: &mut [bool], w: u32, edges: &[Vec<(u32, u32)>], span: usize) {
+    let idx = |&(x, y): &(u32, u32)| (y as usize) * (w as usize) + x as usize;
+    let mut closed = Vec::new();
+    for edge in edges {
+        let mut last_wall: Option<usize> = None;
+        for (k, p) in edge.iter().enumerate() {
+            if !bridged.get(idx(p)).copied().unwrap_or(false) {
+                continue;
+            }
+            if let Some(j) = last_wall.filter(|&j| k - j > 1 && k - j <= span) {
+                closed.extend(edge[j + 1..k].iter().map(idx));
+            }
+            last_wall = Some(k);
+        }
+    }
+    for i in closed {
+        if let Some(b) = bridged.get_mut(i) {
+            *b = true;
+        }
+    }
 }
 
 /// [`detect_straight`] on the sheet turned by `degrees`, its masks and rooms mapped back.
 fn detect_turned(gray: &GrayImage, params: &DetectParams, degrees: f64) -> Detection {
     let (w, h) = gray.dimensions();
     let turn = crate::deskew::Turn::new(w, h, degrees);
-    let d = detect_straight(&turn.apply(gray), params);
+    let edges = sheet_edges(w, h, |x, y| {
+        let (fx, fy) = turn.forward(x, y);
+        (fx < f64::from(turn.width) && fy < f64::from(turn.height)).then_some((fx, fy))
+    });
+    let d = detect_straight(&turn.apply(gray), params, &edges);
     let (tw, th) = (d.width as usize, d.height as usize);
     let (wu, hu) = (w as usize, h as usize);
     let mut room_map = vec![0u32; wu * hu];
@@ -179,7 +244,11 @@ fn detect_turned(gray: &GrayImage, params: &DetectParams, degrees: f64) -> Detec
 }
 
 /// Detects rooms on a grayscale plan drawn along the image's axes.
-fn detect_straight(gray: &GrayImage, params: &DetectParams) -> Detection {
+fn detect_straight(
+    gray: &GrayImage,
+    params: &DetectParams,
+    edges: &[Vec<(u32, u32)>],
+) -> Detection {
     let (w, h) = gray.dimensions();
     let empty = |t: u32| Detection {
         width: w,
@@ -208,6 +277,7 @@ fn detect_straight(gray: &GrayImage, params: &DetectParams) -> Detection {
         gap_len,
         params.door_factor,
     );
+    close_sheet_edge(&mut bridged, w, edges, gap_len as usize);
     close_envelope(&mut bridged, w, h, t);
     seal_slits(&mut bridged, w, h, t);
     let marks = if params.labelled_only {
@@ -272,6 +342,8 @@ pub fn debug_masks(
         gap_len,
         params.door_factor,
     );
+    let edges = sheet_edges(w, h, |x, y| Some((x, y)));
+    close_sheet_edge(&mut bridged, w, &edges, gap_len as usize);
     close_envelope(&mut bridged, w, h, t);
     seal_slits(&mut bridged, w, h, t);
     let m = marks(&ink, &walls, (&swings, &arcs), w, h, t);
@@ -458,8 +530,9 @@ fn split_at_symbols(
     // wall (not the inside of a fixture, nor the quarter circle a door's swing cuts off a
     // room, both bounded mostly by strokes); or the outside.
     let tt = u64::from(t) * u64::from(t);
-    let seed =
-        |p: &Part| p.border || (p.marks >= MIN_MARKS && p.area >= 4 * tt && p.walled * 2 >= p.edge);
+    let seed = |p: &Part| {
+        p.border || (p.marks >= t.min(MIN_MARKS) && p.area >= 4 * tt && p.walled * 2 >= p.edge)
+    };
     let regions = region.as_raw().iter().copied().max().unwrap_or(0) as usize;
     let mut seeds_in = vec![0u32; regions + 1];
     let mut outside_in = vec![false; regions + 1];
@@ -2093,11 +2166,14 @@ fn marks(
     out
 }
 
-/// Free-space regions not touching the image border and at least `min_area` pixels; with
-/// `marks`, only those with a mark in them.
-/// Pixels of writing a region needs to be a room (a few rows of a short word).
+/// Pixels of writing a region needs to be a room (a few rows of a short word), on a sheet
+/// whose walls are at least as many pixels thick; on one drawn smaller, its writing is
+/// smaller too, and a wall thickness of pixels of it will do.
 const MIN_MARKS: u32 = 12;
 
+/// Free-space regions not touching the image border and at least `min_area` pixels; with
+/// `marks`, only those with enough writing in them ([`MIN_MARKS`], or `t` pixels when
+/// walls are thinner than that).
 fn rooms_of(
     walls: &[bool],
     drawn: &[bool],
@@ -2184,9 +2260,10 @@ fn rooms_of(
             stats[r].marks = count;
         }
     }
+    let min_marks = t.min(MIN_MARKS);
     let mut chosen: Vec<(u32, DetectedRoom)> = Vec::new();
     for (label, s) in stats.iter().enumerate().skip(1) {
-        if s.border || s.area < min_area || !s.deep || (marks.is_some() && s.marks < MIN_MARKS) {
+        if s.border || s.area < min_area || !s.deep || (marks.is_some() && s.marks < min_marks) {
             continue;
         }
         let Some(polygon) = outline(&labels, label as u32, s.bbox, epsilon) else {
@@ -2460,6 +2537,70 @@ mod tests {
         let added = out.iter().zip(&walls).filter(|(o, w)| **o && !**w).count();
         assert!(added <= 80 * 10, "only the doorway is closed: {added} px");
         assert!(!out[(50 * w + 200) as usize], "the fixture closes nothing");
+    }
+
+    #[test]
+    fn on_a_sheet_drawn_small_a_short_label_is_enough_writing() {
+        // Walls 8 px thick round two closets, each labelled with two strokes a pixel wide:
+        // five rows of them (10 px of writing) in the left one, three (6 px) in the right.
+        let (w, h) = (200u32, 100u32);
+        let walls = mask(
+            w,
+            h,
+            &[
+                [10, 10, 189, 17],
+                [10, 82, 189, 89],
+                [10, 10, 17, 89],
+                [182, 10, 189, 89],
+                [96, 10, 103, 89],
+            ],
+        );
+        let label =
+            |x: u32, y: u32, rows: u32| (y..y + rows).flat_map(move |yy| [(x, yy), (x + 3, yy)]);
+        let strokes: Vec<(u32, u32)> = label(55, 47, 5).chain(label(140, 47, 3)).collect();
+        let gray = GrayImage::from_fn(w, h, |x, y| {
+            let ink = walls[(y * w + x) as usize] || strokes.contains(&(x, y));
+            Luma([if ink { 0 } else { 255 }])
+        });
+        let d = detect(&gray, &DetectParams::default());
+        assert_eq!(d.wall_thickness, 8);
+        assert_eq!(d.rooms.len(), 1, "{:?}", d.rooms);
+        assert!(d.rooms[0].bbox[2] < 100, "{:?}", d.rooms);
+    }
+
+    #[test]
+    fn rooms_cut_off_by_the_sheets_edge_are_closed_by_it() {
+        // Two rooms, the right one running off the sheet's right edge (its end wall is
+        // beyond the sheet); drawn straight and turned 2 degrees (read through deskew).
+        let (w, h) = (400u32, 200u32);
+        let rects = [
+            [20, 20, 420, 27],
+            [20, 172, 420, 179],
+            [20, 20, 27, 179],
+            [200, 20, 207, 179],
+        ];
+        for degrees in [0.0f64, 2.0] {
+            let (s, c) = degrees.to_radians().sin_cos();
+            let gray = GrayImage::from_fn(w, h, |x, y| {
+                let (dx, dy) = (f64::from(x) - 200.0, f64::from(y) - 100.0);
+                let (u, v) = (dx * c + dy * s + 200.0, -dx * s + dy * c + 100.0);
+                let wall = rects.iter().any(|r| {
+                    u >= f64::from(r[0])
+                        && u < f64::from(r[2]) + 1.0
+                        && v >= f64::from(r[1])
+                        && v < f64::from(r[3]) + 1.0
+                });
+                Luma([if wall { 0 } else { 255 }])
+            });
+            let d = detect(&gray, &DetectParams::default());
+            // Both rooms, and not the paper above or below the building.
+            assert_eq!(d.rooms.len(), 2, "{degrees}: {:?}", d.rooms);
+            assert!(
+                d.rooms.iter().all(|r| r.area > 150 * 130),
+                "{degrees}: {:?}",
+                d.rooms
+            );
+        }
     }
 
     #[test]

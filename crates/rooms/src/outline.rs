@@ -135,7 +135,60 @@ pub fn fill_outlines(ink: &[bool], w: usize, h: usize, solid_walls: usize) -> Op
             }
         }
     }
-    (filled > solid_walls).then_some(fill)
+    if filled <= solid_walls {
+        return None;
+    }
+    fill_pockets(ink, &mut fill, w, h, 2 * thickness + 1);
+    Some(fill)
+}
+
+/// Fills pockets of paper shut in by outline strokes and filled wall, at most `widest`
+/// (twice the outline spacing) across one way: a corner or junction of two outline walls
+/// (a square where neither wall's band runs), a piece of wall too short to be a band of
+/// its own between two junctions, a pier drawn a little thicker than the wall it ends. A
+/// pocket touching no filled wall (a letter's counter, a fixture) stays.
+fn fill_pockets(ink: &[bool], fill: &mut [bool], w: usize, h: usize, widest: usize) {
+    let mut seen = vec![false; w * h];
+    let mut stack = Vec::new();
+    let mut pocket = Vec::new();
+    for start in 0..w * h {
+        if seen[start] || ink[start] || fill[start] {
+            continue;
+        }
+        // One 4-connected piece of paper, its box, and whether it touches the sheet's edge
+        // or filled wall.
+        seen[start] = true;
+        stack.push(start);
+        pocket.clear();
+        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+        let (mut edge, mut touches_wall) = (false, false);
+        while let Some(i) = stack.pop() {
+            pocket.push(i);
+            let (x, y) = (i % w, i / w);
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+            edge |= x == 0 || y == 0 || x + 1 == w || y + 1 == h;
+            let around = [
+                (x > 0).then(|| i - 1),
+                (x + 1 < w).then(|| i + 1),
+                (y > 0).then(|| i - w),
+                (y + 1 < h).then(|| i + w),
+            ];
+            for j in around.into_iter().flatten() {
+                if fill[j] {
+                    touches_wall = true;
+                } else if !ink[j] && !seen[j] {
+                    seen[j] = true;
+                    stack.push(j);
+                }
+            }
+        }
+        let thin = (x1 - x0 + 1).min(y1 - y0 + 1) <= widest;
+        if !edge && touches_wall && thin {
+            for &i in &pocket {
+                fill[i] = true;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -168,6 +221,39 @@ mod tests {
         // Inside the top wall, inside the left wall, not in the room or outside.
         assert!(fill[13 * w + 100] && fill[60 * w + 13]);
         assert!(!fill[60 * w + 100] && !fill[5 * w + 100]);
+    }
+
+    #[test]
+    fn corners_and_short_pieces_between_junctions_are_filled_and_rooms_are_not() {
+        let (mut ink, w, h) = outlined_box();
+        // A cross wall drawn as an outline pair from the top wall to the bottom one, and a
+        // short piece off the left wall (shorter than a band of its own) capped at its free
+        // end; where they meet a wall, its inner stroke is broken.
+        for y in 17..=103 {
+            ink[y * w + 100] = true;
+            ink[y * w + 107] = true;
+        }
+        for x in 101..=106 {
+            ink[17 * w + x] = false;
+            ink[103 * w + x] = false;
+        }
+        for x in 17..=30 {
+            ink[60 * w + x] = true;
+            ink[67 * w + x] = true;
+        }
+        for y in 60..=67 {
+            ink[y * w + 30] = true;
+        }
+        for y in 61..=66 {
+            ink[y * w + 17] = false;
+        }
+        let fill = fill_outlines(&ink, w, h, 0).expect("outlines");
+        // The box's corner, the cross wall's junction with the top wall, the short piece
+        // and its junction.
+        assert!(fill[13 * w + 13] && fill[13 * w + 103] && fill[63 * w + 25]);
+        assert!(fill[63 * w + 13] && fill[106 * w + 103]);
+        // Neither room, nor the paper outside.
+        assert!(!fill[40 * w + 60] && !fill[40 * w + 150] && !fill[5 * w + 5]);
     }
 
     #[test]
