@@ -119,8 +119,9 @@ pub async fn submit(
     // requests hash the same) under the same key.
     let stored_inline = inline.is_some();
     if let (Some(bytes), Some(key)) = (inline, &job.keys.upload) {
+        // Durable with the job created next, or neither is.
         objects
-            .put(key, bytes)
+            .put_before_next_write(key, bytes)
             .await
             .map_err(SubmitError::NotStored)?;
     }

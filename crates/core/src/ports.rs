@@ -194,6 +194,13 @@ pub trait ObjectStore: Send + Sync {
     /// The size of an object without reading it; `None` if absent.
     async fn size(&self, key: &ObjectKey) -> Result<Option<u64>>;
     async fn delete(&self, key: &ObjectKey) -> Result<()>;
+    /// Stores an object that the caller's next job store write refers to (a stage's
+    /// output and the patch naming it, an upload and the job created with it): the object
+    /// need only be durable when that write is. A host whose objects and jobs share one
+    /// database commits both together; the default is [`ObjectStore::put`].
+    async fn put_before_next_write(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<()> {
+        self.put(key, bytes).await
+    }
     /// Moves the object at `from` to `to`, replacing what `to` held; `bytes` is its
     /// content, which the caller has read. This writes `to`, then deletes `from`; a store
     /// that can move an object without writing it again does that instead.

@@ -332,7 +332,8 @@ impl Embedded {
             cause: None,
             history: Value::Array(Vec::new()),
         };
-        self.store.put_execution(&record).await?;
+        // Committed with the journal's `Started` record, which follows at once.
+        self.store.queue_execution(&record);
         let options = ExecutionOptions {
             name: job.execution_name(),
             state_machine_name: STATE_MACHINE_NAME.to_owned(),

@@ -194,10 +194,11 @@ impl Journal for SqliteJournal {
             .iter()
             .all(|r| matches!(r, JournalRecord::Event { .. }))
         {
-            self.store
-                .write_deferred("an execution journal event", move |conn| {
-                    append_one(conn, &records)
-                });
+            self.store.write_deferred(
+                "an execution journal event",
+                move |conn| append_one(conn, &records),
+                |_| {},
+            );
             return Ok(());
         }
         let store = self.store.clone();

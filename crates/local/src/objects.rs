@@ -11,7 +11,7 @@
 //! A key lives in one place at a time: a put removes the other copy, a read looks in the
 //! database first, a delete removes both.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::ErrorKind;
 use std::sync::Arc;
 
@@ -34,6 +34,9 @@ pub struct LocalObjectStore {
     db: SqliteJobStore,
     clock: Arc<dyn Clock>,
     inline_max: usize,
+    /// Objects queued by [`ObjectStore::put_before_next_write`] and not yet committed,
+    /// by key: reads see them at once.
+    queued: Arc<std::sync::Mutex<HashMap<String, Arc<Vec<u8>>>>>,
 }
 
 /// A folder of objects (a key's first two segments, `results/job_...`) and the newest
@@ -52,6 +55,7 @@ impl LocalObjectStore {
             db,
             clock,
             inline_max: INLINE_MAX_BYTES,
+            queued: Arc::default(),
         }
     }
 
@@ -188,6 +192,39 @@ fn remove_file(path: &std::path::Path, key: &str) -> Result<()> {
     }
 }
 
+impl LocalObjectStore {
+    fn queued(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Vec<u8>>>> {
+        self.queued.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Writes the row of a small object (replacing any earlier one) and removes a larger
+/// object's file under the same key.
+fn write_row(
+    conn: &Connection,
+    key: &str,
+    folder: &str,
+    bytes: &[u8],
+    at: i64,
+    file: &std::path::Path,
+) -> Result<()> {
+    delete_row(conn, key)?;
+    conn.prepare_cached("INSERT INTO object_data (bytes) VALUES (?1)")
+        .map_err(db_error)?
+        .execute(params![bytes])
+        .map_err(db_error)?;
+    let data = conn.last_insert_rowid();
+    conn.prepare_cached(
+        "INSERT INTO objects (key, folder, size, data, modified_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .map_err(db_error)?
+    .execute(params![key, folder, bytes.len() as i64, data, at])
+    .map_err(db_error)?;
+    // A larger object stored earlier under the key is replaced.
+    remove_file(file, key)
+}
+
 /// A key's folder: its first two segments, or "" for a key with fewer.
 fn folder_of(key: &ObjectKey) -> String {
     let s = key.as_str();
@@ -221,28 +258,49 @@ impl ObjectStore for LocalObjectStore {
             self.clock.now().timestamp(),
         );
         let file = self.files.path_of(key);
+        self.queued().remove(&k);
         self.db
-            .with(move |conn| {
-                delete_row(conn, &k)?;
-                conn.prepare_cached("INSERT INTO object_data (bytes) VALUES (?1)")
-                    .map_err(db_error)?
-                    .execute(params![bytes])
-                    .map_err(db_error)?;
-                let data = conn.last_insert_rowid();
-                conn.prepare_cached(
-                    "INSERT INTO objects (key, folder, size, data, modified_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(db_error)?
-                .execute(params![k, folder, bytes.len() as i64, data, at])
-                .map_err(db_error)?;
-                // A larger object stored earlier under the key is replaced.
-                remove_file(&file, &k)
-            })
+            .with(move |conn| write_row(conn, &k, &folder, &bytes, at, &file))
             .await
     }
 
+    /// Queued to commit with the next write anyone waits for (the caller's own job
+    /// update at the latest); until then reads here see it from memory. A queued write
+    /// that fails fails its whole group, the job update with it.
+    async fn put_before_next_write(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<()> {
+        if bytes.len() > self.inline_max {
+            return self.put(key, bytes).await;
+        }
+        let (k, folder, at) = (
+            key.as_str().to_owned(),
+            folder_of(key),
+            self.clock.now().timestamp(),
+        );
+        let file = self.files.path_of(key);
+        let bytes = Arc::new(bytes);
+        self.queued().insert(k.clone(), Arc::clone(&bytes));
+        let (queued, written) = (Arc::clone(&self.queued), Arc::clone(&bytes));
+        let key_done = k.clone();
+        self.db.write_deferred(
+            "an object",
+            move |conn| write_row(conn, &k, &folder, &written, at, &file),
+            move |_| {
+                let mut queued = queued.lock().unwrap_or_else(|p| p.into_inner());
+                if queued
+                    .get(&key_done)
+                    .is_some_and(|b| Arc::ptr_eq(b, &bytes))
+                {
+                    queued.remove(&key_done);
+                }
+            },
+        );
+        Ok(())
+    }
+
     async fn get(&self, key: &ObjectKey) -> Result<Option<Vec<u8>>> {
+        if let Some(bytes) = self.queued().get(key.as_str()) {
+            return Ok(Some(bytes.as_ref().clone()));
+        }
         let k = key.as_str().to_owned();
         let row: Option<Vec<u8>> = self
             .db
@@ -264,6 +322,9 @@ impl ObjectStore for LocalObjectStore {
     }
 
     async fn size(&self, key: &ObjectKey) -> Result<Option<u64>> {
+        if let Some(bytes) = self.queued().get(key.as_str()) {
+            return Ok(Some(bytes.len() as u64));
+        }
         let k = key.as_str().to_owned();
         let row: Option<i64> = self
             .db
@@ -282,6 +343,8 @@ impl ObjectStore for LocalObjectStore {
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<()> {
+        // A queued write of the key commits before this delete (writes keep their order).
+        self.queued().remove(key.as_str());
         self.delete_row(key).await?;
         self.files.delete(key).await
     }
@@ -296,6 +359,12 @@ impl ObjectStore for LocalObjectStore {
             self.clock.now().timestamp(),
         );
         let file = self.files.path_of(to);
+        // Queued writes of either key commit before the move (writes keep their order).
+        {
+            let mut queued = self.queued();
+            queued.remove(from.as_str());
+            queued.remove(to.as_str());
+        }
         let moved = self
             .db
             .with(move |conn| {
@@ -422,6 +491,63 @@ mod tests {
             store.get(&moved).await.expect("get"),
             Some(b"a large one".to_vec())
         );
+    }
+
+    #[tokio::test]
+    async fn an_object_queued_for_the_next_write_is_read_at_once_and_stored_with_that_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(dir.path());
+        let (queued, other) = (key("ocr/job_1/document.json"), key("ocr/job_2/d.json"));
+        store
+            .put_before_next_write(&queued, b"text".to_vec())
+            .await
+            .expect("queued");
+        assert_eq!(
+            store.get(&queued).await.expect("get"),
+            Some(b"text".to_vec())
+        );
+        assert_eq!(store.size(&queued).await.expect("size"), Some(4));
+        // Another process sees it only once a write someone waits for has committed.
+        let elsewhere = SqliteJobStore::open(&dir.path().join("docpipe.db")).expect("db");
+        let committed = |db: SqliteJobStore| async move {
+            db.with_read(|conn| {
+                conn.query_row("SELECT COUNT(*) FROM objects", [], |r| r.get::<_, i64>(0))
+                    .map_err(db_error)
+            })
+            .await
+            .expect("count")
+        };
+        assert_eq!(committed(elsewhere.clone()).await, 0);
+        store.put(&other, b"x".to_vec()).await.expect("put");
+        assert_eq!(committed(elsewhere).await, 2);
+        assert_eq!(
+            store.get(&queued).await.expect("get"),
+            Some(b"text".to_vec())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_queued_write_that_fails_fails_the_writes_committed_with_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(dir.path());
+        let heard = Arc::new(std::sync::Mutex::new(None));
+        let h = Arc::clone(&heard);
+        store.db.write_deferred(
+            "a write that fails",
+            |_| Err::<(), _>("no room left"),
+            move |committed| *h.lock().expect("lock") = Some(committed),
+        );
+        let k = key("results/job_1/result.json");
+        let err = store
+            .put(&k, b"{}".to_vec())
+            .await
+            .expect_err("fails with the queued write");
+        assert!(err.message.contains("no room left"), "{err:?}");
+        assert_eq!(*heard.lock().expect("lock"), Some(false));
+        assert_eq!(store.get(&k).await.expect("get"), None);
+        // The next write stands on its own.
+        store.put(&k, b"{}".to_vec()).await.expect("put");
+        assert_eq!(store.get(&k).await.expect("get"), Some(b"{}".to_vec()));
     }
 
     #[tokio::test]

@@ -46,8 +46,10 @@ const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 100;
 
 /// A write waiting for the next group: runs in its savepoint and returns what tells its
-/// caller the outcome once the group's commit did (or did not) happen.
-type Write = Box<dyn FnOnce(&mut Connection) -> Answer + Send>;
+/// caller the outcome once the group's commit did (or did not) happen, and, for a queued
+/// write nobody waits for, its failure (which fails the whole group: see
+/// [`SqliteJobStore::write_deferred`]).
+type Write = Box<dyn FnOnce(&mut Connection) -> (Answer, Option<String>) + Send>;
 /// Tells a write's caller its outcome; the argument is the group commit's failure.
 type Answer = Box<dyn FnOnce(Option<&StageError>) + Send>;
 
@@ -237,13 +239,14 @@ impl SqliteJobStore {
         let (reply, answer) = std::sync::mpsc::sync_channel::<std::result::Result<T, E>>(1);
         let write: Write = Box::new(move |conn| {
             let outcome = in_savepoint(conn, f, failed);
-            Box::new(move |commit_failed| {
+            let answer: Answer = Box::new(move |commit_failed| {
                 let outcome = match (outcome, commit_failed) {
                     (Ok(_), Some(e)) => Err(failed(e.clone())),
                     (outcome, _) => outcome,
                 };
                 let _ = reply.send(outcome);
-            })
+            });
+            (answer, None)
         });
         lock(&self.pending).push(write);
         answer
@@ -292,29 +295,32 @@ impl SqliteJobStore {
     }
 
     /// Queues the write `f` for the next group without waiting for it: it commits with
-    /// (or before) the next write anyone waits for, in the order writes were queued. For
-    /// records whose loss in a crash costs only repeated work; a failure is logged.
+    /// (or before) the next write anyone waits for, in the order writes were queued, and
+    /// `done` hears whether it did. If it fails, its whole group is rolled back and every
+    /// write in it fails, so a write queued before another can never be lost while the
+    /// later one stands (an object and the job row that names it, an event and the
+    /// status change after it).
     pub(crate) fn write_deferred<E: std::fmt::Display + Send + 'static>(
         &self,
         what: &'static str,
         f: impl FnOnce(&mut Connection) -> std::result::Result<(), E> + Send + 'static,
+        done: impl FnOnce(bool) + Send + 'static,
     ) {
         let write: Write = Box::new(move |conn| {
-            let outcome = in_savepoint(
+            let failure = in_savepoint(
                 conn,
                 move |conn| f(conn).map_err(|e| e.to_string()),
                 |e| e.to_string(),
-            );
-            Box::new(move |commit_failed| {
-                let failure = match (outcome, commit_failed) {
-                    (Err(e), _) => Some(e),
-                    (Ok(()), Some(e)) => Some(e.to_string()),
-                    (Ok(()), None) => None,
-                };
-                if let Some(e) = failure {
+            )
+            .err()
+            .map(|e| format!("{what}: {e}"));
+            let answer: Answer = Box::new(move |commit_failed| {
+                if let Some(e) = commit_failed {
                     tracing::error!(error = %e, "{what} was not stored");
                 }
-            })
+                done(commit_failed.is_none());
+            });
+            (answer, failure)
         });
         lock(&self.pending).push(write);
     }
@@ -364,15 +370,35 @@ fn in_savepoint<T, E>(
 /// runs in a transaction of its own.
 fn commit_group(conn: &mut Connection, group: Vec<Write>) {
     let began = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
-    let answers: Vec<Answer> = group.into_iter().map(|write| write(conn)).collect();
-    let committed = if began {
-        let committed = conn.execute_batch("COMMIT").map_err(db_error);
-        if committed.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+    let mut answers: Vec<Answer> = Vec::with_capacity(group.len());
+    let mut queued_failure = None;
+    for write in group {
+        let (answer, failure) = write(conn);
+        answers.push(answer);
+        if queued_failure.is_none() {
+            queued_failure = failure;
         }
-        committed
-    } else {
-        Ok(())
+    }
+    let committed = match (began, queued_failure) {
+        (true, None) => {
+            let committed = conn.execute_batch("COMMIT").map_err(db_error);
+            if committed.is_err() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            committed
+        }
+        (true, Some(e)) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(StageError::unavailable(format!(
+                "a queued write failed, and with it the writes committed with it: {e}"
+            )))
+        }
+        // Each write was a transaction of its own.
+        (false, Some(e)) => {
+            tracing::error!(error = %e, "a queued write was not stored");
+            Ok(())
+        }
+        (false, None) => Ok(()),
     };
     for answer in answers {
         answer(committed.as_ref().err());
@@ -732,27 +758,19 @@ impl SqliteJobStore {
     /// Inserts or replaces an execution record.
     pub async fn put_execution(&self, rec: &ExecutionRecord) -> Result<()> {
         let rec = rec.clone();
-        self.with(move |conn| {
-            let json = |v: &Value| v.to_string();
-            conn.prepare_cached("INSERT OR REPLACE INTO executions
-                 (name, job_id, status, started_at, stopped_at, input, output, error, cause, history)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
-                .and_then(|mut st| st.execute(params![
-                    rec.name,
-                    rec.job_id.as_ref().map(JobId::as_str),
-                    rec.status.as_str(),
-                    ts(rec.started_at),
-                    rec.stopped_at.map(ts),
-                    json(&rec.input),
-                    rec.output.as_ref().map(json),
-                    rec.error,
-                    rec.cause,
-                    json(&rec.history),
-                ]))
-            .map_err(db_error)?;
-            Ok(())
-        })
-        .await
+        self.with(move |conn| put_execution_row(conn, &rec)).await
+    }
+
+    /// Queues the execution record to commit with the next write anyone waits for (see
+    /// [`SqliteJobStore::write_deferred`]): a new execution's record, which its journal's
+    /// `Started` record follows at once.
+    pub fn queue_execution(&self, rec: &ExecutionRecord) {
+        let rec = rec.clone();
+        self.write_deferred(
+            "an execution record",
+            move |conn| put_execution_row(conn, &rec),
+            |_| {},
+        );
     }
 
     /// The execution of that name, if any.
@@ -855,4 +873,29 @@ fn parse_cursor(c: &str) -> Result<(String, String)> {
     DateTime::parse_from_rfc3339(created).map_err(|_| bad())?;
     JobId::parse(id).map_err(|_| bad())?;
     Ok((created.to_owned(), id.to_owned()))
+}
+
+fn put_execution_row(conn: &Connection, rec: &ExecutionRecord) -> Result<()> {
+    let json = |v: &Value| v.to_string();
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO executions
+         (name, job_id, status, started_at, stopped_at, input, output, error, cause, history)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            rec.name,
+            rec.job_id.as_ref().map(JobId::as_str),
+            rec.status.as_str(),
+            ts(rec.started_at),
+            rec.stopped_at.map(ts),
+            json(&rec.input),
+            rec.output.as_ref().map(json),
+            rec.error,
+            rec.cause,
+            json(&rec.history),
+        ])
+    })
+    .map_err(db_error)?;
+    Ok(())
 }

@@ -277,7 +277,8 @@ async fn write_json<T: Serialize>(
 ) -> Result<(), StageError> {
     let bytes = serde_json::to_vec(value)
         .map_err(|e| StageError::internal(format!("serialising {key}: {e}")))?;
-    ports.objects.put(key, bytes).await
+    // Every stage names what it wrote in its job's next update.
+    ports.objects.put_before_next_write(key, bytes).await
 }
 
 /// Moves the job into a stage's status; the start of every stage. Returns the job as the
