@@ -531,7 +531,7 @@ fn split_at_symbols(
     // room, both bounded mostly by strokes); or the outside.
     let tt = u64::from(t) * u64::from(t);
     let seed = |p: &Part| {
-        p.border || (p.marks >= t.min(MIN_MARKS) && p.area >= 4 * tt && p.walled * 2 >= p.edge)
+        p.border || (p.marks >= writing_needed(t) && p.area >= 4 * tt && p.walled * 2 >= p.edge)
     };
     let regions = region.as_raw().iter().copied().max().unwrap_or(0) as usize;
     let mut seeds_in = vec![0u32; regions + 1];
@@ -2171,6 +2171,19 @@ fn marks(
 /// smaller too, and a wall thickness of pixels of it will do.
 const MIN_MARKS: u32 = 12;
 
+/// Pixels of writing a region needs to be a room: [`MIN_MARKS`] on a sheet whose walls
+/// are at least that many pixels thick; on one drawn smaller, its writing is drawn smaller
+/// too (a label's letters a wall thickness or so high, a single letter's strokes crossed by
+/// few rows), so two thirds of a wall thickness of it, and at least 4 pixels (more than a
+/// speck's leftovers).
+fn writing_needed(t: u32) -> u32 {
+    if t >= MIN_MARKS {
+        MIN_MARKS
+    } else {
+        (2 * t).div_ceil(3).max(4)
+    }
+}
+
 /// Free-space regions not touching the image border and at least `min_area` pixels; with
 /// `marks`, only those with enough writing in them ([`MIN_MARKS`], or `t` pixels when
 /// walls are thinner than that).
@@ -2260,7 +2273,7 @@ fn rooms_of(
             stats[r].marks = count;
         }
     }
-    let min_marks = t.min(MIN_MARKS);
+    let min_marks = writing_needed(t);
     let mut chosen: Vec<(u32, DetectedRoom)> = Vec::new();
     for (label, s) in stats.iter().enumerate().skip(1) {
         if s.border || s.area < min_area || !s.deep || (marks.is_some() && s.marks < min_marks) {
@@ -2541,31 +2554,60 @@ mod tests {
 
     #[test]
     fn on_a_sheet_drawn_small_a_short_label_is_enough_writing() {
-        // Walls 8 px thick round two closets, each labelled with two strokes a pixel wide:
-        // five rows of them (10 px of writing) in the left one, three (6 px) in the right.
+        // Walls 10 px thick round two closets: the left one labelled with two strokes a
+        // pixel wide crossed by four rows (8 px of writing, under a wall thickness but over
+        // two thirds of one), the right one with a lone stroke (no writing).
         let (w, h) = (200u32, 100u32);
         let walls = mask(
             w,
             h,
             &[
-                [10, 10, 189, 17],
-                [10, 82, 189, 89],
-                [10, 10, 17, 89],
-                [182, 10, 189, 89],
-                [96, 10, 103, 89],
+                [10, 10, 189, 19],
+                [10, 80, 189, 89],
+                [10, 10, 19, 89],
+                [180, 10, 189, 89],
+                [95, 10, 104, 89],
             ],
         );
         let label =
             |x: u32, y: u32, rows: u32| (y..y + rows).flat_map(move |yy| [(x, yy), (x + 3, yy)]);
-        let strokes: Vec<(u32, u32)> = label(55, 47, 5).chain(label(140, 47, 3)).collect();
+        let strokes: Vec<(u32, u32)> = label(55, 47, 4).chain((44..50).map(|y| (140, y))).collect();
         let gray = GrayImage::from_fn(w, h, |x, y| {
             let ink = walls[(y * w + x) as usize] || strokes.contains(&(x, y));
             Luma([if ink { 0 } else { 255 }])
         });
         let d = detect(&gray, &DetectParams::default());
-        assert_eq!(d.wall_thickness, 8);
+        assert_eq!(d.wall_thickness, 10);
         assert_eq!(d.rooms.len(), 1, "{:?}", d.rooms);
         assert!(d.rooms[0].bbox[2] < 100, "{:?}", d.rooms);
+    }
+
+    #[test]
+    fn on_a_sheet_with_walls_of_12_px_and_more_a_short_word_is_needed() {
+        // The same closets with walls 14 px thick: 8 px of writing is too little.
+        let (w, h) = (200u32, 100u32);
+        let walls = mask(
+            w,
+            h,
+            &[
+                [10, 10, 189, 23],
+                [10, 76, 189, 89],
+                [10, 10, 23, 89],
+                [176, 10, 189, 89],
+                [93, 10, 106, 89],
+            ],
+        );
+        let label =
+            |x: u32, y: u32, rows: u32| (y..y + rows).flat_map(move |yy| [(x, yy), (x + 3, yy)]);
+        let strokes: Vec<(u32, u32)> = label(55, 47, 4).chain(label(140, 47, 7)).collect();
+        let gray = GrayImage::from_fn(w, h, |x, y| {
+            let ink = walls[(y * w + x) as usize] || strokes.contains(&(x, y));
+            Luma([if ink { 0 } else { 255 }])
+        });
+        let d = detect(&gray, &DetectParams::default());
+        assert_eq!(d.wall_thickness, 14);
+        assert_eq!(d.rooms.len(), 1, "{:?}", d.rooms);
+        assert!(d.rooms[0].bbox[0] > 100, "{:?}", d.rooms);
     }
 
     #[test]

@@ -266,7 +266,8 @@ fn iou_of_identical_maps_is_one() {
 
 /// Not a test: writes a picture per plan of `DOCPIPE_R2V_DIR` to `DOCPIPE_DEBUG_OUT`
 /// (ink light gray, walls black, closed doorways blue, detected rooms tinted, missed
-/// ground-truth floor red). `cargo test --release -p docpipe-local dump_stages -- --ignored`
+/// ground-truth floor red), drawn at `DOCPIPE_SCALE` pixels per unit (2 unless set).
+/// `cargo test --release -p docpipe-rooms --lib dump_stages -- --ignored`
 #[test]
 #[ignore]
 fn dump_stages() {
@@ -284,8 +285,15 @@ fn dump_stages() {
     files.sort();
     for path in files {
         let text = std::fs::read_to_string(&path).expect("reads");
-        let rendered =
-            render(&parse(&text).expect("parses"), &RenderOptions::default()).expect("renders");
+        let scale = std::env::var("DOCPIPE_SCALE")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2.0);
+        let opts = RenderOptions {
+            scale,
+            ..RenderOptions::default()
+        };
+        let rendered = render(&parse(&text).expect("parses"), &opts).expect("renders");
         let params = DetectParams::default();
         let (ink, walls, bridged, marks) = detect::debug_masks(&rendered.image, &params);
         let det = detect::detect(&rendered.image, &params);
