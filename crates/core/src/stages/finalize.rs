@@ -1,4 +1,4 @@
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{
     FinalizeInput, FinalizeOutput, RecordFailureInput, Stage, VerifyOutput, dedupe_key, elapsed_ms,
@@ -42,13 +42,21 @@ pub async fn finalize(ports: &Ports, input: FinalizeInput) -> Result<FinalizeOut
     let job = match moved {
         Ok(job) => job,
         // Invoked again after it finished the job (at-least-once: the process died before
-        // the result was journaled): the job is as this call would leave it.
+        // the result was journaled): the job is as this call would leave it, and this call
+        // changes nothing (the first one finished the job, remembered its result and
+        // dropped its document, or left that to the sweeper).
         Err(e) if e.code == ErrorCode::JobAlreadyCompleted => {
             let job = ports.jobs.get(&input.job_id).await?;
             if job.status != input.outcome || job.keys.result.as_ref() != Some(&key) {
                 return Err(e);
             }
-            job
+            debug!(job_id = %job.id, stage = "finalize", status = %job.status,
+                   "finalize repeated after the job had finished: nothing to do");
+            return Ok(FinalizeOutput {
+                job_id: job.id,
+                status: job.status,
+                result_key: Some(key),
+            });
         }
         Err(e) => return Err(e),
     };
@@ -138,6 +146,18 @@ pub async fn record_failure(
     input: RecordFailureInput,
 ) -> Result<FinalizeOutput, StageError> {
     let error = StageError::from_cause(&input.error.error, &input.error.cause);
+    // Invoked again after it failed the job (the process died before the result was
+    // journaled): the first call did everything, this one changes nothing.
+    let before = ports.jobs.get(&input.job_id).await?;
+    if before.status == JobStatus::Failed {
+        debug!(job_id = %before.id, stage = "record_failure",
+               "record_failure repeated after the job had failed: nothing to do");
+        return Ok(FinalizeOutput {
+            result_key: before.keys.result.clone(),
+            job_id: before.id,
+            status: before.status,
+        });
+    }
     let job = crate::lifecycle::fail(&*ports.jobs, &*ports.clock, &input.job_id, &error).await?;
     if job.status == JobStatus::Failed {
         warn!(job_id = %job.id, correlation_id = input.correlation_id.as_deref().unwrap_or_default(), stage = "record_failure",
