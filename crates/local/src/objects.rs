@@ -192,7 +192,25 @@ fn remove_file(path: &std::path::Path, key: &str) -> Result<()> {
     }
 }
 
+/// What a row of `key` is written with: its key, its folder, the time and the file a
+/// larger object under the key would be.
+struct Row {
+    key: String,
+    folder: String,
+    at: i64,
+    file: std::path::PathBuf,
+}
+
 impl LocalObjectStore {
+    fn row(&self, key: &ObjectKey) -> Row {
+        Row {
+            key: key.as_str().to_owned(),
+            folder: folder_of(key),
+            at: self.clock.now().timestamp(),
+            file: self.files.path_of(key),
+        }
+    }
+
     fn queued(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Vec<u8>>>> {
         self.queued.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -252,12 +270,12 @@ impl ObjectStore for LocalObjectStore {
             self.delete_row(key).await?;
             return Ok(());
         }
-        let (k, folder, at) = (
-            key.as_str().to_owned(),
-            folder_of(key),
-            self.clock.now().timestamp(),
-        );
-        let file = self.files.path_of(key);
+        let Row {
+            key: k,
+            folder,
+            at,
+            file,
+        } = self.row(key);
         self.queued().remove(&k);
         self.db
             .with(move |conn| write_row(conn, &k, &folder, &bytes, at, &file))
@@ -271,12 +289,12 @@ impl ObjectStore for LocalObjectStore {
         if bytes.len() > self.inline_max {
             return self.put(key, bytes).await;
         }
-        let (k, folder, at) = (
-            key.as_str().to_owned(),
-            folder_of(key),
-            self.clock.now().timestamp(),
-        );
-        let file = self.files.path_of(key);
+        let Row {
+            key: k,
+            folder,
+            at,
+            file,
+        } = self.row(key);
         let bytes = Arc::new(bytes);
         self.queued().insert(k.clone(), Arc::clone(&bytes));
         let (queued, written) = (Arc::clone(&self.queued), Arc::clone(&bytes));
@@ -352,13 +370,13 @@ impl ObjectStore for LocalObjectStore {
     /// A row moves to its new key without its bytes being written again; a file is
     /// written under the new key.
     async fn relocate(&self, from: &ObjectKey, to: &ObjectKey, bytes: Vec<u8>) -> Result<()> {
-        let (f, t, folder, at) = (
-            from.as_str().to_owned(),
-            to.as_str().to_owned(),
-            folder_of(to),
-            self.clock.now().timestamp(),
-        );
-        let file = self.files.path_of(to);
+        let f = from.as_str().to_owned();
+        let Row {
+            key: t,
+            folder,
+            at,
+            file,
+        } = self.row(to);
         // Queued writes of either key commit before the move (writes keep their order).
         {
             let mut queued = self.queued();
